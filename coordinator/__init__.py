@@ -1,0 +1,4 @@
+"""Acting over time across streams: plan, sync loop, runner, watcher, merge.
+
+Imports ``streams`` core modules; never the CLI.
+"""

@@ -1,0 +1,222 @@
+"""The CLI's common ground: the root group, output (text or the JSON envelope), errors, exit codes.
+
+This package is the only code that prints or exits. Commands parse, call the core or the
+coordinator with plain values, and render what comes back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from streams import __version__
+from streams.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    StreamsError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENVELOPE_VERSION = 1
+
+
+class _Run:
+    """What the error handler needs to know about the command being run."""
+
+    json = False
+    command = ""
+    cwd: Path | None = None
+
+
+RUN = _Run()
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta["streams.json"] = value
+    RUN.json = RUN.json or value
+    return value
+
+
+def json_option(f: F) -> F:
+    return click.option(
+        "--json",
+        "json_output",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_json,
+        help="Print one JSON envelope on stdout instead of text.",
+    )(f)
+
+
+def wants_json() -> bool:
+    return bool(click.get_current_context().meta.get("streams.json"))
+
+
+def jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def envelope(command: str, ok: bool, data: Any = None, error: StreamsError | None = None) -> str:
+    return json.dumps(
+        {
+            "version": ENVELOPE_VERSION,
+            "command": command,
+            "ok": ok,
+            "data": jsonable(data),
+            "error": None if error is None else {"code": error.code, "message": error.message},
+        },
+        ensure_ascii=False,
+    )
+
+
+def emit(data: Any, text: Callable[[], None]) -> None:
+    """Render a command's result: the JSON envelope with ``--json``, else ``text()``."""
+    if wants_json():
+        click.echo(envelope(RUN.command, True, data))
+    else:
+        text()
+
+
+def warn(message: str) -> None:
+    click.echo(f"streams: warning: {message}", err=True)
+
+
+def info(message: str) -> None:
+    """A progress line for humans (stderr, so stdout stays data)."""
+    click.echo(f"streams: {message}", err=True)
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    """Plain aligned columns, git style."""
+    cols = [header, *rows]
+    widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cols]
+    return "\n".join(lines)
+
+
+def cwd() -> Path:
+    """Where the command acts: -C, else the directory it was started in (captured once)."""
+    return RUN.cwd or Path.cwd()
+
+
+class StreamsGroup(click.Group):
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None and not RUN.command:
+            RUN.command = cmd.name or name or ""
+        return name, cmd, rest
+
+
+@click.group(cls=StreamsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="streams")
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run as if streams was started in this directory (like git -C).",
+)
+def cli(directory: Path | None) -> None:
+    """Run several coding agents on one git repository without stepping on each other.
+
+    Each stream gets its own worktree and branch and owns file patterns exclusively; shared files
+    are guarded by locks; hooks keep every stream inside its scope.
+
+    Exit codes: 0 done, 1 failed (the message says why and what to do), 2 usage error, 3 busy (a
+    lock is held by another stream), 4 halted on a conflict, 5 scope violation, 70 internal error,
+    130 interrupted.
+    """
+    if directory is not None:
+        if not directory.is_dir():
+            raise StreamsError(f"-C {directory}: no such directory", code="usage")
+        RUN.cwd = directory.resolve()
+
+
+def _crash_log(exc: BaseException) -> Path:
+    import subprocess
+
+    try:
+        git_version = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        git_version = "git not found"
+    text = (
+        f"streams {__version__}\npython {sys.version}\n{git_version}\nplatform {platform.platform()}\n"
+        f"argv {sys.argv!r}\ncwd {RUN.cwd}\ntime {dt.datetime.now(dt.UTC).isoformat()}\n\n"
+        + "".join(traceback.format_exception(exc))
+    )
+    log_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "streams"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
+    path = log_dir / f"crash-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _fail(exc: StreamsError) -> int:
+    if RUN.json:
+        click.echo(envelope(RUN.command, False, None, exc))
+    click.echo(f"streams: error: {exc.message}", err=True)
+    return exc.exit_code
+
+
+def run_main(args: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code; never lets a traceback reach the user."""
+    RUN.json, RUN.command = False, ""
+    try:
+        RUN.cwd = Path.cwd()
+    except FileNotFoundError:  # the directory we were started in is gone
+        click.echo("streams: error: the current directory no longer exists; cd somewhere that does", err=True)
+        return 1
+    try:
+        cli.main(args=list(args) if args is not None else None, prog_name="streams", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "streams"
+        message = exc.format_message().splitlines()[0] if exc.format_message() else "usage error"
+        err = StreamsError(f"{message} (see `{where} --help`)", code="usage")
+        err.exit_code = EXIT_USAGE
+        return _fail(err)
+    except click.ClickException as exc:
+        return _fail(StreamsError(exc.format_message(), code="error"))
+    except StreamsError as exc:
+        return _fail(exc)
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("streams: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug
+        path = _crash_log(exc)
+        err = StreamsError(
+            f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; "
+            f"details in {path} (please attach it to a bug report)",
+            code="internal",
+        )
+        err.exit_code = EXIT_INTERNAL
+        return _fail(err)
+    return 0

@@ -1,0 +1,160 @@
+"""init, start, stop, list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from streams import git
+from streams.cli.base import cli, cwd, emit, info, json_option, table, warn
+from streams.config import Config
+from streams.errors import StreamsError
+from streams.initfile import starter_config
+from streams.workspace import Workspace, discover, load_config
+from streams.worktrees import start, stop, survey
+
+
+def open_workspace(*, check_tracked: bool = True) -> tuple[Workspace, Config]:
+    ws = discover(cwd())
+    config = load_config(ws, check_tracked=check_tracked)
+    for w in config.warnings:
+        warn(w)
+    return ws, config
+
+
+def short(oid: str | None) -> str:
+    return oid[:12] if oid else "-"
+
+
+def shown(path: Path) -> str:
+    """A path as a human reads it: relative to where the command runs when that is shorter."""
+    import os
+
+    try:
+        rel = os.path.relpath(path, cwd())
+    except ValueError:
+        return str(path)
+    return rel if len(rel) < len(str(path)) else str(path)
+
+
+@cli.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing streams.yaml.")
+@json_option
+def init_cmd(force: bool) -> None:
+    """Write a commented starter streams.yaml at the repository root.
+
+    The base branch is the current branch; each top-level source folder gets an example stream
+    that owns it. Edit the file to say who owns what, then run `streams start`.
+    """
+    ws = discover(cwd())
+    path = ws.config_path
+    if path.exists() and not force:
+        raise StreamsError(f"{path} already exists; edit it, or pass --force to overwrite it", code="exists")
+    text, streams = starter_config(ws.main_root)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    emit(
+        {"path": path, "streams": streams},
+        lambda: click.echo(
+            f"wrote {shown(path)} with {len(streams)} example stream{'s' if len(streams) != 1 else ''}"
+            f"{': ' + ', '.join(streams) if streams else ''}; edit it, then run `streams start`"
+        ),
+    )
+
+
+@cli.command("start")
+@click.argument("names", nargs=-1)
+@json_option
+def start_cmd(names: tuple[str, ...]) -> None:
+    """Start streams: a branch from the base and a worktree each (all streams when none named).
+
+    Each stream gets branch <branch_prefix>NAME (an existing one is reused) and a worktree at
+    <worktree_root>/NAME with its progress file committed. Re-running is safe.
+    """
+    ws, config = open_workspace()
+    results = start(ws, config, list(names), on_wait=info)
+    for hook in _post_start_hooks:
+        hook(ws, config)
+
+    def text() -> None:
+        if not results:
+            click.echo("no streams configured; add some to streams.yaml")
+            return
+        rows = [[r.name, r.branch, shown(r.path), r.outcome] for r in results]
+        click.echo(table(rows, ["STREAM", "BRANCH", "PATH", ""]))
+
+    emit({"streams": results}, text)
+
+
+# Extra work done after `streams start` (e.g. installing hooks); other command modules register here.
+_post_start_hooks: list = []  # type: ignore[type-arg]
+
+
+@cli.command("stop")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--force", is_flag=True, help="Stop even with uncommitted changes (saved to a ref first) or unmerged commits."
+)
+@click.option("--delete-branch", is_flag=True, help="Also delete the stream's branch (its tip is printed).")
+@json_option
+def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> None:
+    """Remove streams' worktrees, keeping their branches unless --delete-branch.
+
+    Refuses when a worktree has uncommitted changes or the branch has commits that are not on the
+    base, unless --force. The tip left behind is always printed, so no commit is silently lost.
+    """
+    ws, config = open_workspace(check_tracked=False)
+    results = stop(ws, config, list(names), force=force, delete_branch=delete_branch, on_wait=info)
+    for hook in _post_stop_hooks:
+        hook(ws, config, [r.name for r in results])
+
+    def text() -> None:
+        for r in results:
+            if r.outcome == "not started":
+                head = f"{r.name}: not started"
+            else:
+                head = f"{r.name}: worktree {shown(r.path) if r.path else ''} removed"
+            if r.saved_ref:
+                click.echo(
+                    f"{r.name}: uncommitted work saved as {r.saved_ref} ({short(r.saved_commit)}); "
+                    f"restore with `git checkout {short(r.saved_commit)} -- .` in a worktree of {r.branch}"
+                )
+            if r.tip is None:
+                click.echo(f"{head}; no branch {r.branch}")
+            elif r.branch_deleted:
+                click.echo(
+                    f"{head}; deleted branch {r.branch} (was {short(r.tip)}; "
+                    f"`git branch {r.branch} {r.tip}` restores it)"
+                )
+            else:
+                extra = (
+                    f", {r.unmerged} commit{'s' if r.unmerged != 1 else ''} not on {config.base}" if r.unmerged else ""
+                )
+                click.echo(f"{head}; branch {r.branch} kept at {short(r.tip)}{extra}")
+
+    emit({"streams": results}, text)
+
+
+_post_stop_hooks: list = []  # type: ignore[type-arg]
+
+
+@cli.command("list")
+@json_option
+def list_cmd() -> None:
+    """List configured streams, started or not, with branch and worktree path."""
+    ws, config = open_workspace(check_tracked=False)
+    states = survey(ws, config)
+
+    def text() -> None:
+        if not states:
+            click.echo("no streams configured; add some to streams.yaml")
+            return
+        rows = [[s.name, s.branch, s.state, short(s.head), shown(s.path)] for s in states]
+        click.echo(table(rows, ["STREAM", "BRANCH", "STATE", "HEAD", "PATH"]))
+
+    emit({"base": config.base, "streams": states}, text)
+
+
+__all__ = ["git", "open_workspace"]

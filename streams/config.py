@@ -1,0 +1,407 @@
+"""``streams.yaml`` (version 1): parsing into frozen dataclasses, and validation.
+
+Every error names the file, the line and the key, and says what to do. Checks that need the
+repository's tracked files (overlapping ownership, patterns that match nothing) live in
+``streams.ownership``; this module needs only the text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from streams.errors import ConfigError, UnknownStreamError
+
+__all__ = ["Config", "ConfigError", "Stream", "load", "parse"]
+
+CONFIG_NAME = "streams.yaml"
+PROGRESS_DIR = ".streams"
+
+TOP_KEYS = ("version", "base", "remote", "branch_prefix", "worktree_root", "unowned", "shared", "streams")
+STREAM_KEYS = ("description", "owns", "depends", "parallel", "touches", "command")
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_PREFIX_RE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]*/)+\Z")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a stream name (it becomes a branch, a directory and a file name)."""
+    if not name:
+        return "a stream name cannot be empty"
+    if len(name) > 100:
+        return f"stream name {name[:20]!r}… is longer than 100 characters"
+    if name == "HEAD":
+        return "'HEAD' cannot be a stream name (git reserves it)"
+    if not _NAME_RE.match(name) or ".." in name or name.endswith((".lock", ".")):
+        return (
+            f"{name!r} is not a valid stream name: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (no '/', spaces, '..', or a '.lock' ending)"
+        )
+    return None
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be an ownership pattern, or None."""
+    if not pattern.strip():
+        return "an empty pattern matches nothing; remove it"
+    body = pattern[1:] if pattern.startswith("!") else pattern
+    segments = body.strip("/").split("/")
+    if ".." in segments or "." in segments:
+        return f"pattern {pattern!r} escapes the repository ('.' and '..' segments are not allowed); write it relative to the repository root"
+    if body.startswith(".git/") or body in (".git", "/.git") or body.startswith("/.git/"):
+        return f"pattern {pattern!r} points into .git; git's own files cannot be owned"
+    return None
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    description: str = ""
+    owns: tuple[str, ...] = ()
+    depends: tuple[str, ...] = ()
+    parallel: bool = True
+    touches: tuple[str, ...] = ()
+    command: str | None = None
+    line: int = 0
+    owns_lines: tuple[int, ...] = ()
+
+    @property
+    def progress_path(self) -> str:
+        return progress_path(self.name)
+
+
+def progress_path(name: str) -> str:
+    return f"{PROGRESS_DIR}/stream-{name}.md"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path  # the streams.yaml file
+    base: str
+    streams: tuple[Stream, ...]
+    version: int = 1
+    remote: str | None = None
+    branch_prefix: str = "streams/"
+    worktree_root: str = "../{repo}.streams"
+    unowned: str = "reject"
+    shared: tuple[str, ...] = ()
+    shared_lines: tuple[int, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.streams)
+
+    def stream(self, name: str) -> Stream:
+        for s in self.streams:
+            if s.name == name:
+                return s
+        known = ", ".join(self.names) or "none"
+        raise UnknownStreamError(f"unknown stream {name!r} (known streams: {known}; see {self.path.name})")
+
+    def select(self, names: tuple[str, ...] | list[str]) -> tuple[Stream, ...]:
+        """The named streams (all when ``names`` is empty), failing on the first unknown one."""
+        if not names:
+            return self.streams
+        unknown = [n for n in names if n not in self.names]
+        if unknown:
+            known = ", ".join(self.names) or "none"
+            which = ", ".join(repr(n) for n in unknown)
+            raise UnknownStreamError(
+                f"unknown stream{'s' if len(unknown) > 1 else ''} {which} (known streams: {known}; see {self.path.name})"
+            )
+        seen: dict[str, Stream] = {}
+        for n in names:
+            seen.setdefault(n, self.stream(n))
+        return tuple(seen.values())
+
+    def branch(self, name: str) -> str:
+        return f"{self.branch_prefix}{name}"
+
+    def worktree_dir(self, main_root: Path) -> Path:
+        return Path(os.path.normpath(main_root / self.worktree_root.replace("{repo}", main_root.name)))
+
+    def worktree_path(self, main_root: Path, name: str) -> Path:
+        return self.worktree_dir(main_root) / name
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Walks a composed YAML node tree, reporting errors with file, line and key."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.constructor = SafeConstructor()
+
+    def fail(self, node: Node | None, key: str, message: str) -> ConfigError:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        where = f" {key}:" if key else ""
+        return ConfigError(f"{self.display}{line}:{where} {message}")
+
+    @staticmethod
+    def kind(node: Node) -> str:
+        if isinstance(node, MappingNode):
+            return "a mapping"
+        if isinstance(node, SequenceNode):
+            return "a list"
+        tag = node.tag.rsplit(":", 1)[-1]
+        return {"int": "a number", "float": "a number", "bool": "true/false", "null": "nothing (null)"}.get(
+            tag, "a string"
+        )
+
+    def scalar(self, node: Node) -> Any:
+        return self.constructor.construct_object(node)
+
+    def mapping(self, node: Node, key: str, allowed: tuple[str, ...], hint: str) -> dict[str, tuple[Node, Node]]:
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, key, f"expected a mapping, got {self.kind(node)} ({hint})")
+        result: dict[str, tuple[Node, Node]] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, ScalarNode) or not isinstance(self.scalar(knode), str):
+                raise self.fail(knode, key, f"keys must be plain strings, got {self.kind(knode)}")
+            k = self.scalar(knode)
+            full = f"{key}.{k}" if key else k
+            if allowed and k not in allowed:
+                close = difflib.get_close_matches(k, allowed, n=1)
+                suggestion = f"did you mean {close[0]!r}? " if close else ""
+                raise self.fail(knode, full, f"unknown key; {suggestion}allowed keys: {', '.join(allowed)}")
+            if k in result:
+                raise self.fail(knode, full, "duplicate key; keep one of them")
+            result[k] = (knode, vnode)
+        return result
+
+    def string(self, node: Node, key: str, hint: str, *, allow_null: bool = False) -> str | None:
+        if isinstance(node, ScalarNode):
+            value = self.scalar(node)
+            if value is None and allow_null:
+                return None
+            if isinstance(value, str):
+                return value
+        raise self.fail(node, key, f"expected a string, got {self.kind(node)} ({hint})")
+
+    def strings(self, node: Node, key: str, hint: str) -> list[tuple[str, int]]:
+        if isinstance(node, ScalarNode) and self.scalar(node) is None:
+            return []
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, key, f"expected a list of strings, got {self.kind(node)} ({hint})")
+        items = []
+        for item in node.value:
+            if not isinstance(item, ScalarNode) or not isinstance(self.scalar(item), str):
+                raise self.fail(item, key, f"expected a list of strings, found {self.kind(item)} in it ({hint})")
+            items.append((self.scalar(item), item.start_mark.line + 1))
+        return items
+
+    def boolean(self, node: Node, key: str) -> bool:
+        if isinstance(node, ScalarNode):
+            value = self.scalar(node)
+            if isinstance(value, bool):
+                return value
+        raise self.fail(node, key, f"expected true or false, got {self.kind(node)}")
+
+
+def load(path: Path, *, display: str | None = None) -> Config:
+    """Read and validate ``path``. Raises ``ConfigError`` with file, line, key and fix."""
+    display = display or path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{display} not found at {path.parent} (run `streams init` to write one)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{display}: cannot read: {exc}") from None
+    return parse(text, path=path, display=display)
+
+
+def parse(text: str, *, path: Path, display: str | None = None) -> Config:
+    display = display or path.name
+    r = _Reader(display)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{display}{line}: YAML syntax error: {problem} (fix the YAML syntax)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{display}: YAML error: {str(exc).splitlines()[0]}") from None
+    if root is None:
+        raise ConfigError(f"{display}: the file is empty (run `streams init --force` for a starter file)")
+    top = r.mapping(root, "", TOP_KEYS, "streams.yaml holds keys such as version, base and streams")
+
+    def get(key: str) -> tuple[Node, Node] | None:
+        return top.get(key)
+
+    # version
+    if (v := get("version")) is None:
+        raise r.fail(root, "version", "missing; add `version: 1` at the top")
+    vnode = v[1]
+    version = r.scalar(vnode) if isinstance(vnode, ScalarNode) else None
+    if version != 1 or isinstance(version, bool):
+        raise r.fail(vnode, "version", f"unsupported version {version!r}; this streams reads version 1")
+
+    # base
+    if (b := get("base")) is None:
+        raise r.fail(root, "base", "missing; name the integration branch, e.g. `base: main`")
+    base = r.string(b[1], "base", "the integration branch, e.g. main")
+    assert base is not None
+    if not base or base.startswith("-") or any(c in base for c in " ~^:?*[\\\t\n") or ".." in base:
+        raise r.fail(b[1], "base", f"{base!r} is not a valid branch name")
+
+    remote = None
+    if (rm := get("remote")) is not None:
+        remote = r.string(rm[1], "remote", "a remote name such as origin", allow_null=True)
+        if remote is not None and (not remote or remote.startswith("-") or any(c in remote for c in " \t\n:")):
+            raise r.fail(rm[1], "remote", f"{remote!r} is not a valid remote name")
+
+    prefix = "streams/"
+    if (bp := get("branch_prefix")) is not None:
+        prefix = r.string(bp[1], "branch_prefix", "e.g. streams/") or ""
+        if (
+            not _PREFIX_RE.match(prefix)
+            or ".." in prefix
+            or any(seg.endswith((".lock", ".")) for seg in prefix.split("/")[:-1])
+        ):
+            raise r.fail(
+                bp[1], "branch_prefix", f"{prefix!r} must be one or more ref components ending in '/', e.g. streams/"
+            )
+
+    worktree_root = "../{repo}.streams"
+    if (wr := get("worktree_root")) is not None:
+        worktree_root = r.string(wr[1], "worktree_root", "a directory, e.g. ../{repo}.streams") or ""
+        stripped = worktree_root.replace("{repo}", "")
+        if not worktree_root.strip() or "{" in stripped or "}" in stripped:
+            raise r.fail(
+                wr[1], "worktree_root", f"{worktree_root!r}: use a directory path; the only placeholder is {{repo}}"
+            )
+
+    unowned = "reject"
+    if (un := get("unowned")) is not None:
+        unowned = r.string(un[1], "unowned", "reject or allow") or ""
+        if unowned not in ("reject", "allow"):
+            raise r.fail(un[1], "unowned", f"{unowned!r} must be reject or allow")
+
+    shared: list[tuple[str, int]] = []
+    if (sh := get("shared")) is not None:
+        shared = r.strings(sh[1], "shared", "a list of paths, e.g. [pyproject.toml]")
+        for pat, ln in shared:
+            if (bad := pattern_problem(pat)) is not None:
+                raise ConfigError(f"{display}:{ln}: shared: {bad}")
+            if pat.startswith("!"):
+                raise ConfigError(
+                    f"{display}:{ln}: shared: negated pattern {pat!r} is not supported here; list the shared paths"
+                )
+
+    streams: list[Stream] = []
+    if (st := get("streams")) is not None and not (isinstance(st[1], ScalarNode) and r.scalar(st[1]) is None):
+        smap = r.mapping(st[1], "streams", (), "each stream name maps to its settings")
+        for name, (knode, vnode) in smap.items():
+            key = f"streams.{name}"
+            if (bad := name_problem(name)) is not None:
+                raise r.fail(knode, key, bad)
+            if isinstance(vnode, ScalarNode) and r.scalar(vnode) is None:
+                fields: dict[str, tuple[Node, Node]] = {}
+            else:
+                fields = r.mapping(vnode, key, STREAM_KEYS, "e.g. owns: [src/api/**]")
+            desc = ""
+            if "description" in fields:
+                desc = (
+                    r.string(fields["description"][1], f"{key}.description", "one line of text", allow_null=True) or ""
+                )
+            owns = r.strings(fields["owns"][1], f"{key}.owns", "e.g. owns: [src/api/**]") if "owns" in fields else []
+            for pat, ln in owns:
+                if (bad := pattern_problem(pat)) is not None:
+                    raise ConfigError(f"{display}:{ln}: {key}.owns: {bad}")
+            depends = r.strings(fields["depends"][1], f"{key}.depends", "stream names") if "depends" in fields else []
+            touches = r.strings(fields["touches"][1], f"{key}.touches", "shared paths") if "touches" in fields else []
+            parallel = r.boolean(fields["parallel"][1], f"{key}.parallel") if "parallel" in fields else True
+            command = None
+            if "command" in fields:
+                command = r.string(fields["command"][1], f"{key}.command", "a shell command", allow_null=True)
+            streams.append(
+                Stream(
+                    name=name,
+                    description=desc,
+                    owns=tuple(p for p, _ in owns),
+                    owns_lines=tuple(ln for _, ln in owns),
+                    depends=tuple(d for d, _ in depends),
+                    parallel=parallel,
+                    touches=tuple(t for t, _ in touches),
+                    command=command,
+                    line=knode.start_mark.line + 1,
+                )
+            )
+            for dep, ln in depends:
+                if dep not in smap:
+                    known = ", ".join(smap) or "none"
+                    raise ConfigError(f"{display}:{ln}: {key}.depends: unknown stream {dep!r} (known streams: {known})")
+                if dep == name:
+                    raise ConfigError(
+                        f"{display}:{ln}: {key}.depends: a stream cannot depend on itself; remove {dep!r}"
+                    )
+
+    by_name = {s.name: s for s in streams}
+    if (cycle := _find_cycle(by_name)) is not None:
+        first = by_name[cycle[0]]
+        raise ConfigError(
+            f"{display}:{first.line}: streams.{cycle[0]}.depends: dependency cycle "
+            f"{' -> '.join(cycle)}; remove one of these dependencies"
+        )
+
+    # touches must name shared paths (plan uses them to split waves)
+    from streams.ownership import PatternSet  # local: ownership imports this module
+
+    shared_set = PatternSet.compile(p for p, _ in shared)
+    for s in streams:
+        for t in s.touches:
+            if not shared_set.matches(t.strip("/")):
+                raise ConfigError(
+                    f"{display}:{s.line}: streams.{s.name}.touches: {t!r} is not a shared path; add it to `shared:` or remove it"
+                )
+
+    return Config(
+        path=path,
+        version=1,
+        base=base,
+        remote=remote,
+        branch_prefix=prefix,
+        worktree_root=worktree_root,
+        unowned=unowned,
+        shared=tuple(p for p, _ in shared),
+        shared_lines=tuple(ln for _, ln in shared),
+        streams=tuple(streams),
+    )
+
+
+def _find_cycle(streams: Mapping[str, Stream]) -> list[str] | None:
+    """A dependency cycle as a list of names ending where it starts, or None."""
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for d in streams[n].depends:
+            if d not in streams:
+                continue
+            if state.get(d) == 1:
+                return [*stack[stack.index(d) :], d]
+            if d not in state and (found := visit(d)) is not None:
+                return found
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in streams:
+        if n not in state and (found := visit(n)) is not None:
+            return found
+    return None

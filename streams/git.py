@@ -1,0 +1,274 @@
+"""The one door to git: every git command streams runs goes through ``run``.
+
+Plain subprocess, ``-z`` output wherever git offers it, an explicit ``cwd`` on every call, no
+prompts, and git's repository-locating variables stripped so that a command run from inside a hook
+(where git exports ``GIT_DIR``, ``GIT_INDEX_FILE``, …) acts on the repository its ``cwd`` names.
+Each git question is one small named function.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import GitError, NotARepositoryError
+
+ZERO_OID = "0" * 40
+
+# `git rev-parse --local-env-vars`: the variables that tie a git process to one repository.
+LOCAL_ENV_VARS = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_CONFIG",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_PREFIX",
+        "GIT_INTERNAL_SUPER_PREFIX",
+        "GIT_SHALLOW_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_QUARANTINE_PATH",
+    }
+)
+
+
+def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``env`` (default: ``os.environ``) without git's repository-locating variables."""
+    source = os.environ if env is None else env
+    out = {
+        k: v
+        for k, v in source.items()
+        if k not in LOCAL_ENV_VARS and not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+    }
+    out["GIT_TERMINAL_PROMPT"] = "0"
+    return out
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "surrogateescape")
+
+
+def run(
+    *args: str,
+    cwd: Path | str,
+    check: bool = True,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    optional_locks: bool = True,
+) -> Result:
+    """Run ``git ARGS`` in ``cwd``. With ``check`` a non-zero exit raises ``GitError``.
+
+    ``env`` entries are added to the stripped environment. ``optional_locks=False`` sets
+    ``GIT_OPTIONAL_LOCKS=0`` so that read-only polling never takes an agent's ``index.lock``.
+    """
+    full_env = no_git_env()
+    if env:
+        full_env.update(env)
+    if not optional_locks:
+        full_env["GIT_OPTIONAL_LOCKS"] = "0"
+    argv = ("git", *args)
+    try:
+        proc = subprocess.run(argv, cwd=cwd, input=input, capture_output=True, env=full_env, check=False)
+    except FileNotFoundError as exc:  # git missing, or cwd gone
+        if not Path(cwd).is_dir():
+            raise NotARepositoryError(f"directory {cwd} does not exist") from exc
+        raise GitError(argv, 127, b"", b"fatal: git is not installed or not on PATH") from exc
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise GitError(argv, proc.returncode, proc.stdout, proc.stderr)
+    return result
+
+
+def out(*args: str, cwd: Path | str, **kwargs: object) -> str:
+    """stdout of a successful ``git ARGS``, decoded, trailing newline removed."""
+    return run(*args, cwd=cwd, **kwargs).text.rstrip("\n")  # type: ignore[arg-type]
+
+
+def split_z(data: bytes) -> list[str]:
+    """Split NUL-terminated ``-z`` output into paths (surrogateescape keeps odd bytes intact)."""
+    return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
+
+
+# --- repository discovery --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepoPaths:
+    toplevel: Path  # top of the worktree cwd is in
+    git_dir: Path  # that worktree's private git dir
+    common_dir: Path  # shared by every worktree
+
+
+def repo_paths(cwd: Path | str) -> RepoPaths:
+    res = run(
+        "rev-parse",
+        "--path-format=absolute",
+        "--show-toplevel",
+        "--git-dir",
+        "--git-common-dir",
+        cwd=cwd,
+        check=False,
+    )
+    lines = res.text.splitlines()
+    if res.returncode != 0 or len(lines) != 3:
+        if res.returncode != 0 and b"not a git repository" in res.stderr:
+            raise NotARepositoryError(
+                f"{os.path.abspath(cwd)} is not inside a git repository "
+                "(cd into one, pass -C PATH, or run `git init` first)"
+            )
+        if res.returncode == 0:  # a bare repository has no toplevel
+            raise NotARepositoryError(
+                f"{os.path.abspath(cwd)} is a bare repository or a git dir; streams needs a "
+                "worktree (run it from a clone with a working tree)"
+            )
+        raise GitError(("git", "rev-parse"), res.returncode, res.stdout, res.stderr)
+    top, git_dir, common = lines
+    return RepoPaths(Path(top), Path(git_dir), Path(common))
+
+
+# --- refs and objects --------------------------------------------------------------------------
+
+
+def resolve_commit(cwd: Path, rev: str) -> str | None:
+    """The commit ``rev`` names, or None when it names none."""
+    res = run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", cwd=cwd, check=False)
+    return res.text.strip() or None if res.returncode == 0 else None
+
+
+def resolve_many(cwd: Path, revs: Iterable[str]) -> dict[str, str | None]:
+    """Resolve several revisions with one process (``cat-file --batch-check``)."""
+    revs = list(revs)
+    if not revs:
+        return {}
+    res = run(
+        "cat-file",
+        "--batch-check=%(objectname) %(objecttype)",
+        cwd=cwd,
+        input="".join(f"{r}\n" for r in revs).encode(),
+    )
+    result: dict[str, str | None] = {}
+    for rev, line in zip(revs, res.text.splitlines(), strict=True):
+        parts = line.split()
+        result[rev] = parts[0] if len(parts) == 2 and parts[1] in ("commit", "tree") else None
+    return result
+
+
+def ls_tree_names(cwd: Path, treeish: str) -> list[str]:
+    """Every file path in ``treeish`` (recursive)."""
+    return split_z(run("ls-tree", "-r", "-z", "--name-only", "--full-tree", treeish, cwd=cwd).stdout)
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    type: str
+    oid: str
+    name: str
+
+
+def ls_tree(cwd: Path, treeish: str) -> list[TreeEntry]:
+    """The top-level entries of a tree."""
+    entries = []
+    for rec in split_z(run("ls-tree", "-z", "--full-tree", treeish, cwd=cwd).stdout):
+        meta, name = rec.split("\t", 1)
+        mode, type_, oid = meta.split(" ")
+        entries.append(TreeEntry(mode, type_, oid, name))
+    return entries
+
+
+def mktree(cwd: Path, entries: Iterable[TreeEntry]) -> str:
+    data = b"".join(
+        f"{e.mode} {e.type} {e.oid}\t".encode() + e.name.encode("utf-8", "surrogateescape") + b"\0" for e in entries
+    )
+    return run("mktree", "-z", cwd=cwd, input=data).text.strip()
+
+
+def hash_blob(cwd: Path, data: bytes) -> str:
+    return run("hash-object", "-w", "--stdin", cwd=cwd, input=data).text.strip()
+
+
+def commit_tree(cwd: Path, tree: str, parents: Iterable[str], message: str) -> str:
+    args = ["commit-tree", tree]
+    for p in parents:
+        args += ["-p", p]
+    return run(*args, cwd=cwd, input=message.encode()).text.strip()
+
+
+def update_ref(cwd: Path, ref: str, new: str, old: str, message: str) -> None:
+    """Compare-and-swap ``ref`` from ``old`` (ZERO_OID: must not exist) to ``new``."""
+    run("update-ref", "-m", message, ref, new, old, cwd=cwd)
+
+
+# --- worktrees ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: Path
+    head: str | None
+    branch: str | None  # full ref name, e.g. refs/heads/streams/api
+    bare: bool = False
+    detached: bool = False
+    locked: bool = False
+    prunable: bool = False
+
+
+def worktrees(cwd: Path) -> list[Worktree]:
+    """``git worktree list --porcelain -z``, parsed."""
+    res = run("worktree", "list", "--porcelain", "-z", cwd=cwd)
+    result: list[Worktree] = []
+    fields: dict[str, str] = {}
+    for rec in res.stdout.split(b"\0"):
+        if rec == b"":
+            if fields:
+                result.append(
+                    Worktree(
+                        path=Path(fields["worktree"]),
+                        head=fields.get("HEAD"),
+                        branch=fields.get("branch"),
+                        bare="bare" in fields,
+                        detached="detached" in fields,
+                        locked="locked" in fields,
+                        prunable="prunable" in fields,
+                    )
+                )
+                fields = {}
+            continue
+        key, _, value = rec.decode("utf-8", "surrogateescape").partition(" ")
+        fields[key] = value
+    return result
+
+
+def is_dirty(cwd: Path) -> list[str]:
+    """Paths with uncommitted changes (staged, unstaged or untracked) in the worktree at ``cwd``."""
+    res = run("status", "--porcelain", "-z", "--untracked-files=all", cwd=cwd, optional_locks=False)
+    paths: list[str] = []
+    records = res.stdout.split(b"\0")
+    i = 0
+    while i < len(records):
+        rec = records[i]
+        i += 1
+        if not rec:
+            continue
+        xy, path = rec[:2], rec[3:]
+        paths.append(path.decode("utf-8", "surrogateescape"))
+        if xy[:1] in (b"R", b"C"):
+            i += 1  # the rename's source follows as its own record
+    return paths

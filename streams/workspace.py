@@ -1,0 +1,131 @@
+"""Where a repository's streams live: the main worktree, the common dir, and the loaded config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams import git
+from streams.config import CONFIG_NAME, Config, load
+from streams.errors import ConfigError
+from streams.ownership import TreeCheck, check_tree
+
+STATE_DIRNAME = "streams"
+MARKER_FILE = "streams-stream"  # in a stream worktree's private git dir: the stream's name
+
+
+@dataclass(frozen=True)
+class Workspace:
+    toplevel: Path  # top of the worktree the command runs in
+    git_dir: Path  # that worktree's private git dir
+    common_dir: Path  # shared by all worktrees
+    main_root: Path  # top of the main worktree, where streams.yaml lives
+
+    @property
+    def config_path(self) -> Path:
+        return self.main_root / CONFIG_NAME
+
+    @property
+    def state_dir(self) -> Path:
+        return self.common_dir / STATE_DIRNAME
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.state_dir / "locks"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    @property
+    def events_file(self) -> Path:
+        return self.state_dir / "events.jsonl"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def current_stream(self) -> str | None:
+        """The stream whose worktree the command runs in, or None (main worktree, or elsewhere)."""
+        return read_marker(self.git_dir)
+
+
+def read_marker(git_dir: Path) -> str | None:
+    try:
+        return (git_dir / MARKER_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def discover(cwd: Path | str) -> Workspace:
+    paths = git.repo_paths(cwd)
+    common = paths.common_dir
+    if common.name == ".git" and (common.parent / ".git").exists() and not _is_bare(common):
+        main_root = common.parent
+    else:
+        entries = git.worktrees(paths.toplevel)
+        main_root = entries[0].path if entries and not entries[0].bare else paths.toplevel
+    return Workspace(paths.toplevel, paths.git_dir, common, main_root)
+
+
+def _is_bare(common: Path) -> bool:
+    try:
+        text = (common / "config").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "bare = true" in text
+
+
+def load_config(ws: Workspace, *, check_tracked: bool = True) -> Config:
+    """Load and validate streams.yaml, including the checks against the base branch's files.
+
+    The tracked-file checks are cached in the common dir, keyed by the file's bytes and the base
+    tree, so commands after the first pay only for parsing.
+    """
+    cfg = load(ws.config_path, display=CONFIG_NAME)
+    if not check_tracked:
+        return cfg
+    tree = git.resolve_many(ws.main_root, [f"{cfg.base}^{{tree}}"]).get(f"{cfg.base}^{{tree}}")
+    if tree is None:
+        return cfg  # no base yet: commands that need it say so
+    result = _tree_check_cached(ws, cfg, tree)
+    if result.errors:
+        extra = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
+        raise ConfigError(result.errors[0] + extra)
+    return Config(**{**cfg.__dict__, "warnings": cfg.warnings + result.warnings})
+
+
+def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> TreeCheck:
+    key = hashlib.sha256(ws.config_path.read_bytes() + b"\0" + tree.encode()).hexdigest()
+    cache = ws.state_dir / "cache" / "tree-check.json"
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("key") == key:
+            return TreeCheck(tuple(data["errors"]), tuple(data["warnings"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = check_tree(cfg, git.ls_tree_names(ws.main_root, tree))
+    write_json_atomic(cache, {"key": key, "errors": list(result.errors), "warnings": list(result.warnings)})
+    return result
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    write_atomic(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` completely or not at all: temp file in the same dir, fsync, ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
