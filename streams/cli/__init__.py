@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from streams.cli import workspace  # noqa: F401 - registers init, start, stop, list
+# Importing a command module registers its commands on the root group.
+from streams.cli import locks, scope, status, sync, workspace  # noqa: F401
 from streams.cli.base import cli, run_main
 
 __all__ = ["cli", "main"]

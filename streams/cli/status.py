@@ -1,0 +1,3 @@
+"""Commands of the status area (filled in by its issue)."""
+
+from __future__ import annotations
