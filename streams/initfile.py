@@ -20,6 +20,28 @@ def _top_level_folders(root: Path) -> list[str]:
     return [f for f in folders if f not in _NOT_SOURCE and not f.startswith(".")]
 
 
+# Top-level files that several streams usually need to change: suggested as shared.
+_USUALLY_SHARED = (
+    "pyproject.toml",
+    "setup.cfg",
+    "setup.py",
+    "requirements.txt",
+    "package.json",
+    "package-lock.json",
+    "Cargo.toml",
+    "Cargo.lock",
+    "go.mod",
+    "go.sum",
+    "Makefile",
+    "CHANGELOG.md",
+)
+
+
+def _shared_files(root: Path) -> list[str]:
+    tracked = set(git.split_z(git.run("ls-files", "-z", "--", *_USUALLY_SHARED, cwd=root).stdout))
+    return [f for f in _USUALLY_SHARED if f in tracked]
+
+
 def _stream_name(folder: str) -> str | None:
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder).strip("-.")
     return name if name and name_problem(name) is None else None
@@ -32,6 +54,7 @@ def _quote(pattern: str) -> str:
 def starter_config(root: Path) -> tuple[str, list[str]]:
     """The text of a starter streams.yaml for the repository at ``root``, and its stream names."""
     branch = git.run("symbolic-ref", "--quiet", "--short", "HEAD", cwd=root, check=False).text.strip() or "main"
+    shared = _shared_files(root)
     streams: list[tuple[str, str]] = []
     seen: set[str] = set()
     for folder in _top_level_folders(root):
@@ -48,7 +71,10 @@ def starter_config(root: Path) -> tuple[str, list[str]]:
         "branch_prefix: streams/     # stream X lives on branch streams/X",
         "worktree_root: ../{repo}.streams   # stream X's worktree: <worktree_root>/X",
         "unowned: reject             # reject | allow: paths no stream owns and that are not shared",
-        "shared: []                  # e.g. [pyproject.toml]: any stream may change these while it holds the lock",
+        "# shared: any stream may change these while it holds the path's lock (`streams lock PATH`)",
+        f"shared: [{', '.join(_quote(f) for f in shared)}]"
+        if shared
+        else "shared: []                  # e.g. [pyproject.toml]",
         "streams:" if streams else "streams: {}",
     ]
     for name, folder in streams:
