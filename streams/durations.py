@@ -1,0 +1,52 @@
+"""Durations as people write them: ``90s``, ``30m``, ``2h``, ``1h30m``, ``1d``, ``500ms``.
+
+Standard library only. A bare number is refused (is ``30`` seconds or minutes?): the unit is part
+of the value.
+"""
+
+from __future__ import annotations
+
+import re
+
+from streams.errors import StreamsError
+
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|d|h|m|s))+\Z")
+
+
+class DurationError(StreamsError):
+    code = "bad_duration"
+
+
+def parse_duration(text: str, *, option: str = "duration", allow_zero: bool = False) -> float:
+    """``text`` in seconds. Zero is refused unless ``allow_zero``; negative or unparsable always is.
+
+    ``option`` names the value in the message (e.g. ``--ttl``).
+    """
+    raw = text.strip().lower().replace(" ", "")
+    hint = "write it like 90s, 30m, 2h or 1h30m"
+    if raw.startswith("-"):
+        raise DurationError(f"{option} {text!r} is negative; {hint}")
+    if not raw:
+        raise DurationError(f"{option} is empty; {hint}")
+    if not _WHOLE.match(raw):
+        if re.fullmatch(r"\d+(?:\.\d+)?", raw):
+            raise DurationError(f"{option} {text!r} has no unit; {hint} (e.g. {raw}m)")
+        raise DurationError(f"{option} {text!r} is not a duration; {hint}")
+    seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(raw))
+    if seconds <= 0 and not allow_zero:
+        raise DurationError(f"{option} {text!r} is zero; give a positive duration, e.g. 30m")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form: ``45s``, ``12m 05s``, ``2h 10m``, ``3d 4h``."""
+    s = round(abs(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"

@@ -1,0 +1,671 @@
+"""Leases on shared files: ``<common>/streams/locks/<dir>/.<name>.lock``.
+
+A lease is a small JSON file (path, stream, holder, pid, acquired_at, expires_at, reason,
+lease_id, until_commit) that outlives the command that took it. It is published complete and
+atomically: temp file, fsync, ``os.link(tmp, lock)``, which fails when a lease already exists (so
+two takers can never both win; ``os.rename`` would silently replace). Every change to an existing
+lease (renew, steal, break of an expired one, release) happens under a short ``filelock`` guard
+next to it, ``.<name>.lock.guard``; since a new lease can only be created where none exists, the
+guard is all it takes to keep those changes from interleaving.
+
+Standard library only at import time: the git hooks import this module (``live_lease``,
+``release_committed``). ``filelock`` is imported inside the functions that need the guard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from streams import events
+from streams.durations import format_duration
+from streams.errors import BusyError, StreamsError
+
+if TYPE_CHECKING:
+    from streams.config import Config
+
+LEASE_VERSION = 1
+LOCK_SUFFIX = ".lock"
+GUARD_SUFFIX = ".guard"
+GUARD_TIMEOUT = 10.0  # the guard is held for microseconds; anything near this is a stuck process
+BACKOFF_START = 0.002
+BACKOFF_MAX = 0.25
+MAX_RACES = 64  # lease changed under us this many times in one attempt: report busy, let the caller retry
+
+
+class PathError(StreamsError):
+    code = "bad_path"
+
+
+class NotLockedError(StreamsError):
+    code = "not_locked"
+
+
+class LockBusyError(BusyError):
+    """A path is held by another stream. ``lease`` is the holder's lease."""
+
+    def __init__(self, message: str, lease: Lease) -> None:
+        super().__init__(message)
+        self.lease = lease
+
+
+# --- the lease ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    path: str
+    stream: str
+    holder: str  # user@host
+    pid: int
+    acquired_at: float  # epoch seconds
+    expires_at: float
+    reason: str = ""
+    lease_id: str = ""
+    until_commit: bool = False
+
+    def live(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) < self.expires_at
+
+    def left(self, now: float | None = None) -> float:
+        """Seconds until expiry (negative once expired)."""
+        return self.expires_at - (time.time() if now is None else now)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": LEASE_VERSION,
+            "path": self.path,
+            "stream": self.stream,
+            "holder": self.holder,
+            "pid": self.pid,
+            "acquired_at": self.acquired_at,
+            "expires_at": self.expires_at,
+            "acquired": _iso(self.acquired_at),
+            "expires": _iso(self.expires_at),
+            "reason": self.reason,
+            "lease_id": self.lease_id,
+            "until_commit": self.until_commit,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Lease:
+        if not isinstance(data, dict):
+            raise ValueError("lease is not a JSON object")
+        return cls(
+            path=str(data["path"]),
+            stream=str(data["stream"]),
+            holder=str(data.get("holder", "")),
+            pid=int(data.get("pid", 0)),
+            acquired_at=float(data["acquired_at"]),
+            expires_at=float(data["expires_at"]),
+            reason=str(data.get("reason") or ""),
+            lease_id=str(data["lease_id"]),
+            until_commit=bool(data.get("until_commit", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Taken:
+    """One path of a successful ``acquire``."""
+
+    path: str
+    action: str  # "take" | "renew" | "break" (took over an expired lease) | "steal" (--force)
+    lease: Lease
+    previous: Lease | None  # renew: our lease before; break: the expired one; steal: the victim's
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def clock(ts: float, now: float | None = None) -> str:
+    """A local wall-clock time for messages: ``14:05:09``, with the date when it is not today."""
+    now = time.time() if now is None else now
+    t = time.localtime(ts)
+    if time.strftime("%Y-%m-%d", t) == time.strftime("%Y-%m-%d", time.localtime(now)):
+        return time.strftime("%H:%M:%S", t)
+    return time.strftime("%Y-%m-%d %H:%M:%S", t)
+
+
+_HOLDER: str | None = None
+
+
+def holder_name() -> str:
+    """``user@host`` of this process."""
+    global _HOLDER
+    if _HOLDER is None:
+        import socket
+
+        user = os.environ.get("USER") or os.environ.get("LOGNAME") or os.environ.get("USERNAME")
+        if not user:
+            try:
+                import pwd
+
+                user = pwd.getpwuid(os.getuid()).pw_name
+            except (ImportError, KeyError, OSError):
+                user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+        _HOLDER = f"{user}@{socket.gethostname()}"
+    return _HOLDER
+
+
+def new_lease_id() -> str:
+    return os.urandom(8).hex()
+
+
+# --- where leases live ---------------------------------------------------------------------------
+
+
+def locks_root(common_dir: Path) -> Path:
+    return Path(common_dir) / "streams" / "locks"
+
+
+def lease_file(common_dir: Path, path: str) -> Path:
+    """``<common>/streams/locks/<dir>/.<name>.lock`` for the repository path ``path``."""
+    parts = path.split("/")
+    if not path or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"not a normalised repository path: {path!r}")
+    return locks_root(common_dir).joinpath(*parts[:-1], f".{parts[-1]}{LOCK_SUFFIX}")
+
+
+def _guard_file(file: Path) -> Path:
+    return file.with_name(file.name + GUARD_SUFFIX)
+
+
+def _read(file: Path, path: str) -> Lease | None:
+    """The lease in ``file``, or None. A damaged file reads as a lease that has already expired.
+
+    Leases are published whole, so damage means someone edited the file or the machine lost it
+    mid-write; treating it as expired keeps the path from being stuck forever.
+    """
+    try:
+        with open(file, "rb") as fh:
+            data = fh.read()
+            st = os.fstat(fh.fileno())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        return Lease.from_json(json.loads(data))
+    except (ValueError, KeyError, TypeError):
+        return Lease(
+            path=path,
+            stream="",
+            holder="?",
+            pid=0,
+            acquired_at=st.st_mtime,
+            expires_at=st.st_mtime,
+            reason="damaged lease file",
+            lease_id=f"damaged-{st.st_ino}-{st.st_mtime_ns}",
+        )
+
+
+def _write_temp(file: Path, lease: Lease) -> Path:
+    data = (json.dumps(lease.to_json(), indent=1, sort_keys=True) + "\n").encode()
+    tmp = file.with_name(f"{file.name}.{new_lease_id()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileNotFoundError:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _publish(file: Path, lease: Lease) -> bool:
+    """Create the lease file complete and atomically; False when a lease is already there."""
+    tmp = _write_temp(file, lease)
+    try:
+        os.link(tmp, file)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def _overwrite(file: Path, lease: Lease) -> None:
+    """Replace an existing lease's content. Only ever called under the file's guard."""
+    tmp = _write_temp(file, lease)
+    try:
+        os.replace(tmp, file)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _guard(file: Path) -> Iterator[None]:
+    """The short critical section around changes to an existing lease."""
+    from filelock import FileLock, Timeout
+
+    guard = _guard_file(file)
+    guard.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(guard))
+    try:
+        lock.acquire(timeout=GUARD_TIMEOUT)
+    except Timeout:
+        raise StreamsError(
+            f"{guard} has been held for {GUARD_TIMEOUT:.0f} s by another process; if none is running "
+            "`streams`, something is stuck: find it with `fuser` and stop it",
+            code="lock_guard_timeout",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _break(file: Path, path: str, expired: Lease) -> bool:
+    """Remove ``expired`` if it is still the lease at ``file`` and still expired. Call under the guard.
+
+    Rename to a private name first, then re-read what was renamed: if it is not the lease judged
+    expired (a writer that does not take the guard), put it back.
+    """
+    cur = _read(file, path)
+    if cur is None or cur.lease_id != expired.lease_id or cur.live():
+        return False
+    private = file.with_name(f"{file.name}.{new_lease_id()}.broken")
+    try:
+        os.rename(file, private)
+    except FileNotFoundError:
+        return False
+    got = _read(private, path)
+    if got is None or got.lease_id != expired.lease_id or got.live():
+        with suppress(FileExistsError):
+            os.link(private, file)
+        private.unlink(missing_ok=True)
+        return False
+    private.unlink(missing_ok=True)
+    return True
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def read_lease(common_dir: Path, path: str) -> Lease | None:
+    """The lease on ``path``, live or expired, or None."""
+    return _read(lease_file(common_dir, path), path)
+
+
+def live_lease(common_dir: Path, path: str, now: float | None = None) -> Lease | None:
+    """The live lease on ``path``, or None (free, or expired). The hooks call this."""
+    try:
+        lease = read_lease(common_dir, path)
+    except ValueError:
+        return None
+    return lease if lease is not None and lease.live(now) else None
+
+
+def list_leases(common_dir: Path) -> list[Lease]:
+    """Every lease, expired ones included, sorted by path."""
+    root = locks_root(common_dir)
+    found: list[Lease] = []
+    for dirpath, _dirs, files in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in files:
+            if not (name.startswith(".") and name.endswith(LOCK_SUFFIX)) or len(name) <= len(LOCK_SUFFIX) + 1:
+                continue
+            base = name[1 : -len(LOCK_SUFFIX)]
+            path = base if rel_dir == "." else f"{Path(rel_dir).as_posix()}/{base}"
+            lease = _read(Path(dirpath) / name, path)
+            if lease is not None:
+                found.append(lease)
+    return sorted(found, key=lambda lease: lease.path)
+
+
+# --- taking ----------------------------------------------------------------------------------------
+
+
+def _try_take(common_dir: Path, stream: str, path: str, fresh: Lease, force: bool) -> Taken | Lease:
+    """Take, renew, break-and-take or steal one path; the blocking lease when another stream holds it."""
+    file = lease_file(common_dir, path)
+    last: Lease | None = None
+    for _ in range(MAX_RACES):
+        if _publish(file, fresh):
+            return Taken(path, "take", fresh, None)
+        cur = _read(file, path)
+        if cur is None:
+            continue  # released between our link and our read
+        last = cur
+        if cur.stream == stream:
+            with _guard(file):
+                again = _read(file, path)
+                if again is None or again.lease_id != cur.lease_id:
+                    continue
+                renewed = replace(
+                    fresh,
+                    lease_id=cur.lease_id,
+                    acquired_at=cur.acquired_at,
+                    reason=fresh.reason or cur.reason,
+                )
+                _overwrite(file, renewed)
+            return Taken(path, "renew", renewed, cur)
+        if not cur.live():
+            with _guard(file):
+                if not _break(file, path, cur):
+                    continue
+                events.append(
+                    common_dir,
+                    "lock.expire",
+                    path=path,
+                    stream=cur.stream,
+                    lease_id=cur.lease_id,
+                    expired_at=cur.expires_at,
+                    holder=cur.holder,
+                )
+                events.append(
+                    common_dir,
+                    "lock.break",
+                    path=path,
+                    stream=stream,
+                    lease_id=cur.lease_id,
+                    previous_stream=cur.stream,
+                    expired_at=cur.expires_at,
+                )
+                if _publish(file, fresh):
+                    return Taken(path, "break", fresh, cur)
+            continue
+        if force:
+            with _guard(file):
+                again = _read(file, path)
+                if again is None or again.lease_id != cur.lease_id:
+                    continue
+                _overwrite(file, fresh)
+            return Taken(path, "steal", fresh, cur)
+        return cur
+    if last is None:
+        raise BusyError(f"{path}: its lease changed {MAX_RACES} times while taking it; retry", code="busy")
+    return last
+
+
+def _undo(common_dir: Path, taken: Taken) -> None:
+    """Put one path back as it was before ``taken`` (all-or-none rollback)."""
+    file = lease_file(common_dir, taken.path)
+    with _guard(file):
+        cur = _read(file, taken.path)
+        if cur is None or cur.lease_id != taken.lease.lease_id:
+            return
+        if taken.action in ("renew", "steal") and taken.previous is not None:
+            _overwrite(file, taken.previous)
+        else:
+            file.unlink(missing_ok=True)
+
+
+def _take_all(
+    common_dir: Path, stream: str, paths: Sequence[str], make: Callable[[str], Lease], force: bool
+) -> list[Taken] | tuple[str, Lease]:
+    done: list[Taken] = []
+    for path in paths:
+        got = _try_take(common_dir, stream, path, make(path), force)
+        if isinstance(got, Lease):
+            for t in reversed(done):
+                _undo(common_dir, t)
+            return path, got
+        done.append(got)
+    return done
+
+
+def busy_message(path: str, lease: Lease, now: float | None = None) -> str:
+    why = f" ({lease.reason})" if lease.reason else ""
+    return (
+        f"{path} is locked by stream {lease.stream} ({lease.holder}){why} until {clock(lease.expires_at, now)} "
+        f"({format_duration(lease.left(now))} left)"
+    )
+
+
+def acquire(
+    common_dir: Path,
+    stream: str,
+    paths: Iterable[str],
+    *,
+    ttl: float,
+    reason: str = "",
+    until_commit: bool = False,
+    force: bool = False,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> list[Taken]:
+    """Take leases on every path for ``stream``, all or none.
+
+    A path the stream already holds is renewed (same lease id and acquired_at, new expiry, pid,
+    until_commit, and reason when one is given). An expired lease of another stream is broken and
+    taken; a live one makes the whole call fail with ``LockBusyError`` (exit 3) unless ``force``
+    (steal, recorded) or ``wait`` > 0 (retry with backoff and jitter until it frees or the wait
+    ends, telling ``on_wait`` once). Paths are taken in sorted order and nothing is held while
+    waiting, so two waiters can never deadlock.
+    """
+    if ttl <= 0:
+        raise ValueError("ttl must be positive")
+    todo = sorted(dict.fromkeys(paths))
+    if not todo:
+        return []
+    pid = os.getpid()
+    who = holder_name()
+    deadline = time.monotonic() + max(wait, 0.0)
+    delay = BACKOFF_START
+    waited = False
+
+    while True:
+        now = time.time()
+
+        def make(path: str, now: float = now) -> Lease:
+            return Lease(path, stream, who, pid, now, now + ttl, reason, new_lease_id(), until_commit)
+
+        got = _take_all(common_dir, stream, todo, make, force)
+        if isinstance(got, list):
+            for t in got:
+                _log_taken(common_dir, t)
+            return got
+        path, blocking = got
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            message = busy_message(path, blocking)
+            if waited:
+                message += f"; gave up after waiting {format_duration(wait)}"
+            else:
+                message += f"; wait for it with `--wait 5m`, or ask {blocking.stream} to run `streams unlock {path}`"
+            raise LockBusyError(message, blocking)
+        if not waited:
+            waited = True
+            events.append(
+                common_dir,
+                "lock.wait",
+                path=path,
+                stream=stream,
+                holder_stream=blocking.stream,
+                lease_id=blocking.lease_id,
+                expires_at=blocking.expires_at,
+                wait=wait,
+            )
+            if on_wait is not None:
+                on_wait(f"{busy_message(path, blocking)}; waiting up to {format_duration(wait)} for it…")
+        import random
+
+        pause = random.uniform(delay / 2, delay)
+        until_expiry = blocking.left() + 0.001
+        time.sleep(max(0.0, min(pause, remaining, max(until_expiry, BACKOFF_START))))
+        delay = min(delay * 2, BACKOFF_MAX)
+
+
+def _log_taken(common_dir: Path, t: Taken) -> None:
+    lease = t.lease
+    fields: dict[str, Any] = {
+        "path": t.path,
+        "stream": lease.stream,
+        "lease_id": lease.lease_id,
+        "holder": lease.holder,
+        "expires_at": lease.expires_at,
+        "reason": lease.reason,
+        "until_commit": lease.until_commit,
+    }
+    if t.action == "steal" and t.previous is not None:
+        fields.update(previous_stream=t.previous.stream, previous_lease_id=t.previous.lease_id)
+        events.append(common_dir, "lock.steal", **fields)
+    elif t.action == "renew":
+        events.append(common_dir, "lock.renew", **fields)
+    else:
+        if t.previous is not None:
+            fields.update(previous_stream=t.previous.stream, previous_lease_id=t.previous.lease_id)
+        events.append(common_dir, "lock.take", **fields)
+
+
+# --- releasing -------------------------------------------------------------------------------------
+
+
+def release_lease(common_dir: Path, lease: Lease, *, cause: str = "unlock", by: str | None = None) -> bool:
+    """Remove exactly ``lease`` if it is still the one in place; False when it is not (anymore)."""
+    file = lease_file(common_dir, lease.path)
+    with _guard(file):
+        cur = _read(file, lease.path)
+        if cur is None or cur.lease_id != lease.lease_id:
+            return False
+        file.unlink()
+    events.append(
+        common_dir,
+        "lock.release",
+        path=lease.path,
+        stream=lease.stream,
+        lease_id=lease.lease_id,
+        cause=cause,
+        by=by if by is not None else lease.stream,
+        expired=not cur.live(),
+    )
+    return True
+
+
+def release(common_dir: Path, paths: Iterable[str], *, stream: str | None, force: bool = False) -> list[Lease]:
+    """Unlock ``paths`` held by ``stream`` (any holder with ``force``), all checked before any is released.
+
+    A path with no lease fails with ``NotLockedError`` (exit 1); a path held by another stream fails
+    with ``LockBusyError`` (exit 3) unless ``force``. Returns the leases removed.
+    """
+    todo = sorted(dict.fromkeys(paths))
+    found: list[Lease] = []
+    for path in todo:
+        lease = read_lease(common_dir, path)
+        if lease is None:
+            raise NotLockedError(f"{path} is not locked; `streams locks` lists the leases")
+        if lease.stream != stream and not force:
+            if lease.live():
+                raise LockBusyError(
+                    f"{busy_message(path, lease)}; only {lease.stream} can unlock it, or pass --force", lease
+                )
+            raise LockBusyError(
+                f"{path}: the lease of stream {lease.stream} expired at {clock(lease.expires_at)}, so the path "
+                f"is free already; `streams lock {path}` takes it over, or pass --force to remove it",
+                lease,
+            )
+        found.append(lease)
+    by = stream if stream is not None else holder_name()
+    cause = "force" if force and any(lease.stream != stream for lease in found) else "unlock"
+    return [lease for lease in found if release_lease(common_dir, lease, cause=cause, by=by)]
+
+
+def release_committed(common_dir: Path, stream: str, paths: Iterable[str]) -> list[Lease]:
+    """After a commit by ``stream``: release its ``until_commit`` leases on the committed ``paths``.
+
+    Called by the post-commit hook; cheap when no such lease exists (no filelock import).
+    """
+    released = []
+    for path in dict.fromkeys(paths):
+        try:
+            lease = read_lease(common_dir, path)
+        except ValueError:
+            continue
+        if (
+            lease is not None
+            and lease.stream == stream
+            and lease.until_commit
+            and release_lease(common_dir, lease, cause="commit")
+        ):
+            released.append(lease)
+    return released
+
+
+def release_stream(common_dir: Path, stream: str) -> list[Lease]:
+    """Release every lease ``stream`` holds (``streams stop``/``merge`` of the stream)."""
+    return [
+        lease
+        for lease in list_leases(common_dir)
+        if lease.stream == stream and release_lease(common_dir, lease, cause="stop")
+    ]
+
+
+# --- what may be locked ------------------------------------------------------------------------------
+
+
+def normalize_path(raw: str, *, cwd: Path, roots: Sequence[Path]) -> str:
+    """``raw`` (relative to ``cwd``, or absolute) as a path relative to the first of ``roots`` holding it.
+
+    Refused (``PathError``, exit 1): empty, ``..`` segments, outside every root, under ``.git``,
+    the root itself, a directory.
+    """
+    if not raw.strip():
+        raise PathError("empty path; name a file, e.g. pyproject.toml")
+    if "\0" in raw:
+        raise PathError(f"{raw!r} contains a NUL byte; name a file")
+    if ".." in raw.split("/"):
+        raise PathError(
+            f"{raw}: '..' segments are not allowed; name the file relative to the repository root "
+            "(or to the current directory inside it)"
+        )
+    full = os.path.normpath(raw if os.path.isabs(raw) else os.path.join(cwd, raw))
+    rel = root = None
+    for candidate in _candidates(full):
+        for r in roots:
+            for rr in dict.fromkeys((r, r.resolve())):
+                with suppress(ValueError):
+                    rel = Path(candidate).relative_to(rr).as_posix()
+                    root = rr
+                    break
+            if rel is not None:
+                break
+        if rel is not None:
+            break
+    if rel is None or root is None:
+        raise PathError(f"{raw} is outside the repository; name a file inside {roots[0]}")
+    if rel in ("", "."):
+        raise PathError(f"{raw} is the repository root, a directory; name a file")
+    if ".git" in rel.split("/"):
+        raise PathError(f"{raw} is under .git; only files in the working tree can be locked")
+    if raw.endswith("/") or (root / rel).is_dir():
+        raise PathError(f"{raw} is a directory; lock the files in it one by one")
+    return rel
+
+
+def _candidates(full: str) -> Iterator[str]:
+    yield full
+    parent = os.path.dirname(full)
+    with suppress(OSError):
+        real = os.path.join(os.path.realpath(parent), os.path.basename(full))
+        if real != full:
+            yield real
+
+
+def require_shared(config: Config, paths: Iterable[str]) -> None:
+    """Refuse (``PathError``, exit 1) any path that is not shared in ``config``, naming its owner."""
+    from streams.ownership import Ownership
+
+    own = Ownership(config)
+    bad = []
+    for path in paths:
+        owner = own.owner(path)
+        if owner.kind != "shared":
+            bad.append(f"{path} ({owner.describe()})")
+    if bad:
+        raise PathError(
+            f"not a shared file: {', '.join(bad)}; only paths listed under `shared:` in streams.yaml take "
+            "locks (a stream changes the files it owns without one)"
+        )
