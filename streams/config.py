@@ -217,8 +217,10 @@ def load(path: Path, *, display: str | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{display} not found at {path.parent} (run `streams init` to write one)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{display}: cannot read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{display}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{display}: cannot read {path}: {exc.strerror or exc}") from None
     return parse(text, path=path, display=display)
 
 
@@ -246,7 +248,7 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
         raise r.fail(root, "version", "missing; add `version: 1` at the top")
     vnode = v[1]
     version = r.scalar(vnode) if isinstance(vnode, ScalarNode) else None
-    if version != 1 or isinstance(version, bool):
+    if type(version) is not int or version != 1:  # not 1.0, not true
         raise r.fail(vnode, "version", f"unsupported version {version!r}; this streams reads version 1")
 
     # base
@@ -307,7 +309,7 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
         for name, (knode, vnode) in smap.items():
             key = f"streams.{name}"
             if (bad := name_problem(name)) is not None:
-                raise r.fail(knode, key, bad)
+                raise r.fail(knode, "streams", bad)  # the message quotes the name; `streams.../x` would not
             if isinstance(vnode, ScalarNode) and r.scalar(vnode) is None:
                 fields: dict[str, tuple[Node, Node]] = {}
             else:

@@ -133,7 +133,7 @@ def repo_paths(cwd: Path | str) -> RepoPaths:
                 f"{os.path.abspath(cwd)} is not inside a git repository "
                 "(cd into one, pass -C PATH, or run `git init` first)"
             )
-        if res.returncode == 0:  # a bare repository has no toplevel
+        if res.returncode == 0 or b"must be run in a work tree" in res.stderr:  # bare, or inside .git
             raise NotARepositoryError(
                 f"{os.path.abspath(cwd)} is a bare repository or a git dir; streams needs a "
                 "worktree (run it from a clone with a working tree)"

@@ -86,9 +86,13 @@ def load_config(ws: Workspace, *, check_tracked: bool = True) -> Config:
     tree, so commands after the first pay only for parsing.
     """
     cfg = load(ws.config_path, display=CONFIG_NAME)
-    if not check_tracked:
-        return cfg
-    tree = git.resolve_many(ws.main_root, [f"{cfg.base}^{{tree}}"]).get(f"{cfg.base}^{{tree}}")
+    return check_tracked_files(ws, cfg) if check_tracked else cfg
+
+
+def check_tracked_files(ws: Workspace, cfg: Config) -> Config:
+    """``cfg`` after the checks against the base branch's files (overlaps raise; warnings kept)."""
+    rev = f"refs/heads/{cfg.base}^{{tree}}"  # the branch, even if a tag has the same name
+    tree = git.resolve_many(ws.main_root, [rev]).get(rev)
     if tree is None:
         return cfg  # no base yet: commands that need it say so
     result = _tree_check_cached(ws, cfg, tree)
@@ -108,7 +112,8 @@ def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> TreeCheck:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     result = check_tree(cfg, git.ls_tree_names(ws.main_root, tree))
-    write_json_atomic(cache, {"key": key, "errors": list(result.errors), "warnings": list(result.warnings)})
+    if not result.errors:  # a failing command leaves the disk as it was
+        write_json_atomic(cache, {"key": key, "errors": [], "warnings": list(result.warnings)})
     return result
 
 

@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 
 from streams import git
 from streams.config import PROGRESS_DIR, Config, Stream
-from streams.errors import StreamsError
+from streams.errors import StreamsError, UsageError
 from streams.progress import Progress, render
 from streams.workspace import MARKER_FILE, Workspace
 
@@ -107,10 +107,10 @@ def start(
     on_wait: Callable[[str], None] | None = None,
 ) -> list[StartResult]:
     streams = config.select(names)
-    base_tip = git.resolve_commit(ws.main_root, config.base)
+    base_tip = git.resolve_commit(ws.main_root, f"refs/heads/{config.base}")
     if base_tip is None:
         raise StreamsError(
-            f"base branch {config.base!r} does not exist (commit to it first, or set `base:` in streams.yaml)",
+            f"base branch {config.base!r} does not exist (create it, or set `base:` in {config.path.name})",
             code="no_base",
         )
     with worktree_lock(ws, on_wait):
@@ -137,6 +137,13 @@ def start(
                 )
                 continue
             path = config.worktree_path(ws.main_root, s.name)
+            blocker = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
+            if blocker is not None and blocker != path and not blocker.is_dir():
+                raise StreamsError(
+                    f"{blocker} is a file, so the worktree {path} cannot be made; move it away "
+                    "or set `worktree_root:` in streams.yaml",
+                    code="path_exists",
+                )
             if path.exists() and (not path.is_dir() or any(path.iterdir())):
                 raise StreamsError(
                     f"{path} already exists and is not the worktree of stream {s.name!r}; move it away "
@@ -269,7 +276,7 @@ def stop(
     on_wait: Callable[[str], None] | None = None,
 ) -> list[StopResult]:
     if not names:
-        raise StreamsError("name the streams to stop, e.g. `streams stop api`", code="usage")
+        raise UsageError("name the streams to stop, e.g. `streams stop api`")
     streams = config.select(names)
     with worktree_lock(ws, on_wait):
         by_branch = {w.branch: w for w in git.worktrees(ws.main_root) if w.branch}

@@ -181,3 +181,29 @@ def run_streams(args: Sequence[str], cwd: Path, *, env: dict[str, str] | None = 
         check=False,
     )
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+
+def disk_snapshot(root: Path, *, ignore: Sequence[str] = ()) -> dict[str, object]:
+    """Every file (with its bytes) and directory under ``root``, ``.git`` included, and the refs and
+    worktrees of each repository found there: what a failed command must leave exactly as it was.
+
+    ``ignore`` lists paths relative to ``root`` (and everything under them) to leave out.
+    """
+    files: dict[str, bytes] = {}
+    dirs: list[str] = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if any(rel == i or rel.startswith(i.rstrip("/") + "/") for i in ignore):
+            continue
+        if p.is_symlink() or p.is_file():
+            files[rel] = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
+        elif p.is_dir():
+            dirs.append(rel)
+    repos = {}
+    for dotgit in sorted(root.glob("*/.git")):
+        if dotgit.is_dir():
+            repos[dotgit.parent.name] = (
+                git(dotgit.parent, "for-each-ref", "--format=%(refname) %(objectname) %(upstream)"),
+                git(dotgit.parent, "worktree", "list", "--porcelain"),
+            )
+    return {"files": files, "dirs": dirs, "repos": repos}

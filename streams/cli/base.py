@@ -25,6 +25,7 @@ from streams.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     StreamsError,
+    UsageError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,7 +151,7 @@ def cli(directory: Path | None) -> None:
     """
     if directory is not None:
         if not directory.is_dir():
-            raise StreamsError(f"-C {directory}: no such directory", code="usage")
+            raise UsageError(f"-C {directory}: no such directory (see `streams --help`)")
         RUN.cwd = directory.resolve()
 
 

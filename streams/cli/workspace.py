@@ -11,13 +11,17 @@ from streams.cli.base import cli, cwd, emit, info, json_option, table, warn
 from streams.config import Config
 from streams.errors import StreamsError
 from streams.initfile import starter_config
-from streams.workspace import Workspace, discover, load_config
+from streams.workspace import Workspace, check_tracked_files, discover, load_config
 from streams.worktrees import start, stop, survey
 
 
-def open_workspace(*, check_tracked: bool = True) -> tuple[Workspace, Config]:
+def open_workspace(*, check_tracked: bool = True, names: tuple[str, ...] = ()) -> tuple[Workspace, Config]:
+    """The workspace and its validated config; unknown ``names`` fail before anything is written."""
     ws = discover(cwd())
-    config = load_config(ws, check_tracked=check_tracked)
+    config = load_config(ws, check_tracked=False)
+    config.select(names)
+    if check_tracked:
+        config = check_tracked_files(ws, config)
     for w in config.warnings:
         warn(w)
     return ws, config
@@ -73,7 +77,7 @@ def start_cmd(names: tuple[str, ...]) -> None:
     Each stream gets branch <branch_prefix>NAME (an existing one is reused) and a worktree at
     <worktree_root>/NAME with its progress file committed. Re-running is safe.
     """
-    ws, config = open_workspace()
+    ws, config = open_workspace(names=names)
     results = start(ws, config, list(names), on_wait=info)
     for hook in _post_start_hooks:
         hook(ws, config)
@@ -105,7 +109,7 @@ def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> None:
     Refuses when a worktree has uncommitted changes or the branch has commits that are not on the
     base, unless --force. The tip left behind is always printed, so no commit is silently lost.
     """
-    ws, config = open_workspace(check_tracked=False)
+    ws, config = open_workspace(check_tracked=False, names=names)
     results = stop(ws, config, list(names), force=force, delete_branch=delete_branch, on_wait=info)
     for hook in _post_stop_hooks:
         hook(ws, config, [r.name for r in results])
