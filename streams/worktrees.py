@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from streams import git
+from streams import git, locks
 from streams.config import PROGRESS_DIR, Config, Stream
 from streams.errors import StreamsError, UsageError
 from streams.progress import Progress, render
@@ -230,6 +230,7 @@ class StopResult:
     unmerged: int  # commits on the branch that are not on the base
     saved_ref: str | None  # where uncommitted work was saved before a forced stop
     saved_commit: str | None
+    released_locks: tuple[str, ...] = ()  # shared files whose leases the stop released
 
 
 def unmerged_commits(ws: Workspace, config: Config, name: str) -> list[str]:
@@ -337,6 +338,7 @@ def stop(
                     len(unmerged),
                     saved_ref,
                     saved_commit,
+                    tuple(lease.path for lease in locks.release_stream(ws.common_dir, s.name)),
                 )
             )
     return results
