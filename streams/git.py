@@ -272,3 +272,8 @@ def is_dirty(cwd: Path) -> list[str]:
         if xy[:1] in (b"R", b"C"):
             i += 1  # the rename's source follows as its own record
     return paths
+
+
+def has_path(cwd: Path, commit: str, path: str) -> bool:
+    """Whether ``path`` (file or directory) exists in ``commit``'s tree."""
+    return run("cat-file", "-e", f"{commit}:{path}", cwd=cwd, check=False).returncode == 0

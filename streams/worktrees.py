@@ -20,7 +20,7 @@ from streams import git, locks
 from streams.config import PROGRESS_DIR, Config, Stream
 from streams.errors import StreamsError, UsageError
 from streams.progress import Progress, render
-from streams.workspace import MARKER_FILE, Workspace
+from streams.workspace import MARKER_FILE, Workspace, read_marker
 
 LOCK_WAIT_SECONDS = 120.0
 
@@ -58,15 +58,45 @@ class StreamState:
     head: str | None
 
 
+def worktree_git_dir(path: Path) -> Path | None:
+    """The private git dir of the linked worktree at ``path`` (from its ``.git`` file), or None."""
+    try:
+        text = (path / ".git").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir: "):
+        return None
+    git_dir = Path(text[len("gitdir: ") :])
+    return git_dir if git_dir.is_absolute() else (path / git_dir).resolve()
+
+
+def stream_worktrees(ws: Workspace, config: Config) -> dict[str, git.Worktree]:
+    """Each stream's worktree: found by its branch or, while detached (a rebase stopped on a
+    conflict, a checkout of a commit), by the stream marker in its git dir."""
+    prefix = f"refs/heads/{config.branch_prefix}"
+    result: dict[str, git.Worktree] = {}
+    for w in git.worktrees(ws.main_root):
+        if w.branch and w.branch.startswith(prefix):
+            result.setdefault(w.branch[len(prefix) :], w)
+        elif w.detached and (name := _marker_of(w.path)) is not None:
+            result.setdefault(name, w)
+    return result
+
+
+def _marker_of(path: Path) -> str | None:
+    git_dir = worktree_git_dir(path)
+    return read_marker(git_dir) if git_dir is not None else None
+
+
 def survey(ws: Workspace, config: Config) -> list[StreamState]:
     """Every configured stream (started or not), plus stream worktrees no longer configured."""
-    by_branch = {w.branch: w for w in git.worktrees(ws.toplevel) if w.branch}
+    by_name = stream_worktrees(ws, config)
     refs = [f"refs/heads/{config.branch(s.name)}" for s in config.streams]
     tips = git.resolve_many(ws.toplevel, refs)
     result = []
     for s, ref in zip(config.streams, refs, strict=True):
-        wt = by_branch.get(ref)
-        if wt is not None:
+        wt = by_name.get(s.name)
+        if wt is not None and not wt.prunable:  # prunable: its directory was deleted by hand
             result.append(StreamState(s.name, config.branch(s.name), wt.path, "started", wt.head))
         else:
             result.append(
@@ -78,11 +108,9 @@ def survey(ws: Workspace, config: Config) -> list[StreamState]:
                     tips[ref],
                 )
             )
-    prefix = f"refs/heads/{config.branch_prefix}"
-    for ref, wt in by_branch.items():
-        name = ref[len(prefix) :]
-        if ref.startswith(prefix) and name not in config.names:
-            result.append(StreamState(name, ref[len("refs/heads/") :], wt.path, "unconfigured", wt.head))
+    for name, wt in by_name.items():
+        if name not in config.names:
+            result.append(StreamState(name, config.branch(name), wt.path, "unconfigured", wt.head))
     return result
 
 
@@ -115,7 +143,7 @@ def start(
         )
     with worktree_lock(ws, on_wait):
         git.run("worktree", "prune", cwd=ws.main_root)
-        by_branch = {w.branch: w for w in git.worktrees(ws.main_root) if w.branch}
+        by_name = stream_worktrees(ws, config)
         refs = [f"refs/heads/{config.branch(s.name)}" for s in streams]
         tips = git.resolve_many(ws.main_root, refs)
 
@@ -123,7 +151,7 @@ def start(
         todo: list[tuple[Stream, str, Path]] = []
         results: dict[str, StartResult] = {}
         for s, ref in zip(streams, refs, strict=True):
-            wt = by_branch.get(ref)
+            wt = by_name.get(s.name)
             if wt is not None:
                 if wt.path.resolve() == ws.main_root.resolve() or (wt.path / ".git").is_dir():
                     raise StreamsError(
@@ -162,7 +190,7 @@ def start(
             else:
                 assert tip is not None
                 head = tip
-                if git.resolve_many(ws.main_root, [f"{tip}:{s.progress_path}"])[f"{tip}:{s.progress_path}"] is None:
+                if not git.has_path(ws.main_root, tip, s.progress_path):
                     head = _commit_progress(ws, git.ls_tree(ws.main_root, tip), tip, s.name)
                     git.update_ref(ws.main_root, ref, head, tip, f"streams: start {s.name}")
             try:
@@ -280,12 +308,12 @@ def stop(
         raise UsageError("name the streams to stop, e.g. `streams stop api`")
     streams = config.select(names)
     with worktree_lock(ws, on_wait):
-        by_branch = {w.branch: w for w in git.worktrees(ws.main_root) if w.branch}
+        by_name = stream_worktrees(ws, config)
         plans = []
         for s in streams:
             branch = config.branch(s.name)
             ref = f"refs/heads/{branch}"
-            wt = by_branch.get(ref)
+            wt = by_name.get(s.name)
             tip = git.resolve_commit(ws.main_root, ref)
             dirty: list[str] = []
             op = None
