@@ -32,6 +32,8 @@ def parse_duration(text: str, *, option: str = "duration", allow_zero: bool = Fa
         raise DurationError(f"{option} is empty; {hint}")
     if not _WHOLE.match(raw):
         if re.fullmatch(r"\d+(?:\.\d+)?", raw):
+            if float(raw) == 0 and not allow_zero:
+                raise DurationError(f"{option} {text!r} is zero; give a positive duration, e.g. 30m")
             raise DurationError(f"{option} {text!r} has no unit; {hint} (e.g. {raw}m)")
         raise DurationError(f"{option} {text!r} is not a duration; {hint}")
     seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(raw))

@@ -418,9 +418,9 @@ def _take_all(
 
 
 def busy_message(path: str, lease: Lease, now: float | None = None) -> str:
-    why = f" ({lease.reason})" if lease.reason else ""
+    why = f": {lease.reason}" if lease.reason else ""
     return (
-        f"{path} is locked by stream {lease.stream} ({lease.holder}){why} until {clock(lease.expires_at, now)} "
+        f"{path} is locked by stream {lease.stream} ({lease.holder}{why}) until {clock(lease.expires_at, now)} "
         f"({format_duration(lease.left(now))} left)"
     )
 

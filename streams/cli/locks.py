@@ -164,8 +164,8 @@ def locks_cmd() -> None:
             else:
                 left = f"expired {format_duration(-lease.left(now))} ago"
                 until = locks.clock(lease.expires_at, now)
-            flags = " (until commit)" if lease.until_commit else ""
-            rows.append([lease.path, lease.stream or "?", lease.holder, until, left, lease.reason + flags])
+            reason = " ".join(filter(None, [lease.reason, "(until commit)" if lease.until_commit else ""]))
+            rows.append([lease.path, lease.stream or "?", lease.holder, until, left, reason])
         click.echo(table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"]))
 
     emit({"leases": [_lease_data(lease, now) for lease in leases]}, text)
