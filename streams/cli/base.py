@@ -192,11 +192,16 @@ def run_main(args: Sequence[str] | None = None) -> int:
     except FileNotFoundError:  # the directory we were started in is gone
         click.echo("streams: error: the current directory no longer exists; cd somewhere that does", err=True)
         return 1
+    argv = list(args) if args is not None else sys.argv[1:]
     try:
-        cli.main(args=list(args) if args is not None else None, prog_name="streams", standalone_mode=False)
+        # Not cli.main(): in non-standalone mode it returns (not raises) ctx.exit(N) codes, and it
+        # prints a blank line on Ctrl-C even off a terminal.
+        with cli.make_context("streams", argv) as ctx:
+            cli.invoke(ctx)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:
+        RUN.json = RUN.json or "--json" in argv  # parsing failed before --json was seen: honour it anyway
         where = exc.ctx.command_path if exc.ctx is not None else "streams"
         message = exc.format_message().splitlines()[0] if exc.format_message() else "usage error"
         err = StreamsError(f"{message} (see `{where} --help`)", code="usage")
@@ -207,6 +212,8 @@ def run_main(args: Sequence[str] | None = None) -> int:
     except StreamsError as exc:
         return _fail(exc)
     except (KeyboardInterrupt, click.Abort):
+        if sys.stderr.isatty():
+            click.echo(err=True)  # end the terminal's ^C echo
         click.echo("streams: interrupted", err=True)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
