@@ -407,14 +407,23 @@ def _take_all(
     common_dir: Path, stream: str, paths: Sequence[str], make: Callable[[str], Lease], force: bool
 ) -> list[Taken] | tuple[str, Lease]:
     done: list[Taken] = []
-    for path in paths:
-        got = _try_take(common_dir, stream, path, make(path), force)
-        if isinstance(got, Lease):
-            for t in reversed(done):
-                _undo(common_dir, t)
-            return path, got
-        done.append(got)
+    try:
+        for path in paths:
+            got = _try_take(common_dir, stream, path, make(path), force)
+            if isinstance(got, Lease):
+                _undo_all(common_dir, done)
+                return path, got
+            done.append(got)
+    except BaseException:  # Ctrl-C or an I/O error half-way: none, not some
+        _undo_all(common_dir, done)
+        raise
     return done
+
+
+def _undo_all(common_dir: Path, done: list[Taken]) -> None:
+    for t in reversed(done):
+        _undo(common_dir, t)
+    done.clear()
 
 
 def busy_message(path: str, lease: Lease, now: float | None = None) -> str:

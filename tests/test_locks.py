@@ -186,6 +186,15 @@ def test_several_paths_are_all_or_none(tmp_path: Path) -> None:
     assert [lease.path for lease in locks.list_leases(tmp_path)] == ["a.toml", "c.toml"]
 
 
+def test_an_error_half_way_rolls_back_what_was_taken(tmp_path: Path) -> None:
+    blocker = locks.locks_root(tmp_path) / "b"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory\n")  # the lease dir for b/c.toml cannot be made
+    with pytest.raises(OSError):
+        locks.acquire(tmp_path, "api", ["a.toml", "b/c.toml"], ttl=60)
+    assert locks.list_leases(tmp_path) == []
+
+
 def test_force_steals_a_live_lease_and_records_it(tmp_path: Path) -> None:
     [victim] = locks.acquire(tmp_path, "ui", ["pyproject.toml"], ttl=600)
     [stolen] = locks.acquire(tmp_path, "api", ["pyproject.toml"], ttl=60, force=True)
