@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import errno
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import yaml
 
+from streams import git
 from streams.errors import StreamsError
 
 STATUSES = ("pending", "in_progress", "blocked", "completed", "failed", "paused")
@@ -138,3 +143,300 @@ def parse(text: str, *, display: str) -> Progress:
         blocked=tuple(sections["Blocked Items"]),
         next=tuple(sections["Next Steps"]),
     )
+
+
+# --- reading and committing a stream's progress file ------------------------------------------------
+#
+# Below: what `streams progress` does. The file is rewritten atomically (a temp file, fsync,
+# `os.replace`), then committed with `git commit --only -- <file>`, which builds the commit from HEAD
+# plus that one path in a temporary index and then updates the real index entry of that path only:
+# whatever the agent has staged stays staged and out of the commit, its unstaged edits are untouched.
+#
+# Why `git commit --only` rather than plumbing (read-tree into a private index, commit-tree, move
+# the branch, fix up the real index entry): git holds the worktree's `index.lock` for the whole
+# operation, so an agent's concurrent `git add`/`git commit` in the same worktree fails cleanly
+# instead of interleaving between our ref update and our index fix-up; the branch moves by git's
+# own ref transaction (with its reflog entry); and the repository's hooks run as for any commit
+# (pre-commit, commit-msg, reference-transaction, post-commit). The scope hooks allow a stream's
+# own progress file.
+
+
+class ProgressUsageError(ProgressError):
+    """Bad option values: exit 2, nothing on disk changed."""
+
+    exit_code = 2
+
+
+def progress_file(worktree: Path, name: str) -> Path:
+    return worktree / ".streams" / f"stream-{name}.md"
+
+
+def read_progress(worktree: Path, name: str) -> Progress | None:
+    """The stream's progress file as it is in ``worktree`` (None when there is none).
+
+    Raises ``ProgressError`` (naming the file and line) when the file is hand-broken.
+    """
+    path = progress_file(worktree, name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise ProgressError(f"{path}:1: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ProgressError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse(text, display=str(path))
+
+
+def check_status(value: str) -> str:
+    if value not in STATUSES:
+        close = difflib.get_close_matches(value, STATUSES, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ProgressUsageError(f"--status {value!r} is not a status; {hint}use one of {', '.join(STATUSES)}")
+    return value
+
+
+def parse_completion(value: str) -> int:
+    text = value.strip().removesuffix("%").strip()
+    try:
+        number = int(text)
+    except ValueError:
+        raise ProgressUsageError(
+            f"--completion {value!r} is not a number; give a whole number from 0 to 100, e.g. --completion 40"
+        ) from None
+    if not 0 <= number <= 100:
+        raise ProgressUsageError(f"--completion {number} is outside 0-100; give a whole number from 0 to 100")
+    return number
+
+
+@dataclass(frozen=True)
+class Update:
+    """What `streams progress` changes; unset fields keep their value."""
+
+    status: str | None = None
+    completion: int | None = None
+    done: tuple[str, ...] = ()
+    current: str | None = None
+    blocked: tuple[str, ...] = ()
+    next: tuple[str, ...] = ()
+    agent: str | None = None
+    clear_blocked: bool = False
+    clear_next: bool = False
+
+    def is_empty(self) -> bool:
+        return self == Update()
+
+
+def _add(items: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]:
+    out = list(items)
+    for item in new:
+        if item and item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def apply_update(p: Progress, u: Update, *, when: str) -> Progress:
+    """``p`` with ``u`` applied. A task marked done leaves Current Task, Blocked Items and Next Steps."""
+    done = tuple(_one_line(t) for t in u.done if t.strip())
+    blocked = () if u.clear_blocked else p.blocked
+    next_ = () if u.clear_next else p.next
+    current = p.current if u.current is None else _one_line(u.current)
+    if current in done:
+        current = ""
+    return replace(
+        p,
+        status=u.status or p.status,
+        completion=p.completion if u.completion is None else u.completion,
+        agent=p.agent if u.agent is None else _one_line(u.agent),
+        started=p.started or when,
+        updated=when,
+        completed=_add(p.completed, done),
+        current=current,
+        blocked=tuple(b for b in _add(blocked, tuple(_one_line(t) for t in u.blocked)) if b not in done),
+        next=tuple(n for n in _add(next_, tuple(_one_line(t) for t in u.next)) if n not in done),
+    )
+
+
+@dataclass(frozen=True)
+class ProgressCommit:
+    stream: str
+    path: Path  # the progress file in the stream's worktree
+    progress: Progress
+    commit: str | None  # the new commit on the stream's branch; None when nothing changed
+    branch: str
+
+
+def _operation_in_progress(git_dir: Path) -> str | None:
+    for marker, what in (
+        ("rebase-merge", "a rebase"),
+        ("rebase-apply", "a rebase"),
+        ("MERGE_HEAD", "a merge"),
+        ("CHERRY_PICK_HEAD", "a cherry-pick"),
+        ("REVERT_HEAD", "a revert"),
+    ):
+        if (git_dir / marker).exists():
+            return what
+    return None
+
+
+def _commit_message(name: str, p: Progress, u: Update, message: str | None) -> str:
+    subject = f"progress({name}): {_one_line(message)}" if message else f"progress({name}): {p.status}, {p.completion}%"
+    body = [f"status: {p.status}, completion: {p.completion}%"] if message else []
+    body += [f"done: {t}" for t in u.done]
+    if u.current:
+        body.append(f"current: {u.current}")
+    body += [f"blocked: {t}" for t in u.blocked]
+    body += [f"next: {t}" for t in u.next]
+    return subject + ("\n\n" + "\n".join(body) if body else "") + "\n"
+
+
+def _write_file_atomic(path: Path, data: bytes, scratch_dir: Path) -> None:
+    """Replace ``path`` with ``data`` completely or not at all.
+
+    The temp file lives in ``scratch_dir`` (the worktree's private git dir), so a writer killed
+    before the rename leaves no stray file in the worktree; across filesystems it falls back to
+    a temp file beside ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for tmp_dir in (scratch_dir, path.parent):
+        tmp = tmp_dir / f".streams-progress.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            return
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno != errno.EXDEV or tmp_dir == path.parent:
+                raise
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def _clean_stale_temps(git_dir: Path, progress_dir: Path) -> None:
+    for d in (git_dir, progress_dir):
+        for stale in d.glob(".streams-progress.*.tmp"):
+            try:
+                pid = int(stale.name.split(".")[2])
+            except (IndexError, ValueError):
+                continue
+            if pid != os.getpid() and not _alive(pid):
+                stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def update_progress(
+    state_dir: Path,
+    worktree: Path,
+    name: str,
+    branch: str,
+    update: Update,
+    *,
+    message: str | None = None,
+    when: str | None = None,
+) -> ProgressCommit:
+    """Apply ``update`` to stream ``name``'s progress file in ``worktree`` and commit only that file.
+
+    ``branch`` is the stream's branch (e.g. ``streams/api``): the worktree must have it checked
+    out, with no rebase or merge in progress. Validation failures change nothing on disk.
+    """
+    from filelock import FileLock, Timeout  # lazily: the hooks may import this module's parser
+
+    rel = f".streams/stream-{name}.md"
+    path = progress_file(worktree, name)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(state_dir / f"progress-{name}.flock"), timeout=30)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ProgressError(
+            f"another `streams progress` for {name} has run for 30 s; wait for it and retry",
+            code="busy",
+        ) from None
+    try:
+        info = git.run("rev-parse", "--absolute-git-dir", "--symbolic-full-name", "HEAD", cwd=worktree).text.split("\n")
+        git_dir, head_ref = Path(info[0]), (info[1] if len(info) > 1 else "")
+        if (op := _operation_in_progress(git_dir)) is not None:
+            raise ProgressError(
+                f"{worktree} has {op} in progress; finish it (e.g. `git rebase --continue`) or abort it, "
+                "then run `streams progress` again",
+                code="operation_in_progress",
+            )
+        if head_ref != f"refs/heads/{branch}":
+            raise ProgressError(
+                f"{worktree} is not on branch {branch} (HEAD is {head_ref or 'detached'}); "
+                f"run `git switch {branch}` there first",
+                code="wrong_branch",
+            )
+        _clean_stale_temps(git_dir, path.parent)
+        try:
+            old_bytes: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            old_bytes = None
+        if old_bytes is None:
+            current = Progress.new(name, when=when)
+        else:
+            try:
+                text = old_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProgressError(f"{path}:1: not UTF-8 text; save it as UTF-8") from None
+            current = replace(parse(text, display=str(path)), stream=name)
+        new = apply_update(current, update, when=when or now_iso())
+        data = render(new).encode()
+
+        tracked = bool(git.run("ls-files", "-z", "--", rel, cwd=worktree).stdout)
+        _write_file_atomic(path, data, git_dir)
+        added = False
+        try:
+            if not tracked:
+                git.run("add", "--intent-to-add", "--", rel, cwd=worktree)
+                added = True
+            if git.run("diff", "--quiet", "HEAD", "--", rel, cwd=worktree, check=False).returncode == 0:
+                return ProgressCommit(name, path, new, None, branch)
+            git.run(
+                "commit",
+                "--quiet",
+                "--only",
+                "--no-edit",
+                "-m",
+                _commit_message(name, new, update, message),
+                "--",
+                rel,
+                cwd=worktree,
+            )
+        except BaseException:
+            _restore(worktree, rel, path, old_bytes, git_dir, added)
+            raise
+        commit = git.out("rev-parse", "HEAD", cwd=worktree)
+        return ProgressCommit(name, path, new, commit, branch)
+    finally:
+        lock.release()
+
+
+def _restore(worktree: Path, rel: str, path: Path, old: bytes | None, git_dir: Path, added: bool) -> None:
+    """Put the file back as it was after a failed commit (best effort; the error is what matters)."""
+    try:
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_file_atomic(path, old, git_dir)
+        if added:
+            git.run("rm", "--cached", "--quiet", "--ignore-unmatch", "--", rel, cwd=worktree, check=False)
+    except OSError:
+        pass

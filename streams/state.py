@@ -1,0 +1,226 @@
+"""Run and sync state shared by every worktree: ``<git-common-dir>/streams/state.json``.
+
+Shape (version 1)::
+
+    {"version": 1,
+     "halts": {NAME: {stream, files, original_tip, onto, time, worktree, reason, upstream}},
+     "sync": {"inflight": {NAME: {stream, original_tip, onto, worktree, time, pid}},
+              "last": {...summary of the last sync pass...}},
+     ...other areas' sections, kept as they are...}
+
+Every write is a read-modify-write under a short ``filelock`` and lands with ``write_json_atomic``
+(temp file, fsync, ``os.replace``), so a killed writer leaves the old file or the new one. The
+state is a record of intent, never the truth: the sync loop reconciles it with git on every run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from streams.errors import BusyError, StreamsError
+from streams.workspace import Workspace, write_json_atomic
+
+STATE_VERSION = 1
+LOCK_TIMEOUT_SECONDS = 10.0
+
+
+class StateError(StreamsError):
+    code = "state"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Halt:
+    """A stream whose rebase stopped and waits for a human."""
+
+    stream: str
+    files: tuple[str, ...]  # the conflicting paths (empty when the rebase was interrupted, not conflicted)
+    original_tip: str  # the branch tip before the rebase: `--abort` restores it
+    onto: str  # the upstream commit the rebase replays onto
+    time: str  # ISO 8601, UTC
+    worktree: str
+    reason: str = "conflict"  # conflict | interrupted (a killed sync) | found (a rebase streams did not start)
+    upstream: str = ""  # the upstream's name for messages, e.g. origin/main
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A rebase a sync pass is about to run: written before it starts, removed once it is judged."""
+
+    stream: str
+    original_tip: str
+    onto: str
+    worktree: str
+    time: str
+    pid: int
+
+
+def _from_dict(cls: type[Any], data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise TypeError("not a mapping")
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in names}
+    if "files" in values:
+        values["files"] = tuple(values["files"])
+    return cls(**values)
+
+
+def read_state(ws: Workspace) -> dict[str, Any]:
+    """The whole state file (a fresh one when there is none)."""
+    path = ws.state_file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {"version": STATE_VERSION}
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise StateError(
+            f"{path} is not valid JSON ({exc}); move it away: streams rebuilds what it needs from git"
+        ) from None
+    if not isinstance(data, dict):
+        raise StateError(f"{path} does not hold a JSON object; move it away: streams rebuilds it from git")
+    version = data.get("version", STATE_VERSION)
+    if version != STATE_VERSION:
+        raise StateError(
+            f"{path} has version {version!r}; this streams reads version {STATE_VERSION} (upgrade streams)"
+        )
+    return data
+
+
+@contextmanager
+def _state_lock(ws: Workspace) -> Iterator[None]:
+    from filelock import FileLock, Timeout  # lazily: importing state must stay cheap
+
+    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(ws.state_dir / "state.json.flock"), timeout=LOCK_TIMEOUT_SECONDS)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BusyError(
+            f"another streams process has held the lock on {ws.state_file} for {LOCK_TIMEOUT_SECONDS:.0f} s; retry"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def update_state(ws: Workspace, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Apply ``change`` to the state under the lock and write it back atomically. Returns the new state.
+
+    Other areas keep their own top-level section and write it through this function too.
+    """
+    with _state_lock(ws):
+        data = read_state(ws)
+        change(data)
+        data["version"] = STATE_VERSION
+        write_json_atomic(ws.state_file, data)
+        return data
+
+
+# --- halts -------------------------------------------------------------------------------------
+
+
+def halts_of(data: dict[str, Any]) -> dict[str, Halt]:
+    result: dict[str, Halt] = {}
+    raw = data.get("halts")
+    if not isinstance(raw, dict):
+        return result
+    for name, value in raw.items():
+        try:
+            result[name] = _from_dict(Halt, value)
+        except TypeError:
+            continue  # a damaged entry: git is asked again anyway
+    return result
+
+
+def read_halts(ws: Workspace) -> dict[str, Halt]:
+    return halts_of(read_state(ws))
+
+
+def record_halt(ws: Workspace, halt: Halt) -> None:
+    """Record ``halt`` and forget the stream's in-flight rebase (one write: both or neither)."""
+
+    def change(data: dict[str, Any]) -> None:
+        data.setdefault("halts", {})[halt.stream] = asdict(halt)
+        data.setdefault("sync", {}).setdefault("inflight", {}).pop(halt.stream, None)
+
+    update_state(ws, change)
+
+
+def clear_halt(ws: Workspace, stream: str) -> Halt | None:
+    """Forget the stream's halt; returns it (None when there was none)."""
+    found: list[Halt] = []
+
+    def change(data: dict[str, Any]) -> None:
+        raw = data.setdefault("halts", {}).pop(stream, None)
+        if raw is not None:
+            with suppress(TypeError):
+                found.append(_from_dict(Halt, raw))
+
+    update_state(ws, change)
+    return found[0] if found else None
+
+
+# --- rebases in flight --------------------------------------------------------------------------
+
+
+def inflight_of(data: dict[str, Any]) -> dict[str, InFlight]:
+    raw = data.get("sync", {}).get("inflight") if isinstance(data.get("sync"), dict) else None
+    result: dict[str, InFlight] = {}
+    if not isinstance(raw, dict):
+        return result
+    for name, value in raw.items():
+        try:
+            result[name] = _from_dict(InFlight, value)
+        except TypeError:
+            continue
+    return result
+
+
+def read_inflight(ws: Workspace) -> dict[str, InFlight]:
+    return inflight_of(read_state(ws))
+
+
+def begin_rebase(ws: Workspace, stream: str, original_tip: str, onto: str, worktree: Path) -> InFlight:
+    """Record, before it starts, that a sync is about to rebase ``stream``."""
+    record = InFlight(stream, original_tip, onto, str(worktree), now_iso(), os.getpid())
+
+    def change(data: dict[str, Any]) -> None:
+        data.setdefault("sync", {}).setdefault("inflight", {})[stream] = asdict(record)
+
+    update_state(ws, change)
+    return record
+
+
+def end_rebase(ws: Workspace, stream: str) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data.setdefault("sync", {}).setdefault("inflight", {}).pop(stream, None)
+
+    update_state(ws, change)
+
+
+def record_last_sync(ws: Workspace, summary: dict[str, Any]) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data.setdefault("sync", {})["last"] = summary
+
+    update_state(ws, change)
+
+
+def last_sync(ws: Workspace) -> dict[str, Any] | None:
+    sync = read_state(ws).get("sync")
+    last = sync.get("last") if isinstance(sync, dict) else None
+    return last if isinstance(last, dict) else None
