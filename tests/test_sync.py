@@ -1,0 +1,538 @@
+"""streams sync against real repositories (and a local bare remote)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coordinator.sync import predict_conflicts
+from streams.state import begin_rebase, read_halts, read_inflight
+from streams.workspace import discover, load_config
+from tests.conftest import Repo, git, run_cli, run_streams
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def start(repo: Repo, *names: str) -> None:
+    r = run_cli(["start", *names], repo.root)
+    assert r.code == 0, r.err
+
+
+def tip(repo: Repo, name: str) -> str:
+    return repo.git("rev-parse", f"refs/heads/streams/{name}").strip()
+
+
+def contains(repo: Repo, ancestor: str, descendant: str) -> bool:
+    cmd = ["git", "merge-base", "--is-ancestor", ancestor, descendant]
+    return subprocess.run(cmd, cwd=repo.root, check=False).returncode == 0
+
+
+def rebasing(wt: Path) -> bool:
+    git_dir = Path(git(wt, "rev-parse", "--absolute-git-dir").strip())
+    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
+
+
+def outcomes(out: str) -> dict[str, str]:
+    data = json.loads(out)
+    return {s["name"]: s["outcome"] for s in data["data"]["report"]["streams"]}
+
+
+def events(repo: Repo) -> list[dict[str, object]]:
+    path = repo.root / ".git/streams/events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def advance_main(repo: Repo, rel: str = "README.md", text: str = "# demo, updated\n") -> str:
+    repo.write(rel, text)
+    return repo.commit_all(f"main: {rel}")
+
+
+def make_conflict(repo: Repo, name: str = "api", rel: str = "src/api/app.py") -> tuple[str, str]:
+    """A stream commit and a main commit that change the same line. Returns (stream tip, main tip)."""
+    wt = repo.worktree(name)
+    repo.write(rel, f"{name} side\n", cwd=wt)
+    stream_tip = repo.commit_all(f"{name}: change {rel}", cwd=wt)
+    main_tip = advance_main(repo, rel, "main side\n")
+    return stream_tip, main_tip
+
+
+def with_remote(repo: Repo) -> None:
+    text = (repo.root / "streams.yaml").read_text().replace("base: main\n", "base: main\nremote: origin\n")
+    repo.write("streams.yaml", text)
+    repo.commit_all("streams: use origin")
+    repo.git("push", "-q", "origin", "main")
+
+
+# --- clean rebase ----------------------------------------------------------------------------------
+
+
+def test_clean_rebase_then_nothing_to_do(repo: Repo) -> None:
+    start(repo)
+    before = {n: tip(repo, n) for n in ("api", "ui", "docs")}
+    wt = repo.worktree("api")
+    repo.write("src/api/app.py", "print('api v2')\n", cwd=wt)
+    repo.commit_all("api work", cwd=wt)
+    main_tip = advance_main(repo)
+
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 0, r.err
+    assert outcomes(r.out) == {"api": "rebased", "ui": "rebased", "docs": "rebased"}
+    for n in ("api", "ui", "docs"):
+        assert contains(repo, main_tip, tip(repo, n)), n
+        assert tip(repo, n) != before[n]
+        assert repo.git("status", "--porcelain", cwd=repo.worktree(n)) == ""
+    assert (wt / "src/api/app.py").read_text() == "print('api v2')\n"
+    assert (wt / ".streams/stream-api.md").exists()
+    assert [e["stream"] for e in events(repo) if e["event"] == "sync_rebased"] == ["api", "ui", "docs"]
+    assert read_inflight(discover(repo.root)) == {}
+
+    after = {n: tip(repo, n) for n in ("api", "ui", "docs")}
+    r = run_cli(["sync"], repo.root)
+    assert r.code == 0, r.err
+    assert r.out.count("up to date") == 3
+    assert {n: tip(repo, n) for n in ("api", "ui", "docs")} == after
+
+
+def test_dependency_order_and_names(repo: Repo) -> None:
+    start(repo)
+    advance_main(repo)
+    r = run_cli(["sync", "ui", "api", "--json"], repo.root)
+    assert r.code == 0, r.err
+    assert list(outcomes(r.out)) == ["api", "ui"]  # api first: ui depends on it
+    r = run_cli(["sync", "docs"], repo.root)
+    assert r.code == 0 and "docs" in r.out and "rebased" in r.out
+    r = run_cli(["sync", "nope"], repo.root)
+    assert r.code == 1 and "unknown stream 'nope'" in r.err
+
+
+# --- conflicts ------------------------------------------------------------------------------------
+
+
+def test_conflict_halts_records_and_exits_4(repo: Repo) -> None:
+    start(repo)
+    others = {n: tip(repo, n) for n in ("ui", "docs")}
+    stream_tip, main_tip = make_conflict(repo)
+    wt = repo.worktree("api")
+
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 4, r
+    env = json.loads(r.out)
+    assert env["ok"] is False and env["error"]["code"] == "halted"
+    assert outcomes(r.out) == {"api": "halted", "ui": "not reached", "docs": "not reached"}
+    # The message: worktree path and next steps, on one line.
+    assert str(wt) in r.err and "streams sync --continue api" in r.err and "streams sync --abort api" in r.err
+    assert "src/api/app.py" in r.err
+    # The rebase is left in progress for the human; the others are untouched.
+    assert rebasing(wt)
+    assert "src/api/app.py" in git(wt, "diff", "--name-only", "--diff-filter=U")
+    assert {n: tip(repo, n) for n in ("ui", "docs")} == others
+    # Recorded in state.json and the event log.
+    halt = read_halts(discover(repo.root))["api"]
+    assert halt.files == ("src/api/app.py",)
+    assert (halt.original_tip, halt.onto, halt.worktree) == (stream_tip, main_tip, str(wt))
+    assert halt.time
+    assert any(e["event"] == "sync_halted" and e["stream"] == "api" for e in events(repo))
+
+    # A later sync reports the halt, leaves api alone, and syncs the others.
+    head_during = git(wt, "rev-parse", "HEAD")
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 4
+    assert outcomes(r.out) == {"api": "halted", "ui": "rebased", "docs": "rebased"}
+    assert rebasing(wt) and git(wt, "rev-parse", "HEAD") == head_during
+    assert "wait for a human" in r.err and "api" in r.err
+
+
+def test_one_of_two_streams_conflicts_the_other_is_synced_first(repo: Repo) -> None:
+    start(repo)
+    make_conflict(repo, "docs", "docs/index.md")
+    r = run_cli(["sync", "api", "docs", "--json"], repo.root)
+    assert r.code == 4
+    assert outcomes(r.out) == {"api": "rebased", "docs": "halted"}
+    main_tip = repo.git("rev-parse", "main").strip()
+    assert contains(repo, main_tip, tip(repo, "api"))
+    assert not contains(repo, main_tip, tip(repo, "docs"))
+
+
+def test_continue_finishes_the_rebase_and_syncs(repo: Repo) -> None:
+    start(repo)
+    _, main_tip = make_conflict(repo)
+    wt = repo.worktree("api")
+    assert run_cli(["sync"], repo.root).code == 4
+
+    r = run_cli(["sync", "--continue", "api"], repo.root)
+    assert r.code == 4 and "still unmerged" in r.err and "src/api/app.py" in r.err
+    assert rebasing(wt)
+
+    repo.write("src/api/app.py", "both sides\n", cwd=wt)
+    git(wt, "add", "src/api/app.py")
+    r = run_cli(["sync", "--continue", "api", "--json"], repo.root)
+    assert r.code == 0, r.err
+    data = json.loads(r.out)["data"]
+    assert data["continued"]["stream"] == "api"
+    assert not rebasing(wt)
+    assert contains(repo, main_tip, tip(repo, "api"))
+    assert (wt / "src/api/app.py").read_text() == "both sides\n"
+    assert read_halts(discover(repo.root)) == {}
+    assert outcomes(r.out)["api"] == "up to date"
+    assert any(e["event"] == "halt_resolved" for e in events(repo))
+    r = run_cli(["sync", "--continue", "api"], repo.root)
+    assert r.code == 1 and "not halted" in r.err
+
+
+def test_continue_by_hand_is_detected(repo: Repo) -> None:
+    start(repo)
+    _, main_tip = make_conflict(repo)
+    wt = repo.worktree("api")
+    assert run_cli(["sync"], repo.root).code == 4
+    repo.write("src/api/app.py", "both sides\n", cwd=wt)
+    git(wt, "add", "src/api/app.py")
+    subprocess.run(
+        ["git", "-c", "core.editor=true", "rebase", "--continue"],
+        cwd=wt,
+        env={**os.environ, "GIT_EDITOR": "true"},
+        check=True,
+        capture_output=True,
+    )
+    r = run_cli(["sync"], repo.root)
+    assert r.code == 0, r.err
+    assert "finished by hand" in r.err
+    assert read_halts(discover(repo.root)) == {}
+    assert contains(repo, main_tip, tip(repo, "api"))
+
+
+def test_abort_goes_back_to_the_original_tip(repo: Repo) -> None:
+    start(repo)
+    stream_tip, _ = make_conflict(repo)
+    wt = repo.worktree("api")
+    assert run_cli(["sync"], repo.root).code == 4
+    r = run_cli(["sync", "--abort", "api"], repo.root)
+    assert r.code == 0, r.err
+    assert "back at" in r.out
+    assert tip(repo, "api") == stream_tip and git(wt, "rev-parse", "HEAD").strip() == stream_tip
+    assert git(wt, "symbolic-ref", "HEAD").strip() == "refs/heads/streams/api"
+    assert not rebasing(wt) and git(wt, "status", "--porcelain") == ""
+    assert read_halts(discover(repo.root)) == {}
+    r = run_cli(["sync", "--abort", "api"], repo.root)
+    assert r.code == 1 and "not halted" in r.err
+    # The conflict is still there: the next sync halts again.
+    assert run_cli(["sync", "api"], repo.root).code == 4
+
+
+def test_abort_after_a_hand_finished_rebase_restores_the_tip(repo: Repo) -> None:
+    start(repo)
+    stream_tip, _ = make_conflict(repo)
+    wt = repo.worktree("api")
+    assert run_cli(["sync"], repo.root).code == 4
+    repo.write("src/api/app.py", "both\n", cwd=wt)
+    git(wt, "add", "src/api/app.py")
+    subprocess.run(
+        ["git", "rebase", "--continue"],
+        cwd=wt,
+        env={**os.environ, "GIT_EDITOR": "true"},
+        check=True,
+        capture_output=True,
+    )
+    finished = tip(repo, "api")
+    r = run_cli(["sync", "--abort", "api"], repo.root)
+    assert r.code == 0, r.err
+    assert tip(repo, "api") == stream_tip
+    assert finished in repo.git("log", "-g", "--format=%H", "refs/heads/streams/api")
+
+
+def test_a_rebase_nobody_recorded_is_found_and_can_be_aborted(repo: Repo) -> None:
+    start(repo)
+    stream_tip, _ = make_conflict(repo)
+    wt = repo.worktree("api")
+    git(wt, "rebase", "main", check=False)  # by hand: conflicts, left in progress
+    assert rebasing(wt)
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 4
+    assert outcomes(r.out)["api"] == "halted"
+    assert "did not start" in r.err
+    halt = read_halts(discover(repo.root))["api"]
+    assert halt.reason == "found" and halt.original_tip == stream_tip and halt.files == ("src/api/app.py",)
+    assert run_cli(["sync", "--abort", "api"], repo.root).code == 0
+    assert tip(repo, "api") == stream_tip and not rebasing(wt)
+
+
+def test_an_interrupted_sync_is_reconciled_with_git(repo: Repo) -> None:
+    start(repo)
+    ws = discover(repo.root)
+    # A sync that died after recording its intent and before rebasing: the branch is unchanged.
+    begin_rebase(ws, "docs", tip(repo, "docs"), repo.git("rev-parse", "main").strip(), repo.worktree("docs"))
+    advance_main(repo)
+    r = run_cli(["sync"], repo.root)
+    assert r.code == 0, r.err
+    assert "interrupted before rebasing docs" in r.err
+    assert read_inflight(ws) == {}
+    # One that died while git was mid-rebase: the rebase is still there, so it becomes a halt.
+    stream_tip, main_tip = make_conflict(repo)
+    wt = repo.worktree("api")
+    git(wt, "rebase", main_tip, check=False)
+    begin_rebase(ws, "api", stream_tip, main_tip, wt)
+    r = run_cli(["sync"], repo.root)
+    assert r.code == 4
+    assert "interrupted while rebasing api" in r.err
+    assert read_halts(ws)["api"].original_tip == stream_tip and read_inflight(ws) == {}
+
+
+# --- what sync refuses to touch ------------------------------------------------------------------
+
+
+def test_dirty_worktree_is_skipped_not_stashed(repo: Repo) -> None:
+    start(repo)
+    wt = repo.worktree("docs")
+    docs_tip = tip(repo, "docs")
+    repo.write("docs/index.md", "# docs, being edited\n", cwd=wt)
+    repo.write("docs/new.md", "staged\n", cwd=wt)
+    git(wt, "add", "docs/new.md")
+    main_tip = advance_main(repo)
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 0, r.err
+    report = json.loads(r.out)["data"]["report"]
+    docs = next(s for s in report["streams"] if s["name"] == "docs")
+    assert docs["outcome"] == "dirty" and sorted(docs["files"]) == ["docs/index.md", "docs/new.md"]
+    assert "commit them" in docs["detail"]
+    assert tip(repo, "docs") == docs_tip
+    assert (wt / "docs/index.md").read_text() == "# docs, being edited\n"
+    assert git(wt, "diff", "--cached", "--name-only").split() == ["docs/new.md"]
+    assert git(wt, "stash", "list") == ""
+    assert contains(repo, main_tip, tip(repo, "api"))
+    r = run_cli(["sync"], repo.root)
+    assert "dirty" in r.out and "skipped: 2 uncommitted changes" in r.out
+
+
+def test_untracked_files_do_not_block_but_a_failed_rebase_is_reported(repo: Repo) -> None:
+    start(repo)
+    wt = repo.worktree("api")
+    repo.write("src/api/scratch.txt", "notes\n", cwd=wt)  # untracked: no reason to skip
+    advance_main(repo)
+    r = run_cli(["sync", "api"], repo.root)
+    assert r.code == 0 and "rebased" in r.out
+    # main adds a file the stream has untracked: git refuses to overwrite it; nothing changes.
+    repo.write("src/api/scratch.txt", "from main\n")
+    advance_main(repo, "src/api/scratch.txt", "from main\n")
+    before = tip(repo, "api")
+    r = run_cli(["sync", "api"], repo.root)
+    assert r.code == 1, r
+    assert "failed" in r.out and "would be overwritten" in r.err
+    assert tip(repo, "api") == before and not rebasing(wt)
+    assert (wt / "src/api/scratch.txt").read_text() == "notes\n"
+    assert read_halts(discover(repo.root)) == {}
+
+
+# --- remote -------------------------------------------------------------------------------------
+
+
+def test_remote_fetch_rebase_and_push(remote_repo: tuple[Repo, Path]) -> None:
+    repo, bare = remote_repo
+    with_remote(repo)
+    start(repo)
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 0, r.err
+    report = json.loads(r.out)["data"]["report"]
+    assert report["fetched"] and report["upstream"] == "origin/main"
+    assert {s["name"]: s["push"] for s in report["streams"]} == {"api": "pushed", "ui": "pushed", "docs": "pushed"}
+    for n in ("api", "ui", "docs"):
+        assert git(bare, "rev-parse", f"refs/heads/streams/{n}") == repo.git("rev-parse", f"streams/{n}")
+
+    # Someone else pushes to main; sync fetches, rebases onto origin/main and pushes (a rewrite).
+    other = repo.root.parent / "other"
+    git(repo.root.parent, "clone", "-q", str(bare), str(other))
+    (other / "README.md").write_text("# from elsewhere\n")
+    git(other, "commit", "-qam", "elsewhere")
+    git(other, "push", "-q", "origin", "main")
+    upstream = git(other, "rev-parse", "HEAD").strip()
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 0, r.err
+    streams = json.loads(r.out)["data"]["report"]["streams"]
+    assert {s["name"]: (s["outcome"], s["push"]) for s in streams} == {
+        n: ("rebased", "pushed") for n in ("api", "ui", "docs")
+    }
+    for n in ("api", "ui", "docs"):
+        assert contains(repo, upstream, tip(repo, n))
+        assert git(bare, "rev-parse", f"refs/heads/streams/{n}").strip() == tip(repo, n)
+    assert any(e["event"] == "sync_pushed" for e in events(repo))
+    # A commit made in a stream is published by the next sync even with nothing to rebase.
+    wt = repo.worktree("docs")
+    repo.write("docs/more.md", "more\n", cwd=wt)
+    repo.commit_all("docs work", cwd=wt)
+    r = run_cli(["sync", "--json"], repo.root)
+    docs = next(s for s in json.loads(r.out)["data"]["report"]["streams"] if s["name"] == "docs")
+    assert (docs["outcome"], docs["push"]) == ("up to date", "pushed")
+
+
+def test_someone_elses_push_to_a_stream_branch_is_reported_not_forced(remote_repo: tuple[Repo, Path]) -> None:
+    repo, bare = remote_repo
+    with_remote(repo)
+    start(repo, "api")
+    assert run_cli(["sync"], repo.root).code == 0
+    other = repo.root.parent / "other"
+    git(repo.root.parent, "clone", "-q", "-b", "streams/api", str(bare), str(other))
+    (other / "src/api/other.py").write_text("theirs\n")
+    git(other, "add", ".")
+    git(other, "commit", "-qm", "their api work")
+    git(other, "push", "-q", "origin", "streams/api")
+    theirs = git(other, "rev-parse", "HEAD").strip()
+    advance_main(repo)
+    repo.git("push", "-q", "origin", "main")
+
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 1, r
+    api = json.loads(r.out)["data"]["report"]["streams"][0]
+    assert (api["outcome"], api["push"]) == ("rebased", "diverged")
+    assert "someone else pushed" in r.err and "not forced" in r.err
+    assert git(bare, "rev-parse", "refs/heads/streams/api").strip() == theirs
+
+
+def test_a_push_race_is_rejected_by_the_lease(remote_repo: tuple[Repo, Path]) -> None:
+    """Someone pushes between our fetch and our push: --force-with-lease refuses, sync reports it.
+
+    The other push happens from a post-rewrite hook, which git runs when the rebase finishes.
+    """
+    repo, bare = remote_repo
+    with_remote(repo)
+    start(repo, "api")
+    assert run_cli(["sync"], repo.root).code == 0
+    other = repo.root.parent / "other"
+    git(repo.root.parent, "clone", "-q", "-b", "streams/api", str(bare), str(other))
+    (other / "src/api/other.py").write_text("theirs\n")
+    git(other, "add", ".")
+    git(other, "commit", "-qm", "their api work")
+    theirs = git(other, "rev-parse", "HEAD").strip()
+    hook = repo.root / ".git/hooks/post-rewrite"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(f"#!/bin/sh\ncd '{other}' && env -u GIT_DIR -u GIT_INDEX_FILE git push -q origin streams/api\n")
+    hook.chmod(0o755)
+    advance_main(repo)
+    repo.git("push", "-q", "origin", "main")
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 1, r
+    api = json.loads(r.out)["data"]["report"]["streams"][0]
+    assert (api["outcome"], api["push"]) == ("rebased", "rejected")
+    assert "stale info" in api["push_detail"] and "not forced" in r.err
+    assert git(bare, "rev-parse", "refs/heads/streams/api").strip() == theirs
+
+
+def test_fetch_failure_is_one_clear_line(remote_repo: tuple[Repo, Path]) -> None:
+    repo, bare = remote_repo
+    with_remote(repo)
+    start(repo, "api")
+    repo.git("remote", "set-url", "origin", str(bare.parent / "gone.git"))
+    r = run_cli(["sync"], repo.root)
+    assert r.code == 1 and "fetching main from remote 'origin' failed" in r.err
+
+
+# --- prediction -------------------------------------------------------------------------------------
+
+
+def test_prediction_with_merge_tree(repo: Repo) -> None:
+    start(repo)
+    make_conflict(repo)
+    wt = repo.worktree("api")
+    before = git(wt, "status", "--porcelain"), git(wt, "rev-parse", "HEAD")
+    ws = discover(repo.root)
+    predicted = predict_conflicts(ws, load_config(ws))
+    assert predicted == {"api": ["src/api/app.py"], "ui": [], "docs": []}
+    assert (git(wt, "status", "--porcelain"), git(wt, "rev-parse", "HEAD")) == before
+    assert predict_conflicts(ws, load_config(ws), ["docs"]) == {"docs": []}
+    r = run_cli(["sync", "--json"], repo.root)
+    assert json.loads(r.out)["data"]["report"]["predicted"]["api"] == ["src/api/app.py"]
+
+
+# --- watch ----------------------------------------------------------------------------------------
+
+
+def test_watch_repeats_and_stops_on_a_halt(repo: Repo) -> None:
+    start(repo)
+    r = run_cli(["sync", "--watch", "--interval", "10ms", "--iterations", "3", "--json"], repo.root)
+    assert r.code == 0, r.err
+    lines = [json.loads(line) for line in r.out.splitlines()]
+    assert [e["data"]["iteration"] for e in lines] == [1, 2, 3]
+    make_conflict(repo)
+    r = run_cli(["sync", "--watch", "--interval", "10ms", "--iterations", "50", "--json"], repo.root)
+    assert r.code == 4
+    lines = [json.loads(line) for line in r.out.splitlines()]
+    assert len(lines) == 1 and lines[0]["error"]["code"] == "halted"
+
+
+def _watch_process(repo: Repo, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams", "sync", "--watch", *args],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_watch_rereads_the_configuration(repo: Repo) -> None:
+    start(repo)
+    proc = _watch_process(repo, "--interval", "20ms", "--iterations", "2000", "--json")
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert [s["name"] for s in first["data"]["report"]["streams"]] == ["api", "ui", "docs"]
+        text = (repo.root / "streams.yaml").read_text().replace("  docs:\n    owns: [docs/**]\n", "")
+        (repo.root / "streams.yaml").write_text(text)
+        for line in proc.stdout:
+            names = [s["name"] for s in json.loads(line)["data"]["report"]["streams"]]
+            if names == ["api", "ui"]:
+                break
+        else:
+            pytest.fail("the watch never saw the new configuration")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_watch_ctrl_c_exits_130(repo: Repo) -> None:
+    start(repo)
+    proc = _watch_process(repo, "--interval", "1h")
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("-- ")  # the first pass is printed
+    for line in proc.stdout:
+        if line.startswith("docs"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["--continue", "api", "--abort", "api"], 2, "cannot be used together"),
+        (["--watch", "--abort", "api"], 2, "--abort cannot be combined with --watch"),
+        (["--watch", "--interval", "soon"], 2, "--interval 'soon' is not a duration"),
+        (["--watch", "--interval", "30"], 2, "has no unit"),
+        (["--iterations", "2"], 2, "--iterations needs --watch"),
+        (["--abort", "nope"], 1, "unknown stream 'nope'"),
+        (["--continue", "docs"], 1, "not halted"),
+    ],
+)
+def test_bad_input(repo: Repo, args: list[str], code: int, needle: str) -> None:
+    start(repo)
+    before = {n: tip(repo, n) for n in ("api", "ui", "docs")}
+    r = run_cli(["sync", *args], repo.root)
+    assert r.code == code, r
+    assert needle in r.err
+    assert {n: tip(repo, n) for n in ("api", "ui", "docs")} == before
+
+
+def test_not_started_streams_are_reported(repo: Repo) -> None:
+    start(repo, "api")
+    advance_main(repo)
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 0, r.err
+    assert outcomes(r.out) == {"api": "rebased", "ui": "not started", "docs": "not started"}
+    assert run_streams(["sync", "--help"], repo.root).code == 0
