@@ -25,7 +25,10 @@ JSON (``streams status --json``; ``data`` of the common envelope)
 field                        type              meaning
 ===========================  ================  ==================================================
 base                         str               the integration branch (``base:`` in streams.yaml)
-base_ref                     str               the ref ahead/behind/overlaps are measured against
+base_ref                     str               what ahead/behind/changed are measured against:
+                                               ``refs/remotes/<remote>/<base>`` (as last
+                                               fetched) when ``remote:`` is set, else
+                                               ``refs/heads/<base>`` — what sync rebases onto
 base_tip                     str | null        its commit
 time                         str               when the snapshot was taken (ISO 8601, UTC)
 summary.total                int               rows (configured streams, plus unconfigured
@@ -533,12 +536,15 @@ class Collector:
         now = time.time() if now is None else now
         root = ws.main_root
         warnings: list[str] = []
-        base_ref = f"refs/heads/{config.base}"
+        local_base = f"refs/heads/{config.base}"
+        remote_base = f"refs/remotes/{config.remote}/{config.base}" if config.remote else None
         prefix = f"refs/heads/{config.branch_prefix}"
 
-        tips_f = self._submit(ref_tips, root, [base_ref, prefix.rstrip("/")])
+        tips_f = self._submit(ref_tips, root, [r for r in (local_base, remote_base) if r] + [prefix.rstrip("/")])
         worktrees = git.worktrees(root)
         tips: dict[str, RefTip] = tips_f.result()
+        # What sync rebases onto: <remote>/<base> as last fetched when a remote is set, else the base.
+        base_ref = remote_base if remote_base in tips else local_base
         base_tip = tips[base_ref].oid if base_ref in tips else None
         if base_tip is None:
             warnings.append(f"base branch {config.base!r} does not exist: ahead/behind and predictions are unknown")
@@ -549,7 +555,7 @@ class Collector:
         status_f: dict[str, Future[WorktreeRead]] = {}
         div_f: dict[str, Future[Divergence]] = {}
         for r in rows:
-            if r.state == STARTED and r.worktree is not None:
+            if r.state in (STARTED, UNCONFIGURED) and r.worktree is not None:
                 status_f[r.name] = self._submit(read_worktree, r.worktree)
             if r.head is not None and base_tip is not None:
                 key = (base_tip, r.head, base_ref)
@@ -563,7 +569,7 @@ class Collector:
 
         # Meanwhile, the files: progress, leases, halts, agents.
         for r in rows:
-            if r.state == STARTED and r.worktree is not None:
+            if r.state in (STARTED, UNCONFIGURED) and r.worktree is not None:
                 try:
                     r.progress = _progress(r.worktree, r.name)
                 except (StreamsError, OSError, UnicodeDecodeError) as exc:

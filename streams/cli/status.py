@@ -72,7 +72,7 @@ def _predictor() -> Predictor | None:
         from coordinator.sync import predict_conflicts
     except ImportError:
         return None
-    return predict_conflicts  # type: ignore[no-any-return]
+    return predict_conflicts
 
 
 @cli.command("status")
@@ -236,7 +236,7 @@ def agent_cell(r: StreamStatus) -> str:
 
 
 def dirty_cell(r: StreamStatus) -> str:
-    return str(len(r.dirty)) if r.state == STARTED else "-"
+    return str(len(r.dirty)) if r.state in (STARTED, UNCONFIGURED) else "-"
 
 
 def task_cell(r: StreamStatus) -> str:
@@ -310,7 +310,7 @@ def _row_cells(r: StreamStatus, bar: Callable[[int | None], str]) -> list[str]:
     return [
         r.name,
         state_cell(r),
-        bar(r.completion) if r.state == STARTED else "-",
+        bar(r.completion) if r.completion is not None else "-",
         task_cell(r),
         divergence_cell(r),
         dirty_cell(r),

@@ -1,0 +1,466 @@
+"""`streams status`: every column against real worktrees in the states that produce it."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams import status as status_mod
+from streams.progress import Progress, render
+from tests.conftest import DEFAULT_FILES, Repo, make_repo, run_cli
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def start(repo: Repo, *names: str) -> None:
+    r = run_cli(["start", *names], repo.root)
+    assert r.code == 0, r.err
+
+
+def snapshot(repo: Repo, *args: str, cwd: Path | None = None) -> dict[str, Any]:
+    r = run_cli(["status", "--json", *args], cwd or repo.root)
+    assert r.code == 0, r.err
+    env = json.loads(r.out)
+    assert env["ok"] is True and env["command"] == "status"
+    data: dict[str, Any] = env["data"]
+    return data
+
+
+def row(data: dict[str, Any], name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [s for s in data["streams"] if s["name"] == name]
+    assert len(found) == 1, [s["name"] for s in data["streams"]]
+    return found[0]
+
+
+def text(repo: Repo, *args: str) -> str:
+    r = run_cli(["status", *args], repo.root)
+    assert r.code == 0, r.err
+    return r.out
+
+
+def line_of(out: str, name: str) -> str:
+    """The table row of stream ``name`` in the plain output."""
+    return next(ln for ln in out.splitlines() if ln.split(" ", 1)[0] == name)
+
+
+def commit(repo: Repo, wt: Path, rel: str, content: str, message: str = "change", **env: str) -> str:
+    repo.write(rel, content, cwd=wt)
+    repo.git("add", "--", rel, cwd=wt)
+    proc = subprocess.run(
+        ["git", "commit", "-q", "-m", message],
+        cwd=wt,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return repo.git("rev-parse", "HEAD", cwd=wt).strip()
+
+
+def write_progress(repo: Repo, name: str, **changes: Any) -> None:
+    wt = repo.worktree(name)
+    p = Progress.new(name, when="2026-01-01T00:00:00Z").with_changes(**changes)
+    commit(repo, wt, f".streams/stream-{name}.md", render(p), f"progress {name}")
+
+
+# --- columns ------------------------------------------------------------------------------------------------
+
+
+def test_started_and_not_started_streams(repo: Repo) -> None:
+    start(repo, "api", "ui")
+    data = snapshot(repo)
+    assert [s["name"] for s in data["streams"]] == ["api", "ui", "docs"]
+    api, docs = row(data, "api"), row(data, "docs")
+    assert api["state"] == "started" and api["status"] == "pending" and api["completion"] == 0
+    assert api["worktree"] == str(repo.worktree("api"))
+    assert (api["ahead"], api["behind"], api["dirty"], api["errors"]) == (1, 0, [], [])
+    assert docs["state"] == "not started" and docs["head"] is None and docs["ahead"] is None
+    assert docs["worktree"] == str(repo.worktree("docs"))
+    s = data["summary"]
+    assert (s["total"], s["started"], s["not_started"], s["halted"], s["errors"]) == (3, 2, 1, 0, 0)
+    out = text(repo)
+    assert out.splitlines()[0].startswith("3 streams · 0 active")
+    assert "not started" in line_of(out, "docs")
+    assert "pending" in line_of(out, "api") and "+1 -0" in line_of(out, "api")
+
+
+def test_progress_update_shows_status_completion_and_task(repo: Repo) -> None:
+    start(repo, "api")
+    write_progress(repo, "api", status="in_progress", completion=40, current="endpoints", blocked=("db schema",))
+    api = row(snapshot(repo), "api")
+    assert (api["status"], api["completion"], api["current_task"]) == ("in_progress", 40, "endpoints")
+    assert api["blocked_items"] == ["db schema"]
+    out = text(repo)
+    assert "[####......]  40%" in line_of(out, "api") and "endpoints" in line_of(out, "api")
+    assert out.startswith("3 streams · 1 active")
+    write_progress(repo, "api", status="completed", completion=100)
+    data = snapshot(repo)
+    assert row(data, "api")["completion"] == 100
+    assert (data["summary"]["completed"], data["summary"]["active"]) == (1, 0)
+
+
+def test_blocked_counts_in_summary(repo: Repo) -> None:
+    start(repo, "api", "ui")
+    write_progress(repo, "ui", status="blocked", blocked=("waiting for api",))
+    data = snapshot(repo)
+    assert data["summary"]["blocked"] == 1 and row(data, "ui")["status"] == "blocked"
+
+
+def test_commits_ahead_behind_and_last_commit(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    tip = commit(repo, wt, "src/api/app.py", "v2\n", GIT_COMMITTER_DATE="2026-01-02T03:04:05Z")
+    api = row(snapshot(repo), "api")
+    assert (api["ahead"], api["behind"], api["head"]) == (2, 0, tip)
+    assert api["last_commit"] == "2026-01-02T03:04:05Z"
+    assert api["last_commit_age"] > 0
+    assert api["changed"] == ["src/api/app.py"]  # the progress file is bookkeeping, not a change
+
+    repo.write("README.md", "moved\n")
+    repo.commit_all("base moves")
+    repo.write("README.md", "moved again\n")
+    repo.commit_all("base moves again")
+    data = snapshot(repo)
+    api = row(data, "api")
+    assert (api["ahead"], api["behind"]) == (2, 2)
+    assert data["base_tip"] == repo.git("rev-parse", "main").strip()
+    assert "+2 -2" in line_of(text(repo), "api")
+
+
+def test_dirty_files_staged_unstaged_untracked_and_renamed(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    repo.write("src/api/app.py", "edited\n", cwd=wt)  # unstaged
+    repo.write("src/api/new.py", "new\n", cwd=wt)  # untracked
+    repo.write("tests/api/more/deep.py", "x\n", cwd=wt)  # untracked in a new directory: listed one by one
+    repo.git("mv", "tests/api/test_app.py", "tests/api/test_renamed.py", cwd=wt)  # staged rename: both sides
+    api = row(snapshot(repo), "api")
+    assert sorted(api["dirty"]) == sorted(
+        [
+            "src/api/app.py",
+            "src/api/new.py",
+            "tests/api/more/deep.py",
+            "tests/api/test_app.py",
+            "tests/api/test_renamed.py",
+        ]
+    )
+    assert api["out_of_scope"] == []
+    cells = line_of(text(repo), "api").split()
+    assert "5" in cells
+
+
+def test_out_of_scope_uncommitted_edits_are_named(repo: Repo) -> None:
+    start(repo, "api", "ui")
+    wt = repo.worktree("api")
+    repo.write("src/api/app.py", "mine\n", cwd=wt)
+    repo.write("src/ui/main.ts", "not mine\n", cwd=wt)
+    repo.write("pyproject.toml", "[project]\nname = 'x'\n", cwd=wt)
+    repo.write("README.md", "nobody's\n", cwd=wt)
+    data = snapshot(repo)
+    issues = {v["path"]: v["reason"] for v in row(data, "api")["out_of_scope"]}
+    assert sorted(issues) == ["README.md", "pyproject.toml", "src/ui/main.ts"]
+    assert "ui" in issues["src/ui/main.ts"]
+    assert "lock" in issues["pyproject.toml"]
+    assert "unowned" in issues["README.md"]
+    assert data["summary"]["out_of_scope"] == 3
+    out = text(repo)
+    assert "out of scope (uncommitted): src/ui/main.ts" in out
+    assert "README.md, pyproject.toml +1" in line_of(out, "api")
+
+
+def test_held_lease_shows_time_left_and_brings_the_edit_in_scope(repo: Repo) -> None:
+    start(repo, "api", "ui")
+    wt = repo.worktree("api")
+    repo.write("pyproject.toml", "[project]\nname = 'x'\n", cwd=wt)
+    r = run_cli(["lock", "pyproject.toml", "--ttl", "30m", "--reason", "deps"], wt)
+    assert r.code == 0, r.err
+    data = snapshot(repo)
+    api = row(data, "api")
+    assert api["out_of_scope"] == []
+    (lock,) = api["locks"]
+    assert lock["path"] == "pyproject.toml" and lock["reason"] == "deps" and lock["until_commit"] is False
+    assert 0 < lock["seconds_left"] <= 1800
+    assert row(data, "ui")["locks"] == []
+    assert data["summary"]["locks_held"] == 1
+    out = text(repo)
+    assert "1 lock held" in out.splitlines()[0]
+    assert "pyproject.toml 29m" in line_of(out, "api") or "pyproject.toml 30m" in line_of(out, "api")
+
+
+def test_halted_sync_shows_halt_and_conflict_state(repo: Repo) -> None:
+    start(repo, "api", "ui")
+    wt = repo.worktree("api")
+    commit(repo, wt, "src/api/app.py", "stream side\n")
+    repo.write("src/api/app.py", "base side\n")
+    repo.commit_all("base changes the same line")
+    r = run_cli(["sync", "api"], repo.root)
+    assert r.code == 4, (r.out, r.err)
+    data = snapshot(repo)
+    api = row(data, "api")
+    assert api["state"] == "started"  # mid-rebase the branch is not checked out; the marker still says whose
+    assert api["halted"] is True and api["halt"]["files"] == ["src/api/app.py"]
+    assert api["operation"] == "rebase" and api["conflicted"] == ["src/api/app.py"]
+    assert data["summary"]["halted"] == 1
+    out = text(repo)
+    assert "HALTED: src/api/app.py" in line_of(out, "api")
+    assert "api: halted by sync on src/api/app.py" in out
+
+
+def test_predicted_conflict_with_the_base(repo: Repo) -> None:
+    start(repo, "api", "ui")
+    commit(repo, repo.worktree("api"), "src/api/app.py", "stream side\n")
+    commit(repo, repo.worktree("ui"), "src/ui/main.ts", "no conflict\n")
+    repo.write("src/api/app.py", "base side\n")
+    repo.commit_all("base changes the same line")
+    data = snapshot(repo)
+    assert row(data, "api")["predicted_conflicts"] == ["src/api/app.py"]
+    assert row(data, "ui")["predicted_conflicts"] == []
+    assert data["summary"]["predicted_conflicts"] == 1
+    out = text(repo)
+    assert "api: a rebase onto main would conflict on src/api/app.py" in out
+    assert "src/api/app.py" in line_of(out, "api")
+
+
+def test_two_streams_touching_the_same_file(repo: Repo) -> None:
+    start(repo, "api", "ui", "docs")
+    api_wt, ui_wt = repo.worktree("api"), repo.worktree("ui")
+    r = run_cli(["lock", "pyproject.toml", "--until-commit"], api_wt)
+    assert r.code == 0, r.err
+    commit(repo, api_wt, "pyproject.toml", "[project]\nname = 'api'\n")  # committed on api
+    repo.write("pyproject.toml", "[project]\nname = 'ui'\n", cwd=ui_wt)  # uncommitted on ui
+    data = snapshot(repo)
+    assert row(data, "api")["overlaps"] == {"ui": ["pyproject.toml"]}
+    assert row(data, "ui")["overlaps"] == {"api": ["pyproject.toml"]}
+    assert row(data, "docs")["overlaps"] == {}
+    out = text(repo)
+    assert "ui: pyproject.toml" in line_of(out, "api")
+    assert "api and ui both changed pyproject.toml" in out
+
+
+def test_unreadable_worktrees_show_an_error_row_and_the_rest_renders(repo: Repo) -> None:
+    start(repo, "api", "ui", "docs")
+    shutil.rmtree(repo.worktree("ui"))
+    (repo.worktree("docs") / ".git").write_text("gitdir: /nonexistent/place\n")
+    r = run_cli(["status", "--json"], repo.root)
+    assert r.code == 0, r.err
+    data = json.loads(r.out)["data"]
+    ui, docs, api = row(data, "ui"), row(data, "docs"), row(data, "api")
+    assert ui["state"] == "missing" and "git worktree prune" in ui["errors"][0]
+    assert docs["errors"] and "cannot read worktree" in docs["errors"][0]
+    assert api["errors"] == [] and api["status"] == "pending" and api["ahead"] == 1
+    assert data["summary"]["errors"] == 2
+    out = text(repo)
+    assert "ERROR: worktree" in line_of(out, "ui")
+    assert "pending" in line_of(out, "api")
+
+
+def test_branch_only_and_unconfigured_streams(repo: Repo) -> None:
+    start(repo, "api", "docs")
+    r = run_cli(["stop", "api"], repo.root)
+    assert r.code == 0, r.err
+    repo.write("streams.yaml", (repo.root / "streams.yaml").read_text().replace("  docs:\n", "  manual:\n"))
+    data = snapshot(repo)
+    api = row(data, "api")
+    assert api["state"] == "branch only" and api["ahead"] == 1 and api["dirty"] == []
+    docs = row(data, "docs")
+    assert docs["state"] == "unconfigured" and docs["branch"] == "streams/docs" and docs["status"] == "pending"
+    assert row(data, "manual")["state"] == "not started"
+    out = text(repo)
+    assert "branch only" in line_of(out, "api") and "unconfigured" in line_of(out, "docs")
+
+
+def test_agent_running_from_its_pid_file(repo: Repo) -> None:
+    start(repo, "api")
+    agents = repo.root / ".git" / "streams" / "agents"
+    agents.mkdir(parents=True, exist_ok=True)
+    agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (agents / "api.pid").write_text(f"{agent.pid}\n")
+        api = row(snapshot(repo), "api")
+        assert (api["agent_pid"], api["agent_running"]) == (agent.pid, True)
+        assert f"running {agent.pid}" in line_of(text(repo), "api")
+    finally:
+        agent.kill()
+        agent.wait()
+    api = row(snapshot(repo), "api")
+    assert (api["agent_pid"], api["agent_running"]) == (agent.pid, False)
+    (agents / "api.pid").write_text("garbage\n")
+    assert row(snapshot(repo), "api")["agent_pid"] is None
+
+
+def test_names_select_rows_and_unknown_names_fail(repo: Repo) -> None:
+    start(repo, "api", "ui")
+    data = snapshot(repo, "ui")
+    assert [s["name"] for s in data["streams"]] == ["ui"]
+    r = run_cli(["status", "nope"], repo.root)
+    assert r.code == 1 and "unknown stream 'nope'" in r.err and r.out == ""
+
+
+@pytest.mark.parametrize("bad", ["0", "abc", "-1s", "1x", "50ms"])
+def test_bad_interval_is_a_usage_error(repo: Repo, bad: str) -> None:
+    r = run_cli(["status", "--watch", "--interval", bad], repo.root)
+    assert r.code == 2 and "--interval" in r.err and r.out == ""
+
+
+def test_status_works_from_inside_a_stream_worktree(repo: Repo) -> None:
+    start(repo, "api")
+    data = snapshot(repo, cwd=repo.worktree("api") / "src")
+    assert row(data, "api")["state"] == "started"
+
+
+def test_status_never_writes_the_index(repo: Repo) -> None:
+    """With optional locks on, `git status` would refresh a stale index and rewrite it."""
+    start(repo, "api")
+    wt = repo.worktree("api")
+    index = Path(repo.git("rev-parse", "--git-path", "index", cwd=wt).strip())
+    if not index.is_absolute():
+        index = wt / index
+    os.utime(wt / "src/api/app.py", (1, 1))  # stat info changes, content does not: a refresh would write
+    before = index.stat().st_mtime_ns, index.read_bytes()
+    snapshot(repo)
+    assert (index.stat().st_mtime_ns, index.read_bytes()) == before
+
+
+# --- JSON contract ------------------------------------------------------------------------------------------
+
+
+def test_every_json_field_is_documented(repo: Repo) -> None:
+    start(repo, "api")
+    data = snapshot(repo)
+    doc = status_mod.__doc__ or ""
+    documented = {ln.split()[0] for ln in doc.splitlines() if ln[:1].isalpha() and "  " in ln}
+    for key in data:
+        if key != "summary" and key != "streams":
+            assert key in documented, key
+    for key in data["summary"]:
+        assert f"summary.{key}" in documented, key
+    for key in data["streams"][0]:
+        assert f"streams[].{key}" in documented, key
+    names = {f.name for f in dataclasses.fields(status_mod.StreamStatus)}
+    assert set(data["streams"][0]) == names
+    assert set(data["summary"]) == {f.name for f in dataclasses.fields(status_mod.Summary)}
+
+
+def test_rich_rendering_has_bars_and_colour_only_without_no_color(repo: Repo) -> None:
+    from rich.console import Console
+
+    from streams.cli.status import render_rich
+    from streams.workspace import discover, load_config
+
+    start(repo, "api")
+    write_progress(repo, "api", status="in_progress", completion=50, current="forms")
+    ws = discover(repo.root)
+    snap = status_mod.collect(ws, load_config(ws))
+    buf = io.StringIO()
+    Console(file=buf, width=200, force_terminal=True, color_system="standard", no_color=False).print(render_rich(snap))
+    shown = buf.getvalue()
+    assert "█████░░░░░  50%" in shown and "forms" in shown and "\x1b[" in shown
+    buf = io.StringIO()
+    Console(file=buf, width=200, force_terminal=True, no_color=True).print(render_rich(snap))
+    assert "\x1b[3" not in buf.getvalue()  # no foreground colours; bold may remain
+
+
+# --- watching, off a terminal ------------------------------------------------------------------------------
+
+
+def _reader(proc: subprocess.Popen[str], lines: list[str]) -> threading.Thread:
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    return t
+
+
+def _wait_for(pred: Any, what: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_watch_off_a_terminal_prints_plain_snapshots_until_ctrl_c(repo: Repo) -> None:
+    start(repo, "api")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "status", "--watch", "--interval", "0.2"],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    _reader(proc, lines)
+    try:
+        _wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 2, "two snapshots")
+        commit(repo, repo.worktree("api"), "src/api/app.py", "v2\n")
+        _wait_for(lambda: any("+2 -0" in ln for ln in lines), "the new commit")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not any("\x1b[" in ln for ln in lines)  # plain text: no escape sequences
+
+
+def test_agent_committing_in_a_loop_never_hits_index_lock(tmp_path: Path) -> None:
+    """30 real commits by a real process while three `status --watch` processes poll its worktree.
+
+    With 2,000 files in the worktree a `git status` that may take optional locks holds index.lock
+    for a while on every poll (it refreshes and rewrites the index the agent keeps changing): with
+    optional locks left on, this agent fails on index.lock in practically every run.
+    """
+    files = {**DEFAULT_FILES, **{f"src/api/d{i % 20}/f{i}.py": f"{i}\n" for i in range(2000)}}
+    repo = make_repo(tmp_path, files)
+    start(repo, "api")
+    wt = repo.worktree("api")
+    watchers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "streams", "status", "--watch", "--interval", "0.1", "--json"],
+            cwd=repo.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs: list[list[str]] = [[] for _ in watchers]
+    for w, lines in zip(watchers, outputs, strict=True):
+        _reader(w, lines)
+    script = (
+        "set -e\n"
+        "for i in $(seq 1 30); do\n"
+        "  echo $i >> src/api/app.py; echo $i > src/api/f$i.py\n"
+        "  git add -A src/api\n"
+        "  git commit -q -m c$i\n"
+        "done\n"
+    )
+    errors: list[str] = []
+    try:
+        _wait_for(lambda: all(outputs), "the first snapshots")
+        agent = subprocess.run(["bash", "-c", script], cwd=wt, capture_output=True, text=True, check=False, timeout=300)
+        _wait_for(lambda: any('"ahead": 31' in ln for ln in outputs[0]), "a snapshot after the last commit")
+    finally:
+        for w in watchers:
+            w.send_signal(signal.SIGINT)
+        for w in watchers:
+            errors.append(w.communicate(timeout=30)[1])
+    assert agent.returncode == 0, agent.stderr
+    assert "index.lock" not in agent.stderr
+    assert all(w.returncode == 130 for w in watchers), errors
+    assert all(json.loads(ln)["ok"] for lines in outputs for ln in lines)
