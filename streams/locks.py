@@ -4,16 +4,18 @@ A lease is a small JSON file (path, stream, holder, pid, acquired_at, expires_at
 lease_id, until_commit) that outlives the command that took it. It is published complete and
 atomically: temp file, fsync, ``os.link(tmp, lock)``, which fails when a lease already exists (so
 two takers can never both win; ``os.rename`` would silently replace). Every change to an existing
-lease (renew, steal, break of an expired one, release) happens under a short ``filelock`` guard
-next to it, ``.<name>.lock.guard``; since a new lease can only be created where none exists, the
-guard is all it takes to keep those changes from interleaving.
+lease (renew, steal, break of an expired one, release) happens under a short guard next to it,
+``.<name>.lock.guard`` (``fcntl.flock``, as ``filelock`` does it); since a new lease can only be
+created where none exists, the guard is all it takes to keep those changes from interleaving.
 
-Standard library only at import time: the git hooks import this module (``live_lease``,
-``release_committed``). ``filelock`` is imported inside the functions that need the guard.
+Standard library only, at import time and at run time on POSIX: the git hooks import this module
+(``live_lease``, ``release_committed``) in an isolated interpreter without site-packages.
+``filelock`` is imported, lazily, only where ``fcntl`` does not exist.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -247,24 +249,65 @@ def _overwrite(file: Path, lease: Lease) -> None:
 
 @contextmanager
 def _guard(file: Path) -> Iterator[None]:
-    """The short critical section around changes to an existing lease."""
+    """The short critical section around changes to an existing lease.
+
+    On POSIX this is ``fcntl.flock`` on ``.<name>.lock.guard`` (never unlinked), which is exactly
+    what ``filelock.FileLock`` does there, so both interoperate; it is done directly because the git
+    hooks run Python isolated (``-I -S``), without site-packages. Elsewhere ``filelock`` is used.
+    """
+    guard = _guard_file(file)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        with _filelock_guard(guard):
+            yield
+        return
+    try:
+        fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        guard.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + GUARD_TIMEOUT
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    raise
+            if time.monotonic() > deadline:
+                raise _guard_timeout(guard)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.01)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+@contextmanager
+def _filelock_guard(guard: Path) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
-    guard = _guard_file(file)
     guard.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(guard))
     try:
         lock.acquire(timeout=GUARD_TIMEOUT)
     except Timeout:
-        raise StreamsError(
-            f"{guard} has been held for {GUARD_TIMEOUT:.0f} s by another process; if none is running "
-            "`streams`, something is stuck: find it with `fuser` and stop it",
-            code="lock_guard_timeout",
-        ) from None
+        raise _guard_timeout(guard) from None
     try:
         yield
     finally:
         lock.release()
+
+
+def _guard_timeout(guard: Path) -> StreamsError:
+    return StreamsError(
+        f"{guard} has been held for {GUARD_TIMEOUT:.0f} s by another process; if none is running "
+        "`streams`, something is stuck: find it with `fuser` and stop it",
+        code="lock_guard_timeout",
+    )
 
 
 def _break(file: Path, path: str, expired: Lease) -> bool:

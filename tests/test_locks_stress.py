@@ -136,14 +136,18 @@ def test_kill_9_holder_lease_stays_until_expiry_then_exactly_one_waiter_gets_it(
     winners = [r for r in results if "took" in r]
     assert len(winners) == 1, results
     won = locks.Lease.from_json(winners[0]["took"])
-    assert winners[0]["action"] == "break"
+    # Usually the winner is the waiter that broke the expired lease; another waiter's plain take can
+    # also land between that break and the breaker's own take. Either way: one winner, one break.
+    assert winners[0]["action"] in ("break", "take")
     assert won.acquired_at >= a.expires_at  # never taken early
     assert sorted(r.get("busy", "") for r in results if "busy" in r) == [won.stream] * 3
     assert locks.read_lease(common, a.path) == won
 
     log = list(events.read(common))
     assert [e["lease_id"] for e in log if e["event"] == "lock.expire"] == [a.lease_id]
-    assert [e["stream"] for e in log if e["event"] == "lock.break"] == [won.stream]
+    assert len([e for e in log if e["event"] == "lock.break"]) == 1
+    [take] = [e for e in log if e["event"] == "lock.take" and e["path"] == a.path and e["stream"] != "doomed"]
+    assert take["stream"] == won.stream and take["lease_id"] == won.lease_id
     assert len([e for e in log if e["event"] == "lock.wait" and e["path"] == a.path]) == 4
     # The other dead lease is still there (expired now, taken by nobody): listed, not live.
     b = locks.read_lease(common, held[1].path)
