@@ -545,3 +545,17 @@ def test_an_expired_lease_does_not_let_a_commit_through(started: Repo) -> None:
     expire_now(started, "pyproject.toml")
     res = _commit(started, api, "pyproject.toml", "[project]\nname = 'late'\n")
     assert res.returncode != 0 and "pyproject.toml" in res.stderr
+
+
+def test_no_verify_does_not_skip_the_lease_check(started: Repo) -> None:
+    """pre-commit is skipped by --no-verify; the reference-transaction hook still refuses."""
+    api = started.worktree("api")
+    tip = started.git("rev-parse", "HEAD", cwd=api).strip()
+    started.write("pyproject.toml", "[project]\nname = 'sneaky'\n", cwd=api)
+    started.git("add", "pyproject.toml", cwd=api)
+    res = subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "x"], cwd=api, capture_output=True, text=True)
+    assert res.returncode != 0 and "pyproject.toml" in res.stderr
+    assert started.git("rev-parse", "HEAD", cwd=api).strip() == tip
+    assert run_cli(["lock", "pyproject.toml"], api).code == 0
+    res = subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "x"], cwd=api, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
