@@ -108,7 +108,8 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
             if wants_json():
                 click.echo(envelope(RUN.command, True, snap))
             elif sys.stdout.isatty():
-                _rich_console().print(render_rich(snap))
+                console = _rich_console()
+                console.print(render_rich(snap, width=console.width))
             else:
                 click.echo(render_text(snap))
             return
@@ -365,7 +366,37 @@ _STATUS_STYLE = {
 }
 
 
-def render_rich(snap: Snapshot, *, footer: str = "") -> RenderableType:
+# Which columns stay when the terminal is too narrow for all of them, most important first.
+COLUMN_PRIORITY = (0, 1, 8, 6, 4, 5, 2, 3, 9, 7, 10, 12, 11)
+COLUMN_MAX = {3: 40}  # TASK may be wider than the other cells
+CELL_MAX = 32
+COLUMN_GAP = 3  # rich's padding and divider around a cell with box.SIMPLE_HEAD
+
+
+def fit_columns(rows: Sequence[Sequence[str]], width: int | None) -> list[int]:
+    """The indexes of the columns to show in ``width`` cells (all when ``width`` is None)."""
+    if width is None:
+        return list(range(len(HEADER)))
+    natural = [
+        min(max([len(HEADER[i]), *(len(r[i]) for r in rows)]), COLUMN_MAX.get(i, CELL_MAX)) for i in range(len(HEADER))
+    ]
+    chosen: list[int] = []
+    used = 0
+    for i in COLUMN_PRIORITY:
+        need = natural[i] + COLUMN_GAP
+        if chosen and used + need > width:
+            continue
+        chosen.append(i)
+        used += need
+    return sorted(chosen)
+
+
+def render_rich(
+    snap: Snapshot, *, width: int | None = None, height: int | None = None, footer: str = ""
+) -> RenderableType:
+    """The dashboard for a terminal ``width`` x ``height`` cells: columns that do not fit are left
+    out (least important first) and named, instead of squeezing every cell to nothing; detail lines
+    that do not fit are counted, so the footer stays on screen."""
     from rich import box
     from rich.console import Group
     from rich.table import Table
@@ -378,16 +409,24 @@ def render_rich(snap: Snapshot, *, footer: str = "") -> RenderableType:
         return f"{'█' * filled}{'░' * (BAR_WIDTH - filled)} {completion:>3}%"
 
     s = snap.summary
-    summary = Text(summary_text(snap), style="bold")
+    summary = Text(summary_text(snap), style="bold", overflow="ellipsis", no_wrap=True)
     if s.halted or s.errors:
         summary.stylize("red")
     elif s.out_of_scope or s.predicted_conflicts:
         summary.stylize("yellow")
+    texts = [_row_cells(r, bar) for r in snap.streams]
+    shown = fit_columns(texts, width)
     grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False, header_style="bold")
-    for title in HEADER:
-        grid.add_column(title, overflow="ellipsis", no_wrap=True, max_width=40 if title in ("TASK",) else 32)
-    for r in snap.streams:
-        cells: list[Text] = [Text(c) for c in _row_cells(r, bar)]
+    for i in shown:
+        grid.add_column(
+            HEADER[i],
+            overflow="ellipsis",
+            no_wrap=True,
+            max_width=COLUMN_MAX.get(i, CELL_MAX),
+            min_width=max(len(r[0]) for r in texts) if i == 0 and texts else None,
+        )
+    for r, row_text in zip(snap.streams, texts, strict=True):
+        cells = [Text(c) for c in row_text]
         cells[0].stylize("bold")
         cells[1].stylize(_STATUS_STYLE.get(state_cell(r), ""))
         if r.errors:
@@ -404,17 +443,28 @@ def render_rich(snap: Snapshot, *, footer: str = "") -> RenderableType:
             cells[10].stylize("yellow")
         if r.agent_running:
             cells[12].stylize("green")
-        grid.add_row(*cells)
+        grid.add_row(*(cells[i] for i in shown))
     parts: list[RenderableType] = [summary]
     if snap.streams:
         parts.append(grid)
+        hidden = [HEADER[i] for i in range(len(HEADER)) if i not in shown]
+        if hidden:
+            parts.append(Text(f"hidden for width: {', '.join(hidden)} (widen the terminal, or --json)", style="dim"))
     else:
         parts.append(Text("no streams configured; add some to streams.yaml"))
     lines = details(snap)
+    if height is not None:
+        room = max(0, height - len(snap.streams) - 6)
+        if len(lines) > room:
+            more = len(lines) - max(0, room - 1)
+            lines = [
+                *lines[: max(0, room - 1)],
+                f"… {more} more line{'s' if more != 1 else ''} (`streams status` prints all)",
+            ]
     if lines:
         parts.append(Text("\n".join(lines), style="yellow", overflow="ellipsis", no_wrap=True))
     if footer:
-        parts.append(Text(footer, style="dim"))
+        parts.append(Text(footer, style="dim", overflow="ellipsis", no_wrap=True))
     return Group(*parts)
 
 
@@ -587,7 +637,10 @@ def _loop_live(ws: Workspace, collector: Collector, reloader: _ConfigReloader, s
                 )
                 if watcher.problems:
                     footer += " · " + "; ".join(sorted(set(watcher.problems.values()))[:2])
-                live.update(render_rich(snap, footer=footer), refresh=True)
+                # The real size, each paint: COLUMNS/LINES from the environment do not follow a resize.
+                with contextlib.suppress(OSError):
+                    console.size = os.get_terminal_size(sys.stdout.fileno())
+                live.update(render_rich(snap, width=console.width, height=console.height, footer=footer), refresh=True)
                 reasons = wake.wait(seconds)
     finally:
         if previous is not None:
