@@ -187,13 +187,14 @@ def disk_snapshot(root: Path, *, ignore: Sequence[str] = ()) -> dict[str, object
     """Every file (with its bytes) and directory under ``root``, ``.git`` included, and the refs and
     worktrees of each repository found there: what a failed command must leave exactly as it was.
 
-    ``ignore`` lists paths relative to ``root`` (and everything under them) to leave out.
+    ``ignore`` lists paths relative to ``root`` (and everything under them) to leave out; the
+    directories leading to them are left out too.
     """
     files: dict[str, bytes] = {}
     dirs: list[str] = []
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if any(rel == i or rel.startswith(i.rstrip("/") + "/") for i in ignore):
+        if any(rel == i or rel.startswith(i.rstrip("/") + "/") or i.startswith(rel + "/") for i in ignore):
             continue
         if p.is_symlink() or p.is_file():
             files[rel] = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()

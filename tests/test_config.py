@@ -18,6 +18,9 @@ from tests.conftest import DEFAULT_CONFIG, Outcome, Repo, disk_snapshot, make_re
 
 HEAD = "version: 1\nbase: main\n"
 
+# Content-keyed caches of the parsed config (disposable, never state): a valid config may refresh them.
+CACHE = ("repo/.git/streams/cache",)
+
 
 def with_streams(body: str, *, shared: str = "") -> str:
     """``HEAD`` + optional shared list + a streams block (body indented by the caller)."""
@@ -258,9 +261,9 @@ def run_case(case: Case, tmp_path: Path) -> tuple[Outcome, dict[str, object], di
         (repo.root / "streams.yaml").write_bytes(data)
         repo.commit_all("streams.yaml")
     cwd = case.setup(repo, tmp_path) if case.setup else repo.root
-    before = disk_snapshot(tmp_path)
+    before = disk_snapshot(tmp_path, ignore=CACHE)
     result = run_streams(case.args, cwd) if case.subprocess else run_cli(case.args, cwd)
-    return result, before, disk_snapshot(tmp_path)
+    return result, before, disk_snapshot(tmp_path, ignore=CACHE)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

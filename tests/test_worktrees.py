@@ -14,6 +14,7 @@ from tests.conftest import Repo, disk_snapshot, git, make_repo, run_cli
 
 # Runtime state a refused command may create: the worktree lock file and the validation cache.
 STATE = ("repo/.git/streams",)
+CACHE = ("repo/.git/streams/cache",)  # content-keyed caches of the parsed config: disposable
 
 
 def snapshot(repo: Repo) -> dict[str, object]:
@@ -124,11 +125,11 @@ def test_start_of_a_subset_leaves_the_others_alone(repo: Repo) -> None:
 
 
 def test_start_unknown_name_lists_the_known_ones_and_creates_nothing(repo: Repo) -> None:
-    before = disk_snapshot(repo.root.parent)
+    before = disk_snapshot(repo.root.parent, ignore=CACHE)
     result = run_cli(["start", "api", "nope"], repo.root)
     assert result.code == 1
     assert result.err == "streams: error: unknown stream 'nope' (known streams: api, ui, docs; see streams.yaml)\n"
-    assert disk_snapshot(repo.root.parent) == before
+    assert disk_snapshot(repo.root.parent, ignore=CACHE) == before
 
 
 def test_start_fails_on_a_foreign_directory_before_creating_anything(repo: Repo) -> None:
