@@ -1,45 +1,145 @@
 """Who owns a path: a stream, the shared list, streams itself, or nobody.
 
-Patterns follow gitignore/CODEOWNERS semantics; pathspec (``PathSpec.from_lines("gitignore", …)``)
-turns each into a regex, and ``streams.patterns.Matcher`` evaluates them. The checks that need the
-repository's tracked files (two streams owning one path, a shared path that is also owned, a
-pattern matching nothing) are here too.
+Patterns follow gitignore/CODEOWNERS semantics: pathspec (``PathSpec.from_lines("gitignore", …)``)
+turns each into a regex, and ``classify`` reduces the regex to a plain string test where one is
+exactly equivalent (``src/api/**`` is "starts with ``src/api/``"), so that the hooks rarely need
+``re`` at all. ``streams.patterns.Matcher`` evaluates the rules, last match wins. Semantics worth
+knowing (they are CODEOWNERS', and pathspec's ``gitignore`` flavour, not ``GitIgnoreSpec``):
+
+- ``docs/*`` owns the files directly in ``docs/``, not ``docs/a/b.md`` (git's ignore rules would
+  exclude the directory ``docs/a`` and everything in it);
+- a later ``!pattern`` takes back a path even inside a directory an earlier pattern owns (git
+  cannot re-include a file whose parent directory is excluded).
+
+The checks that need the repository's tracked files (two streams owning one path, a shared path
+that is also owned, a pattern matching nothing) are here too.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pathspec
 
-from streams.config import PROGRESS_DIR, Config, ConfigError
-from streams.patterns import Matcher
+from streams.compiled import CompiledConfig, PatternRule
+from streams.config import Config, ConfigError
+from streams.patterns import Matcher, Rule
 
 CONFIG_FILE = "streams.yaml"
 
+# Literal text inside a regex written by re.escape: any character but the special ones, or an
+# escaped non-alphanumeric character (re.escape never writes \d, \w and friends).
+_LIT = r"(?:[^\\.^$*+?{}\[\]|()]|\\[^A-Za-z0-9])+"
+_SEG = r"(?:[^\\.^$*+?{}\[\]|()/]|\\[^A-Za-z0-9/])+"
+_TEMPLATES = (
+    ("prefix", re.compile(rf"\^({_LIT})/")),
+    ("path", re.compile(rf"\^({_LIT})\(\?:/\|\$\)")),
+    ("seg", re.compile(rf"\^\(\?:\.\+/\)\?({_SEG})\(\?:/\|\$\)")),
+    ("dirseg", re.compile(rf"\^\(\?:\.\+/\)\?({_SEG})/")),
+    ("segsuffix", re.compile(rf"\^\(\?:\.\+/\)\?\[\^/\]\*({_SEG})\(\?:/\|\$\)")),
+    ("child", re.compile(rf"\^({_LIT})/\[\^/\]\+/\?\$")),
+)
+_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
-def compile_rules(patterns: Iterable[str]) -> list[tuple[str, bool]]:
-    """gitignore-style patterns → (regex, include) pairs, in order; comments and blanks dropped."""
-    spec = pathspec.PathSpec.from_lines("gitignore", list(patterns))
-    rules: list[tuple[str, bool]] = []
+
+def classify(regex: str) -> tuple[str, str]:
+    """A pathspec regex as the cheapest exactly-equivalent rule ``(kind, arg)``.
+
+    Recognises the shapes pathspec writes for literal patterns; anything else stays a regex.
+    """
+    if regex in (".", "^.", "^.*$"):
+        return ("all", "")
+    for kind, template in _TEMPLATES:
+        m = template.fullmatch(regex)
+        if m is None:
+            continue
+        lit = _UNESCAPE.sub(r"\1", m.group(1))
+        if not lit or lit.startswith("/") or lit.endswith("/") or "//" in lit:
+            break
+        if kind in ("prefix", "child"):
+            lit += "/"
+        return (kind, lit)
+    return ("regex", regex)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_one(pattern: str) -> tuple[tuple[PatternRule, ...], tuple[tuple[str, bool], ...]]:
+    spec = pathspec.PathSpec.from_lines("gitignore", [pattern])
+    rules: list[PatternRule] = []
+    regexes: list[tuple[str, bool]] = []
     for p in spec.patterns:
         if p.include is None or p.regex is None:
             continue
-        rules.append((p.regex.pattern, bool(p.include)))
-    return rules
+        kind, arg = classify(p.regex.pattern)
+        rules.append((kind, arg, bool(p.include), pattern))
+        regexes.append((p.regex.pattern, bool(p.include)))
+    return tuple(rules), tuple(regexes)
+
+
+def compile_patterns(patterns: Iterable[str]) -> list[PatternRule]:
+    """gitignore-style patterns -> rules (kind, arg, include, pattern), in order; comments and blanks dropped."""
+    return [r for p in patterns for r in _compile_one(p)[0]]
+
+
+def compile_rules(patterns: Iterable[str]) -> list[Rule]:
+    """gitignore-style patterns -> ``streams.patterns`` rules (kind, arg, include), in order."""
+    return [(k, a, i) for k, a, i, _ in compile_patterns(patterns)]
+
+
+def compile_config(config: Config, *, source: bytes = b"", config_path: str = "") -> CompiledConfig:
+    """The hooks' view of ``config`` (see ``streams.compiled``)."""
+    return CompiledConfig(
+        config_path=config_path or str(config.path),
+        source=source,
+        base=config.base,
+        remote=config.remote,
+        branch_prefix=config.branch_prefix,
+        unowned=config.unowned,
+        streams=[(s.name, compile_patterns(s.owns)) for s in config.streams],
+        shared=compile_patterns(config.shared),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def compiled(config: Config) -> CompiledConfig:
+    """``compile_config`` memoised per configuration value."""
+    return compile_config(config)
 
 
 class PatternSet(Matcher):
+    """A Matcher that also keeps pathspec's regexes, to filter long path lists in one regex call."""
+
+    __slots__ = ("_combined", "regexes")
+
+    def __init__(self, rules: Iterable[Rule], regexes: Sequence[tuple[str, bool]] = ()) -> None:
+        super().__init__(rules)
+        self.regexes = tuple(regexes)
+        self._combined: re.Pattern[str] | None = None
+
     @classmethod
     def compile(cls, patterns: Iterable[str]) -> PatternSet:
-        return cls(compile_rules(patterns))
+        compiled_ = [_compile_one(p) for p in patterns]
+        return cls(
+            [(k, a, i) for rules, _ in compiled_ for k, a, i, _ in rules],
+            [rx for _, rxs in compiled_ for rx in rxs],
+        )
+
+    def filter(self, paths: Sequence[str]) -> list[str]:
+        if len(paths) < 64 or not self.regexes or any(not inc for _, inc in self.regexes):
+            return super().filter(paths)
+        if self._combined is None:
+            self._combined = re.compile("|".join(f"(?:{rx})" for rx, _ in self.regexes))
+        return list(filter(self._combined.match, paths))
 
 
 @dataclass(frozen=True)
 class Owner:
     kind: str  # "stream" | "progress" | "shared" | "reserved" | "unowned"
     stream: str | None = None
+    pattern: str | None = None  # the pattern that decided, as written in streams.yaml
 
     def describe(self) -> str:
         if self.kind == "stream":
@@ -58,25 +158,13 @@ class Ownership:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.compiled = compiled(config)
         self.streams = {s.name: PatternSet.compile(s.owns) for s in config.streams}
         self.shared = PatternSet.compile(config.shared)
 
     def owner(self, path: str) -> Owner:
-        if path.startswith(f"{PROGRESS_DIR}/"):
-            rest = path[len(PROGRESS_DIR) + 1 :]
-            if rest.startswith("stream-") and rest.endswith(".md") and "/" not in rest:
-                name = rest[len("stream-") : -len(".md")]
-                if name in self.streams:
-                    return Owner("progress", name)
-            return Owner("reserved")
-        if path == CONFIG_FILE:
-            return Owner("reserved")
-        for name, m in self.streams.items():
-            if m.matches(path):
-                return Owner("stream", name)
-        if self.shared.matches(path):
-            return Owner("shared")
-        return Owner("unowned")
+        kind, stream = self.compiled.owner(path)
+        return Owner(kind, stream, self.compiled.pattern_for(path))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams import git
+from streams import compiled, git
 from streams.config import CONFIG_NAME, Config, load
 from streams.errors import ConfigError
 from streams.ownership import TreeCheck, check_tree
@@ -86,6 +86,7 @@ def load_config(ws: Workspace, *, check_tracked: bool = True) -> Config:
     tree, so commands after the first pay only for parsing.
     """
     cfg = load(ws.config_path, display=CONFIG_NAME)
+    compiled.refresh(ws.common_dir, cfg)  # the hooks' precompiled copy (streams.compiled)
     return check_tracked_files(ws, cfg) if check_tracked else cfg
 
 

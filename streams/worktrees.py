@@ -201,6 +201,9 @@ def start(
                 _undo_start(ws, path, ref, head if created else None)
                 raise
             results[s.name] = StartResult(s.name, config.branch(s.name), path, "started", created, head)
+    from streams import hooks_install  # the scope hooks, in the common dir (idempotent)
+
+    hooks_install.install(ws)
     return [results[s.name] for s in streams]
 
 

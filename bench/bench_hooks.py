@@ -1,0 +1,223 @@
+"""What the scope hooks add to everyday git operations, against the same operations with no hooks.
+
+A repository with 64 streams of 4 patterns each (a prefix, a directory, a single file and a
+wildcard pattern per stream), one stream started (hooks installed by `streams start`). Each pair of
+figures is measured side by side in one run, alternating with and without hooks (git's
+``-c core.hooksPath=<empty dir>`` switches every hook off for one command):
+
+- a 1-file commit and a 1,000-file commit in the stream's worktree (targets: ≤ 20 ms, ≤ 30 ms
+  added): pre-commit, reference-transaction (prepared + committed) and post-commit together;
+- a ``git fetch`` of one new commit from a local bare remote (target ≤ 3 ms added): no stream ref
+  moves, the shim filters and no Python starts;
+- a 1-file commit on a non-stream branch in the main worktree (target ≤ 3 ms added).
+
+Medians of wall-clock times; ``added_ms`` = median with hooks - median without; ``ratio`` =
+added / target (≤ 1 meets it). The machine is shared: treat single figures as noisy.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from bench.common import git, hermetic_env, machine, progress
+
+STREAMS = 64
+BIG = 1000  # files in the big commit
+TARGETS_MS = {"commit_1_file": 20.0, "commit_1000_files": 30.0, "fetch": 3.0, "commit_non_stream_branch": 3.0}
+
+
+def _config() -> str:
+    lines = ["version: 1", "base: main", "remote: origin", "shared:", "  - pyproject.toml", "streams:"]
+    for i in range(STREAMS):
+        n = f"s{i:02d}"
+        lines += [
+            f"  {n}:",
+            f"    owns: [src/{n}/**, tests/{n}/, docs/{n}.md, 'config/{n}/*.toml']",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _files() -> dict[str, str]:
+    files = {"pyproject.toml": "[project]\nname = 'bench'\n", "streams.yaml": _config(), "README.md": "# bench\n"}
+    for i in range(STREAMS):
+        n = f"s{i:02d}"
+        count = BIG if i == 0 else 8
+        for k in range(count):
+            files[f"src/{n}/pkg{k // 50:02d}/mod{k:04d}.py"] = f"# {n} {k}\nVALUE = {k}\n"
+        files[f"tests/{n}/test_{n}.py"] = "def test(): pass\n"
+        files[f"docs/{n}.md"] = f"# {n}\n"
+        files[f"config/{n}/settings.toml"] = "[x]\n"
+    return files
+
+
+def _make_repo(root: Path, env: Mapping[str, str]) -> None:
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main", env=env)
+    chunks = [b"commit refs/heads/main\n", b"committer Bench <bench@example.com> 1767225600 +0000\n", b"data 4\ninit\n"]
+    for path, text in _files().items():
+        data = text.encode()
+        chunks.append(b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
+    chunks.append(b"done\n")
+    git(root, "fast-import", "--quiet", "--done", env=env, input=b"".join(chunks))
+    git(root, "checkout", "-q", "-f", "main", env=env)
+
+
+def _timed(argv: list[str], cwd: Path, env: Mapping[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr.decode(errors='replace')[-1500:]}")
+    return elapsed
+
+
+def _pair(
+    name: str,
+    runs: int,
+    prepare: Callable[[int], None],
+    argv: Callable[[bool], list[str]],
+    cwd: Path,
+    env: Mapping[str, str],
+) -> dict[str, object]:
+    """Alternate with/without hooks ``runs`` times each; ``prepare(i)`` sets up each (untimed)."""
+    with_hooks: list[float] = []
+    without: list[float] = []
+    for i in range(runs * 2):
+        hooks = i % 2 == 0 if (i // 2) % 2 == 0 else i % 2 == 1  # ABBA order: no drift bias
+        prepare(i)
+        (with_hooks if hooks else without).append(_timed(argv(hooks), cwd, env))
+    med_with = statistics.median(with_hooks) * 1000
+    med_without = statistics.median(without) * 1000
+    added = med_with - med_without
+    target = TARGETS_MS[name]
+    return {
+        "with_hooks_ms": round(med_with, 2),
+        "no_hooks_ms": round(med_without, 2),
+        "added_ms": round(added, 2),
+        "target_ms": target,
+        "ratio": round(added / target, 2),
+        "runs_each": runs,
+    }
+
+
+def run(quick: bool) -> dict[str, object]:
+    runs_small = 3 if quick else 21
+    runs_big = 2 if quick else 9
+    with tempfile.TemporaryDirectory(prefix="bench-hooks-") as tmp:
+        base = Path(tmp)
+        env = hermetic_env(base / "home")
+        env["LC_ALL"] = "C.UTF-8"
+        repo = base / "repo"
+        progress("hooks: generating a repository with 64 streams x 4 patterns")
+        _make_repo(repo, env)
+        bare = base / "remote.git"
+        git(base, "init", "-q", "--bare", "-b", "main", str(bare), env=env)
+        git(repo, "remote", "add", "origin", str(bare), env=env)
+        git(repo, "push", "-q", "origin", "main", env=env)
+        git(repo, "fetch", "-q", "origin", env=env)
+        pusher = base / "pusher"
+        git(base, "clone", "-q", str(bare), str(pusher), env=env)
+
+        progress("hooks: streams start s00 (installs the hooks)")
+        proc = subprocess.run(
+            [sys.executable, "-m", "streams", "start", "s00"], cwd=repo, env=env, capture_output=True, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"streams start failed: {proc.stderr.decode(errors='replace')}")
+        wt = base / "repo.streams" / "s00"
+        no_hooks_dir = base / "no-hooks"
+        no_hooks_dir.mkdir()
+        off = ["-c", f"core.hooksPath={no_hooks_dir}"]
+
+        def commit_argv(hooks: bool) -> list[str]:
+            return ["git", *([] if hooks else off), "commit", "-q", "-m", "bench"]
+
+        # Warm caches (compiled config, page cache) with one commit of each kind.
+        counter = [0]
+
+        def touch(root: Path, paths: list[str]) -> None:
+            counter[0] += 1
+            for p in paths:
+                with open(root / p, "a", encoding="utf-8") as fh:
+                    fh.write(f"# {counter[0]}\n")
+            subprocess.run(["git", "add", "--", *paths], cwd=root, env=env, check=True, capture_output=True)
+
+        one = ["src/s00/pkg00/mod0000.py"]
+        big = [f"src/s00/pkg{k // 50:02d}/mod{k:04d}.py" for k in range(BIG)]
+        touch(wt, one)
+        _timed(commit_argv(True), wt, env)
+
+        results: dict[str, object] = {}
+        progress("hooks: 1-file commits in a stream worktree")
+        results["commit_1_file"] = _pair("commit_1_file", runs_small, lambda i: touch(wt, one), commit_argv, wt, env)
+        progress("hooks: 1,000-file commits in a stream worktree")
+        results["commit_1000_files"] = _pair(
+            "commit_1000_files", runs_big, lambda i: touch(wt, big), commit_argv, wt, env
+        )
+
+        progress("hooks: fetches of one new commit from a local bare remote")
+
+        def new_remote_commit(i: int) -> None:
+            with open(pusher / "README.md", "a", encoding="utf-8") as fh:
+                fh.write(f"line {i}\n")
+            git(pusher, "commit", "-q", "-am", f"remote {i}", env=env)
+            git(pusher, "push", "-q", "origin", "main", env=env)
+
+        results["fetch"] = _pair(
+            "fetch",
+            runs_small,
+            new_remote_commit,
+            lambda hooks: ["git", *([] if hooks else off), "fetch", "-q", "origin"],
+            repo,
+            env,
+        )
+
+        progress("hooks: 1-file commits on a non-stream branch in the main worktree")
+        git(repo, "checkout", "-q", "-b", "feature", env=env)
+        results["commit_non_stream_branch"] = _pair(
+            "commit_non_stream_branch",
+            runs_small,
+            lambda i: touch(repo, ["README.md"]),
+            commit_argv,
+            repo,
+            env,
+        )
+
+        imp = subprocess.run(
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-I",
+                "-S",
+                "-c",
+                "import sys;sys.path.insert(0,sys.argv[1]);import streams.hook",
+                str(Path(__file__).resolve().parent.parent),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        last = [ln for ln in imp.stderr.splitlines() if ln.rstrip().endswith("streams.hook")]
+        hook_import_us = int(last[-1].split("|")[1]) if last else None
+
+    return {
+        "setup": {"streams": STREAMS, "patterns_per_stream": 4, "big_commit_files": BIG},
+        **results,
+        "streams_hook_import_ms": round(hook_import_us / 1000, 2) if hook_import_us else None,
+        "all_targets_met": all(r["ratio"] <= 1 for r in results.values() if isinstance(r, dict)),  # type: ignore[operator]
+        "machine": machine(),
+        "note": "2 shared cores, several engineers working: figures are noisy",
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run("--quick" in sys.argv), indent=1))

@@ -1,0 +1,426 @@
+"""The git hooks' entry point: ``python -m streams.hook <hook> [args…]``. Standard library only.
+
+The shell shims in ``<git-common-dir>/hooks`` (see ``streams.hooks_install``) call this with the
+installing interpreter, ``-I -S`` (no site-packages to scan) and the streams package put on
+``sys.path``, and only when there is something to check: in the main worktree, for a ref that is not
+a stream branch, or when no stream ref moves, no Python starts at all.
+
+- ``pre-commit``: the staged changes of a stream worktree (``git diff --cached``, which honours
+  the temporary index of ``git commit -o``) against the scope rules. On success it leaves
+  ``<git-dir>/streams-checked`` (branch, HEAD, index tree): the reference-transaction shim then
+  recognises the very commit it checked and skips Python.
+- ``reference-transaction prepared [OLD NEW REF]…``: every commit a stream branch gains that is
+  not on the base, each against its parent, for any stream ref, from any worktree.
+- ``post-commit``: releases the stream's ``--until-commit`` leases on the committed paths.
+
+Only the standard library, ``streams.compiled``/``streams.patterns`` and, when a shared path is
+involved, ``streams.locks`` are imported; a stale or missing compiled configuration falls back to
+the full loader (site-packages are then added with ``site.main()``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from streams import compiled as cfg
+from streams.compiled import ZERO_OID, CompiledConfig, parse_log, parse_name_status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+MARKER_FILE = "streams-stream"  # = streams.workspace.MARKER_FILE (not imported: it pulls in yaml)
+TOKEN_FILE = "streams-checked"
+
+
+class HookError(Exception):
+    """Something stops the hook from checking: the change is refused with this message."""
+
+
+def say(message: str) -> None:
+    sys.stderr.write(message if message.endswith("\n") else message + "\n")
+    sys.stderr.flush()
+
+
+# --- processes, without importing subprocess (≈10 ms) ---------------------------------------------
+
+
+def _spawn(args: Sequence[str]) -> tuple[int, int, int]:
+    r_out, w_out = os.pipe()
+    r_err, w_err = os.pipe()
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, w_out, 1),
+        (os.POSIX_SPAWN_DUP2, w_err, 2),
+    ]
+    try:
+        pid = os.posix_spawnp("git", ["git", *args], os.environ, file_actions=actions)
+    finally:
+        os.close(w_out)
+        os.close(w_err)
+    return pid, r_out, r_err
+
+
+def _read(fd: int) -> bytes:
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _collect(proc: tuple[int, int, int]) -> tuple[int, bytes, bytes]:
+    pid, r_out, r_err = proc
+    out = _read(r_out)
+    err = _read(r_err)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out, err
+
+
+def git(*args: str) -> tuple[int, bytes, bytes]:
+    """Run git with the hook's environment (GIT_DIR, GIT_INDEX_FILE… as git set them)."""
+    return _collect(_spawn(args))
+
+
+# --- where we are ----------------------------------------------------------------------------------
+
+
+def git_dir() -> str:
+    """This worktree's private git dir, as git told the hook (GIT_DIR) or as ``.git`` says."""
+    env = os.environ.get("GIT_DIR")
+    if env:
+        return os.path.abspath(env)
+    try:
+        with open(".git", encoding="utf-8", errors="surrogateescape") as fh:
+            line = fh.readline().strip()
+    except IsADirectoryError:
+        return os.path.abspath(".git")
+    except OSError:
+        return os.path.abspath(".")  # a bare repository: hooks run in the git dir
+    if line.startswith("gitdir: "):
+        return os.path.abspath(line[len("gitdir: ") :])
+    return os.path.abspath(".git")
+
+
+def common_dir(gd: str) -> str:
+    env = os.environ.get("GIT_COMMON_DIR")
+    if env:
+        return os.path.abspath(env)
+    try:
+        with open(os.path.join(gd, "commondir"), encoding="utf-8", errors="surrogateescape") as fh:
+            rel = fh.readline().strip()
+    except OSError:
+        return gd
+    return os.path.normpath(os.path.join(gd, rel))
+
+
+def marker(gd: str) -> str | None:
+    try:
+        with open(os.path.join(gd, MARKER_FILE), encoding="utf-8") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
+
+
+def config(common: str) -> CompiledConfig | None:
+    """The compiled configuration, recompiled by the full loader when ``streams.yaml`` changed."""
+    cc = cfg.load(common)
+    if cc is not None and cc.is_fresh():
+        return cc
+    return _full_load(common, cc)
+
+
+def _full_load(common: str, stale: CompiledConfig | None) -> CompiledConfig | None:
+    import site
+
+    site.main()  # the shim starts Python with -S: add site-packages for PyYAML and pathspec
+    from pathlib import Path
+
+    from streams.config import load
+    from streams.errors import StreamsError
+
+    path = Path(stale.config_path) if stale is not None else None
+    try:
+        if path is None or not path.exists():
+            from streams.workspace import discover
+
+            path = discover(os.getcwd()).config_path
+        if not path.exists():
+            return None
+        return cfg.refresh(common, load(path, display=path.name))
+    except StreamsError as exc:
+        raise HookError(f"cannot check scope: {exc.message}") from None
+
+
+def lease_lookup(common: str) -> Callable[[str], tuple[str, float] | None]:
+    """``path -> (holding stream, expires_at)`` for live leases; imports streams.locks on first use."""
+    state: dict[str, object] = {}
+
+    def lease_of(path: str) -> tuple[str, float] | None:
+        if "fn" not in state:
+            try:
+                from streams.locks import live_lease
+
+                state["fn"] = live_lease
+            except ImportError:  # no locks module: shared paths simply need a lease
+                state["fn"] = None
+        fn = state["fn"]
+        if fn is None:
+            return None
+        from pathlib import Path
+
+        lease = fn(Path(common), path)  # type: ignore[operator]
+        return (lease.stream, lease.expires_at) if lease is not None else None
+
+    return lease_of
+
+
+def log_rejection(common: str, hook: str, stream: str, findings: Sequence[cfg.Finding]) -> None:
+    try:
+        from pathlib import Path
+
+        from streams import events
+
+        events.append(
+            Path(common),
+            "scope.reject",
+            hook=hook,
+            stream=stream,
+            paths=[f[0] for f in findings],
+            commits=sorted({f[4] for f in findings if f[4]}),
+        )
+    except Exception:  # noqa: BLE001 - the log is best effort; the rejection itself stands
+        pass
+
+
+# --- the hooks -------------------------------------------------------------------------------------
+
+
+def pre_commit() -> int:
+    gd = git_dir()
+    stream = marker(gd)
+    if stream is None:
+        return 0  # the main worktree (or any non-stream worktree): everything goes
+    common = common_dir(gd)
+    token = os.path.join(gd, TOKEN_FILE)
+    try:  # noqa: SIM105 - contextlib costs an import
+        os.unlink(token)
+    except OSError:
+        pass
+    cc = config(common)
+    if cc is None:
+        raise HookError("streams.yaml not found in the main worktree; cannot check this stream's scope")
+    if stream not in cc.stream_rules:
+        raise HookError(
+            f"this worktree belongs to stream {stream!r}, which streams.yaml no longer lists; "
+            f"add it back, or stop it with `streams stop {stream}`"
+        )
+    procs = [_spawn(["diff", "--cached", *cfg.DIFF_ARGS, "--"]), _spawn(["write-tree"])]
+    merge_heads = _merge_heads(gd)
+    procs += [_spawn(["diff", "--cached", *cfg.DIFF_ARGS, h, "--"]) for h in merge_heads]
+    head = read_head(gd, common)
+    results = [_collect(p) for p in procs]
+    code, out, err = results[0]
+    if code != 0:
+        raise HookError(f"`git diff --cached` failed: {err.decode(errors='replace').strip()}")
+    changes = parse_name_status(out)
+    if merge_heads:  # a merge: only what differs from every parent is this commit's own change
+        for c, o, _ in results[2:]:
+            if c == 0:
+                others = {p for _, p in parse_name_status(o)}
+                changes = [ch for ch in changes if ch[1] in others]
+    findings = cc.check(stream, changes, lease_lookup(common))
+    if findings:
+        say(
+            f"streams: commit refused: stream {stream} may not change "
+            f"{_count(len(findings), 'path')}:\n"
+            + "\n".join(cfg.format_findings(findings))
+            + "\nUnstage them (`git restore --staged -- PATH…`) and commit again. "
+            "`--no-verify` will not help: the branch update is checked as well."
+        )
+        log_rejection(common, "pre-commit", stream, findings)
+        return 1
+    tree = results[1][1].decode().strip()
+    if results[1][0] == 0 and head and tree:
+        try:
+            with open(token, "w", encoding="utf-8") as fh:
+                fh.write(f"refs/heads/{cc.branch(stream)} {head} {tree}\n")
+        except OSError:
+            pass
+    return 0
+
+
+def read_head(gd: str, common: str) -> str | None:
+    """The commit HEAD points to, read from the files (loose ref or packed-refs); None if unsure.
+
+    Saves a git process; anything unusual (another ref backend, a symbolic ref chain) says None,
+    which only costs the reference-transaction hook its shortcut.
+    """
+    try:
+        with open(os.path.join(gd, "HEAD"), encoding="utf-8") as fh:
+            head = fh.read().strip()
+        if not head.startswith("ref: "):
+            return head if len(head) == 40 else None
+        ref = head[len("ref: ") :]
+        if not ref.startswith("refs/heads/"):
+            return None
+        try:
+            with open(os.path.join(common, ref), encoding="utf-8") as fh:
+                oid = fh.read().strip()
+            return oid if len(oid) == 40 else None
+        except FileNotFoundError:
+            pass
+        suffix = " " + ref
+        with open(os.path.join(common, "packed-refs"), encoding="utf-8") as fh:
+            for line in fh:
+                line = line.rstrip("\n")
+                if line.endswith(suffix) and len(line) == 40 + len(suffix):
+                    return line[:40]
+    except OSError:
+        return None
+    return None
+
+
+def _merge_heads(gd: str) -> list[str]:
+    try:
+        with open(os.path.join(gd, "MERGE_HEAD"), encoding="ascii") as fh:
+            return [ln.strip() for ln in fh if ln.strip()]
+    except OSError:
+        return []
+
+
+def _updates(args: Sequence[str]) -> list[tuple[str, str, str]]:
+    if args:
+        words = list(args)
+    else:
+        words = sys.stdin.read().split()
+    return [(words[i], words[i + 1], words[i + 2]) for i in range(0, len(words) - 2, 3)]
+
+
+def range_args(cc: CompiledConfig, new: str, old: str | None) -> list[str]:
+    """``git log`` arguments for the commits a stream ref gains when it moves from ``old`` to ``new``.
+
+    Commits already on the base (local or remote-tracking) are not the stream's. When the ref moves
+    from an existing tip, commits whose patch is identical to one it already had are skipped
+    (``--cherry-pick``): a rebase that replays accepted commits unchanged is not re-judged, but one
+    whose conflict resolution changed a patch is.
+    """
+    args = [*cfg.LOG_ARGS, "--ignore-missing"]
+    if old and old != ZERO_OID:
+        args += ["--cherry-pick", "--right-only", f"{old}...{new}"]
+    else:
+        args.append(new)
+    args += ["--not", f"refs/heads/{cc.base}"]
+    if cc.remote:
+        args.append(f"refs/remotes/{cc.remote}/{cc.base}")
+    args.append("--")
+    return args
+
+
+def reference_transaction(args: Sequence[str]) -> int:
+    if not args or args[0] != "prepared":
+        return 0
+    updates = _updates(args[1:])
+    gd = git_dir()
+    common = common_dir(gd)
+    cc = config(common)
+    if cc is None:
+        return 0  # no streams.yaml: nothing to enforce
+    todo = [(o, n, r) for o, n, r in updates if n != ZERO_OID and cc.stream_of_ref(r) is not None]
+    if not todo:
+        return 0
+    lease_of = lease_lookup(common)
+    refused: list[tuple[str, str, list[cfg.Finding]]] = []
+    for old, new, ref in todo:
+        stream = cc.stream_of_ref(ref)
+        assert stream is not None
+        if old == ZERO_OID:  # forced update or creation: git does not say what the ref held
+            code, out, _ = git("rev-parse", "-q", "--verify", f"{ref}^{{commit}}")
+            old = out.decode().strip() if code == 0 else ZERO_OID
+        code, out, err = git(*range_args(cc, new, old))
+        if code != 0:
+            raise HookError(f"cannot list the commits {ref} would gain: {err.decode(errors='replace').strip()}")
+        findings = [f for commit, changes in parse_log(out) for f in cc.check(stream, changes, lease_of, commit)]
+        if findings:
+            refused.append((ref, stream, findings))
+    if not refused:
+        return 0
+    for ref, stream, findings in refused:
+        commits = {f[4] for f in findings}
+        say(
+            f"streams: refusing to move {ref}: {_count(len(commits), 'commit')} "
+            f"{'changes' if len(commits) == 1 else 'change'} "
+            f"{_count(len(findings), 'path')} outside stream {stream}'s scope:\n"
+            + "\n".join(cfg.format_findings(findings, with_commit=True))
+        )
+        log_rejection(common, "reference-transaction", stream, findings)
+    say(
+        "Rewrite those commits without these changes (e.g. `git rebase -i`, or `git reset` and commit "
+        "again), then retry. This check runs whenever a stream branch moves; `--no-verify` does not skip it."
+    )
+    return 1
+
+
+def post_commit() -> int:
+    gd = git_dir()
+    stream = marker(gd)
+    if stream is None:
+        return 0
+    try:
+        from streams.locks import release_committed
+    except ImportError:
+        return 0
+    code, out, _ = git(
+        "log", "-1", "--format=", "--name-only", "-z", "--no-renames", "--diff-merges=first-parent", "HEAD", "--"
+    )
+    if code != 0:
+        return 0
+    paths = [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p.strip(b"\n")]
+    paths = [p.lstrip("\n") for p in paths]
+    from pathlib import Path
+
+    try:
+        released = release_committed(Path(common_dir(gd)), stream, paths)
+    except Exception as exc:  # noqa: BLE001 - post-commit cannot undo the commit; say what went wrong
+        say(f"streams: warning: could not release --until-commit locks: {exc}")
+        return 0
+    for lease in released:
+        say(f"streams: released the lock on {cfg.show(lease.path)} (taken --until-commit)")
+    return 0
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+HOOKS = {"pre-commit", "reference-transaction", "post-commit"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in HOOKS:
+        say(f"usage: python -m streams.hook {{{','.join(sorted(HOOKS))}}} [ARGS…]")
+        return 2
+    hook, rest = args[0], args[1:]
+    try:
+        if hook == "pre-commit":
+            return pre_commit()
+        if hook == "reference-transaction":
+            return reference_transaction(rest)
+        return post_commit()
+    except HookError as exc:
+        say(f"streams: {exc}")
+        return 1 if hook != "post-commit" else 0
+    except Exception:  # noqa: BLE001 - fail closed, and say it is a bug
+        import traceback
+
+        say(f"streams: internal error in the {hook} hook (a bug in streams); the change is refused:")
+        say(traceback.format_exc())
+        return 1 if hook != "post-commit" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

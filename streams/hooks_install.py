@@ -1,0 +1,243 @@
+"""Installing the scope hooks into ``<git-common-dir>/hooks``, where one install serves every worktree.
+
+Like pre-commit does it: each hook is a small shell shim rendered from a template in ``hooks/``
+with a marker line, so streams recognises its own files; a foreign hook already in place is kept
+as ``<hook>.legacy`` and the shim runs it first (its failure still fails the operation);
+``uninstall`` removes the shims and puts the legacy hooks back. The shim calls the interpreter that
+installed it, by absolute path (a ``python3`` found on PATH may be another environment, or a slow
+wrapper script), with ``-I -S`` and the streams package put on ``sys.path``.
+
+``core.hooksPath`` is refused, not supported: when it is set git ignores ``<git-common-dir>/hooks``
+altogether, and writing into a directory some other tool manages (often a tracked one) would be
+worse. The error says how to proceed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import streams
+from streams import git
+from streams.errors import StreamsError
+from streams.workspace import Workspace
+
+HOOK_NAMES = ("pre-commit", "reference-transaction", "post-commit")
+MARKER = "streams-managed-hook 4f5b1a57"
+LEGACY_SUFFIX = ".legacy"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "hooks"
+
+
+class HooksError(StreamsError):
+    code = "hooks"
+
+
+class HooksPathError(HooksError):
+    code = "hooks_path"
+
+
+@dataclass(frozen=True)
+class HookFile:
+    name: str
+    path: Path
+    # install: installed | updated | unchanged; uninstall: removed | not installed | foreign;
+    # status: installed | outdated | foreign | missing
+    state: str
+    legacy: bool  # a foreign hook kept as <name>.legacy (run by the shim)
+    python: str | None = None  # the interpreter the shim calls
+
+
+@dataclass(frozen=True)
+class HooksReport:
+    hooks_dir: Path
+    python: str
+    hooks: tuple[HookFile, ...]
+    hooks_path: str | None = None  # core.hooksPath, when set
+
+    @property
+    def installed(self) -> bool:
+        return all(h.state in ("installed", "updated", "unchanged") for h in self.hooks)
+
+
+def hooks_dir(ws: Workspace) -> Path:
+    return ws.common_dir / "hooks"
+
+
+def launcher(python: str | None = None) -> str:
+    """The shell words that start the hook entry point with ``python``."""
+    python = python or sys.executable
+    pkg_parent = str(Path(streams.__file__).resolve().parent.parent)
+    code = f"import sys;sys.path.insert(0,{json.dumps(pkg_parent)});from streams.hook import main;sys.exit(main())"
+    return f"{shlex.quote(python)} -I -S -c {shlex.quote(code)}"
+
+
+def render(name: str, python: str | None = None) -> str:
+    python = python or sys.executable
+    template = TEMPLATE_DIR / f"{name}.in"
+    try:
+        text = template.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HooksError(
+            f"hook template {template} is missing ({exc.strerror}); reinstall streams",
+            code="hook_template_missing",
+        ) from None
+    return (
+        text.replace("@MARKER@", MARKER)
+        .replace("@VERSION@", streams.__version__)
+        .replace("@PYTHON@", python)
+        .replace("@RUN@", launcher(python))
+    )
+
+
+def is_ours(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return MARKER.encode() in head
+
+
+def baked_python(path: Path) -> str | None:
+    try:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:8]:
+            if line.startswith("# python: "):
+                return line[len("# python: ") :]
+    except OSError:
+        return None
+    return None
+
+
+def hooks_path(ws: Workspace) -> str | None:
+    """``core.hooksPath`` when it sends git somewhere other than ``<git-common-dir>/hooks``."""
+    res = git.run("config", "--get", "core.hooksPath", cwd=ws.toplevel, check=False)
+    value = res.text.strip()
+    if res.returncode != 0 or not value:
+        return None
+    target = Path(os.path.expanduser(value))
+    if not target.is_absolute():
+        target = ws.toplevel / target
+    if target.resolve() == hooks_dir(ws).resolve():
+        return None
+    return value
+
+
+def _refuse_hooks_path(ws: Workspace, value: str) -> HooksPathError:
+    return HooksPathError(
+        f"core.hooksPath is set to {value!r}, so git ignores {hooks_dir(ws)}, where streams installs its "
+        "scope hooks; unset it (`git config --unset core.hooksPath`, moving any hooks from there into "
+        f"{hooks_dir(ws)}: streams keeps them as <hook>.legacy and still runs them), then run "
+        "`streams hooks install`"
+    )
+
+
+def install(ws: Workspace, *, python: str | None = None) -> HooksReport:
+    """Install (or update) the shims. Idempotent; checks everything before changing anything."""
+    python = python or sys.executable
+    value = hooks_path(ws)
+    if value is not None:
+        raise _refuse_hooks_path(ws, value)
+    folder = hooks_dir(ws)
+    wanted = {name: render(name, python) for name in HOOK_NAMES}
+    for name in HOOK_NAMES:
+        path = folder / name
+        legacy = folder / (name + LEGACY_SUFFIX)
+        if (path.exists() or path.is_symlink()) and not is_ours(path) and (legacy.exists() or legacy.is_symlink()):
+            raise HooksError(
+                f"{path} is not a streams hook and {legacy.name} exists as well; streams keeps a foreign hook "
+                f"as {legacy.name}, so merge the two (or remove one), then run `streams hooks install` again",
+                code="legacy_exists",
+            )
+    _write_config_cache(ws)
+    folder.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in HOOK_NAMES:
+        path = folder / name
+        legacy = folder / (name + LEGACY_SUFFIX)
+        exists = path.exists() or path.is_symlink()
+        if exists and not is_ours(path):
+            os.rename(path, legacy)
+            exists = False
+        if exists and path.read_text(encoding="utf-8", errors="replace") == wanted[name] and os.access(path, os.X_OK):
+            state = "unchanged"
+        else:
+            _write_executable(path, wanted[name])
+            state = "updated" if exists else "installed"
+        results.append(HookFile(name, path, state, legacy.exists() or legacy.is_symlink(), python))
+    return HooksReport(folder, python, tuple(results))
+
+
+def _write_config_cache(ws: Workspace) -> None:
+    """Compile streams.yaml for the hooks now, so the first commit does not pay for it."""
+    if not ws.config_path.exists():
+        return
+    from streams.workspace import load_config
+
+    with contextlib.suppress(StreamsError):  # a broken streams.yaml: the hooks report it when they run
+        load_config(ws, check_tracked=False)  # refreshes the compiled cache as a side effect
+
+
+def _write_executable(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def uninstall(ws: Workspace) -> HooksReport:
+    """Remove the shims and put back the hooks they kept as ``.legacy``; foreign hooks are left alone."""
+    folder = hooks_dir(ws)
+    results = []
+    for name in HOOK_NAMES:
+        path = folder / name
+        legacy = folder / (name + LEGACY_SUFFIX)
+        has_legacy = legacy.exists() or legacy.is_symlink()
+        if not (path.exists() or path.is_symlink()):
+            if has_legacy:  # a shim removed by hand: still put the kept hook back
+                os.rename(legacy, path)
+            results.append(HookFile(name, path, "restored" if has_legacy else "not installed", has_legacy))
+            continue
+        if not is_ours(path):
+            results.append(HookFile(name, path, "foreign", has_legacy))
+            continue
+        python = baked_python(path)
+        if has_legacy:
+            os.replace(legacy, path)
+        else:
+            path.unlink()
+        results.append(HookFile(name, path, "removed", has_legacy, python))
+    return HooksReport(folder, sys.executable, tuple(results))
+
+
+def status(ws: Workspace) -> HooksReport:
+    folder = hooks_dir(ws)
+    results = []
+    for name in HOOK_NAMES:
+        path = folder / name
+        legacy = folder / (name + LEGACY_SUFFIX)
+        has_legacy = legacy.exists() or legacy.is_symlink()
+        if not (path.exists() or path.is_symlink()):
+            state, python = "missing", None
+        elif not is_ours(path):
+            state, python = "foreign", None
+        else:
+            python = baked_python(path)
+            current = render(name, python) if python else None
+            fine = (
+                current == path.read_text(encoding="utf-8", errors="replace")
+                and python is not None
+                and os.access(python, os.X_OK)
+                and os.access(path, os.X_OK)
+            )
+            state = "installed" if fine else "outdated"
+        results.append(HookFile(name, path, state, has_legacy, python))
+    return HooksReport(folder, sys.executable, tuple(results), hooks_path(ws))

@@ -1,0 +1,311 @@
+"""Scope enforcement for the full code: who may change what, over paths and over commit ranges.
+
+The rules themselves live in ``streams.compiled`` (shared with the git hooks, so the two can never
+disagree); this module applies them to what the commands need:
+
+- ``check_paths``: paths a stream changed or is changing (status: uncommitted edits; watch);
+- ``violations_in_range``: every commit of a range against its parent (sync --continue, merge);
+- ``verify``: ``streams verify [RANGE] [--stream NAME]`` for people, CI and a server's pre-receive.
+
+Shared paths in a *range* of commits: a lease is a fact about the moment of the commit (the hooks
+check it then), and history does not record who held which lease, so range checks accept a stream
+changing a shared path and list it under ``shared_changes`` instead. ``leases=True`` applies the
+live-lease rule as of now, as the hooks do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams import git
+from streams.compiled import LOG_ARGS, CompiledConfig, Finding, parse_log
+from streams.config import CONFIG_NAME, Config, parse
+from streams.errors import ConfigError, NotARepositoryError, StreamsError, UsageError
+from streams.ownership import compiled
+from streams.workspace import Workspace, discover
+
+# Set by receive-pack while a push is in quarantine: commands run from a pre-receive hook must keep
+# them, or the pushed objects are invisible.
+OBJECT_ENV = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    reason: str  # "owned by ui", "shared: run `streams lock pyproject.toml`", "shared: held by ui until 12:00", "unowned", …
+    commit: str | None = None  # the commit that makes the change (None: uncommitted)
+    fix: str = ""  # what to do about it
+    status: str = ""  # A, M, D or T when known (both sides of a rename are an A and a D)
+    stream: str = ""  # the stream that may not make the change
+
+
+def _violations(stream: str, findings: Iterable[Finding]) -> list[Violation]:
+    return [Violation(path, reason, commit, fix, status, stream) for path, reason, fix, status, commit in findings]
+
+
+def lease_lookup(common_dir: Path) -> Callable[[str], tuple[str, float] | None]:
+    """``path -> (holding stream, expires_at)`` for live leases (none when streams.locks is absent)."""
+    try:
+        from streams.locks import live_lease
+    except ImportError:
+        return lambda _path: None
+
+    def lease_of(path: str) -> tuple[str, float] | None:
+        lease = live_lease(common_dir, path)
+        return (lease.stream, lease.expires_at) if lease is not None else None
+
+    return lease_of
+
+
+def _rules(config: Config, stream: str) -> CompiledConfig:
+    config.stream(stream)  # UnknownStreamError naming the known streams
+    return compiled(config)
+
+
+def check_paths(ws: Workspace, config: Config, stream: str, paths: Iterable[str]) -> list[Violation]:
+    """The paths among ``paths`` that ``stream`` may not change, each with reason and fix.
+
+    Applies DESIGN "Scope enforcement" as of now, live leases included.
+    """
+    cc = _rules(config, stream)
+    return _violations(stream, cc.check(stream, (("", p) for p in paths), lease_lookup(ws.common_dir)))
+
+
+def base_refs(config: Config) -> list[str]:
+    """The refs whose commits are never a stream's own: the base, locally and on the remote."""
+    refs = [f"refs/heads/{config.base}"]
+    if config.remote:
+        refs.append(f"refs/remotes/{config.remote}/{config.base}")
+    return refs
+
+
+def range_changes(
+    cwd: Path, tips: Sequence[str], exclude: Sequence[str], *, env: dict[str, str] | None = None
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``[(commit, [(status, path)])]`` for every commit reachable from ``tips`` and not from ``exclude``.
+
+    Oldest first; each commit against its parent, renames as a deletion and an addition, a merge
+    with only the paths it changes against every parent. Excludes that do not exist are ignored.
+    """
+    if not tips:
+        return []
+    res = git.run(*LOG_ARGS, "--ignore-missing", *tips, "--not", *exclude, "--", cwd=cwd, env=env)
+    return parse_log(res.stdout)
+
+
+def violations_in_range(
+    ws: Workspace,
+    config: Config,
+    stream: str,
+    tip: str,
+    exclude: Sequence[str],
+    *,
+    leases: bool = False,
+) -> list[Violation]:
+    """Every change outside ``stream``'s scope in the commits reachable from ``tip`` and not from ``exclude``.
+
+    ``exclude`` is e.g. ``[old_tip, base]``. Shared paths pass unless ``leases`` (see the module doc).
+    """
+    cc = _rules(config, stream)
+    lease_of = lease_lookup(ws.common_dir) if leases else (lambda _path: (stream, math.inf))
+    found: list[Violation] = []
+    for commit, changes in range_changes(ws.main_root, [tip], list(exclude), env=object_env()):
+        found += _violations(stream, cc.check(stream, changes, lease_of, commit))
+    return found
+
+
+# --- streams verify --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamVerdict:
+    stream: str
+    range: str  # what was checked, e.g. "main..streams/api"
+    tip: str  # the commit checked up to
+    commits: int
+    violations: tuple[Violation, ...]
+    shared_changes: tuple[str, ...]  # shared paths the range changes (accepted: see the module doc)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    results: tuple[StreamVerdict, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        return tuple(v for r in self.results for v in r.violations)
+
+
+def object_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in OBJECT_ENV if os.environ.get(k)}
+
+
+def open_for_verify(cwd: Path, config_rev: str | None) -> tuple[Workspace, Config]:
+    """The workspace and configuration ``verify`` works with; bare repositories (a server) included.
+
+    ``config_rev``: read ``streams.yaml`` from that revision instead of the main worktree (default
+    HEAD in a bare repository, which has no worktree).
+    """
+    env = object_env()
+    res = git.run(
+        "rev-parse",
+        "--path-format=absolute",
+        "--git-dir",
+        "--git-common-dir",
+        "--is-bare-repository",
+        cwd=cwd,
+        check=False,
+        env=env,
+    )
+    lines = res.text.splitlines()
+    if res.returncode != 0 or len(lines) != 3:
+        raise NotARepositoryError(f"{cwd} is not inside a git repository (cd into one, or pass -C PATH)")
+    git_dir, common, bare = Path(lines[0]), Path(lines[1]), lines[2] == "true"
+    if bare:
+        ws = Workspace(common, git_dir, common, common)
+        config_rev = config_rev or "HEAD"
+    else:
+        ws = discover(cwd)
+    if config_rev is None:
+        from streams.workspace import load_config
+
+        return ws, load_config(ws)
+    if config_rev.startswith("-"):
+        raise UsageError(f"--config-rev {config_rev!r}: name a revision, e.g. HEAD or origin/main")
+    blob = f"{config_rev}:{CONFIG_NAME}"
+    shown = git.run("cat-file", "blob", blob, cwd=ws.main_root, check=False, env=env)
+    if shown.returncode != 0:
+        raise ConfigError(f"no {CONFIG_NAME} in {config_rev} (commit one there, or pass --config-rev REV)")
+    text = shown.stdout.decode("utf-8", "replace")
+    return ws, parse(text, path=ws.main_root / CONFIG_NAME, display=blob)
+
+
+def _rev_list_args(ws: Workspace, rev_range: str) -> tuple[list[str], list[str]]:
+    """RANGE (``A..B``, ``B``, ``^A B``…) -> positive and negative object names."""
+    if rev_range.startswith("-"):
+        raise UsageError(f"{rev_range!r} is not a revision range; write e.g. main..HEAD")
+    res = git.run("rev-parse", "--revs-only", rev_range, "--", cwd=ws.main_root, check=False, env=object_env())
+    words = res.text.split()
+    if res.returncode != 0 or not words:
+        raise UsageError(f"{rev_range!r} is not a revision range this repository knows (e.g. main..HEAD)")
+    pos = [w for w in words if not w.startswith("^")]
+    neg = [w[1:] for w in words if w.startswith("^")]
+    if not pos:
+        raise UsageError(f"{rev_range!r} names no commit to check; write e.g. main..HEAD")
+    return pos, neg
+
+
+def _stream_of_range(ws: Workspace, config: Config, rev_range: str) -> str | None:
+    right = rev_range.split("..")[-1].lstrip(".") or "HEAD"
+    for name in config.names:
+        if right in (config.branch(name), f"refs/heads/{config.branch(name)}", f"heads/{config.branch(name)}"):
+            return name
+    return None
+
+
+def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: str | None = None) -> VerifyReport:
+    """Check a commit range (or every stream branch against the base) against the scope rules."""
+    env = object_env()
+    bases = base_refs(config)
+    jobs: list[tuple[str, str, list[str], list[str]]] = []  # (stream, description, tips, excludes)
+    if rev_range is not None:
+        name = stream or _stream_of_range(ws, config, rev_range) or ws.current_stream()
+        if name is None:
+            raise UsageError(
+                f"say which stream the commits of {rev_range!r} belong to: --stream NAME "
+                f"(known streams: {', '.join(config.names) or 'none'})"
+            )
+        config.stream(name)
+        tips, negs = _rev_list_args(ws, rev_range)
+        jobs.append((name, rev_range, tips, negs + bases))
+    else:
+        names = [stream] if stream else list(config.names)
+        for s in config.select(names):
+            ref = f"refs/heads/{config.branch(s.name)}"
+            if git.resolve_many(ws.main_root, [ref])[ref] is None:
+                if stream:
+                    raise StreamsError(
+                        f"stream {s.name!r} has no branch {config.branch(s.name)}; start it, or give a RANGE "
+                        "to check (e.g. `streams verify main..HEAD --stream NAME`)",
+                        code="no_branch",
+                    )
+                continue
+            jobs.append((s.name, f"{config.base}..{config.branch(s.name)}", [ref], bases))
+    cc = compiled(config)
+    results = []
+    for name, description, tips, excludes in jobs:
+        commits = range_changes(ws.main_root, tips, excludes, env=env)
+        allow_shared = (lambda n: lambda _path: (n, math.inf))(name)
+        violations: list[Violation] = []
+        shared: dict[str, None] = {}
+        for commit, changes in commits:
+            violations += _violations(name, cc.check(name, changes, allow_shared, commit))
+            for _, path in changes:
+                if cc.owner(path)[0] == "shared":
+                    shared[path] = None
+        tip = git.out("rev-parse", tips[0], cwd=ws.main_root, env=env)
+        results.append(StreamVerdict(name, description, tip, len(commits), tuple(violations), tuple(shared)))
+    return VerifyReport(tuple(results))
+
+
+# --- streams owner -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathOwner:
+    path: str  # relative to the repository root
+    kind: str  # stream | progress | shared | reserved | unowned
+    stream: str | None  # the owning stream (kind stream or progress)
+    pattern: str | None  # the pattern in streams.yaml that decides
+    # When run inside a stream's worktree: may that stream change it, and if not, why.
+    current: str | None = None
+    allowed: bool | None = None
+    reason: str | None = None
+
+
+def repo_path(ws: Workspace, raw: str, cwd: Path) -> str:
+    """``raw`` (relative to ``cwd``, or absolute) as a path relative to the worktree root."""
+    if not raw:
+        raise UsageError("an empty path names nothing; give a file path")
+    full = os.path.normpath(os.path.join(cwd, raw))
+    for root in (str(ws.toplevel), os.path.realpath(ws.toplevel)):
+        for candidate in (full, os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))):
+            rel = os.path.relpath(candidate, root)
+            if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+                continue
+            rel = rel.replace(os.sep, "/")
+            if ".git" in rel.split("/"):
+                raise UsageError(f"{raw} is under .git; git's own files belong to no stream")
+            return rel
+    raise UsageError(f"{raw} is outside the repository at {ws.toplevel}; give a path inside it")
+
+
+def owners(ws: Workspace, config: Config, raw_paths: Sequence[str], cwd: Path) -> list[PathOwner]:
+    cc = compiled(config)
+    current = ws.current_stream()
+    if current is not None and current not in config.names:
+        current = None
+    lease_of = lease_lookup(ws.common_dir)
+    result = []
+    for raw in raw_paths:
+        path = repo_path(ws, raw, cwd)
+        kind, stream = cc.owner(path)
+        allowed = reason = None
+        if current is not None:
+            verdict = cc.judge(current, path, lease_of)
+            allowed = verdict is None
+            reason = verdict[0] if verdict else None
+        result.append(PathOwner(path, kind, stream, cc.pattern_for(path), current, allowed, reason))
+    return result
