@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from pathlib import Path
+
+import yaml
 
 from streams import git
 from streams.config import name_problem
@@ -43,12 +47,34 @@ def _shared_files(root: Path) -> list[str]:
 
 
 def _stream_name(folder: str) -> str | None:
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder).strip("-.")
+    ascii_ = unicodedata.normalize("NFKD", folder).encode("ascii", "ignore").decode()  # "ünï" -> "uni"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_).strip("-.")
     return name if name and name_problem(name) is None else None
 
 
-def _quote(pattern: str) -> str:
-    return pattern if re.fullmatch(r"[A-Za-z0-9._/*-]+", pattern) and not pattern.startswith("*") else repr(pattern)
+def _quote(value: str) -> str:
+    """``value`` as a YAML scalar that reads back as exactly ``value`` (inside ``[...]`` too)."""
+    if (
+        re.fullmatch(r"[A-Za-z0-9._/*-]+", value)
+        and not value.startswith("*")
+        and yaml.safe_load(f"[{value}]") == [value]  # not true, null, 1.5, ...
+    ):
+        return value
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+
+
+def _glob_escape(folder: str) -> str:
+    """A folder name as a gitignore pattern matching exactly that name (``[x]``, ``a*b``, ``#tmp``)."""
+    escaped = re.sub(r"([\\\[\]*?])", r"\\\1", folder)
+    if escaped.startswith(("!", "#")):
+        escaped = "\\" + escaped
+    stripped = escaped.rstrip(" ")
+    return stripped + "\\ " * (len(escaped) - len(stripped))  # trailing spaces are dropped unless escaped
+
+
+def _comment(text: str) -> str:
+    """``text`` safe inside a one-line comment (control characters shown as escapes)."""
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
 
 
 def starter_config(root: Path) -> tuple[str, list[str]]:
@@ -59,14 +85,18 @@ def starter_config(root: Path) -> tuple[str, list[str]]:
     seen: set[str] = set()
     for folder in _top_level_folders(root):
         name = _stream_name(folder)
-        if name and name not in seen:
-            seen.add(name)
-            streams.append((name, folder))
+        if name is None:
+            continue
+        unique, n = name, 2
+        while unique.lower() in seen:  # "src" and "Src" would collide on a case-insensitive disk
+            unique, n = f"{name}-{n}", n + 1
+        seen.add(unique.lower())
+        streams.append((unique, folder))
     lines = [
         "# streams.yaml: who owns what. Each stream gets its own branch and worktree and may change",
         "# only the paths it owns (gitignore pattern syntax) and the shared paths whose lock it holds.",
         "version: 1",
-        f"base: {branch}                  # integration branch: streams fork from it and rebase onto it",
+        f"base: {_quote(branch)}                  # integration branch: streams fork from it and rebase onto it",
         "# remote: origin            # sync fetches <remote>/<base> and pushes stream branches",
         "branch_prefix: streams/     # stream X lives on branch streams/X",
         "worktree_root: ../{repo}.streams   # stream X's worktree: <worktree_root>/X",
@@ -79,10 +109,10 @@ def starter_config(root: Path) -> tuple[str, list[str]]:
     ]
     for name, folder in streams:
         lines += [
-            f"  # An example stream owning {folder}/: rename it, narrow it, or split it.",
-            f"  {name}:",
-            f"    description: work in {folder}/",
-            f"    owns: [{_quote(folder + '/**')}]",
+            f"  # An example stream owning {_comment(folder)}/: rename it, narrow it, or split it.",
+            f"  {_quote(name)}:",
+            f"    description: {_quote(f'work in {folder}/')}",
+            f"    owns: [{_quote(_glob_escape(folder) + '/**')}]",
             "    depends: []              # streams that must finish first (used by `streams plan`)",
             "    # command: ./agents/run.sh   # the agent `streams run` launches in the worktree",
         ]

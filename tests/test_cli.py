@@ -18,6 +18,7 @@ import pytest
 from streams import __version__
 from streams.cli import cli
 from streams.config import load
+from streams.ownership import Ownership
 from tests.conftest import Repo, disk_snapshot, make_repo, run_cli, run_streams
 
 # --- help --------------------------------------------------------------------------------------
@@ -354,3 +355,41 @@ def test_init_in_a_repository_without_commits(tmp_path: Path) -> None:
     assert started.code == 1 and started.err == (
         "streams: error: base branch 'dev' does not exist (create it, or set `base:` in streams.yaml)\n"
     )
+
+
+def test_init_quotes_and_escapes_odd_folder_names(tmp_path: Path) -> None:
+    folders = [
+        "my folder",
+        "[x]",
+        "a*b",
+        "#tmp",
+        "!neg",
+        "x: y",
+        "it's",
+        "b\\c",
+        "tab\tdir",
+        "ünï",
+        "src",
+        "Src",
+        "true",
+        "123",
+        "no",
+    ]
+    repo = make_repo(tmp_path, files={f"{f}/file.txt": "x\n" for f in folders}, config=None)
+    result = run_cli(["init"], repo.root)
+    assert result.code == 0, result.err
+    config = load(repo.root / "streams.yaml")
+    own = Ownership(config)
+    owners = {f: own.owner(f"{f}/file.txt") for f in folders}
+    assert all(o.kind == "stream" for o in owners.values()), owners
+    assert len({o.stream for o in owners.values()}) == len(folders), "one stream per folder"
+    assert owners["ünï"].stream == "uni" and owners["true"].stream == "true"
+    assert {owners["src"].stream, owners["Src"].stream} == {"Src", "src-2"}, "no two names differ only in case"
+    started = run_cli(["start"], repo.root)
+    assert (started.code, started.err) == (0, "")
+
+
+def test_init_refuses_a_directory_named_streams_yaml(bare_repo: Repo) -> None:
+    (bare_repo.root / "streams.yaml").mkdir()
+    result = run_cli(["init", "--force"], bare_repo.root)
+    assert result.code == 1 and "is a directory" in result.err

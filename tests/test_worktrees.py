@@ -465,3 +465,25 @@ def test_two_processes_start_different_streams_at_once(repo: Repo) -> None:
         assert f"branch refs/heads/streams/{name}\n" in worktrees
         assert marker(repo.worktree(name)) == name
     assert repo.git("worktree", "list").count("\n") == 4
+
+
+def test_stop_a_worktree_deleted_by_hand(started: Repo) -> None:
+    repo = started
+    tip = rev(repo, "streams/api")
+    subprocess.run(["rm", "-rf", str(repo.worktree("api"))], check=True)
+    result = run_cli(["stop", "api"], repo.root)
+    assert result.code == 0, result.err
+    assert f"branch streams/api kept at {tip[:12]}" in result.out
+    assert "repo.streams/api" not in repo.git("worktree", "list")
+
+
+def test_paths_with_spaces_and_unicode(tmp_path: Path) -> None:
+    parent = tmp_path / "my wörk dir"
+    parent.mkdir()
+    repo = make_repo(parent)
+    result = run_cli(["start", "docs"], repo.root / "src")
+    assert result.code == 0, result.err
+    wt = parent / "repo.streams" / "docs"
+    assert marker(wt) == "docs" and (wt / "docs" / "index.md").is_file()
+    assert run_cli(["stop", "docs"], repo.root).code == 0
+    assert not wt.exists()

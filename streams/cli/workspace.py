@@ -11,7 +11,7 @@ from streams.cli.base import cli, cwd, emit, info, json_option, table, warn
 from streams.config import Config
 from streams.errors import StreamsError
 from streams.initfile import starter_config
-from streams.workspace import Workspace, check_tracked_files, discover, load_config
+from streams.workspace import Workspace, check_tracked_files, discover, load_config, write_atomic
 from streams.worktrees import start, stop, survey
 
 
@@ -53,12 +53,12 @@ def init_cmd(force: bool) -> None:
     """
     ws = discover(cwd())
     path = ws.config_path
+    if path.is_dir() or path.is_symlink():
+        raise StreamsError(f"{path} is a directory or a symbolic link; move it away first", code="exists")
     if path.exists() and not force:
         raise StreamsError(f"{path} already exists; edit it, or pass --force to overwrite it", code="exists")
     text, streams = starter_config(ws.main_root)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text.encode())
     emit(
         {"path": path, "streams": streams},
         lambda: click.echo(
