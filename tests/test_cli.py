@@ -66,6 +66,12 @@ def test_top_level_help_lists_every_command_and_the_exit_codes(tmp_path: Path) -
     assert "70 internal error" in " ".join(result.out.split())
 
 
+def test_no_command_shows_the_help_on_stderr(tmp_path: Path) -> None:
+    result = run_streams([], tmp_path)
+    assert result.code == 2 and result.out == ""
+    assert result.err.startswith("Usage: streams [OPTIONS] COMMAND") and "Commands:" in result.err
+
+
 def test_version(tmp_path: Path) -> None:
     result = run_cli(["--version"], tmp_path)
     assert (result.code, result.out) == (0, f"streams, version {__version__}\n")
@@ -196,6 +202,20 @@ def test_internal_error_exits_70_with_a_crash_log(boom_command: None, tmp_path: 
     assert "Traceback (most recent call last):" in text
     assert "ValueError: invalid literal for int() with base 10: 'not a number'" in text
     assert "in boom" in text
+
+
+def test_crash_log_falls_back_to_the_temp_dir(
+    boom_command: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # mkdir under a file fails
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
+    result = run_cli([BOOM], tmp_path)
+    assert result.code == 70 and len(result.err.splitlines()) == 1
+    log = crash_log_of(result.err)
+    assert log.parent == tmp_path and "ValueError" in log.read_text()
 
 
 def test_internal_error_with_json_gives_the_envelope(boom_command: None, tmp_path: Path) -> None:

@@ -155,7 +155,7 @@ def cli(directory: Path | None) -> None:
         RUN.cwd = directory.resolve()
 
 
-def _crash_log(exc: BaseException) -> Path:
+def _crash_log(exc: BaseException) -> Path | None:
     import subprocess
 
     try:
@@ -167,14 +167,28 @@ def _crash_log(exc: BaseException) -> Path:
         f"argv {sys.argv!r}\ncwd {RUN.cwd}\ntime {dt.datetime.now(dt.UTC).isoformat()}\n\n"
         + "".join(traceback.format_exception(exc))
     )
+    import tempfile
+
+    name = f"crash-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
     log_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "streams"
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
-    path = log_dir / f"crash-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    path.write_text(text, encoding="utf-8")
-    return path
+    for directory in (log_dir, Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_text(text, encoding="utf-8")
+            return directory / name
+        except OSError:
+            continue
+    return None
+
+
+def _crash_where(exc: BaseException) -> str:
+    """Where the crash report went, for the one error line."""
+    path = _crash_log(exc)
+    if path is not None:
+        return f"details in {path} (please attach it to a bug report)"
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {frame.filename}:{frame.lineno}" if frame else ""
+    return f"no crash log could be written{at} (please report it)"
 
 
 def _fail(exc: StreamsError) -> int:
@@ -201,6 +215,9 @@ def run_main(args: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `streams` (click >= 8.2): the help, on stderr
+            click.echo(exc.format_message(), err=True)
+            return EXIT_USAGE
         RUN.json = RUN.json or "--json" in argv  # parsing failed before --json was seen: honour it anyway
         where = exc.ctx.command_path if exc.ctx is not None else "streams"
         message = exc.format_message().splitlines()[0] if exc.format_message() else "usage error"
@@ -219,10 +236,8 @@ def run_main(args: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug
-        path = _crash_log(exc)
         err = StreamsError(
-            f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; "
-            f"details in {path} (please attach it to a bug report)",
+            f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; {_crash_where(exc)}",
             code="internal",
         )
         err.exit_code = EXIT_INTERNAL
