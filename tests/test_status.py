@@ -418,6 +418,33 @@ def test_watch_off_a_terminal_prints_plain_snapshots_until_ctrl_c(repo: Repo) ->
     assert not any("\x1b[" in ln for ln in lines)  # plain text: no escape sequences
 
 
+def test_watch_picks_up_an_edited_streams_yaml_and_survives_a_broken_one(repo: Repo) -> None:
+    start(repo, "api")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "status", "--watch", "--interval", "0.2", "--json"],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    _reader(proc, lines)
+    config = repo.root / "streams.yaml"
+    try:
+        _wait_for(lambda: len(lines) >= 1, "the first snapshot")
+        config.write_text(config.read_text() + "  extra:\n    owns: [extra/**]\n")
+        _wait_for(lambda: '"name": "extra"' in lines[-1], "the added stream")
+        config.write_text("version: [\n")
+        _wait_for(lambda: "cannot be used" in lines[-1], "the warning about the broken file")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    last = json.loads(lines[-1])["data"]
+    assert row(last, "extra")["state"] == "not started"  # the previous configuration is kept
+    assert any("streams.yaml changed but cannot be used" in w for w in last["warnings"])
+    assert proc.returncode == 130, err
+
+
 def test_agent_committing_in_a_loop_never_hits_index_lock(tmp_path: Path) -> None:
     """30 real commits by a real process while three `status --watch` processes poll its worktree.
 

@@ -24,7 +24,7 @@ import click
 from streams.cli.base import RUN, cli, envelope, json_option, table, wants_json
 from streams.cli.workspace import open_workspace
 from streams.config import Config
-from streams.errors import ConfigError, UsageError
+from streams.errors import ConfigError, StreamsError, UsageError
 from streams.status import (
     BRANCH_ONLY,
     MISSING,
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 BAR_WIDTH = 10
 DEBOUNCE_SECONDS = 0.15
 DEBOUNCE_MAX_SECONDS = 1.0
+MIN_EVENT_GAP_SECONDS = 0.3  # between two repaints caused by file events (at least one collection's time)
 MIN_INTERVAL_SECONDS = 0.1
 
 
@@ -159,13 +160,26 @@ def _with_problem(snap: Snapshot, reloader: _ConfigReloader) -> Snapshot:
     return replace(snap, warnings=(*snap.warnings, reloader.problem))
 
 
+def _collect(collector: Collector, reloader: _ConfigReloader) -> tuple[Snapshot | None, str]:
+    """One snapshot for a watch loop, or why there is none this time (the loop keeps going)."""
+    reloader.check()
+    try:
+        return _with_problem(collector.collect(), reloader), ""
+    except (StreamsError, OSError) as exc:
+        message = exc.message if isinstance(exc, StreamsError) else str(exc)
+        return None, f"cannot read the repository: {message}"
+
+
 def _loop_plain(
     collector: Collector, reloader: _ConfigReloader, seconds: float, render: Callable[[Snapshot], str]
 ) -> None:
     while True:
         started = time.monotonic()
-        reloader.check()
-        click.echo(render(_with_problem(collector.collect(), reloader)))
+        snap, problem = _collect(collector, reloader)
+        if snap is not None:
+            click.echo(render(snap))
+        else:
+            click.echo(f"streams: warning: {problem} (retrying)", err=True)
         sys.stdout.flush()
         time.sleep(max(0.0, seconds - (time.monotonic() - started)))
 
@@ -486,7 +500,12 @@ class _Wakeup:
                 self.last_change = time.monotonic()
             self._cond.notify_all()
 
-    def wait(self, timeout: float) -> set[str]:
+    def wait(self, timeout: float, not_before: float = 0.0) -> set[str]:
+        """Block until a reason arrives or ``timeout`` passes; return the reasons (empty: the timer).
+
+        A change is debounced (a commit or a rebase writes many files), and never acted on before
+        ``not_before`` (monotonic): agents writing without pause cannot keep the dashboard busy.
+        """
         deadline = time.monotonic() + timeout
         with self._cond:
             while not self._reasons:
@@ -495,13 +514,16 @@ class _Wakeup:
                     break
                 self._cond.wait(left)
             reasons, self._reasons = self._reasons, set()
-        if "change" in reasons:  # let a burst of writes (a commit, a rebase) settle first
+        if "change" in reasons:
             first = time.monotonic()
             while True:
-                quiet = time.monotonic() - self.last_change
-                if quiet >= DEBOUNCE_SECONDS or time.monotonic() - first >= DEBOUNCE_MAX_SECONDS:
+                now = time.monotonic()
+                quiet = now - self.last_change
+                settled = quiet >= DEBOUNCE_SECONDS or now - first >= DEBOUNCE_MAX_SECONDS
+                if settled and now >= not_before:
                     break
-                time.sleep(DEBOUNCE_SECONDS - quiet)
+                pause = not_before - now if settled else DEBOUNCE_SECONDS - quiet
+                time.sleep(max(0.01, pause))
             with self._cond:
                 reasons |= self._reasons
                 self._reasons = set()
@@ -625,23 +647,38 @@ def _loop_live(ws: Workspace, collector: Collector, reloader: _ConfigReloader, s
             console=console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False
         ) as live:
             snap: Snapshot | None = None
+            problem = ""
             reasons = {"change"}
+            not_before = 0.0
             while True:
                 if snap is None or reasons != {"resize"}:
-                    reloader.check()
-                    snap = _with_problem(collector.collect(), reloader)
-                    watcher.sync(Path(r.worktree) for r in snap.streams if r.worktree and r.state == STARTED)
+                    began = time.monotonic()
+                    fresh, problem = _collect(collector, reloader)
+                    if fresh is not None:
+                        snap = fresh
+                        watcher.sync(Path(r.worktree) for r in snap.streams if r.worktree and r.state == STARTED)
+                    took = time.monotonic() - began
+                    not_before = time.monotonic() + max(MIN_EVENT_GAP_SECONDS, took)
                 footer = (
                     f"updated {time.strftime('%H:%M:%S')} · repaints on changes and every "
                     f"{_seconds_text(seconds)} · Ctrl-C quits"
                 )
                 if watcher.problems:
                     footer += " · " + "; ".join(sorted(set(watcher.problems.values()))[:2])
+                if problem:
+                    footer = f"{problem} (retrying) · {footer}"
                 # The real size, each paint: COLUMNS/LINES from the environment do not follow a resize.
                 with contextlib.suppress(OSError):
                     console.size = os.get_terminal_size(sys.stdout.fileno())
-                live.update(render_rich(snap, width=console.width, height=console.height, footer=footer), refresh=True)
-                reasons = wake.wait(seconds)
+                if snap is None:
+                    from rich.text import Text
+
+                    live.update(Text(footer), refresh=True)
+                else:
+                    live.update(
+                        render_rich(snap, width=console.width, height=console.height, footer=footer), refresh=True
+                    )
+                reasons = wake.wait(seconds, not_before)
     finally:
         if previous is not None:
             signal.signal(signal.SIGWINCH, previous)

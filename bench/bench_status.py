@@ -1,0 +1,165 @@
+"""`streams status` versus `git status --porcelain` in every stream worktree, one after another.
+
+A generated repository of 20,000 files; 16 started streams, each worktree with 5 dirty files
+(3 tracked files edited, 2 new untracked ones). One side runs `streams status` as a user types it
+(interpreter start-up included: one process that collects every stream); the other runs
+`git status --porcelain` in the 16 worktrees one after another — the floor a script would pay for
+the dirty files alone. The two sides alternate (A B, B A, …) so drift in the machine's load hits
+both. Then 64 started streams on the same size of repository: absolute seconds.
+
+Also reported, for reading the figures: the same collection in-process (no interpreter start-up)
+with 2 and 4 threads, and how many git processes one snapshot runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import generate_repo, git, hermetic_env, progress, rounded, run_timed, timed
+
+FILES = 20_000
+DIRTY_PER_STREAM = 5
+TARGET_RATIO_16 = 1.0
+TARGET_SECONDS_64 = 2.0
+
+
+def streams_yaml(names: list[str]) -> str:
+    lines = ["version: 1", "base: main", "shared: [pyproject.toml]", "streams:"]
+    for name in names:
+        lines += [f"  {name}:", f"    owns: [{name}/**]"]
+    return "\n".join(lines) + "\n"
+
+
+def build(root: Path, n_streams: int, n_files: int, env: dict[str, str]) -> tuple[Path, list[Path]]:
+    """A repository with ``n_streams`` started streams, each worktree with 5 dirty files."""
+    names = [f"s{i:02d}" for i in range(n_streams)]
+    repo = root / "repo"
+    progress(f"status: generating {n_files} files, starting {n_streams} streams")
+    generate_repo(
+        repo,
+        n_files,
+        env=env,
+        top_dirs=names,
+        extra_files={"streams.yaml": streams_yaml(names), "pyproject.toml": "[project]\nname = 'bench'\n"},
+    )
+    run_timed([sys.executable, "-m", "streams", "start"], repo, env)
+    worktrees = [root / "repo.streams" / name for name in names]
+    for name, wt in zip(names, worktrees, strict=True):
+        tracked = git(wt, "ls-files", "-z", "--", f"{name}/", env=env).split("\0")[:3]
+        for rel in tracked:
+            with open(wt / rel, "a", encoding="utf-8") as fh:
+                fh.write("# edited by the agent\n")
+        for k in range(DIRTY_PER_STREAM - len(tracked)):
+            (wt / name / f"new_{k}.py").write_text("# new\n")
+        # An agent's own git commands keep its index fresh; do the same once so neither side pays
+        # for racily-clean entries left by the checkout.
+        git(wt, "status", "--porcelain", env=env)
+    return repo, worktrees
+
+
+def streams_status(repo: Path, env: dict[str, str]) -> float:
+    return run_timed([sys.executable, "-m", "streams", "status"], repo, env)
+
+
+def git_status_each(worktrees: list[Path], env: dict[str, str]) -> float:
+    return sum(run_timed(["git", "status", "--porcelain"], wt, env) for wt in worktrees)
+
+
+def in_process(repo: Path, threads: int, reps: int) -> tuple[float, int]:
+    """Median seconds of one in-process collection, and the git processes one collection runs."""
+    import streams.git as streams_git
+    from coordinator.sync import predict_conflicts
+    from streams.status import collect
+    from streams.workspace import discover, load_config
+
+    ws = discover(repo)
+    config = load_config(ws, check_tracked=False)
+    calls = 0
+    real_run = streams_git.run
+
+    def counting(*args: str, **kwargs: object) -> streams_git.Result:
+        nonlocal calls
+        calls += 1
+        return real_run(*args, **kwargs)  # type: ignore[arg-type]
+
+    streams_git.run = counting  # type: ignore[assignment]
+    try:
+        collect(ws, config, predict=predict_conflicts, threads=threads)
+        per_snapshot = calls
+    finally:
+        streams_git.run = real_run
+    samples = [timed(lambda: collect(ws, config, predict=predict_conflicts, threads=threads)) for _ in range(reps)]
+    return statistics.median(samples), per_snapshot
+
+
+def side_by_side(repo: Path, worktrees: list[Path], env: dict[str, str], reps: int) -> dict[str, object]:
+    streams_status(repo, env)  # warm the page cache and the interpreter's bytecode
+    git_status_each(worktrees, env)
+    ours: list[float] = []
+    theirs: list[float] = []
+    for rep in range(reps):
+        if rep % 2 == 0:
+            ours.append(streams_status(repo, env))
+            theirs.append(git_status_each(worktrees, env))
+        else:
+            theirs.append(git_status_each(worktrees, env))
+            ours.append(streams_status(repo, env))
+    return {
+        "streams_status_s": round(statistics.median(ours), 3),
+        "git_status_sequential_s": round(statistics.median(theirs), 3),
+        "streams_status_samples": rounded(ours),
+        "git_status_samples": rounded(theirs),
+    }
+
+
+def run(quick: bool) -> dict[str, object]:
+    reps = 1 if quick else 7
+    files = 2_000 if quick else FILES
+    sizes = (4, 8) if quick else (16, 64)
+    results: dict[str, object] = {
+        "what": (
+            f"`streams status` (one process, start-up included) vs `git status --porcelain` run in each "
+            f"worktree one after another; {files} files, {DIRTY_PER_STREAM} dirty files per worktree"
+        ),
+        "files": files,
+        "runs": reps,
+        "note": "2 shared cores, other engineers working: figures are noisy",
+    }
+    with tempfile.TemporaryDirectory(prefix="streams-bench-status-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = hermetic_env(tmp / "home")
+        python_start = [run_timed([sys.executable, "-c", "pass"], tmp, env) for _ in range(max(3, reps))]
+        for n in sizes:
+            root = tmp / f"n{n}"
+            root.mkdir()
+            repo, worktrees = build(root, n, files, env)
+            figures = side_by_side(repo, worktrees, env, reps)
+            ip2, calls = in_process(repo, 2, max(3, reps))
+            ip4, _ = in_process(repo, 4, max(3, reps))
+            ratio = float(str(figures["streams_status_s"])) / float(str(figures["git_status_sequential_s"]))
+            figures.update(
+                {
+                    "streams": n,
+                    "ratio_vs_git": round(ratio, 3),
+                    "in_process_collect_s": {"threads_2": round(ip2, 3), "threads_4": round(ip4, 3)},
+                    "git_processes_per_snapshot": calls,
+                }
+            )
+            progress(
+                f"status: {n} streams: streams status {figures['streams_status_s']} s, "
+                f"git status x{n} {figures['git_status_sequential_s']} s"
+            )
+            results[f"streams_{n}"] = figures
+            shutil.rmtree(root, ignore_errors=True)  # 64 worktrees of 20,000 files are ~5 GB of disk
+    first, second = (results[f"streams_{n}"] for n in sizes)
+    assert isinstance(first, dict) and isinstance(second, dict)
+    results["python_startup_s"] = round(statistics.median(python_start), 3)
+    results["target_16_ratio"] = TARGET_RATIO_16
+    results["meets_16_target"] = first["ratio_vs_git"] <= TARGET_RATIO_16
+    results["target_64_seconds"] = TARGET_SECONDS_64
+    results["meets_64_target"] = second["streams_status_s"] <= TARGET_SECONDS_64
+    return results
