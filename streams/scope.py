@@ -196,7 +196,7 @@ def _rev_list_args(ws: Workspace, rev_range: str) -> tuple[list[str], list[str]]
     """RANGE (``A..B``, ``B``, ``^A B``…) -> positive and negative object names."""
     if rev_range.startswith("-"):
         raise UsageError(f"{rev_range!r} is not a revision range; write e.g. main..HEAD")
-    res = git.run("rev-parse", "--revs-only", rev_range, "--", cwd=ws.main_root, check=False, env=object_env())
+    res = git.run("rev-parse", "--revs-only", rev_range, "--", cwd=ws.toplevel, check=False, env=object_env())
     words = res.text.split()
     if res.returncode != 0 or not words:
         raise UsageError(f"{rev_range!r} is not a revision range this repository knows (e.g. main..HEAD)")
@@ -216,7 +216,10 @@ def _stream_of_range(ws: Workspace, config: Config, rev_range: str) -> str | Non
 
 
 def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: str | None = None) -> VerifyReport:
-    """Check a commit range (or every stream branch against the base) against the scope rules."""
+    """Check a commit range (or every stream branch against the base) against the scope rules.
+
+    Revisions are resolved in the worktree the command runs in (``HEAD`` is that worktree's).
+    """
     env = object_env()
     bases = base_refs(config)
     jobs: list[tuple[str, str, list[str], list[str]]] = []  # (stream, description, tips, excludes)
@@ -246,7 +249,7 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
     cc = compiled(config)
     results = []
     for name, description, tips, excludes in jobs:
-        commits = range_changes(ws.main_root, tips, excludes, env=env)
+        commits = range_changes(ws.toplevel, tips, excludes, env=env)
         allow_shared = (lambda n: lambda _path: (n, math.inf))(name)
         violations: list[Violation] = []
         shared: dict[str, None] = {}
@@ -255,7 +258,7 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
             for _, path in changes:
                 if cc.owner(path)[0] == "shared":
                     shared[path] = None
-        tip = git.out("rev-parse", tips[0], cwd=ws.main_root, env=env)
+        tip = git.out("rev-parse", tips[0], cwd=ws.toplevel, env=env)
         results.append(StreamVerdict(name, description, tip, len(commits), tuple(violations), tuple(shared)))
     return VerifyReport(tuple(results))
 

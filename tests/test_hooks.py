@@ -105,8 +105,8 @@ def test_foreign_hook_is_chained_its_failure_blocks_and_uninstall_restores_it(tm
     res = commit(api)
     assert res.returncode != 0 and "foreign-ran" in res.stderr and "owned by ui" in res.stderr
 
-    res = run_cli(["hooks", "uninstall"], repo.root)
-    assert res.code == 0, res.err
+    out = run_cli(["hooks", "uninstall"], repo.root)
+    assert out.code == 0, out.err
     assert (hooks / "pre-commit").read_text() == foreign
     assert not (hooks / "pre-commit.legacy").exists()
     assert not (hooks / "reference-transaction").exists() and not (hooks / "post-commit").exists()
