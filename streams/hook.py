@@ -234,6 +234,8 @@ def pre_commit() -> int:
                 changes = [ch for ch in changes if ch[1] in others]
     findings = cc.check(stream, changes, lease_lookup(common))
     if findings:
+        findings = _drop_reverts(cc, findings)
+    if findings:
         say(
             f"streams: commit refused: stream {stream} may not change "
             f"{_count(len(findings), 'path')}:\n"
@@ -251,6 +253,39 @@ def pre_commit() -> int:
         except OSError:
             pass
     return 0
+
+
+def _drop_reverts(cc: CompiledConfig, findings: list[cfg.Finding]) -> list[cfg.Finding]:
+    """Findings minus the changes that put a path back as it is on the base (at the fork point).
+
+    Staged changes are judged against HEAD, and HEAD can already hold an out-of-scope change (a
+    commit being rewritten during a rebase, or older than the hooks); undoing it, e.g. while
+    amending that commit, must not be refused. Only runs when something would be refused.
+    """
+    code, out, _ = git("merge-base", "HEAD", f"refs/heads/{cc.base}")
+    base = out.decode().strip()
+    if code != 0 or not base:
+        return findings
+    paths = [f[0] for f in findings]
+    _, staged, _ = git("--literal-pathspecs", "ls-files", "-s", "-z", "--", *paths)
+    _, at_base, _ = git("--literal-pathspecs", "ls-tree", "-z", base, "--", *paths)
+    index: dict[str, tuple[str, str]] = {}
+    for rec in staged.split(b"\0"):
+        if rec:
+            meta, _, path = rec.partition(b"\t")
+            mode, oid, _stage = meta.decode().split()
+            index[path.decode("utf-8", "surrogateescape")] = (mode, oid)
+    tree: dict[str, tuple[str, str]] = {}
+    for rec in at_base.split(b"\0"):
+        if rec:
+            meta, _, path = rec.partition(b"\t")
+            mode, _type, oid = meta.decode().split()
+            tree[path.decode("utf-8", "surrogateescape")] = (mode, oid)
+    return [f for f in findings if index.get(f[0]) != tree.get(f[0])]
+
+
+def _rebase_in_progress(gd: str) -> bool:
+    return os.path.isdir(os.path.join(gd, "rebase-merge")) or os.path.isdir(os.path.join(gd, "rebase-apply"))
 
 
 def read_head(gd: str, common: str) -> str | None:
@@ -357,10 +392,17 @@ def reference_transaction(args: Sequence[str]) -> int:
             + "\n".join(cfg.format_findings(findings, with_commit=True))
         )
         log_rejection(common, "reference-transaction", stream, findings)
-    say(
-        "Rewrite those commits without these changes (e.g. `git rebase -i`, or `git reset` and commit "
-        "again), then retry. This check runs whenever a stream branch moves; `--no-verify` does not skip it."
-    )
+    if _rebase_in_progress(gd):
+        say(
+            "A rebase is in progress here: put those paths back (e.g. `git checkout <onto> -- PATH`), "
+            "`git commit --amend`, then `git rebase --continue`; or `git rebase --abort`."
+        )
+    else:
+        say(
+            "Rewrite those commits without these changes (e.g. `git rebase -i`, or `git reset` and commit "
+            "again), then retry."
+        )
+    say("This check runs whenever a stream branch moves; `--no-verify` does not skip it.")
     return 1
 
 

@@ -379,11 +379,12 @@ def test_rebase_whose_conflict_resolution_edits_another_streams_file_is_refused(
     assert res.returncode != 0
     assert "refusing to move refs/heads/streams/api" in res.stderr and "src/ui/main.ts" in res.stderr
     assert head(started, started.root, "streams/api") == tip
-    assert git_run(api, "rebase", "--abort").returncode == 0
-    # The legit resolution goes through.
-    assert git_run(api, "rebase", "main").returncode != 0
-    started.write("src/api/app.py", "resolved\n", cwd=api)
-    started.git("add", "-A", cwd=api)
+    assert "A rebase is in progress here" in res.stderr
+    # The way out the message names: put the path back, amend (the pre-commit hook accepts undoing
+    # an out-of-scope change), continue; the branch then moves.
+    started.git("checkout", "main", "--", "src/ui/main.ts", cwd=api)
+    res = git_run(api, "commit", "--amend", "--no-edit")
+    assert res.returncode == 0, res.stderr
     res = subprocess.run(
         ["git", "rebase", "--continue"],
         cwd=api,
@@ -392,6 +393,7 @@ def test_rebase_whose_conflict_resolution_edits_another_streams_file_is_refused(
         env={**os.environ, "GIT_EDITOR": "true"},
     )
     assert res.returncode == 0, res.stderr
+    assert started.git("show", "streams/api:src/ui/main.ts") == started.git("show", "main:src/ui/main.ts")
     assert started.git("merge-base", "--is-ancestor", "main", "streams/api", check=False) == ""
 
 
@@ -483,6 +485,36 @@ def test_fetch_and_non_stream_branches_start_no_python(started: Repo, tmp_path: 
     # ...whereas a stream ref moving does start it (and a failing interpreter fails closed).
     res = git_run(started.root, "update-ref", "refs/heads/streams/api", "main")
     assert res.returncode != 0 and log.exists()
+
+
+def test_a_checked_commit_costs_the_reference_transaction_hook_no_python(started: Repo, tmp_path: Path) -> None:
+    log = tmp_path / "python-runs"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\necho "$5" >> {log}\nexec {sys.executable} "$@"\n')  # -I -S -c CODE HOOK
+    wrapper.chmod(0o755)
+    hooks_install.install(discover(started.root), python=str(wrapper))
+    api = started.worktree("api")
+
+    def runs() -> list[str]:
+        text = log.read_text() if log.exists() else ""
+        log.unlink(missing_ok=True)
+        return text.split()
+
+    stage(started, api, {"src/api/app.py": "v2\n"})
+    assert commit(api).returncode == 0
+    assert runs() == ["pre-commit"]  # the reference-transaction shim recognised the checked commit
+    started.write("src/api/app.py", "v3\n", cwd=api)
+    assert commit(api, "-a").returncode == 0
+    assert runs() == ["pre-commit"]
+    started.write("src/api/app.py", "v4\n", cwd=api)
+    assert commit(api, "-o", "--", "src/api/app.py").returncode == 0
+    assert runs() == ["pre-commit"]
+    stage(started, api, {"src/api/app.py": "v5\n"})
+    assert commit(api, "--no-verify").returncode == 0
+    assert runs() == ["reference-transaction"]  # no pre-commit check: the reference-transaction hook does it
+    stage(started, api, {"src/api/app.py": "v6\n"})
+    assert git_run(api, "commit", "--amend", "--no-edit").returncode == 0
+    assert runs() == ["pre-commit", "reference-transaction"]  # an amend has another parent: checked in full
 
 
 def test_hook_entry_point_imports_only_the_standard_library(started: Repo) -> None:
