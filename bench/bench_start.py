@@ -22,7 +22,7 @@ from bench.common import (
     hermetic_env,
     progress,
     rounded,
-    run_timed,
+    run_measured,
 )
 
 FILES = 20_000
@@ -39,18 +39,18 @@ def streams_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _streams_side(repo: Path, env: dict[str, str]) -> float:
-    return run_timed([sys.executable, "-m", "streams", "start"], repo, env)
+def _streams_side(repo: Path, env: dict[str, str]) -> tuple[float, float]:
+    return run_measured([sys.executable, "-m", "streams", "start"], repo, env)
 
 
-def _git_side(repo: Path, env: dict[str, str]) -> float:
-    total = 0.0
+def _git_side(repo: Path, env: dict[str, str]) -> tuple[float, float]:
+    wall = cpu = 0.0
     root = repo.parent / f"{repo.name}.streams"
     for name in NAMES:
-        total += run_timed(
-            ["git", "worktree", "add", "-q", "-b", f"streams/{name}", str(root / name), "main"], repo, env
-        )
-    return total
+        argv = ["git", "worktree", "add", "-q", "-b", f"streams/{name}", str(root / name), "main"]
+        w, c = run_measured(argv, repo, env)
+        wall, cpu = wall + w, cpu + c
+    return wall, cpu
 
 
 def run(quick: bool) -> dict[str, object]:
@@ -70,17 +70,26 @@ def run(quick: bool) -> dict[str, object]:
         )
         streams_s: list[float] = []
         git_s: list[float] = []
+        streams_cpu: list[float] = []
+        git_cpu: list[float] = []
         for rep in range(reps):
             order = ("streams", "git") if rep % 2 == 0 else ("git", "streams")
             for side in order:
                 repo = tmp / f"{side}-{rep}" / "repo"
                 copy_repo(template, repo)
                 if side == "streams":
-                    streams_s.append(_streams_side(repo, env))
+                    wall, cpu = _streams_side(repo, env)
+                    streams_s.append(wall)
+                    streams_cpu.append(cpu)
                 else:
-                    git_s.append(_git_side(repo, env))
+                    wall, cpu = _git_side(repo, env)
+                    git_s.append(wall)
+                    git_cpu.append(cpu)
                 shutil.rmtree(repo.parent)  # 16 checkouts of 20,000 files: free the space at once
-            progress(f"start: run {rep + 1}/{reps}: streams {streams_s[-1]:.2f} s, git {git_s[-1]:.2f} s")
+            progress(
+                f"start: run {rep + 1}/{reps}: streams {streams_s[-1]:.2f} s ({streams_cpu[-1]:.2f} s CPU), "
+                f"git {git_s[-1]:.2f} s ({git_cpu[-1]:.2f} s CPU)"
+            )
     streams_median = statistics.median(streams_s)
     git_median = statistics.median(git_s)
     ratio = streams_median / git_median
@@ -94,9 +103,17 @@ def run(quick: bool) -> dict[str, object]:
         "git_worktree_add_s": round(git_median, 3),
         "git_per_worktree_s": round(git_median / STREAMS, 3),
         "streams_overhead_s": round(streams_median - git_median, 3),
-        "ratio": round(ratio, 3),
+        "ratio": round(ratio, 3),  # of the wall-clock medians
         "pair_ratios": rounded([s / g for s, g in zip(streams_s, git_s, strict=True)]),
+        "streams_start_cpu_s": round(statistics.median(streams_cpu), 3),
+        "git_worktree_add_cpu_s": round(statistics.median(git_cpu), 3),
+        "cpu_ratio": round(statistics.median(streams_cpu) / statistics.median(git_cpu), 3),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO,
-        "samples": {"streams_start_s": rounded(streams_s), "git_worktree_add_s": rounded(git_s)},
+        "samples": {
+            "streams_start_s": rounded(streams_s),
+            "git_worktree_add_s": rounded(git_s),
+            "streams_start_cpu_s": rounded(streams_cpu),
+            "git_worktree_add_cpu_s": rounded(git_cpu),
+        },
     }

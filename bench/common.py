@@ -136,6 +136,20 @@ def run_timed(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> float:
     return elapsed
 
 
+def run_measured(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a command and every process it waited for; it must succeed.
+
+    CPU time (user + system, from ``getrusage(RUSAGE_CHILDREN)``) hardly moves when other work
+    shares the cores, so on a busy machine it is the steadier figure.
+    """
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run_timed(argv, cwd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
