@@ -508,6 +508,7 @@ class Collector:
         self._divergence: dict[tuple[str, str, str], Divergence] = {}
         self._changes: dict[tuple[str, str], tuple[str, ...]] = {}
         self._predicted: dict[tuple[str, str, str], tuple[str, ...]] = {}
+        self._worktrees: dict[Path, WorktreeRead] = {}  # the last git status of each worktree
 
     def __enter__(self) -> Collector:
         return self
@@ -531,7 +532,9 @@ class Collector:
 
     # The snapshot ----------------------------------------------------------------------------------
 
-    def collect(self, now: float | None = None) -> Snapshot:
+    def collect(self, now: float | None = None, *, unchanged: Callable[[Path], bool] | None = None) -> Snapshot:
+        """A snapshot. ``unchanged(worktree)`` may vouch that nothing in a worktree changed since the
+        last snapshot (a file watcher knows): its previous ``git status`` is reused."""
         ws, config = self.ws, self.config
         now = time.time() if now is None else now
         root = ws.main_root
@@ -553,10 +556,15 @@ class Collector:
 
         # Concurrent git: one status per worktree, one rev-list per branch, the prediction.
         status_f: dict[str, Future[WorktreeRead]] = {}
+        reused: dict[str, WorktreeRead] = {}
         div_f: dict[str, Future[Divergence]] = {}
         for r in rows:
             if r.state in (STARTED, UNCONFIGURED) and r.worktree is not None:
-                status_f[r.name] = self._submit(read_worktree, r.worktree)
+                cached = self._worktrees.get(r.worktree)
+                if cached is not None and unchanged is not None and unchanged(r.worktree):
+                    reused[r.name] = cached
+                else:
+                    status_f[r.name] = self._submit(read_worktree, r.worktree)
             if r.head is not None and base_tip is not None:
                 key = (base_tip, r.head, base_ref)
                 if key not in self._divergence:
@@ -578,11 +586,19 @@ class Collector:
         leases = self._leases(warnings)
         halts = self._halts(warnings)
 
+        self._worktrees = {}
         for r in rows:
-            if r.name in status_f:
+            if r.name in reused:
+                wt = reused[r.name]
+                r.dirty, r.conflicted = wt.dirty, wt.conflicted
+                if r.worktree is not None:
+                    self._worktrees[r.worktree] = wt
+            elif r.name in status_f:
                 try:
                     wt = status_f[r.name].result()
                     r.dirty, r.conflicted = wt.dirty, wt.conflicted
+                    if r.worktree is not None:
+                        self._worktrees[r.worktree] = wt
                 except (StreamsError, OSError) as exc:
                     r.errors.append(_unreadable(r, exc))
             if r.head is not None and base_tip is not None:

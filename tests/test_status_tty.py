@@ -149,6 +149,9 @@ def test_file_events_refresh_long_before_the_timer(repo: Repo, tmux: Tmux) -> No
 
     repo.write("src/api/app.py", "uncommitted\n", cwd=repo.worktree("api"))
     wait_screen(tmux, lambda s: " 1 " in row_of(s, "api"), REACT_SECONDS, "one dirty file")
+    # Committing touches no file of the worktree, only its index and branch: still seen at once.
+    repo.git("commit", "-q", "-am", "commit the edit", cwd=repo.worktree("api"))
+    wait_screen(tmux, lambda s: "+3 -0" in row_of(s, "api") and " 0 " in row_of(s, "api"), REACT_SECONDS, "clean")
 
     start(repo, "docs")  # a worktree appears
     wait_screen(tmux, lambda s: "pending" in row_of(s, "docs"), REACT_SECONDS, "the new worktree")
@@ -157,7 +160,13 @@ def test_file_events_refresh_long_before_the_timer(repo: Repo, tmux: Tmux) -> No
 
     shutil.rmtree(repo.worktree("docs"))  # a worktree disappears
     wait_screen(tmux, lambda s: "ERROR: worktree" in row_of(s, "docs"), REACT_SECONDS, "the vanished worktree")
-    assert "+2 -0" in row_of(tmux.screen(), "api")  # the rest still renders
+    assert "+3 -0" in row_of(tmux.screen(), "api")  # the rest still renders
+
+    repo.git("worktree", "prune")
+    start(repo, "docs")  # back at the same path: watched again
+    wait_screen(tmux, lambda s: "pending" in row_of(s, "docs"), REACT_SECONDS, "the restarted worktree")
+    repo.write("docs/again.md", "x\n", cwd=repo.worktree("docs"))
+    wait_screen(tmux, lambda s: " 1 " in row_of(s, "docs"), REACT_SECONDS, "a dirty file in the restarted worktree")
     tmux("send-keys", "-t", "t", "C-c")
     assert "exit=130" in wait_screen(tmux, lambda s: "exit=" in s, 10, "the exit code")
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 BAR_WIDTH = 10
 DEBOUNCE_SECONDS = 0.15
 DEBOUNCE_MAX_SECONDS = 1.0
+FULL_REFRESH_SECONDS = 30.0  # --watch re-reads every worktree at least this often, events or not
 MIN_EVENT_GAP_SECONDS = 0.3  # between two repaints caused by file events (at least one collection's time)
 MIN_INTERVAL_SECONDS = 0.1
 
@@ -160,11 +161,13 @@ def _with_problem(snap: Snapshot, reloader: _ConfigReloader) -> Snapshot:
     return replace(snap, warnings=(*snap.warnings, reloader.problem))
 
 
-def _collect(collector: Collector, reloader: _ConfigReloader) -> tuple[Snapshot | None, str]:
+def _collect(
+    collector: Collector, reloader: _ConfigReloader, unchanged: Callable[[Path], bool] | None = None
+) -> tuple[Snapshot | None, str]:
     """One snapshot for a watch loop, or why there is none this time (the loop keeps going)."""
     reloader.check()
     try:
-        return _with_problem(collector.collect(), reloader), ""
+        return _with_problem(collector.collect(unchanged=unchanged), reloader), ""
     except (StreamsError, OSError) as exc:
         message = exc.message if isinstance(exc, StreamsError) else str(exc)
         return None, f"cannot read the repository: {message}"
@@ -530,6 +533,10 @@ class _Wakeup:
         return reasons
 
 
+# Files in a linked worktree's private git dir (<common>/worktrees/<id>/) whose change matters.
+WORKTREE_STATE_FILES = ("HEAD", "index", "rebase-merge", "rebase-apply", "MERGE_HEAD", "CHERRY_PICK_HEAD")
+
+
 class _Watcher:
     """watchdog observers on the common dir and each stream worktree; pokes ``wake`` on changes.
 
@@ -537,12 +544,21 @@ class _Watcher:
     (commits, checkouts, staging), rebase/merge state, leases, state.json and agent pid files.
     Objects, logs and git's own ``*.lock`` files are ignored, and so are reads (open/close events):
     the dashboard's own polling never wakes it up.
+
+    It also remembers which worktrees changed since ``take_changed()`` was last called, so that a
+    refresh re-runs ``git status`` only where something happened (``unchanged``).
     """
 
     def __init__(self, common_dir: Path, wake: _Wakeup) -> None:
         self.common = str(common_dir.resolve())
         self.wake = wake
         self.problems: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._changed: set[str] = set()
+        self._dead: set[str] = set()
+        self._roots: list[str] = []  # watched worktree roots, longest first
+        self._by_id: dict[str, str] = {}  # <common>/worktrees/<id> -> worktree root
+        self._by_branch: dict[str, str] = {}  # refs/heads/... -> root of the worktree it is checked out in
         self._watches: dict[str, Any] = {}
         self._observer: Any = None
         try:
@@ -564,31 +580,60 @@ class _Watcher:
             def on_any_event(self, event: FileSystemEvent) -> None:
                 if event.event_type in ("opened", "closed_no_write", "attrib"):
                     return
+                if event.event_type == "deleted" and event.is_directory:
+                    watcher.vanished(os.fsdecode(event.src_path))
                 for p in (event.src_path, getattr(event, "dest_path", "")):
-                    if p and watcher.relevant(os.fsdecode(p)):
+                    if p and watcher.note(os.fsdecode(p)):
                         watcher.wake.poke("change")
                         return
 
         return Handler()
 
-    def relevant(self, path: str) -> bool:
+    def note(self, path: str) -> bool:
+        """Whether a change at ``path`` matters; remember the worktree it changes."""
+        relevant, root = self.classify(path)
+        if root is not None:
+            with self._lock:
+                self._changed.add(root)
+        return relevant
+
+    def classify(self, path: str) -> tuple[bool, str | None]:
+        """(does a change at ``path`` matter, the worktree root whose ``git status`` it may change)."""
         if not (path == self.common or path.startswith(self.common + os.sep)):
-            parts = path.split(os.sep)
-            return ".git" not in parts  # a worktree's .git is a file; a nested repo's internals are noise
+            if ".git" in path.split(os.sep):  # a worktree's .git is a file; a nested repo's internals are noise
+                return False, None
+            root = next((r for r in self._roots if path == r or path.startswith(r + os.sep)), None)
+            return True, root
         rel = path[len(self.common) + 1 :].split(os.sep)
         top, name = rel[0], rel[-1]
         if top == "streams":
-            return len(rel) > 1 and (rel[1] in ("locks", "agents") or rel[1:] == ["state.json"])
+            return len(rel) > 1 and (rel[1] in ("locks", "agents") or rel[1:] == ["state.json"]), None
         if name.endswith(".lock") or top in ("objects", "logs", "hooks", "lfs", "info", "modules"):
-            return False
-        if top in ("refs", "packed-refs", "HEAD", "index", "FETCH_HEAD", "ORIG_HEAD"):
-            return True
-        if top == "worktrees" and len(rel) >= 3:
-            return rel[2] in ("HEAD", "index", "rebase-merge", "rebase-apply", "MERGE_HEAD", "CHERRY_PICK_HEAD")
-        return False
+            return False, None
+        if top == "refs":  # a branch moved: the worktree that has it checked out sees new changes
+            return True, self._by_branch.get("/".join(rel))
+        if top in ("packed-refs", "HEAD", "index", "FETCH_HEAD", "ORIG_HEAD"):
+            return True, None
+        if top == "worktrees" and len(rel) >= 3 and rel[2] in WORKTREE_STATE_FILES:
+            return True, self._by_id.get(rel[1])
+        return False, None
 
-    def sync(self, paths: Iterable[Path]) -> None:
-        """Watch exactly ``paths`` (plus the common dir): worktrees come and go while we run."""
+    def vanished(self, path: str) -> None:
+        """A watched worktree's directory was deleted: its watch died with it."""
+        with self._lock:
+            if path in self._watches:
+                self._dead.add(path)
+
+    def take_changed(self) -> set[str]:
+        with self._lock:
+            changed, self._changed = self._changed, set()
+        return changed
+
+    def watching(self, root: str) -> bool:
+        return root in self._watches and root not in self._dead and root not in self.problems
+
+    def sync(self, streams: Iterable[StreamStatus]) -> None:
+        """Watch the worktrees of ``streams`` (plus the common dir): worktrees come and go while we run."""
         if self._observer is None:
             return
         from watchdog.events import (
@@ -612,9 +657,16 @@ class _Watcher:
             DirDeletedEvent,
             DirMovedEvent,
         ]
-        want = {self.common} | {str(p) for p in paths if p.is_dir()}
+        rows = [r for r in streams if r.worktree and r.state in (STARTED, UNCONFIGURED)]
+        roots = {r.worktree for r in rows if r.worktree and Path(r.worktree).is_dir()}
+        self._by_branch = {f"refs/heads/{r.branch}": r.worktree for r in rows if r.worktree}
+        self._by_id = self._worktree_ids(roots)
+        self._roots = sorted(roots, key=len, reverse=True)
+        want = {self.common} | roots
+        with self._lock:
+            dead, self._dead = self._dead, set()
         for path in list(self._watches):
-            if path not in want or not Path(path).is_dir():
+            if path not in want or path in dead or not Path(path).is_dir():
                 watch = self._watches.pop(path)
                 with contextlib.suppress(KeyError, OSError):
                     self._observer.unschedule(watch)
@@ -625,6 +677,21 @@ class _Watcher:
                 self.problems.pop(path, None)
             except OSError as exc:  # e.g. the inotify watch limit: the timer still refreshes
                 self.problems[path] = f"file events unavailable for {path} ({exc.strerror or exc})"
+            with self._lock:  # it may have changed before the watch began
+                self._changed.add(path)
+
+    def _worktree_ids(self, roots: set[str]) -> dict[str, str]:
+        """``<common>/worktrees/<id>`` names each linked worktree's private git dir; its ``gitdir``
+        file points back at ``<root>/.git``."""
+        ids: dict[str, str] = {}
+        base = Path(self.common) / "worktrees"
+        with contextlib.suppress(OSError):
+            for entry in base.iterdir():
+                with contextlib.suppress(OSError):
+                    root = os.path.dirname(os.path.normpath((entry / "gitdir").read_text(encoding="utf-8").strip()))
+                    if root in roots:
+                        ids[entry.name] = root
+        return ids
 
     def stop(self) -> None:
         if self._observer is not None:
@@ -650,13 +717,19 @@ def _loop_live(ws: Workspace, collector: Collector, reloader: _ConfigReloader, s
             problem = ""
             reasons = {"change"}
             not_before = 0.0
+            next_full = 0.0
             while True:
                 if snap is None or reasons != {"resize"}:
                     began = time.monotonic()
-                    fresh, problem = _collect(collector, reloader)
+                    # Between full refreshes, `git status` runs only in worktrees with file events.
+                    changed = watcher.take_changed()
+                    full = began >= next_full
+                    fresh, problem = _collect(collector, reloader, None if full else _unchanged(watcher, changed))
+                    if full:
+                        next_full = began + FULL_REFRESH_SECONDS
                     if fresh is not None:
                         snap = fresh
-                        watcher.sync(Path(r.worktree) for r in snap.streams if r.worktree and r.state == STARTED)
+                        watcher.sync(snap.streams)
                     took = time.monotonic() - began
                     not_before = time.monotonic() + max(MIN_EVENT_GAP_SECONDS, took)
                 footer = (
@@ -683,6 +756,10 @@ def _loop_live(ws: Workspace, collector: Collector, reloader: _ConfigReloader, s
         if previous is not None:
             signal.signal(signal.SIGWINCH, previous)
         watcher.stop()
+
+
+def _unchanged(watcher: _Watcher, changed: set[str]) -> Callable[[Path], bool]:
+    return lambda p: watcher.watching(str(p)) and str(p) not in changed
 
 
 def _seconds_text(seconds: float) -> str:
