@@ -91,7 +91,17 @@ def render(name: str, python: str | None = None) -> str:
         .replace("@VERSION@", streams.__version__)
         .replace("@PYTHON@", python)
         .replace("@RUN@", launcher(python))
+        .replace("@CHECK_PYTHON@", _check_python(python))
     )
+
+
+def _check_python(python: str) -> str:
+    """A shell line that fails clearly (not with `not found`) when the baked interpreter is gone."""
+    message = (
+        f"streams: {python} (the interpreter the scope hooks were installed with) is gone; "
+        "run `streams hooks install` again from streams' current environment"
+    )
+    return f"[ -x {shlex.quote(python)} ] || {{ echo {shlex.quote(message)} >&2; exit 1; }}"
 
 
 def is_ours(path: Path) -> bool:

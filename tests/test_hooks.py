@@ -564,3 +564,15 @@ def test_rejections_are_logged_as_events(started: Repo) -> None:
 
     rejects = [e for e in events.read(started.root / ".git") if e["event"] == "scope.reject"]
     assert rejects and rejects[-1]["stream"] == "api" and rejects[-1]["paths"] == ["src/ui/main.ts"]
+
+
+def test_a_vanished_interpreter_fails_closed_with_a_clear_message(started: Repo, tmp_path: Path) -> None:
+    gone = tmp_path / "venv" / "bin" / "python"
+    hooks_install.install(discover(started.root), python=str(gone))
+    api = started.worktree("api")
+    stage(started, api, {"src/api/app.py": "v2\n"})
+    res = commit(api)
+    assert res.returncode == 1 and "is gone" in res.stderr and "streams hooks install" in res.stderr
+    assert "outdated" in run_cli(["hooks", "status"], started.root).out
+    assert run_cli(["hooks", "install"], started.root).code == 0
+    assert commit(api).returncode == 0
