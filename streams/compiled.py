@@ -235,7 +235,11 @@ class CompiledConfig:
         """Every change ``(status, path)`` that ``stream`` may not make, each with reason and fix."""
         found: list[Finding] = []
         seen: set[str] = set()
+        mine = self.matcher(stream).matches
+        progress = progress_path(stream)
         for status, path in changes:
+            if path == progress or mine(path):  # the common case, without the full judgement
+                continue
             if path in seen:
                 continue
             seen.add(path)

@@ -61,7 +61,7 @@ def _hit(kind: str, arg: str, path: str, compiled: dict[str, re.Pattern[str]]) -
 class Matcher:
     """A list of rules evaluated with gitignore's last-match-wins rule."""
 
-    __slots__ = ("_compiled", "_negations", "rules")
+    __slots__ = ("_compiled", "_exact", "_negations", "_others", "_prefixes", "rules")
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
@@ -70,6 +70,12 @@ class Matcher:
                 raise ValueError(f"unknown pattern rule kind {kind!r}")
         self._negations = any(not inc for _, _, inc in self.rules)
         self._compiled: dict[str, re.Pattern[str]] = {}
+        # Without negations, order does not matter: every prefix test in one str.startswith call.
+        self._prefixes = tuple(a for k, a, _ in self.rules if k == "prefix") + tuple(
+            a + "/" for k, a, _ in self.rules if k == "path"
+        )
+        self._exact = frozenset(a for k, a, _ in self.rules if k == "path")
+        self._others = tuple((k, a) for k, a, _ in self.rules if k not in ("prefix", "path"))
 
     @property
     def source(self) -> tuple[Rule, ...]:
@@ -87,8 +93,13 @@ class Matcher:
         if self._negations:
             i = self.decider(path)
             return i is not None and self.rules[i][2]
+        if path.startswith(self._prefixes) or path in self._exact:
+            return True
         compiled = self._compiled
-        return any(_hit(kind, arg, path, compiled) for kind, arg, _ in self.rules)
+        for kind, arg in self._others:  # noqa: SIM110 - a loop avoids a generator per call
+            if _hit(kind, arg, path, compiled):
+                return True
+        return False
 
     def filter(self, paths: Sequence[str]) -> list[str]:
         return [p for p in paths if self.matches(p)]
