@@ -106,6 +106,29 @@ def _pair(
     }
 
 
+def _hook_times(trace: Path) -> dict[str, float]:
+    """Seconds each hook took in one git command, from a GIT_TRACE2_PERF file."""
+    names: dict[str, str] = {}
+    took: dict[str, float] = {}
+    for line in trace.read_text().splitlines():
+        cols = [c.strip() for c in line.split("|")]
+        if len(cols) < 9:
+            continue
+        event, detail = cols[3], cols[8]
+        child = detail.lstrip(".").split(" ", 1)[0]
+        if event == "child_start" and "class:hook" in detail:
+            hook = detail.split("hook:", 1)[1].split(" ", 1)[0]
+            state = detail.rsplit(" ", 1)[-1].rstrip("]") if hook == "reference-transaction" else ""
+            names[child] = f"{hook} {state}".strip()
+        elif event == "child_exit" and child in names:
+            took[names[child]] = took.get(names[child], 0.0) + float(cols[6])
+    return took
+
+
+def _floor(argv: list[str], runs: int, env: Mapping[str, str], cwd: Path) -> float:
+    return statistics.median(_timed(argv, cwd, env) for _ in range(runs)) * 1000
+
+
 def run(quick: bool) -> dict[str, object]:
     runs_small = 3 if quick else 21
     runs_big = 2 if quick else 9
@@ -161,6 +184,21 @@ def run(quick: bool) -> dict[str, object]:
             "commit_1000_files", runs_big, lambda i: touch(wt, big), commit_argv, wt, env
         )
 
+        progress("hooks: where the time of a 1-file commit goes (GIT_TRACE2_PERF, separate runs)")
+        per_hook: dict[str, list[float]] = {}
+        for i in range(runs_small):
+            touch(wt, one)
+            trace = base / f"trace{i}"
+            _timed(commit_argv(True), wt, {**env, "GIT_TRACE2_PERF": str(trace)})
+            for hook, secs in _hook_times(trace).items():
+                per_hook.setdefault(hook, []).append(secs * 1000)
+        results_breakdown = {k: round(statistics.median(v), 2) for k, v in sorted(per_hook.items())}
+        floors = {
+            "sh_start_ms": round(_floor(["/bin/sh", "-c", ":"], runs_small, env, wt), 2),
+            "python_I_S_start_ms": round(_floor([sys.executable, "-I", "-S", "-c", "pass"], runs_small, env, wt), 2),
+            "git_rev_parse_ms": round(_floor(["git", "rev-parse", "HEAD"], runs_small, env, wt), 2),
+        }
+
         progress("hooks: fetches of one new commit from a local bare remote")
 
         def new_remote_commit(i: int) -> None:
@@ -210,6 +248,8 @@ def run(quick: bool) -> dict[str, object]:
     return {
         "setup": {"streams": STREAMS, "patterns_per_stream": 4, "big_commit_files": BIG},
         **results,
+        "commit_1_file_per_hook_ms": results_breakdown,
+        "reference_costs": floors,
         "streams_hook_import_ms": round(hook_import_us / 1000, 2) if hook_import_us else None,
         "all_targets_met": all(r["ratio"] <= 1 for r in results.values() if isinstance(r, dict)),  # type: ignore[operator]
         "machine": machine(),

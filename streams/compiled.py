@@ -256,7 +256,7 @@ def load(common_dir: str | os.PathLike[str]) -> CompiledConfig | None:
     """The cached compiled configuration, or None (missing, unreadable, other format)."""
     try:
         with open(cache_file(common_dir), "rb") as fh:
-            data = marshal.load(fh)
+            data = marshal.loads(fh.read())  # marshal.load(fh) reads in small pieces: 10x slower
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None
         return CompiledConfig.from_data(data)

@@ -46,6 +46,22 @@ def say(message: str) -> None:
 # --- processes, without importing subprocess (≈10 ms) ---------------------------------------------
 
 
+_GIT: list[str] = []
+
+
+def _git_exe() -> str:
+    """git's absolute path: from GIT_EXEC_PATH (git sets it for hooks), else the first on PATH."""
+    if not _GIT:
+        found = "git"
+        for folder in [os.environ.get("GIT_EXEC_PATH", ""), *os.environ.get("PATH", "").split(os.pathsep)]:
+            candidate = os.path.join(folder, "git") if folder else ""
+            if candidate and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+                found = candidate
+                break
+        _GIT.append(found)
+    return _GIT[0]
+
+
 def _spawn(args: Sequence[str]) -> tuple[int, int, int]:
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
@@ -55,7 +71,7 @@ def _spawn(args: Sequence[str]) -> tuple[int, int, int]:
         (os.POSIX_SPAWN_DUP2, w_err, 2),
     ]
     try:
-        pid = os.posix_spawnp("git", ["git", *args], os.environ, file_actions=actions)
+        pid = os.posix_spawnp(_git_exe(), ["git", *args], os.environ, file_actions=actions)
     finally:
         os.close(w_out)
         os.close(w_err)
