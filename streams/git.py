@@ -277,3 +277,27 @@ def is_dirty(cwd: Path) -> list[str]:
 def has_path(cwd: Path, commit: str, path: str) -> bool:
     """Whether ``path`` (file or directory) exists in ``commit``'s tree."""
     return run("cat-file", "-e", f"{commit}:{path}", cwd=cwd, check=False).returncode == 0
+
+
+def run_unpiped(*args: str, cwd: Path | str, env: Mapping[str, str] | None = None) -> Result:
+    """``run(..., check=False)`` with git's output in temp files instead of pipes.
+
+    For commands that change state (rebase, commit, push): if the caller is killed, git finishes
+    its work instead of dying of SIGPIPE at its next write and leaving the job half done.
+    """
+    import tempfile
+
+    full_env = no_git_env()
+    if env:
+        full_env.update(env)
+    argv = ("git", *args)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=full_env)
+        except FileNotFoundError as exc:
+            if not Path(cwd).is_dir():
+                raise NotARepositoryError(f"directory {cwd} does not exist") from exc
+            raise GitError(argv, 127, b"", b"fatal: git is not installed or not on PATH") from exc
+        out.seek(0)
+        err.seek(0)
+        return Result(proc.returncode, out.read(), err.read())
