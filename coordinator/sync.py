@@ -38,12 +38,11 @@ from streams.state import (
     halts_of,
     inflight_of,
     now_iso,
-    read_halts,
     read_state,
     record_halt,
     record_last_sync,
 )
-from streams.workspace import Workspace
+from streams.workspace import Workspace, read_marker
 
 SYNC_LOCK_WAIT_SECONDS = 300.0
 
@@ -54,6 +53,7 @@ DIRTY = "dirty"
 HALTED = "halted"
 NOT_STARTED = "not started"
 NO_WORKTREE = "no worktree"
+DETACHED = "detached"
 FAILED = "failed"
 NOT_REACHED = "not reached"
 
@@ -133,6 +133,7 @@ class AbortResult:
     original_tip: str
     replaced_tip: str | None  # a tip the abort moved away from (still in the branch's reflog)
     worktree: Path
+    removed: tuple[str, ...] = ()  # untracked copies of committed files a killed rebase left behind
 
 
 # --- git questions the sync loop asks (all through streams.git.run) ------------------------------
@@ -149,6 +150,7 @@ class Place:
     worktree: Path | None
     git_dir: Path | None
     rebasing: bool
+    detached: bool = False  # HEAD detached with no rebase in progress (e.g. a killed rebase)
 
 
 def _git_dir_of(worktree: Path) -> Path | None:
@@ -177,6 +179,22 @@ def _read_small(path: Path) -> str | None:
         return path.read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
+
+
+def stale_locks(worktree: Path, ref: str) -> list[Path]:
+    """Lock files a killed git process may have left around a worktree and its branch."""
+    git_dir = _git_dir_of(worktree)
+    if git_dir is None:
+        return []
+    found = sorted(git_dir.glob("*.lock"))
+    common = git_dir
+    rel = _read_small(git_dir / "commondir")
+    if rel is not None:
+        common = (git_dir / rel).resolve()
+    for candidate in (common / f"{ref}.lock", common / "packed-refs.lock"):
+        if candidate.exists():
+            found.append(candidate)
+    return found
 
 
 def _refs(cwd: Path, *patterns: str, contains: str | None = None) -> dict[str, str]:
@@ -208,7 +226,15 @@ def _unmerged(worktree: Path) -> tuple[str, ...]:
 
 def _dirty_tracked(worktree: Path) -> tuple[str, ...]:
     """Tracked paths with uncommitted changes, staged or not (untracked files do not block a rebase)."""
-    res = git.run("status", "--porcelain", "-z", "--untracked-files=no", "--ignore-submodules=none", cwd=worktree)
+    res = git.run(
+        "status",
+        "--porcelain",
+        "-z",
+        "--untracked-files=no",
+        "--ignore-submodules=none",
+        cwd=worktree,
+        optional_locks=False,  # no index refresh: never takes (or, killed, leaves) index.lock
+    )
     paths: list[str] = []
     records = res.stdout.split(b"\0")
     i = 0
@@ -221,6 +247,28 @@ def _dirty_tracked(worktree: Path) -> tuple[str, ...]:
         if rec[:1] in (b"R", b"C"):
             i += 1
     return tuple(paths)
+
+
+def _blocking_files(res: git.Result) -> list[str]:
+    """The paths git lists (tab-indented) after a 'would be overwritten' error."""
+    lines = res.stderr.decode("utf-8", "replace").splitlines()
+    start = next((i for i, ln in enumerate(lines) if "would be overwritten" in ln), None)
+    if start is None:
+        return []
+    files = []
+    for ln in lines[start + 1 :]:
+        if not ln.startswith("\t"):
+            break
+        files.append(ln.strip())
+    return files
+
+
+def _git_says(res: git.Result, limit: int = 8) -> str:
+    """What git (and its hooks) said, hints left out, on one line."""
+    text = (res.stderr if res.stderr.strip() else res.stdout).decode("utf-8", "replace")
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("hint:")]
+    return " / ".join(lines[:limit])
 
 
 def _first_error(res: git.Result) -> str:
@@ -260,6 +308,7 @@ def locate(ws: Workspace, config: Config, names: Sequence[str] | None = None) ->
     """Where each configured stream (or each of ``names``) is: tip, remote tip, worktree, rebase state."""
     wanted = list(names) if names is not None else list(config.names)
     by_ref: dict[str, tuple[Path, Path, bool]] = {}
+    detached: dict[str, tuple[Path, Path]] = {}  # stream (from the worktree's marker) -> worktree
     for w in git.worktrees(ws.main_root):
         if w.bare or w.prunable or not w.path.is_dir():
             continue
@@ -272,6 +321,8 @@ def locate(ws: Workspace, config: Config, names: Sequence[str] | None = None) ->
             ref = _read_small(rebase_dir / "head-name")
         if ref:
             by_ref.setdefault(ref, (w.path, git_dir, rebase_dir is not None))
+        elif (marker := read_marker(git_dir)) is not None:
+            detached.setdefault(marker, (w.path, git_dir))
     prefix = config.branch_prefix.rstrip("/")
     patterns = [f"refs/heads/{prefix}"]
     if config.remote:
@@ -282,6 +333,10 @@ def locate(ws: Workspace, config: Config, names: Sequence[str] | None = None) ->
         ref = f"refs/heads/{config.branch(name)}"
         remote_tip = tips.get(f"refs/remotes/{config.remote}/{config.branch(name)}") if config.remote else None
         wt = by_ref.get(ref)
+        if wt is None and name in detached:
+            path, git_dir = detached[name]
+            places[name] = Place(name, ref, tips.get(ref), remote_tip, path, git_dir, False, detached=True)
+            continue
         places[name] = Place(
             name,
             ref,
@@ -424,6 +479,7 @@ def _halt_from_git(name: str, place: Place, upstream: str, reason: str) -> Halt:
         worktree=str(place.worktree),
         reason=reason,
         upstream=upstream,
+        ref=place.ref,
     )
 
 
@@ -437,7 +493,7 @@ def _reconcile(
 
     for name, rec in inflight.items():
         place = places.get(name)
-        if place is not None and place.rebasing and place.worktree is not None:
+        if place is not None and (place.rebasing or place.detached) and place.worktree is not None:
             if name not in halts:
                 files = _unmerged(place.worktree)
                 halt = Halt(
@@ -449,12 +505,12 @@ def _reconcile(
                     str(place.worktree),
                     "conflict" if files else "interrupted",
                     upstream,
+                    place.ref,
                 )
                 record_halt(ws, halt)
                 halts[name] = halt
-                detail = (
-                    f"a sync (pid {rec.pid}) was interrupted while rebasing {name}; the rebase is still in progress"
-                )
+                left = "the rebase is still in progress" if place.rebasing else "HEAD is left detached"
+                detail = f"a sync (pid {rec.pid}) was interrupted while rebasing {name}; {left}"
                 notes.append(Reconciled(name, "recovered", detail))
                 events.append(ws.common_dir, "sync_recovered", stream=name, state="rebase in progress", pid=rec.pid)
             else:
@@ -488,7 +544,7 @@ def _reconcile(
             notes.append(Reconciled(name, "worktree gone", f"the worktree of {name} is gone; its halt is forgotten"))
             events.append(ws.common_dir, "halt_cleared", stream=name, why="worktree gone")
             continue
-        if place.rebasing:
+        if place.rebasing or place.detached:
             continue
         clear_halt(ws, name)
         del halts[name]
@@ -596,6 +652,15 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
                 name, HALTED, place.tip, place.tip, files=h.files, detail=f"halted since {h.time}: {_halt_next(h)}"
             )
             continue
+        if place.detached:
+            results[name] = StreamResult(
+                name,
+                DETACHED,
+                place.tip,
+                place.tip,
+                detail=f"skipped: HEAD is detached in {place.worktree}; `git switch {config.branch(name)}` there",
+            )
+            continue
         if place.ref in on_top:
             results[name] = StreamResult(name, UP_TO_DATE, place.tip, place.tip)
             continue
@@ -645,13 +710,22 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
 def _halt_next(h: Halt) -> str:
     where = h.worktree
     if h.reason == "interrupted":
-        what = "an interrupted rebase is in progress"
+        what = "an interrupted rebase is left half done"
     elif h.reason == "found":
         what = "a rebase streams did not start is in progress"
+    elif h.files:
+        what = f"conflict in {', '.join(h.files)}"
     else:
-        what = f"conflict in {', '.join(h.files) or 'the rebase'}"
+        what = "the rebase stopped"
+    locks = stale_locks(Path(h.worktree), h.ref) if h.ref else []
+    stale = ""
+    if locks:
+        stale = (
+            f"; first delete {', '.join(str(p) for p in locks)} if no git command runs in that worktree "
+            "(a killed git process left it)"
+        )
     return (
-        f"{what} in {where}; resolve and `git add` the files, then `git rebase --continue` there or "
+        f"{what} in {where}{stale}; resolve and `git add` the files, then `git rebase --continue` there or "
         f"`streams sync --continue {h.stream}`; or `streams sync --abort {h.stream}` (back to {h.original_tip[:12]})"
     )
 
@@ -675,15 +749,8 @@ def _rebase_one(
             None,
         )
     begin_rebase(ws, name, place.tip, upstream_tip, wt)
-    res = git.run(
-        "rebase",
-        "--quiet",
-        "--no-autostash",
-        "--no-update-refs",
-        upstream_tip,
-        cwd=wt,
-        check=False,
-        env={"GIT_EDITOR": "true"},
+    res = git.run_unpiped(
+        "rebase", "--quiet", "--no-autostash", "--no-update-refs", upstream_tip, cwd=wt, env={"GIT_EDITOR": "true"}
     )
     # The exit code is not the whole story: look at the rebase state and the index.
     rebasing = _rebase_dir(place.git_dir) is not None
@@ -698,6 +765,7 @@ def _rebase_one(
             worktree=str(wt),
             reason="conflict" if unmerged else "stopped",
             upstream=upstream,
+            ref=place.ref,
         )
         record_halt(ws, halt)
         events.append(
@@ -709,7 +777,7 @@ def _rebase_one(
             onto=upstream_tip,
             worktree=str(wt),
         )
-        detail = _halt_next(halt) if unmerged else f"the rebase stopped: {_first_error(res)}; {_halt_next(halt)}"
+        detail = _halt_next(halt) if unmerged else f"the rebase stopped: {_git_says(res)}; {_halt_next(halt)}"
         return StreamResult(name, HALTED, place.tip, None, files=unmerged, detail=detail), halt
     end_rebase(ws, name)
     if res.returncode != 0:
@@ -719,7 +787,7 @@ def _rebase_one(
                 FAILED,
                 place.tip,
                 place.tip,
-                detail=f"`git rebase` in {wt} failed and changed nothing: {_first_error(res)}",
+                detail=f"`git rebase` in {wt} failed and changed nothing: {_first_error(res)}{_locks_hint(wt, place.ref)}",
             ),
             None,
         )
@@ -743,7 +811,7 @@ def _push(
         if place.remote_tip == r.new_tip:
             continue
         before = r.old_tip or r.new_tip
-        if place.remote_tip is not None and not _is_ancestor(ws.main_root, place.remote_tip, before):
+        if place.remote_tip is not None and not _remote_is_ours(ws.main_root, place.ref, place.remote_tip, before):
             out[name] = _with_push(
                 r,
                 PUSH_DIVERGED,
@@ -761,7 +829,7 @@ def _push(
     args.append(config.remote)
     for name, _tip, _expected in todo:
         args.append(f"refs/heads/{config.branch(name)}:refs/heads/{config.branch(name)}")
-    res = git.run(*args, cwd=ws.main_root, check=False)
+    res = git.run_unpiped(*args, cwd=ws.main_root)
     status: dict[str, tuple[str, str]] = {}
     for line in res.stdout.decode("utf-8", "replace").splitlines():
         parts = line.split("\t")
@@ -785,6 +853,25 @@ def _push(
         else:
             out[name] = _with_push(r, PUSH_FAILED, f"push to {config.remote} failed: {_first_error(res)}")
     return out
+
+
+def _remote_is_ours(cwd: Path, ref: str, remote_tip: str, before: str) -> bool:
+    """May ``remote_tip`` be replaced by the local branch without losing anyone's commits?
+
+    Yes when it is contained in the branch as it was before this pass's rebase; or when the local
+    branch itself once pointed at it (its reflog: we pushed it, and a later rebase or a push that
+    never happened left the remote behind); or when every commit on it has an equivalent patch in
+    the branch (``--cherry-pick``). A commit someone else pushed satisfies none of these.
+    """
+    if _is_ancestor(cwd, remote_tip, before):
+        return True
+    reflog = git.run("log", "-g", "--format=%H", ref, "--", cwd=cwd, check=False)
+    if remote_tip in reflog.text.split():
+        return True
+    theirs = git.run(
+        "rev-list", "--right-only", "--cherry-pick", "--no-merges", f"{before}...{remote_tip}", cwd=cwd, check=False
+    )
+    return theirs.returncode == 0 and not theirs.text.split()
 
 
 def _with_push(r: StreamResult, push: str, detail: str) -> StreamResult:
@@ -828,7 +915,7 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
                 f"{name}: {len(unmerged)} file{'s' if len(unmerged) != 1 else ''} still unmerged in {wt}: "
                 f"{', '.join(unmerged)}; resolve them, `git add` them, then run `streams sync --continue {name}` again"
             )
-        res = git.run("rebase", "--continue", cwd=wt, check=False, env={"GIT_EDITOR": "true"})
+        res = git.run_unpiped("rebase", "--continue", cwd=wt, env={"GIT_EDITOR": "true"})
         if _rebase_dir(place.git_dir) is not None:
             files = _unmerged(wt)
             again = Halt(
@@ -841,7 +928,7 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
             what = (
                 f"the next commit conflicts too, in {', '.join(files)}"
                 if files
-                else f"the rebase stopped again: {_first_error(res)}"
+                else f"the rebase stopped again: {_git_says(res)}"
             )
             raise HaltedError(f"{name}: {what}; {_halt_next(again)}")
         if res.returncode != 0:
@@ -849,15 +936,19 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
         tip = git.out("rev-parse", "HEAD", cwd=wt)
         clear_halt(ws, name)
         events.append(ws.common_dir, "halt_resolved", stream=name, tip=tip, via="streams sync --continue")
-        checked = _check_scope(ws, config, name, Place(**{**place.__dict__, "tip": tip}), onto=halt.onto)
+        checked = _check_scope(
+            ws, config, name, Place(**{**place.__dict__, "tip": tip}), onto=halt.onto, original=halt.original_tip
+        )
         return ContinueResult(name, halt, tip, checked)
 
 
 def _resolved_halt(name: str, place: Place) -> Halt:
-    return Halt(name, (), place.tip or "", "", now_iso(), str(place.worktree or ""), "resolved")
+    return Halt(name, (), place.tip or "", "", now_iso(), str(place.worktree or ""), "resolved", ref=place.ref)
 
 
-def _check_scope(ws: Workspace, config: Config, name: str, place: Place, *, onto: str | None = None) -> bool:
+def _check_scope(
+    ws: Workspace, config: Config, name: str, place: Place, *, onto: str | None = None, original: str | None = None
+) -> bool:
     """Raise ``ScopeViolationError`` when the stream's rebased commits leave its scope."""
     assert place.tip is not None
     upstream_ref, _ = upstream_of(config)
@@ -866,20 +957,67 @@ def _check_scope(ws: Workspace, config: Config, name: str, place: Place, *, onto
     if violations is None:
         return False
     if violations:
+        back = (
+            f", or go back to before the rebase with `git -C {place.worktree} reset --keep {original}` "
+            "(the rebased commits stay in the reflog)"
+            if original and place.worktree
+            else ""
+        )
         raise ScopeViolationError(
             f"{name}: the rebase finished (tip {place.tip[:12]}) but its commits change paths outside the "
-            f"stream's scope: {_describe_violations(violations)}; fix them with a new commit, or go back with "
-            f"`streams sync --abort {name}` before anything else"
+            f"stream's scope: {_describe_violations(violations)}; put them back with a new commit{back}"
         )
     return True
+
+
+def _rebase_leftovers(worktree: Path, revs: Sequence[str]) -> list[str]:
+    """Untracked files a killed rebase wrote without recording them in the index.
+
+    Only files whose content is byte for byte the blob at the same path in one of ``revs`` (the
+    commit the rebase was onto, the original tip) count: removing them loses nothing.
+    """
+    others = git.split_z(git.run("ls-files", "--others", "-z", cwd=worktree).stdout)
+    others = [p for p in others if "\n" not in p and (worktree / p).is_file() and not (worktree / p).is_symlink()]
+    if not others or not revs:
+        return []
+    mine = git.run("hash-object", "--stdin-paths", cwd=worktree, input="".join(f"{p}\n" for p in others).encode())
+    queries = [f"{rev}:{p}" for p in others for rev in revs]
+    res = git.run(
+        "cat-file", "--batch-check=%(objectname)", cwd=worktree, input="".join(f"{q}\n" for q in queries).encode()
+    )
+    known = res.text.splitlines()
+    leftovers = []
+    for i, (path, oid) in enumerate(zip(others, mine.text.split(), strict=True)):
+        if oid in known[i * len(revs) : (i + 1) * len(revs)]:
+            leftovers.append(path)
+    return leftovers
+
+
+def _blocking_hint(res: git.Result) -> str:
+    files = _blocking_files(res)
+    if not files:
+        return ""
+    return (
+        f" {', '.join(files)} (untracked; not copies of committed files, so streams leaves them: "
+        "look at them and move them away)"
+    )
+
+
+def _locks_hint(worktree: Path, ref: str) -> str:
+    locks = stale_locks(worktree, ref)
+    if not locks:
+        return ""
+    return f" (stale lock files: {', '.join(str(p) for p in locks)}; delete them if no git command runs there)"
 
 
 def abort_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | None = None) -> AbortResult:
     """Abort a halted stream's rebase and make sure its branch is back at the original tip."""
     with sync_lock(ws, on_wait):
         place = _place_or_fail(ws, config, name)
-        halt = read_halts(ws).get(name)
-        if halt is None and not place.rebasing:
+        state = read_state(ws)
+        halt = halts_of(state).get(name)
+        inflight = inflight_of(state).get(name)  # a killed sync's rebase, not reconciled yet
+        if halt is None and inflight is None and not place.rebasing:
             raise SyncError(f"stream {name!r} is not halted; nothing to abort", code="not_halted")
         if place.worktree is None or place.git_dir is None:
             clear_halt(ws, name)
@@ -890,44 +1028,77 @@ def abort_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | No
             )
         wt = place.worktree
         rebase_dir = _rebase_dir(place.git_dir)
-        original = (
-            halt.original_tip
-            if halt and halt.original_tip
-            else (_read_small(rebase_dir / "orig-head") if rebase_dir else None)
-        )
+        if halt is not None and halt.original_tip:
+            original: str | None = halt.original_tip
+        elif inflight is not None:
+            original = inflight.original_tip
+        else:
+            original = _read_small(rebase_dir / "orig-head") if rebase_dir else None
         if not original:
             raise SyncError(f"cannot tell the original tip of {name}; run `git rebase --abort` in {wt} yourself")
+        removed: list[str] = []
         if rebase_dir is not None:
-            res = git.run("rebase", "--abort", cwd=wt, check=False)
+            onto = _read_small(rebase_dir / "onto")
+            res = git.run_unpiped("rebase", "--abort", cwd=wt)
+            if _rebase_dir(place.git_dir) is not None and "untracked working tree files" in res.stderr.decode(
+                "utf-8", "replace"
+            ):
+                removed = _rebase_leftovers(wt, [r for r in (onto, original) if r])
+                for path in removed:
+                    (wt / path).unlink()
+                res = git.run_unpiped("rebase", "--abort", cwd=wt)
             if _rebase_dir(place.git_dir) is not None:
                 raise SyncError(
-                    f"`git rebase --abort` in {wt} failed: {_first_error(res)}; fix that, then retry "
-                    f"`streams sync --abort {name}`",
+                    f"`git rebase --abort` in {wt} failed: {_first_error(res)}{_blocking_hint(res)}"
+                    f"{_locks_hint(wt, place.ref)}; fix that, then retry `streams sync --abort {name}`",
                     code="abort_failed",
                 )
+        branch = place.ref.removeprefix("refs/heads/")
         head = git.run("symbolic-ref", "--quiet", "HEAD", cwd=wt, check=False).text.strip()
+        if not head:  # detached with no rebase state: a rebase killed at its start or its end
+            res = git.run_unpiped("switch", "--quiet", branch, cwd=wt)
+            if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
+                ontos = [h.onto for h in (halt, inflight) if h is not None and h.onto]
+                more = _rebase_leftovers(wt, [*ontos, original])
+                for path in more:
+                    (wt / path).unlink()
+                removed += more
+                res = git.run_unpiped("switch", "--quiet", branch, cwd=wt)
+            if res.returncode != 0:
+                raise SyncError(
+                    f"HEAD is detached in {wt} and `git switch {branch}` failed: {_first_error(res)}"
+                    f"{_blocking_hint(res)}{_locks_hint(wt, place.ref)}; fix that, then retry `streams sync --abort {name}`",
+                    code="abort_failed",
+                )
+            head = git.run("symbolic-ref", "--quiet", "HEAD", cwd=wt, check=False).text.strip()
         if head != place.ref:
             raise SyncError(
-                f"{wt} is not on {place.ref.removeprefix('refs/heads/')} after the abort (HEAD: {head or 'detached'}); "
-                f"run `git switch {place.ref.removeprefix('refs/heads/')}` there, then retry `streams sync --abort {name}`",
+                f"{wt} is on {head} after the abort, not on {branch}; run `git switch {branch}` there, "
+                f"then retry `streams sync --abort {name}`",
                 code="abort_failed",
             )
         tip = git.out("rev-parse", "HEAD", cwd=wt)
         replaced = None
         if tip != original:
             # Put the branch back; the tip it moves away from stays in the branch's reflog.
-            res = git.run("reset", "--quiet", "--keep", original, cwd=wt, check=False)
+            res = git.run_unpiped("reset", "--quiet", "--keep", original, cwd=wt)
             now = git.out("rev-parse", "HEAD", cwd=wt)
             if res.returncode != 0 or now != original:
                 raise SyncError(
                     f"could not move {place.ref.removeprefix('refs/heads/')} back to {original[:12]} in {wt}: "
-                    f"{_first_error(res)}; commit or clean up the worktree and retry",
+                    f"{_first_error(res)}{_locks_hint(wt, place.ref)}; commit or clean up the worktree and retry",
                     code="abort_failed",
                 )
             replaced = tip
         clear_halt(ws, name)
         end_rebase(ws, name)
         events.append(
-            ws.common_dir, "halt_aborted", stream=name, tip=original, replaced=replaced, via="streams sync --abort"
+            ws.common_dir,
+            "halt_aborted",
+            stream=name,
+            tip=original,
+            replaced=replaced,
+            removed=removed,
+            via="streams sync --abort",
         )
-        return AbortResult(name, halt, original, replaced, wt)
+        return AbortResult(name, halt, original, replaced, wt, tuple(removed))

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from streams import git
-from streams.errors import StreamsError
+from streams.errors import GitError, StreamsError
 
 STATUSES = ("pending", "in_progress", "blocked", "completed", "failed", "paused")
 SECTIONS = ("Completed Tasks", "Current Task", "Blocked Items", "Next Steps")
@@ -409,17 +409,11 @@ def update_progress(
                 added = True
             if git.run("diff", "--quiet", "HEAD", "--", rel, cwd=worktree, check=False).returncode == 0:
                 return ProgressCommit(name, path, new, None, branch)
-            git.run(
-                "commit",
-                "--quiet",
-                "--only",
-                "--no-edit",
-                "-m",
-                _commit_message(name, new, update, message),
-                "--",
-                rel,
-                cwd=worktree,
-            )
+            # Unpiped: a `streams progress` killed now still gets its commit made, not half made.
+            argv = ("commit", "--quiet", "--only", "--no-edit", "-m", _commit_message(name, new, update, message))
+            res = git.run_unpiped(*argv, "--", rel, cwd=worktree)
+            if res.returncode != 0:
+                raise GitError(("git", *argv[:4], "--", rel), res.returncode, res.stdout, res.stderr)
         except BaseException:
             _restore(worktree, rel, path, old_bytes, git_dir, added)
             raise

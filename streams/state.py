@@ -49,8 +49,11 @@ class Halt:
     onto: str  # the upstream commit the rebase replays onto
     time: str  # ISO 8601, UTC
     worktree: str
-    reason: str = "conflict"  # conflict | interrupted (a killed sync) | found (a rebase streams did not start)
+    reason: str = (
+        "conflict"  # conflict | stopped | interrupted (a killed sync) | found (a rebase streams did not start)
+    )
     upstream: str = ""  # the upstream's name for messages, e.g. origin/main
+    ref: str = ""  # the stream's branch, e.g. refs/heads/streams/api
 
 
 @dataclass(frozen=True)

@@ -536,3 +536,61 @@ def test_not_started_streams_are_reported(repo: Repo) -> None:
     assert r.code == 0, r.err
     assert outcomes(r.out) == {"api": "rebased", "ui": "not started", "docs": "not started"}
     assert run_streams(["sync", "--help"], repo.root).code == 0
+
+
+def test_abort_removes_only_exact_copies_a_killed_rebase_left(repo: Repo) -> None:
+    """A rebase killed mid-checkout leaves untracked files that block `git rebase --abort`."""
+    start(repo)
+    wt = repo.worktree("api")
+    repo.write("src/api/app.py", "api side\n", cwd=wt)
+    repo.commit_all("api: change app", cwd=wt)
+    repo.write("src/api/new.py", "new module\n", cwd=wt)
+    stream_tip = repo.commit_all("api: add new", cwd=wt)
+    advance_main(repo, "src/api/app.py", "main side\n")
+    assert run_cli(["sync", "api"], repo.root).code == 4  # halts on the first commit: new.py not there yet
+    repo.write("src/api/new.py", "half written", cwd=wt)  # not a copy of anything committed
+    r = run_cli(["sync", "--abort", "api"], repo.root)
+    assert r.code == 1 and "src/api/new.py (untracked; not copies of committed files" in r.err
+    assert (wt / "src/api/new.py").read_text() == "half written" and rebasing(wt)
+    repo.write("src/api/new.py", "new module\n", cwd=wt)  # an exact copy of the committed file
+    r = run_cli(["sync", "--abort", "api", "--json"], repo.root)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["data"]["aborted"]["removed"] == ["src/api/new.py"]
+    assert tip(repo, "api") == stream_tip and not rebasing(wt)
+    assert (wt / "src/api/new.py").read_text() == "new module\n"
+
+
+def _halt_with_out_of_scope_resolution(repo: Repo) -> Path:
+    start(repo)
+    make_conflict(repo)
+    wt = repo.worktree("api")
+    assert run_cli(["sync"], repo.root).code == 4
+    repo.write("src/api/app.py", "both sides\n", cwd=wt)
+    repo.write("src/ui/main.ts", "edited while resolving\n", cwd=wt)  # owned by ui
+    git(wt, "add", "-A")
+    return wt
+
+
+def test_continue_with_an_out_of_scope_resolution_is_stopped_by_the_hook(repo: Repo) -> None:
+    wt = _halt_with_out_of_scope_resolution(repo)
+    r = run_cli(["sync", "--continue", "api"], repo.root)
+    assert r.code == 4, r
+    assert "src/ui/main.ts" in r.err and "owned by ui" in r.err
+    assert rebasing(wt) and "api" in read_halts(discover(repo.root))
+
+
+def test_continue_rechecks_scope_itself(repo: Repo) -> None:
+    """Without the hooks (uninstalled), `--continue` still finds the out-of-scope change: exit 5."""
+    wt = _halt_with_out_of_scope_resolution(repo)
+    assert run_cli(["hooks", "uninstall"], repo.root).code == 0
+    r = run_cli(["sync", "--continue", "api"], repo.root)
+    assert r.code == 5, r
+    assert "src/ui/main.ts (owned by ui)" in r.err and "reset --keep" in r.err
+    assert not rebasing(wt)
+    back = r.err.split("`git -C ", 1)[1].split("`", 1)[0].split()
+    subprocess.run(["git", "-C", *back], check=True, capture_output=True)
+    assert tip(repo, "api") == read_events_halt_original(repo)
+
+
+def read_events_halt_original(repo: Repo) -> str:
+    return next(str(e["original_tip"]) for e in events(repo) if e["event"] == "sync_halted")

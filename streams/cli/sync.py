@@ -273,6 +273,12 @@ def sync_cmd(
             lambda: click.echo(
                 f"{result.stream}: rebase aborted; {config.branch(result.stream)} is back at {short(result.original_tip)}"
                 + (f" (moved from {short(result.replaced_tip)}, kept in the reflog)" if result.replaced_tip else "")
+                + (
+                    f"; removed {len(result.removed)} untracked cop{'ies' if len(result.removed) != 1 else 'y'} of "
+                    f"committed files the interrupted rebase left: {', '.join(result.removed)}"
+                    if result.removed
+                    else ""
+                )
             ),
         )
         return
