@@ -1,6 +1,6 @@
 """Installing the scope hooks into ``<git-common-dir>/hooks``, where one install serves every worktree.
 
-Like pre-commit does it: each hook is a small shell shim rendered from a template in ``hooks/``
+Like pre-commit does it: each hook is a small shell shim rendered from a template in ``streams/hook_templates/``
 with a marker line, so streams recognises its own files; a foreign hook already in place is kept
 as ``<hook>.legacy`` and the shim runs it first (its failure still fails the operation);
 ``uninstall`` removes the shims and puts the legacy hooks back. The shim calls the interpreter that
@@ -30,7 +30,8 @@ from streams.workspace import Workspace
 HOOK_NAMES = ("pre-commit", "reference-transaction", "post-commit")
 MARKER = "streams-managed-hook 4f5b1a57"
 LEGACY_SUFFIX = ".legacy"
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "hooks"
+# Package data, so a wheel install finds them too (the repo-level hooks/ holds the pre-receive example).
+TEMPLATE_DIR = Path(__file__).resolve().parent / "hook_templates"
 
 
 class HooksError(StreamsError):
