@@ -25,7 +25,10 @@ from tests.conftest import Repo, disk_snapshot, make_repo, run_cli, run_streams
 
 
 def walk(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the public API: loads lazily registered commands
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         yield (*path, name), command
         if isinstance(command, click.Group):
             yield from walk(command, (*path, name))

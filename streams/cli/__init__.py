@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-# Importing a command module registers its commands on the root group.
-from streams.cli import locks, scope, status, sync, workspace  # noqa: F401
+# Command modules register their commands on the root group when imported; the group imports
+# them on demand (streams.cli.base.COMMAND_MODULES).
 from streams.cli.base import cli, run_main
 
 __all__ = ["cli", "main"]

@@ -7,6 +7,7 @@ coordinator with plain values, and render what comes back.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import datetime as dt
 import json
 import os
@@ -121,7 +122,36 @@ def cwd() -> Path:
     return RUN.cwd or Path.cwd()
 
 
+# Which module defines each top-level command. Modules are imported only when their command runs
+# (or for --help), so `streams lock` does not pay for rich, watchdog and the sync loop.
+COMMAND_MODULES = {
+    "init": "workspace",
+    "start": "workspace",
+    "stop": "workspace",
+    "list": "workspace",
+    "owner": "scope",
+    "hooks": "scope",
+    "verify": "scope",
+    "watch": "scope",
+    "lock": "locks",
+    "unlock": "locks",
+    "locks": "locks",
+    "progress": "sync",
+    "sync": "sync",
+    "status": "status",
+}
+
+
 class StreamsGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"streams.cli.{module}")
+        return self.commands.get(cmd_name)
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
