@@ -7,8 +7,8 @@ coordinator with plain values, and render what comes back.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import datetime as dt
+import importlib
 import json
 import os
 import platform
