@@ -32,15 +32,15 @@ from streams.config import Config, Stream
 from streams.errors import BusyError, GitError, HaltedError, ScopeViolationError, StreamsError
 from streams.state import (
     Halt,
-    begin_rebase,
+    begin_rebases,
     clear_halt,
     end_rebase,
+    finish_pass,
     halts_of,
     inflight_of,
     now_iso,
     read_state,
     record_halt,
-    record_last_sync,
 )
 from streams.workspace import Workspace, read_marker
 
@@ -633,14 +633,9 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
     predicted = _predict(ws, config, names, upstream_tip, places) if predict else None
 
     results: dict[str, StreamResult] = {}
-    new_halt: Halt | None = None
+    candidates: list[str] = []
     for name in names:
         place = places[name]
-        if new_halt is not None:
-            results[name] = StreamResult(
-                name, NOT_REACHED, place.tip, place.tip, detail=f"untouched: the pass stopped at {new_halt.stream}"
-            )
-            continue
         if place.tip is None:
             results[name] = StreamResult(
                 name, NOT_STARTED, detail=f"no branch {config.branch(name)} (`streams start {name}`)"
@@ -673,6 +668,34 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
                 detail=f"branch {config.branch(name)} is not checked out in any worktree; `streams start {name}` makes one",
             )
             continue
+        dirty = _dirty_tracked(place.worktree)
+        if dirty:
+            results[name] = StreamResult(
+                name,
+                DIRTY,
+                place.tip,
+                place.tip,
+                files=dirty,
+                detail=f"skipped: {len(dirty)} uncommitted change{'s' if len(dirty) != 1 else ''} in "
+                f"{place.worktree}; commit them, then sync again",
+            )
+            continue
+        candidates.append(name)
+
+    # Intent first, in one write: a crash from here on is reconciled with git by the next pass.
+    if candidates:
+        begin_rebases(
+            ws,
+            [(n, places[n].tip or "", upstream_tip, places[n].worktree or Path()) for n in candidates],
+        )
+    new_halt: Halt | None = None
+    for name in candidates:
+        place = places[name]
+        if new_halt is not None:
+            results[name] = StreamResult(
+                name, NOT_REACHED, place.tip, place.tip, detail=f"untouched: the pass stopped at {new_halt.stream}"
+            )
+            continue
         results[name], halt = _rebase_one(ws, name, place, upstream_tip, upstream)
         if halt is not None:
             new_halt = halts[name] = halt
@@ -693,7 +716,7 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
         "outcomes": {n: final[n].outcome for n in names},
         "halted": new_halt.stream if new_halt else None,
     }
-    record_last_sync(ws, summary)
+    finish_pass(ws, [n for n in candidates if not (new_halt and new_halt.stream == n)], summary)
     return SyncReport(
         upstream=upstream,
         upstream_ref=upstream_ref,
@@ -733,22 +756,9 @@ def _halt_next(h: Halt) -> str:
 def _rebase_one(
     ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str
 ) -> tuple[StreamResult, Halt | None]:
+    """Rebase one clean stream worktree (its in-flight record is already written)."""
     assert place.worktree is not None and place.git_dir is not None and place.tip is not None
     wt = place.worktree
-    dirty = _dirty_tracked(wt)
-    if dirty:
-        return (
-            StreamResult(
-                name,
-                DIRTY,
-                place.tip,
-                place.tip,
-                files=dirty,
-                detail=f"skipped: {len(dirty)} uncommitted change{'s' if len(dirty) != 1 else ''} in {wt}; commit them, then sync again",
-            ),
-            None,
-        )
-    begin_rebase(ws, name, place.tip, upstream_tip, wt)
     res = git.run_unpiped(
         "rebase", "--quiet", "--no-autostash", "--no-update-refs", upstream_tip, cwd=wt, env={"GIT_EDITOR": "true"}
     )
@@ -779,7 +789,6 @@ def _rebase_one(
         )
         detail = _halt_next(halt) if unmerged else f"the rebase stopped: {_git_says(res)}; {_halt_next(halt)}"
         return StreamResult(name, HALTED, place.tip, None, files=unmerged, detail=detail), halt
-    end_rebase(ws, name)
     if res.returncode != 0:
         return (
             StreamResult(
@@ -811,7 +820,11 @@ def _push(
         if place.remote_tip == r.new_tip:
             continue
         before = r.old_tip or r.new_tip
-        if place.remote_tip is not None and not _remote_is_ours(ws.main_root, place.ref, place.remote_tip, before):
+        if (
+            place.remote_tip is not None
+            and place.remote_tip != before
+            and not _remote_is_ours(ws.main_root, place.ref, place.remote_tip, before)
+        ):
             out[name] = _with_push(
                 r,
                 PUSH_DIVERGED,

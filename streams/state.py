@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -207,6 +207,31 @@ def begin_rebase(ws: Workspace, stream: str, original_tip: str, onto: str, workt
 
     update_state(ws, change)
     return record
+
+
+def begin_rebases(ws: Workspace, plans: Sequence[tuple[str, str, str, Path]]) -> None:
+    """``begin_rebase`` for several streams in one write: (stream, original tip, onto, worktree)."""
+    when, pid = now_iso(), os.getpid()
+
+    def change(data: dict[str, Any]) -> None:
+        inflight = data.setdefault("sync", {}).setdefault("inflight", {})
+        for stream, tip, onto, worktree in plans:
+            inflight[stream] = asdict(InFlight(stream, tip, onto, str(worktree), when, pid))
+
+    update_state(ws, change)
+
+
+def finish_pass(ws: Workspace, done: Sequence[str], summary: dict[str, Any]) -> None:
+    """Forget the in-flight records of ``done`` streams and record the pass summary, in one write."""
+
+    def change(data: dict[str, Any]) -> None:
+        sync = data.setdefault("sync", {})
+        inflight = sync.setdefault("inflight", {})
+        for stream in done:
+            inflight.pop(stream, None)
+        sync["last"] = summary
+
+    update_state(ws, change)
 
 
 def end_rebase(ws: Workspace, stream: str) -> None:
