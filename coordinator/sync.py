@@ -30,6 +30,7 @@ from typing import Any
 from streams import events, git
 from streams.config import Config, Stream
 from streams.errors import BusyError, GitError, HaltedError, ScopeViolationError, StreamsError
+from streams.progress import ProgressError, stream_worktree_lock
 from streams.state import (
     Halt,
     begin_rebases,
@@ -696,7 +697,11 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
                 name, NOT_REACHED, place.tip, place.tip, detail=f"untouched: the pass stopped at {new_halt.stream}"
             )
             continue
-        results[name], halt = _rebase_one(ws, name, place, upstream_tip, upstream)
+        try:
+            with stream_worktree_lock(ws.state_dir, name):  # no progress commit lands mid-rebase
+                results[name], halt = _rebase_one(ws, name, place, upstream_tip, upstream)
+        except ProgressError as exc:  # busy: another streams command in that worktree
+            results[name], halt = StreamResult(name, FAILED, place.tip, place.tip, detail=exc.message), None
         if halt is not None:
             new_halt = halts[name] = halt
 

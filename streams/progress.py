@@ -6,6 +6,8 @@ import datetime as dt
 import difflib
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -356,71 +358,94 @@ def update_progress(
     ``branch`` is the stream's branch (e.g. ``streams/api``): the worktree must have it checked
     out, with no rebase or merge in progress. Validation failures change nothing on disk.
     """
-    from filelock import FileLock, Timeout  # lazily: the hooks may import this module's parser
-
     rel = f".streams/stream-{name}.md"
     path = progress_file(worktree, name)
+    with stream_worktree_lock(state_dir, name):
+        return _update_locked(worktree, name, branch, update, rel, path, message=message, when=when)
+
+
+@contextmanager
+def stream_worktree_lock(state_dir: Path, name: str, timeout: float = 30.0) -> Iterator[None]:
+    """A short lock on one stream's worktree, shared by `streams progress` and `streams sync`, so a
+    progress commit never lands in the middle of a sync's rebase of the same worktree."""
+    from filelock import FileLock, Timeout  # lazily: the hooks may import this module's parser
+
     state_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(state_dir / f"progress-{name}.flock"), timeout=30)
+    lock = FileLock(str(state_dir / f"progress-{name}.flock"))
     try:
-        lock.acquire()
+        lock.acquire(timeout=timeout)
     except Timeout:
         raise ProgressError(
-            f"another `streams progress` for {name} has run for 30 s; wait for it and retry",
+            f"another streams command has worked in stream {name}'s worktree for {timeout:.0f} s; "
+            "wait for it and retry",
             code="busy",
         ) from None
     try:
-        info = git.run("rev-parse", "--absolute-git-dir", "--symbolic-full-name", "HEAD", cwd=worktree).text.split("\n")
-        git_dir, head_ref = Path(info[0]), (info[1] if len(info) > 1 else "")
-        if (op := _operation_in_progress(git_dir)) is not None:
-            raise ProgressError(
-                f"{worktree} has {op} in progress; finish it (e.g. `git rebase --continue`) or abort it, "
-                "then run `streams progress` again",
-                code="operation_in_progress",
-            )
-        if head_ref != f"refs/heads/{branch}":
-            raise ProgressError(
-                f"{worktree} is not on branch {branch} (HEAD is {head_ref or 'detached'}); "
-                f"run `git switch {branch}` there first",
-                code="wrong_branch",
-            )
-        _clean_stale_temps(git_dir, path.parent)
-        try:
-            old_bytes: bytes | None = path.read_bytes()
-        except FileNotFoundError:
-            old_bytes = None
-        if old_bytes is None:
-            current = Progress.new(name, when=when)
-        else:
-            try:
-                text = old_bytes.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ProgressError(f"{path}:1: not UTF-8 text; save it as UTF-8") from None
-            current = replace(parse(text, display=str(path)), stream=name)
-        new = apply_update(current, update, when=when or now_iso())
-        data = render(new).encode()
-
-        tracked = bool(git.run("ls-files", "-z", "--", rel, cwd=worktree).stdout)
-        _write_file_atomic(path, data, git_dir)
-        added = False
-        try:
-            if not tracked:
-                git.run("add", "--intent-to-add", "--", rel, cwd=worktree)
-                added = True
-            if git.run("diff", "--quiet", "HEAD", "--", rel, cwd=worktree, check=False).returncode == 0:
-                return ProgressCommit(name, path, new, None, branch)
-            # Unpiped: a `streams progress` killed now still gets its commit made, not half made.
-            argv = ("commit", "--quiet", "--only", "--no-edit", "-m", _commit_message(name, new, update, message))
-            res = git.run_unpiped(*argv, "--", rel, cwd=worktree)
-            if res.returncode != 0:
-                raise GitError(("git", *argv[:4], "--", rel), res.returncode, res.stdout, res.stderr)
-        except BaseException:
-            _restore(worktree, rel, path, old_bytes, git_dir, added)
-            raise
-        commit = git.out("rev-parse", "HEAD", cwd=worktree)
-        return ProgressCommit(name, path, new, commit, branch)
+        yield
     finally:
         lock.release()
+
+
+def _update_locked(
+    worktree: Path,
+    name: str,
+    branch: str,
+    update: Update,
+    rel: str,
+    path: Path,
+    *,
+    message: str | None,
+    when: str | None,
+) -> ProgressCommit:
+    info = git.run("rev-parse", "--absolute-git-dir", "--symbolic-full-name", "HEAD", cwd=worktree).text.split("\n")
+    git_dir, head_ref = Path(info[0]), (info[1] if len(info) > 1 else "")
+    if (op := _operation_in_progress(git_dir)) is not None:
+        raise ProgressError(
+            f"{worktree} has {op} in progress; finish it (e.g. `git rebase --continue`) or abort it, "
+            "then run `streams progress` again",
+            code="operation_in_progress",
+        )
+    if head_ref != f"refs/heads/{branch}":
+        raise ProgressError(
+            f"{worktree} is not on branch {branch} (HEAD is {head_ref or 'detached'}); "
+            f"run `git switch {branch}` there first",
+            code="wrong_branch",
+        )
+    _clean_stale_temps(git_dir, path.parent)
+    try:
+        old_bytes: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        old_bytes = None
+    if old_bytes is None:
+        current = Progress.new(name, when=when)
+    else:
+        try:
+            text = old_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProgressError(f"{path}:1: not UTF-8 text; save it as UTF-8") from None
+        current = replace(parse(text, display=str(path)), stream=name)
+    new = apply_update(current, update, when=when or now_iso())
+    data = render(new).encode()
+
+    tracked = bool(git.run("ls-files", "-z", "--", rel, cwd=worktree).stdout)
+    _write_file_atomic(path, data, git_dir)
+    added = False
+    try:
+        if not tracked:
+            git.run("add", "--intent-to-add", "--", rel, cwd=worktree)
+            added = True
+        if git.run("diff", "--quiet", "HEAD", "--", rel, cwd=worktree, check=False).returncode == 0:
+            return ProgressCommit(name, path, new, None, branch)
+        # Unpiped: a `streams progress` killed now still gets its commit made, not half made.
+        argv = ("commit", "--quiet", "--only", "--no-edit", "-m", _commit_message(name, new, update, message))
+        res = git.run_unpiped(*argv, "--", rel, cwd=worktree)
+        if res.returncode != 0:
+            raise GitError(("git", *argv[:4], "--", rel), res.returncode, res.stdout, res.stderr)
+    except BaseException:
+        _restore(worktree, rel, path, old_bytes, git_dir, added)
+        raise
+    commit = git.out("rev-parse", "HEAD", cwd=worktree)
+    return ProgressCommit(name, path, new, commit, branch)
 
 
 def _restore(worktree: Path, rel: str, path: Path, old: bytes | None, git_dir: Path, added: bool) -> None:

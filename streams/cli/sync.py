@@ -229,7 +229,13 @@ def _signature(report: syncing.SyncReport) -> tuple[object, ...]:
 @cli.command("sync")
 @click.argument("names", nargs=-1)
 @click.option("--watch", is_flag=True, help="Sync again every --interval until a stream halts (Ctrl-C stops).")
-@click.option("--interval", default="30s", show_default=True, help="Time between passes with --watch, e.g. 30s, 5m.")
+@click.option(
+    "--interval",
+    default="30s",
+    show_default=True,
+    metavar="DURATION",
+    help="Time between passes with --watch, e.g. 30s, 5m.",
+)
 @click.option(
     "--continue", "continue_name", metavar="NAME", help="Finish NAME's halted rebase (re-checks scope), then sync."
 )
