@@ -7,8 +7,10 @@ A generated repository of 20,000 files; 16 started streams, each worktree with 5
 the dirty files alone. The two sides alternate (A B, B A, …) so drift in the machine's load hits
 both. Then 64 started streams on the same size of repository: absolute seconds.
 
-Also reported, for reading the figures: the same collection in-process (no interpreter start-up)
-with 2 and 4 threads, and how many git processes one snapshot runs.
+Also reported, for reading the figures: the same git status calls two at a time (the floor for
+running them in parallel on this 2-core machine), the collection in-process (no interpreter
+start-up) with 2 and 4 threads, and how many git processes one snapshot runs. Python runs with its
+bytecode cache on (in a private PYTHONPYCACHEPREFIX), as an installed streams would.
 """
 
 from __future__ import annotations
@@ -27,34 +29,45 @@ TARGET_RATIO_16 = 1.0
 TARGET_SECONDS_64 = 2.0
 
 
-def streams_yaml(names: list[str]) -> str:
+TOP_DIRS = [f"area{i:02d}" for i in range(16)]  # the same repository shape for every stream count
+
+
+def scopes(n_streams: int) -> list[tuple[str, str]]:
+    """(stream name, the directory it owns): whole top directories for 16, packages within them beyond."""
+    per_top = max(1, n_streams // len(TOP_DIRS))
+    if per_top == 1:
+        return [(f"s{i:02d}", TOP_DIRS[i % len(TOP_DIRS)]) for i in range(n_streams)]
+    return [(f"s{i:02d}", f"{TOP_DIRS[i // per_top]}/pkg{i % per_top:02d}") for i in range(n_streams)]
+
+
+def streams_yaml(owned: list[tuple[str, str]]) -> str:
     lines = ["version: 1", "base: main", "shared: [pyproject.toml]", "streams:"]
-    for name in names:
-        lines += [f"  {name}:", f"    owns: [{name}/**]"]
+    for name, directory in owned:
+        lines += [f"  {name}:", f"    owns: [{directory}/**]"]
     return "\n".join(lines) + "\n"
 
 
 def build(root: Path, n_streams: int, n_files: int, env: dict[str, str]) -> tuple[Path, list[Path]]:
-    """A repository with ``n_streams`` started streams, each worktree with 5 dirty files."""
-    names = [f"s{i:02d}" for i in range(n_streams)]
+    """A repository with ``n_streams`` started streams, each worktree with 5 dirty files in its scope."""
+    owned = scopes(n_streams)
     repo = root / "repo"
     progress(f"status: generating {n_files} files, starting {n_streams} streams")
     generate_repo(
         repo,
         n_files,
         env=env,
-        top_dirs=names,
-        extra_files={"streams.yaml": streams_yaml(names), "pyproject.toml": "[project]\nname = 'bench'\n"},
+        top_dirs=TOP_DIRS,
+        extra_files={"streams.yaml": streams_yaml(owned), "pyproject.toml": "[project]\nname = 'bench'\n"},
     )
     run_timed([sys.executable, "-m", "streams", "start"], repo, env)
-    worktrees = [root / "repo.streams" / name for name in names]
-    for name, wt in zip(names, worktrees, strict=True):
-        tracked = git(wt, "ls-files", "-z", "--", f"{name}/", env=env).split("\0")[:3]
+    worktrees = [root / "repo.streams" / name for name, _ in owned]
+    for (_, directory), wt in zip(owned, worktrees, strict=True):
+        tracked = git(wt, "ls-files", "-z", "--", f"{directory}/", env=env).split("\0")[:3]
         for rel in tracked:
             with open(wt / rel, "a", encoding="utf-8") as fh:
                 fh.write("# edited by the agent\n")
         for k in range(DIRTY_PER_STREAM - len(tracked)):
-            (wt / name / f"new_{k}.py").write_text("# new\n")
+            (wt / directory / f"new_{k}.py").write_text("# new\n")
         # An agent's own git commands keep its index fresh; do the same once so neither side pays
         # for racily-clean entries left by the checkout.
         git(wt, "status", "--porcelain", env=env)
@@ -96,6 +109,20 @@ def in_process(repo: Path, threads: int, reps: int) -> tuple[float, int]:
     return statistics.median(samples), per_snapshot
 
 
+def git_status_parallel(worktrees: list[Path], env: dict[str, str], workers: int = 2) -> float:
+    """The same git status calls, two at a time: the floor for any tool that runs them in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(wt: Path) -> float:
+        return run_timed(["git", "status", "--porcelain"], wt, env)
+
+    def all_of() -> None:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, worktrees))
+
+    return timed(all_of)
+
+
 def side_by_side(repo: Path, worktrees: list[Path], env: dict[str, str], reps: int) -> dict[str, object]:
     streams_status(repo, env)  # warm the page cache and the interpreter's bytecode
     git_status_each(worktrees, env)
@@ -108,7 +135,9 @@ def side_by_side(repo: Path, worktrees: list[Path], env: dict[str, str], reps: i
         else:
             theirs.append(git_status_each(worktrees, env))
             ours.append(streams_status(repo, env))
+    floor = [git_status_parallel(worktrees, env) for _ in range(max(1, reps // 2))]
     return {
+        "git_status_2_parallel_s": round(statistics.median(floor), 3),
         "streams_status_s": round(statistics.median(ours), 3),
         "git_status_sequential_s": round(statistics.median(theirs), 3),
         "streams_status_samples": rounded(ours),
@@ -132,6 +161,9 @@ def run(quick: bool) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="streams-bench-status-") as tmp_name:
         tmp = Path(tmp_name)
         env = hermetic_env(tmp / "home")
+        # As installed: compiled bytecode is cached (here in a private prefix), not recompiled per run.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         python_start = [run_timed([sys.executable, "-c", "pass"], tmp, env) for _ in range(max(3, reps))]
         for n in sizes:
             root = tmp / f"n{n}"

@@ -554,7 +554,13 @@ class Collector:
 
         rows = self._rows(worktrees, tips, prefix)
 
-        # Concurrent git: one status per worktree, one rev-list per branch, the prediction.
+        # Concurrent git: the prediction first (a chain of short git calls that would otherwise end
+        # last), then one rev-list per branch and one status per worktree.
+        predict_f = None
+        if self.predict is None:
+            warnings.append("conflict predictions unavailable (coordinator.sync is not installed)")
+        elif base_tip is not None:
+            predict_f = self._submit(self._predict, base_tip, rows)
         status_f: dict[str, Future[WorktreeRead]] = {}
         reused: dict[str, WorktreeRead] = {}
         div_f: dict[str, Future[Divergence]] = {}
@@ -569,11 +575,6 @@ class Collector:
                 key = (base_tip, r.head, base_ref)
                 if key not in self._divergence:
                     div_f[r.name] = self._submit(divergence, root, base_tip, r.head)
-        predict_f = None
-        if self.predict is None:
-            warnings.append("conflict predictions unavailable (coordinator.sync is not installed)")
-        elif base_tip is not None:
-            predict_f = self._submit(self._predict, base_tip, rows)
 
         # Meanwhile, the files: progress, leases, halts, agents.
         for r in rows:

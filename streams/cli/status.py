@@ -101,6 +101,9 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
     Read-only: git is polled with GIT_OPTIONAL_LOCKS=0, so it never takes index.lock from an
     agent. On a terminal --watch is a live view (Ctrl-C quits); off a terminal it prints one
     plain snapshot per interval (with --json: one envelope per line). NO_COLOR is honoured.
+
+    Exits 0 whenever it can show the dashboard, also when some rows show errors. The JSON fields
+    are listed in the docstring of streams/status.py.
     """
     seconds = parse_interval(interval)
     ws, config = open_workspace(check_tracked=False)
@@ -281,7 +284,8 @@ def summary_text(snap: Snapshot) -> str:
         parts.append(f"{s.predicted_conflicts} predicted conflict{'s' if s.predicted_conflicts != 1 else ''}")
     if s.errors:
         parts.append(f"{s.errors} unreadable")
-    base = f"base {snap.base} {snap.base_tip[:10]}" if snap.base_tip else f"base {snap.base} (missing)"
+    shown = snap.base_ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
+    base = f"base {shown} {snap.base_tip[:10]}" if snap.base_tip else f"base {shown} (missing)"
     return f"{' · '.join(parts)}   [{base}]"
 
 
