@@ -101,7 +101,10 @@ from typing import Any
 from streams import git
 from streams.config import Config, progress_path
 from streams.errors import StreamsError
-from streams.progress import Progress
+from streams.locks import Lease, list_leases
+from streams.progress import Progress, read_progress
+from streams.scope import check_paths
+from streams.state import Halt, read_halts
 from streams.workspace import Workspace, read_marker
 
 AGENTS_DIRNAME = "agents"
@@ -383,30 +386,6 @@ def worktree_git_dir(worktree: Path) -> Path | None:
 # --- reading the pieces other areas own --------------------------------------------------------------
 
 
-def _optional(module: str, attr: str) -> Any:
-    """``module.attr``, or None while the area that provides it has not landed yet."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _progress(worktree: Path, name: str) -> Progress | None:
-    read_progress = _optional("streams.progress", "read_progress")
-    if read_progress is not None:
-        return read_progress(worktree, name)  # type: ignore[no-any-return]
-    from streams.progress import parse
-
-    path = worktree / progress_path(name)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    return parse(text, display=str(path))
-
-
 def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -557,9 +536,7 @@ class Collector:
         # Concurrent git: the prediction first (a chain of short git calls that would otherwise end
         # last), then one rev-list per branch and one status per worktree.
         predict_f = None
-        if self.predict is None:
-            warnings.append("conflict predictions unavailable (coordinator.sync is not installed)")
-        elif base_tip is not None:
+        if self.predict is not None and base_tip is not None:
             predict_f = self._submit(self._predict, base_tip, rows)
         status_f: dict[str, Future[WorktreeRead]] = {}
         reused: dict[str, WorktreeRead] = {}
@@ -580,7 +557,7 @@ class Collector:
         for r in rows:
             if r.state in (STARTED, UNCONFIGURED) and r.worktree is not None:
                 try:
-                    r.progress = _progress(r.worktree, r.name)
+                    r.progress = read_progress(r.worktree, r.name)
                 except (StreamsError, OSError, UnicodeDecodeError) as exc:
                     r.errors.append(f"progress file: {_describe(exc)}")
                 r.operation, _ = in_progress_operation(r.worktree)
@@ -683,20 +660,14 @@ class Collector:
                 self._predicted[keys[name]] = tuple(sorted(found.get(name, ())))
         return {name: self._predicted[key] for name, key in keys.items()}
 
-    def _leases(self, warnings: list[str]) -> list[Any]:
-        from streams.locks import list_leases
-
+    def _leases(self, warnings: list[str]) -> list[Lease]:
         try:
             return list_leases(self.ws.common_dir)
         except (StreamsError, OSError) as exc:
             warnings.append(f"locks unreadable: {_describe(exc)}")
             return []
 
-    def _halts(self, warnings: list[str]) -> dict[str, Any]:
-        read_halts = _optional("streams.state", "read_halts")
-        if read_halts is None:
-            warnings.append("halts unknown: streams.state is not available")
-            return {}
+    def _halts(self, warnings: list[str]) -> dict[str, Halt]:
         try:
             return dict(read_halts(self.ws))
         except (StreamsError, OSError, ValueError) as exc:
@@ -719,11 +690,6 @@ class Collector:
                 r.committed_changes = self._changes.get((r.merge_base, r.head), ())
 
     def _scope(self, rows: list[_Row], warnings: list[str]) -> None:
-        check_paths = _optional("streams.scope", "check_paths")
-        if check_paths is None:
-            if any(r.dirty for r in rows):
-                warnings.append("out-of-scope edits unknown: streams.scope is not available")
-            return
         for r in rows:
             if not r.dirty or r.state != STARTED:
                 continue
@@ -742,8 +708,8 @@ class Collector:
     def _snapshot(
         self,
         rows: list[_Row],
-        leases: list[Any],
-        halts: dict[str, Any],
+        leases: list[Lease],
+        halts: dict[str, Halt],
         base_ref: str,
         base_tip: str | None,
         now: float,
@@ -781,8 +747,8 @@ class Collector:
                     onto=str(h.onto),
                     original_tip=str(h.original_tip),
                     time=str(h.time),
-                    reason=str(getattr(h, "reason", "conflict")),
-                    upstream=str(getattr(h, "upstream", "")),
+                    reason=h.reason,
+                    upstream=h.upstream,
                 )
             pid, running = read_agent(self.ws, r.name)
             result.append(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from coordinator.sync import predict_conflicts
 from streams.cli.base import RUN, cli, envelope, json_option, table, wants_json
 from streams.cli.workspace import open_workspace
 from streams.config import Config
@@ -32,7 +33,6 @@ from streams.status import (
     STARTED,
     UNCONFIGURED,
     Collector,
-    Predictor,
     Snapshot,
     StreamStatus,
 )
@@ -69,14 +69,6 @@ def parse_interval(text: str) -> float:
     return seconds
 
 
-def _predictor() -> Predictor | None:
-    try:
-        from coordinator.sync import predict_conflicts
-    except ImportError:
-        return None
-    return predict_conflicts
-
-
 @cli.command("status")
 @click.argument("names", nargs=-1)
 @click.option("--watch", is_flag=True, help="Keep the dashboard live: repaint on file changes and every --interval.")
@@ -107,7 +99,7 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
     """
     seconds = parse_interval(interval)
     ws, config = open_workspace(check_tracked=False)
-    with Collector(ws, config, names, predict=_predictor()) as collector:
+    with Collector(ws, config, names, predict=predict_conflicts) as collector:
         if not watch:
             snap = collector.collect()
             if wants_json():
