@@ -154,20 +154,6 @@ class Place:
     detached: bool = False  # HEAD detached with no rebase in progress (e.g. a killed rebase)
 
 
-def _git_dir_of(worktree: Path) -> Path | None:
-    dotgit = worktree / ".git"
-    try:
-        if dotgit.is_dir():
-            return dotgit
-        text = dotgit.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    if not text.startswith("gitdir: "):
-        return None
-    path = Path(text[len("gitdir: ") :])
-    return path if path.is_absolute() else (worktree / path).resolve()
-
-
 def _rebase_dir(git_dir: Path) -> Path | None:
     for name in ("rebase-merge", "rebase-apply"):
         if (git_dir / name).is_dir():
@@ -184,7 +170,7 @@ def _read_small(path: Path) -> str | None:
 
 def stale_locks(worktree: Path, ref: str) -> list[Path]:
     """Lock files a killed git process may have left around a worktree and its branch."""
-    git_dir = _git_dir_of(worktree)
+    git_dir = git.worktree_git_dir(worktree)
     if git_dir is None:
         return []
     found = sorted(git_dir.glob("*.lock"))
@@ -227,27 +213,7 @@ def _unmerged(worktree: Path) -> tuple[str, ...]:
 
 def _dirty_tracked(worktree: Path) -> tuple[str, ...]:
     """Tracked paths with uncommitted changes, staged or not (untracked files do not block a rebase)."""
-    res = git.run(
-        "status",
-        "--porcelain",
-        "-z",
-        "--untracked-files=no",
-        "--ignore-submodules=none",
-        cwd=worktree,
-        optional_locks=False,  # no index refresh: never takes (or, killed, leaves) index.lock
-    )
-    paths: list[str] = []
-    records = res.stdout.split(b"\0")
-    i = 0
-    while i < len(records):
-        rec = records[i]
-        i += 1
-        if not rec:
-            continue
-        paths.append(rec[3:].decode("utf-8", "surrogateescape"))
-        if rec[:1] in (b"R", b"C"):
-            i += 1
-    return tuple(paths)
+    return tuple(git.is_dirty(worktree, untracked=False))
 
 
 def _blocking_files(res: git.Result) -> list[str]:
@@ -313,7 +279,7 @@ def locate(ws: Workspace, config: Config, names: Sequence[str] | None = None) ->
     for w in git.worktrees(ws.main_root):
         if w.bare or w.prunable or not w.path.is_dir():
             continue
-        git_dir = _git_dir_of(w.path)
+        git_dir = git.worktree_git_dir(w.path)
         if git_dir is None:
             continue
         rebase_dir = _rebase_dir(git_dir)

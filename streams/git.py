@@ -256,9 +256,19 @@ def worktrees(cwd: Path) -> list[Worktree]:
     return result
 
 
-def is_dirty(cwd: Path) -> list[str]:
-    """Paths with uncommitted changes (staged, unstaged or untracked) in the worktree at ``cwd``."""
-    res = run("status", "--porcelain", "-z", "--untracked-files=all", cwd=cwd, optional_locks=False)
+def is_dirty(cwd: Path, *, untracked: bool = True) -> list[str]:
+    """Paths with uncommitted changes (staged, unstaged and, with ``untracked``, untracked) in the
+    worktree at ``cwd``. Submodule changes count. Run without optional locks: no index refresh, so
+    it never takes (or, killed, leaves) ``index.lock``."""
+    res = run(
+        "status",
+        "--porcelain",
+        "-z",
+        f"--untracked-files={'all' if untracked else 'no'}",
+        "--ignore-submodules=none",
+        cwd=cwd,
+        optional_locks=False,
+    )
     paths: list[str] = []
     records = res.stdout.split(b"\0")
     i = 0
@@ -301,3 +311,39 @@ def run_unpiped(*args: str, cwd: Path | str, env: Mapping[str, str] | None = Non
         out.seek(0)
         err.seek(0)
         return Result(proc.returncode, out.read(), err.read())
+
+
+# --- a worktree's state, read from its files (no git process) ---------------------------------
+
+
+def worktree_git_dir(worktree: Path) -> Path | None:
+    """The private git dir of the worktree at ``worktree`` (its ``.git`` dir, or the dir its
+    ``.git`` file points to), or None when there is none."""
+    dotgit = worktree / ".git"
+    if dotgit.is_dir():
+        return dotgit
+    try:
+        text = dotgit.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir: "):
+        return None
+    path = Path(text[len("gitdir: ") :])
+    return path if path.is_absolute() else (worktree / path).resolve()
+
+
+_OPERATION_MARKERS = (
+    ("rebase-merge", "rebase"),
+    ("rebase-apply", "rebase"),
+    ("MERGE_HEAD", "merge"),
+    ("CHERRY_PICK_HEAD", "cherry-pick"),
+    ("REVERT_HEAD", "revert"),
+)
+
+
+def operation_in_progress(git_dir: Path) -> str | None:
+    """``rebase``, ``merge``, ``cherry-pick`` or ``revert`` when one is in progress, else None."""
+    for marker, what in _OPERATION_MARKERS:
+        if (git_dir / marker).exists():
+            return what
+    return None

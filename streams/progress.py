@@ -15,6 +15,7 @@ import yaml
 
 from streams import git
 from streams.errors import GitError, StreamsError
+from streams.procs import pid_alive
 
 STATUSES = ("pending", "in_progress", "blocked", "completed", "failed", "paused")
 SECTIONS = ("Completed Tasks", "Current Task", "Blocked Items", "Next Steps")
@@ -272,19 +273,6 @@ class ProgressCommit:
     branch: str
 
 
-def _operation_in_progress(git_dir: Path) -> str | None:
-    for marker, what in (
-        ("rebase-merge", "a rebase"),
-        ("rebase-apply", "a rebase"),
-        ("MERGE_HEAD", "a merge"),
-        ("CHERRY_PICK_HEAD", "a cherry-pick"),
-        ("REVERT_HEAD", "a revert"),
-    ):
-        if (git_dir / marker).exists():
-            return what
-    return None
-
-
 def _commit_message(name: str, p: Progress, u: Update, message: str | None) -> str:
     subject = f"progress({name}): {_one_line(message)}" if message else f"progress({name}): {p.status}, {p.completion}%"
     body = [f"status: {p.status}, completion: {p.completion}%"] if message else []
@@ -329,18 +317,8 @@ def _clean_stale_temps(git_dir: Path, progress_dir: Path) -> None:
                 pid = int(stale.name.split(".")[2])
             except (IndexError, ValueError):
                 continue
-            if pid != os.getpid() and not _alive(pid):
+            if pid != os.getpid() and not pid_alive(pid):
                 stale.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def update_progress(
@@ -399,9 +377,9 @@ def _update_locked(
 ) -> ProgressCommit:
     info = git.run("rev-parse", "--absolute-git-dir", "--symbolic-full-name", "HEAD", cwd=worktree).text.split("\n")
     git_dir, head_ref = Path(info[0]), (info[1] if len(info) > 1 else "")
-    if (op := _operation_in_progress(git_dir)) is not None:
+    if (op := git.operation_in_progress(git_dir)) is not None:
         raise ProgressError(
-            f"{worktree} has {op} in progress; finish it (e.g. `git rebase --continue`) or abort it, "
+            f"{worktree} has a {op} in progress; finish it (e.g. `git rebase --continue`) or abort it, "
             "then run `streams progress` again",
             code="operation_in_progress",
         )

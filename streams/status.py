@@ -90,7 +90,6 @@ warnings                     [str]             what could not be read for the wh
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -102,6 +101,7 @@ from streams import git
 from streams.config import Config, progress_path
 from streams.errors import StreamsError
 from streams.locks import Lease, list_leases
+from streams.procs import pid_alive
 from streams.progress import Progress, read_progress
 from streams.scope import check_paths
 from streams.state import Halt, read_halts
@@ -353,55 +353,13 @@ def changed_paths_many(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[tupl
 
 def in_progress_operation(worktree: Path) -> tuple[str | None, Path | None]:
     """(rebase | merge | cherry-pick | revert in progress, or None; the worktree's private git dir)."""
-    git_dir = worktree_git_dir(worktree)
+    git_dir = git.worktree_git_dir(worktree)
     if git_dir is None:
         return None, None
-    for marker, what in (
-        ("rebase-merge", "rebase"),
-        ("rebase-apply", "rebase"),
-        ("MERGE_HEAD", "merge"),
-        ("CHERRY_PICK_HEAD", "cherry-pick"),
-        ("REVERT_HEAD", "revert"),
-    ):
-        if (git_dir / marker).exists():
-            return what, git_dir
-    return None, git_dir
-
-
-def worktree_git_dir(worktree: Path) -> Path | None:
-    """A linked worktree's private git dir, read from its ``.git`` file (no git process)."""
-    dotgit = worktree / ".git"
-    if dotgit.is_dir():
-        return dotgit
-    try:
-        text = dotgit.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    if not text.startswith("gitdir: "):
-        return None
-    path = Path(text[len("gitdir: ") :])
-    return path if path.is_absolute() else (worktree / path).resolve()
+    return git.operation_in_progress(git_dir), git_dir
 
 
 # --- reading the pieces other areas own --------------------------------------------------------------
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    try:  # a zombie has exited: it is no longer an agent at work
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def read_agent(ws: Workspace, name: str) -> tuple[int | None, bool]:
@@ -611,7 +569,7 @@ class Collector:
             if w.branch and w.branch.startswith(prefix):
                 name = w.branch[len(prefix) :]
             elif w.detached:  # mid-rebase the branch is not checked out: the marker says whose it is
-                git_dir = worktree_git_dir(w.path)
+                git_dir = git.worktree_git_dir(w.path)
                 name = read_marker(git_dir) if git_dir is not None else None
             if name is not None and name not in by_name:
                 by_name[name] = w

@@ -58,18 +58,6 @@ class StreamState:
     head: str | None
 
 
-def worktree_git_dir(path: Path) -> Path | None:
-    """The private git dir of the linked worktree at ``path`` (from its ``.git`` file), or None."""
-    try:
-        text = (path / ".git").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    if not text.startswith("gitdir: "):
-        return None
-    git_dir = Path(text[len("gitdir: ") :])
-    return git_dir if git_dir.is_absolute() else (path / git_dir).resolve()
-
-
 def stream_worktrees(ws: Workspace, config: Config) -> dict[str, git.Worktree]:
     """Each stream's worktree: found by its branch or, while detached (a rebase stopped on a
     conflict, a checkout of a commit), by the stream marker in its git dir."""
@@ -84,7 +72,7 @@ def stream_worktrees(ws: Workspace, config: Config) -> dict[str, git.Worktree]:
 
 
 def _marker_of(path: Path) -> str | None:
-    git_dir = worktree_git_dir(path)
+    git_dir = git.worktree_git_dir(path)
     return read_marker(git_dir) if git_dir is not None else None
 
 
@@ -285,19 +273,6 @@ def unmerged_commits(ws: Workspace, config: Config, name: str) -> list[str]:
     return res.text.split()
 
 
-def _in_progress_op(git_dir: Path) -> str | None:
-    for marker, what in (
-        ("rebase-merge", "a rebase"),
-        ("rebase-apply", "a rebase"),
-        ("MERGE_HEAD", "a merge"),
-        ("CHERRY_PICK_HEAD", "a cherry-pick"),
-        ("REVERT_HEAD", "a revert"),
-    ):
-        if (git_dir / marker).exists():
-            return what
-    return None
-
-
 def stop(
     ws: Workspace,
     config: Config,
@@ -322,12 +297,13 @@ def stop(
             op = None
             if wt is not None and wt.path.is_dir():
                 dirty = git.is_dirty(wt.path)
-                op = _in_progress_op(Path(git.out("rev-parse", "--absolute-git-dir", cwd=wt.path)))
+                git_dir = git.worktree_git_dir(wt.path)
+                op = git.operation_in_progress(git_dir) if git_dir is not None else None
             unmerged = unmerged_commits(ws, config, s.name) if tip is not None else []
             if not force:
                 if op is not None:
                     raise StreamsError(
-                        f"stream {s.name!r} has {op} in progress in {wt.path if wt else ''}; finish or abort it, "
+                        f"stream {s.name!r} has a {op} in progress in {wt.path if wt else ''}; finish or abort it, "
                         "or pass --force (uncommitted work is saved to a ref first)",
                         code="operation_in_progress",
                     )

@@ -145,7 +145,7 @@ def test_conflict_halts_records_and_exits_4(repo: Repo) -> None:
     assert r.code == 4
     assert outcomes(r.out) == {"api": "halted", "ui": "rebased", "docs": "rebased"}
     assert rebasing(wt) and git(wt, "rev-parse", "HEAD") == head_during
-    assert "wait for a human" in r.err and "api" in r.err
+    assert "waits for a human" in r.err and "api" in r.err
 
 
 def test_one_of_two_streams_conflicts_the_other_is_synced_first(repo: Repo) -> None:

@@ -198,7 +198,7 @@ def _halt_message(report: syncing.SyncReport) -> str:
         )
     parts = [f"{h.stream} ({syncing._halt_next(h)})" for h in report.halts]
     return (
-        f"sync halted: {len(report.halts)} stream{'s' if len(report.halts) != 1 else ''} wait for a human: "
+        f"sync halted: {len(report.halts)} {'streams wait' if len(report.halts) != 1 else 'stream waits'} for a human: "
         + "; ".join(parts)
     )
 
