@@ -20,7 +20,6 @@ Nothing is kept between passes: no git object, no child process, no open lock.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -409,18 +408,14 @@ def _predict(
     return result
 
 
-# --- scope re-check (the scope area's module, when present) --------------------------------------
+# --- scope re-check ------------------------------------------------------------------------------
 
 
-def _scope_violations(ws: Workspace, config: Config, name: str, tip: str, onto: str) -> list[Any] | None:
-    """Violations in the stream's commits on top of ``onto``; None when streams.scope is missing."""
-    try:
-        scope = importlib.import_module("streams.scope")  # the scope area's module, when it exists
-    except ModuleNotFoundError as exc:
-        if exc.name != "streams.scope":
-            raise
-        return None
-    return list(scope.violations_in_range(ws, config, name, tip, [onto]))
+def _scope_violations(ws: Workspace, config: Config, name: str, tip: str, onto: str) -> list[Any]:
+    """Violations in the stream's commits on top of ``onto``."""
+    from streams.scope import violations_in_range  # lazily: only --continue needs it
+
+    return list(violations_in_range(ws, config, name, tip, [onto]))
 
 
 def _describe_violations(violations: Sequence[Any]) -> str:
@@ -938,8 +933,6 @@ def _check_scope(
     upstream_ref, _ = upstream_of(config)
     base = onto or git.resolve_commit(ws.main_root, upstream_ref) or upstream_ref
     violations = _scope_violations(ws, config, name, place.tip, base)
-    if violations is None:
-        return False
     if violations:
         back = (
             f", or go back to before the rebase with `git -C {place.worktree} reset --keep {original}` "

@@ -19,12 +19,12 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from streams.compiled import progress_path
 from streams.errors import ConfigError, UnknownStreamError
 
-__all__ = ["Config", "ConfigError", "Stream", "load", "parse"]
+__all__ = ["Config", "ConfigError", "Stream", "load", "parse", "progress_path"]
 
 CONFIG_NAME = "streams.yaml"
-PROGRESS_DIR = ".streams"
 
 TOP_KEYS = ("version", "base", "remote", "branch_prefix", "worktree_root", "unowned", "shared", "streams")
 STREAM_KEYS = ("description", "owns", "depends", "parallel", "touches", "command")
@@ -77,10 +77,6 @@ class Stream:
     @property
     def progress_path(self) -> str:
         return progress_path(self.name)
-
-
-def progress_path(name: str) -> str:
-    return f"{PROGRESS_DIR}/stream-{name}.md"
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,14 @@ def update_ref(cwd: Path, ref: str, new: str, old: str, message: str) -> None:
     run("update-ref", "-m", message, ref, new, old, cwd=cwd)
 
 
+def update_refs(cwd: Path, updates: Iterable[tuple[str, str, str]], message: str) -> None:
+    """Compare-and-swap several refs in one transaction: each ``(ref, new, old)`` as in
+    ``update_ref``; all move or none does."""
+    lines = "".join(f"update {ref} {new} {old}\n" for ref, new, old in updates)
+    if lines:
+        run("update-ref", "-m", message, "--stdin", cwd=cwd, input=f"start\n{lines}prepare\ncommit\n".encode())
+
+
 # --- worktrees ---------------------------------------------------------------------------------
 
 

@@ -177,18 +177,12 @@ def lease_lookup(common: str) -> Callable[[str], tuple[str, float] | None]:
 
     def lease_of(path: str) -> tuple[str, float] | None:
         if "fn" not in state:
-            try:
-                from streams.locks import live_lease
+            from streams.locks import live_lease  # on first use: most commits touch no shared path
 
-                state["fn"] = live_lease
-            except ImportError:  # no locks module: shared paths simply need a lease
-                state["fn"] = None
-        fn = state["fn"]
-        if fn is None:
-            return None
+            state["fn"] = live_lease
         from pathlib import Path
 
-        lease = fn(Path(common), path)  # type: ignore[operator]
+        lease = state["fn"](Path(common), path)  # type: ignore[operator]
         return (lease.stream, lease.expires_at) if lease is not None else None
 
     return lease_of
@@ -427,10 +421,8 @@ def post_commit() -> int:
     stream = marker(gd)
     if stream is None:
         return 0
-    try:
-        from streams.locks import release_committed
-    except ImportError:
-        return 0
+    from streams.locks import release_committed
+
     code, out, _ = git(
         "log", "-1", "--format=", "--name-only", "-z", "--no-renames", "--diff-merges=first-parent", "HEAD", "--"
     )

@@ -48,11 +48,8 @@ def _violations(stream: str, findings: Iterable[Finding]) -> list[Violation]:
 
 
 def lease_lookup(common_dir: Path) -> Callable[[str], tuple[str, float] | None]:
-    """``path -> (holding stream, expires_at)`` for live leases (none when streams.locks is absent)."""
-    try:
-        from streams.locks import live_lease
-    except ImportError:
-        return lambda _path: None
+    """``path -> (holding stream, expires_at)`` for live leases."""
+    from streams.locks import live_lease
 
     def lease_of(path: str) -> tuple[str, float] | None:
         lease = live_lease(common_dir, path)

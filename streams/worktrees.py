@@ -17,7 +17,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from streams import git, locks
-from streams.config import PROGRESS_DIR, Config, Stream
+from streams.config import Config, Stream, progress_path
 from streams.errors import StreamsError, UsageError
 from streams.progress import Progress, render
 from streams.workspace import MARKER_FILE, Workspace, read_marker
@@ -168,25 +168,31 @@ def start(
                 )
             todo.append((s, ref, path))
 
-        root_entries = git.ls_tree(ws.main_root, base_tip) if todo else []
-        for s, ref, path in todo:
-            tip = tips[ref]
-            created = tip is None
-            if created:
-                head = _commit_progress(ws, root_entries, base_tip, s.name)
-                git.update_ref(ws.main_root, ref, head, git.ZERO_OID, f"streams: start {s.name}")
-            else:
-                assert tip is not None
-                head = tip
-                if not git.has_path(ws.main_root, tip, s.progress_path):
-                    head = _commit_progress(ws, git.ls_tree(ws.main_root, tip), tip, s.name)
-                    git.update_ref(ws.main_root, ref, head, tip, f"streams: start {s.name}")
+        # Every branch that lacks a progress file gets one commit adding it: all of them made by one
+        # `git fast-import` and published by one compare-and-swap ref transaction.
+        parents = {
+            s.name: tips[ref] or base_tip
+            for s, ref, _ in todo
+            if tips[ref] is None or not git.has_path(ws.main_root, tips[ref] or "", s.progress_path)
+        }
+        heads = _progress_commits(ws, parents)
+        git.update_refs(
+            ws.main_root,
+            [(ref, heads[s.name], tips[ref] or git.ZERO_OID) for s, ref, _ in todo if s.name in heads],
+            "streams: start",
+        )
+        for i, (s, ref, path) in enumerate(todo):
+            created = tips[ref] is None
+            head = heads.get(s.name) or tips[ref] or ""
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 git.run("worktree", "add", "--quiet", str(path), config.branch(s.name), cwd=ws.main_root)
                 _write_marker(path, s.name)
             except BaseException:
                 _undo_start(ws, path, ref, head if created else None)
+                for later, later_ref, _ in todo[i + 1 :]:  # branches made for streams not reached
+                    if tips[later_ref] is None:
+                        git.run("update-ref", "-d", later_ref, heads[later.name], cwd=ws.main_root, check=False)
                 raise
             results[s.name] = StartResult(s.name, config.branch(s.name), path, "started", created, head)
     from streams import hooks_install  # the scope hooks, in the common dir (idempotent)
@@ -195,19 +201,37 @@ def start(
     return [results[s.name] for s in streams]
 
 
-def _commit_progress(ws: Workspace, root: list[git.TreeEntry], parent: str, name: str) -> str:
-    """A commit on top of ``parent`` adding the stream's progress file, built without a worktree."""
-    blob = git.hash_blob(ws.main_root, render(Progress.new(name)).encode())
-    filename = f"stream-{name}.md"
-    sub = next((e for e in root if e.name == PROGRESS_DIR and e.type == "tree"), None)
-    sub_entries = [e for e in git.ls_tree(ws.main_root, sub.oid)] if sub else []
-    sub_entries = [e for e in sub_entries if e.name != filename]
-    sub_entries.append(git.TreeEntry("100644", "blob", blob, filename))
-    sub_oid = git.mktree(ws.main_root, sub_entries)
-    new_root = [e for e in root if e.name != PROGRESS_DIR]
-    new_root.append(git.TreeEntry("040000", "tree", sub_oid, PROGRESS_DIR))
-    tree = git.mktree(ws.main_root, new_root)
-    return git.commit_tree(ws.main_root, tree, [parent], f"streams: start stream {name}\n")
+def _progress_commits(ws: Workspace, parents: dict[str, str]) -> dict[str, str]:
+    """For each stream, a commit on top of its parent adding its progress file; no ref is moved.
+
+    One ``git fast-import`` makes them all (instead of five plumbing commands a stream).
+    """
+    if not parents:
+        return {}
+    author = git.out("var", "GIT_AUTHOR_IDENT", cwd=ws.main_root)
+    committer = git.out("var", "GIT_COMMITTER_IDENT", cwd=ws.main_root)
+
+    def data(text: str) -> bytes:
+        raw = text.encode()
+        return b"data %d\n%s\n" % (len(raw), raw)
+
+    names = list(parents)
+    scratch = f"refs/streams/start-scratch/{os.getpid()}"
+    stream = [b"feature done\n"]
+    for mark, name in enumerate(names, 1):
+        stream += [
+            f"commit {scratch}\nmark :{mark}\nauthor {author}\ncommitter {committer}\n".encode(),
+            data(f"streams: start stream {name}\n"),
+            f"from {parents[name]}\nM 100644 inline {progress_path(name)}\n".encode(),
+            data(render(Progress.new(name))),
+        ]
+    stream.append(b"done\n")
+    with tempfile.TemporaryDirectory(prefix="streams-start-") as tmp:
+        marks = Path(tmp) / "marks"
+        git.run("fast-import", "--quiet", f"--export-marks={marks}", cwd=ws.main_root, input=b"".join(stream))
+        oids = dict(line.split() for line in marks.read_text(encoding="ascii").splitlines())
+    git.run("update-ref", "-d", scratch, cwd=ws.main_root)
+    return {name: oids[f":{mark}"] for mark, name in enumerate(names, 1)}
 
 
 def _write_marker(path: Path, name: str) -> None:
@@ -267,7 +291,7 @@ def unmerged_commits(ws: Workspace, config: Config, name: str) -> list[str]:
         f"refs/heads/{config.base}...refs/heads/{branch}",
         "--",
         ".",
-        f":(exclude){PROGRESS_DIR}/stream-{name}.md",
+        f":(exclude){progress_path(name)}",
         cwd=ws.main_root,
     )
     return res.text.split()
