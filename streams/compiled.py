@@ -31,6 +31,7 @@ FORMAT = 1
 CACHE_DIR = ("streams", "cache")
 CACHE_FILE = "compiled.marshal"
 PREFIX_FILE = "branch-prefix"
+FAST_DIR = "fast"  # the pre-commit shim's shell fast path: see shell_rules
 CONFIG_FILE = "streams.yaml"
 PROGRESS_DIR = ".streams"
 ZERO_OID = "0" * 40
@@ -264,12 +265,82 @@ def load(common_dir: str | os.PathLike[str]) -> CompiledConfig | None:
         return None
 
 
+_SHELL_KINDS = ("prefix", "path", "child")  # rules the pre-commit shim can decide with `case`
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+
+
+def _head(kind: str, arg: str) -> str:
+    """A string every path the rule matches starts with ("" when it may match anywhere)."""
+    if kind in _SHELL_KINDS:
+        return arg
+    if kind == "regex" and arg.startswith("^") and not arg.startswith("^(?:.+/)?"):
+        head = ""
+        for ch in arg[1:]:
+            if ch in _REGEX_META:
+                break
+            head += ch
+        return head
+    return ""  # all, seg, dirseg, segsuffix: floating
+
+
+def shell_rules(cc: CompiledConfig) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Per stream, the ``(kind, arg)`` rules the pre-commit shim may decide alone, without Python.
+
+    A staged path that one of its stream's rules matches is that stream's (``owner``) when the
+    stream has no negated pattern and no other stream has a pattern that could match a path the
+    rule matches: every path under the rule starts with its ``arg``, and a pattern of another
+    stream can match such a path only if its literal head (see ``_head``) and ``arg`` are prefixes
+    one of the other. Rules that fail this are left out, so the shim hands those paths to the full
+    check; so are args the shell could misread (quotes, newlines, spaces at either end).
+    """
+    heads: list[tuple[str, str]] = [
+        (name, _head(kind, arg))
+        for name, rules in cc.stream_rules.items()
+        for kind, arg, include, _ in rules
+        if include
+    ]
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    for name, rules in cc.stream_rules.items():
+        if any(not include for _, _, include, _ in rules):
+            continue
+        fast = []
+        for kind, arg, _, _ in rules:
+            if (
+                kind not in _SHELL_KINDS
+                or not arg
+                or arg != arg.strip()
+                or "\n" in arg
+                or arg.startswith(('"', PROGRESS_DIR + "/", PROGRESS_DIR + "\n"))
+                or arg in (PROGRESS_DIR, CONFIG_FILE)
+            ):
+                continue
+            if all(other == name or not (arg.startswith(h) or h.startswith(arg)) for other, h in heads):
+                fast.append((kind, arg))
+        if fast:
+            out[name] = tuple(fast)
+    return out
+
+
 def save(common_dir: str | os.PathLike[str], cc: CompiledConfig) -> None:
-    """Write the cache and the branch-prefix file (temp file + ``os.replace`` each)."""
+    """Write the cache, the branch-prefix file and the shell fast path (temp file + ``os.replace``
+    each). The fast path's copy of streams.yaml is emptied first and written last, so a shim never
+    trusts prefix files that are being rewritten."""
     folder = cache_dir(common_dir)
-    os.makedirs(folder, exist_ok=True)
+    fast = os.path.join(folder, FAST_DIR)
+    os.makedirs(fast, exist_ok=True)
+    _replace(os.path.join(fast, "source"), b"")
     _replace(os.path.join(folder, CACHE_FILE), marshal.dumps(cc.to_data()))
     _replace(os.path.join(folder, PREFIX_FILE), cc.branch_prefix.encode() + b"\n")
+    rules = shell_rules(cc)
+    for entry in os.listdir(fast):
+        if entry.startswith("s-") and entry[2:] not in rules:
+            os.unlink(os.path.join(fast, entry))
+    for name, pairs in rules.items():
+        text = "".join(f"{kind} {arg}\n" for kind, arg in pairs)
+        _replace(os.path.join(fast, f"s-{name}"), text.encode("utf-8", "surrogateescape"))
+    _replace(os.path.join(fast, "config"), os.fsencode(cc.config_path) + b"\n")
+    if rules:
+        _replace(os.path.join(fast, "source"), cc.source)
 
 
 def _replace(path: str, data: bytes) -> None:

@@ -487,13 +487,20 @@ def test_fetch_and_non_stream_branches_start_no_python(started: Repo, tmp_path: 
     assert res.returncode != 0 and log.exists()
 
 
-def test_a_checked_commit_costs_the_reference_transaction_hook_no_python(started: Repo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("prefixes_only", [True, False], ids=["shell-fast-path", "python-check"])
+def test_a_checked_commit_costs_the_reference_transaction_hook_no_python(
+    started: Repo, tmp_path: Path, prefixes_only: bool
+) -> None:
+    if not prefixes_only:  # a pattern that is not a plain directory prefix: the shim runs the full check
+        text = (started.root / "streams.yaml").read_text().replace("owns: [docs/**]", "owns: [docs/**, '*.rst']")
+        started.write("streams.yaml", text)
     log = tmp_path / "python-runs"
     wrapper = tmp_path / "python"
     wrapper.write_text(f'#!/bin/sh\necho "$5" >> {log}\nexec {sys.executable} "$@"\n')  # -I -S -c CODE HOOK
     wrapper.chmod(0o755)
     hooks_install.install(discover(started.root), python=str(wrapper))
     api = started.worktree("api")
+    checked = [] if prefixes_only else ["pre-commit"]  # in-scope commits: pre-commit's check, if any
 
     def runs() -> list[str]:
         text = log.read_text() if log.exists() else ""
@@ -502,19 +509,40 @@ def test_a_checked_commit_costs_the_reference_transaction_hook_no_python(started
 
     stage(started, api, {"src/api/app.py": "v2\n"})
     assert commit(api).returncode == 0
-    assert runs() == ["pre-commit"]  # the reference-transaction shim recognised the checked commit
+    assert runs() == checked  # the reference-transaction shim recognised the checked commit
     started.write("src/api/app.py", "v3\n", cwd=api)
     assert commit(api, "-a").returncode == 0
-    assert runs() == ["pre-commit"]
+    assert runs() == checked
     started.write("src/api/app.py", "v4\n", cwd=api)
     assert commit(api, "-o", "--", "src/api/app.py").returncode == 0
-    assert runs() == ["pre-commit"]
+    assert runs() == checked
     stage(started, api, {"src/api/app.py": "v5\n"})
     assert commit(api, "--no-verify").returncode == 0
     assert runs() == ["reference-transaction"]  # no pre-commit check: the reference-transaction hook does it
     stage(started, api, {"src/api/app.py": "v6\n"})
     assert git_run(api, "commit", "--amend", "--no-edit").returncode == 0
-    assert runs() == ["pre-commit", "reference-transaction"]  # an amend has another parent: checked in full
+    assert runs() == [*checked, "reference-transaction"]  # an amend has another parent: checked in full
+    # Out of scope: the shim hands over to the full check, which refuses and explains.
+    stage(started, api, {"src/ui/main.ts": "not api's\n"})
+    res = commit(api)
+    assert res.returncode != 0 and "owned by ui" in res.stderr
+    assert runs() == ["pre-commit"]
+
+
+def test_the_shell_fast_path_follows_every_change_of_streams_yaml(started: Repo) -> None:
+    api = started.worktree("api")
+    stage(started, api, {"src/api/app.py": "v2\n"})
+    assert commit(api).returncode == 0
+    # api no longer owns src/api/app.py: the cached prefixes are stale and must not let it through,
+    # even when nothing has reloaded the configuration since the edit.
+    text = (started.root / "streams.yaml").read_text().replace("src/api/**", "src/api/v2/**")
+    started.write("streams.yaml", text)
+    stage(started, api, {"src/api/app.py": "v3\n"})
+    res = commit(api)
+    assert res.returncode != 0 and "src/api/app.py" in res.stderr
+    stage(started, api, {"src/api/v2/new.py": "v3\n"})
+    git_run(api, "reset", "-q", "--", "src/api/app.py")
+    assert commit(api).returncode == 0
 
 
 def test_hook_entry_point_imports_only_the_standard_library(started: Repo) -> None:
