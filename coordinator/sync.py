@@ -29,6 +29,7 @@ from typing import Any
 from streams import events, git
 from streams.config import Config, Stream
 from streams.errors import BusyError, GitError, HaltedError, ScopeViolationError, StreamsError
+from streams.mutex import held
 from streams.progress import ProgressError, stream_worktree_lock
 from streams.state import (
     Halt,
@@ -321,26 +322,17 @@ def locate(ws: Workspace, config: Config, names: Sequence[str] | None = None) ->
 @contextmanager
 def sync_lock(ws: Workspace, on_wait: Notify | None = None) -> Iterator[None]:
     """One sync at a time per repository (fetches race on the shared remote-tracking refs)."""
-    from filelock import FileLock, Timeout
-
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(ws.state_dir / "sync.flock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if on_wait is not None:
-            on_wait("waiting for another `streams sync` in this repository to finish…")
-        try:
-            lock.acquire(timeout=SYNC_LOCK_WAIT_SECONDS)
-        except Timeout:
-            raise BusyError(
-                f"another `streams sync` has held {ws.state_dir / 'sync.flock'} for "
-                f"{SYNC_LOCK_WAIT_SECONDS:.0f} s; wait for it to finish and retry"
-            ) from None
-    try:
+    path = ws.state_dir / "sync.flock"
+    with held(
+        path,
+        timeout=SYNC_LOCK_WAIT_SECONDS,
+        waiting="waiting for another `streams sync` in this repository to finish…",
+        on_wait=on_wait,
+        busy=lambda: BusyError(
+            f"another `streams sync` has held {path} for {SYNC_LOCK_WAIT_SECONDS:.0f} s; wait for it to finish and retry"
+        ),
+    ):
         yield
-    finally:
-        lock.release()
 
 
 # --- prediction ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import yaml
 
 from streams import git
 from streams.errors import GitError, StreamsError
+from streams.mutex import held
 from streams.procs import pid_alive
 
 STATUSES = ("pending", "in_progress", "blocked", "completed", "failed", "paused")
@@ -346,22 +347,16 @@ def update_progress(
 def stream_worktree_lock(state_dir: Path, name: str, timeout: float = 30.0) -> Iterator[None]:
     """A short lock on one stream's worktree, shared by `streams progress` and `streams sync`, so a
     progress commit never lands in the middle of a sync's rebase of the same worktree."""
-    from filelock import FileLock, Timeout  # lazily: the hooks may import this module's parser
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(state_dir / f"progress-{name}.flock"))
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        raise ProgressError(
+    with held(
+        state_dir / f"progress-{name}.flock",
+        timeout=timeout,
+        busy=lambda: ProgressError(
             f"another streams command has worked in stream {name}'s worktree for {timeout:.0f} s; "
             "wait for it and retry",
             code="busy",
-        ) from None
-    try:
+        ),
+    ):
         yield
-    finally:
-        lock.release()
 
 
 def _update_locked(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.errors import BusyError, StreamsError
+from streams.mutex import held
 from streams.workspace import Workspace, write_json_atomic
 
 STATE_VERSION = 1
@@ -105,20 +106,14 @@ def read_state(ws: Workspace) -> dict[str, Any]:
 
 @contextmanager
 def _state_lock(ws: Workspace) -> Iterator[None]:
-    from filelock import FileLock, Timeout  # lazily: importing state must stay cheap
-
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(ws.state_dir / "state.json.flock"), timeout=LOCK_TIMEOUT_SECONDS)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise BusyError(
+    with held(
+        ws.state_dir / "state.json.flock",
+        timeout=LOCK_TIMEOUT_SECONDS,
+        busy=lambda: BusyError(
             f"another streams process has held the lock on {ws.state_file} for {LOCK_TIMEOUT_SECONDS:.0f} s; retry"
-        ) from None
-    try:
+        ),
+    ):
         yield
-    finally:
-        lock.release()
 
 
 def update_state(ws: Workspace, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:

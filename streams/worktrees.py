@@ -14,11 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from streams import git, locks
 from streams.config import Config, Stream, progress_path
 from streams.errors import StreamsError, UsageError
+from streams.mutex import held
 from streams.progress import Progress, render
 from streams.workspace import MARKER_FILE, Workspace, read_marker
 
@@ -28,25 +27,18 @@ LOCK_WAIT_SECONDS = 120.0
 @contextmanager
 def worktree_lock(ws: Workspace, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Serialise worktree creation and removal across processes."""
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(ws.state_dir / "worktrees.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if on_wait is not None:
-            on_wait("waiting for another streams process to finish changing worktrees…")
-        try:
-            lock.acquire(timeout=LOCK_WAIT_SECONDS)
-        except Timeout:
-            raise StreamsError(
-                f"another streams process has held {ws.state_dir / 'worktrees.lock'} for "
-                f"{LOCK_WAIT_SECONDS:.0f} s; wait for it to finish and retry",
-                code="worktree_lock_timeout",
-            ) from None
-    try:
+    path = ws.state_dir / "worktrees.lock"
+    with held(
+        path,
+        timeout=LOCK_WAIT_SECONDS,
+        waiting="waiting for another streams process to finish changing worktrees…",
+        on_wait=on_wait,
+        busy=lambda: StreamsError(
+            f"another streams process has held {path} for {LOCK_WAIT_SECONDS:.0f} s; wait for it to finish and retry",
+            code="worktree_lock_timeout",
+        ),
+    ):
         yield
-    finally:
-        lock.release()
 
 
 @dataclass(frozen=True)
