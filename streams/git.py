@@ -175,35 +175,6 @@ def ls_tree_names(cwd: Path, treeish: str) -> list[str]:
     return split_z(run("ls-tree", "-r", "-z", "--name-only", "--full-tree", treeish, cwd=cwd).stdout)
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    mode: str
-    type: str
-    oid: str
-    name: str
-
-
-def ls_tree(cwd: Path, treeish: str) -> list[TreeEntry]:
-    """The top-level entries of a tree."""
-    entries = []
-    for rec in split_z(run("ls-tree", "-z", "--full-tree", treeish, cwd=cwd).stdout):
-        meta, name = rec.split("\t", 1)
-        mode, type_, oid = meta.split(" ")
-        entries.append(TreeEntry(mode, type_, oid, name))
-    return entries
-
-
-def mktree(cwd: Path, entries: Iterable[TreeEntry]) -> str:
-    data = b"".join(
-        f"{e.mode} {e.type} {e.oid}\t".encode() + e.name.encode("utf-8", "surrogateescape") + b"\0" for e in entries
-    )
-    return run("mktree", "-z", cwd=cwd, input=data).text.strip()
-
-
-def hash_blob(cwd: Path, data: bytes) -> str:
-    return run("hash-object", "-w", "--stdin", cwd=cwd, input=data).text.strip()
-
-
 def commit_tree(cwd: Path, tree: str, parents: Iterable[str], message: str) -> str:
     args = ["commit-tree", tree]
     for p in parents:

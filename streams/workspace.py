@@ -10,8 +10,7 @@ from pathlib import Path
 
 from streams import compiled, git
 from streams.config import CONFIG_NAME, Config, load
-from streams.errors import ConfigError
-from streams.ownership import TreeCheck, check_tree
+from streams.ownership import TreeCheck, check_tree, raise_first
 
 STATE_DIRNAME = "streams"
 MARKER_FILE = "streams-stream"  # in a stream worktree's private git dir: the stream's name
@@ -97,9 +96,7 @@ def check_tracked_files(ws: Workspace, cfg: Config) -> Config:
     if tree is None:
         return cfg  # no base yet: commands that need it say so
     result = _tree_check_cached(ws, cfg, tree)
-    if result.errors:
-        extra = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
-        raise ConfigError(result.errors[0] + extra)
+    raise_first(result)
     return Config(**{**cfg.__dict__, "warnings": cfg.warnings + result.warnings})
 
 

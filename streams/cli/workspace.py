@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from streams import git
 from streams.cli.base import cli, cwd, emit, info, json_option, table, warn
 from streams.config import Config
 from streams.errors import StreamsError
@@ -79,8 +78,6 @@ def start_cmd(names: tuple[str, ...]) -> None:
     """
     ws, config = open_workspace(names=names)
     results = start(ws, config, list(names), on_wait=info)
-    for hook in _post_start_hooks:
-        hook(ws, config)
 
     def text() -> None:
         if not results:
@@ -90,10 +87,6 @@ def start_cmd(names: tuple[str, ...]) -> None:
         click.echo(table(rows, ["STREAM", "BRANCH", "PATH", ""]))
 
     emit({"streams": results}, text)
-
-
-# Extra work done after `streams start` (e.g. installing hooks); other command modules register here.
-_post_start_hooks: list = []  # type: ignore[type-arg]
 
 
 @cli.command("stop")
@@ -111,8 +104,6 @@ def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> None:
     """
     ws, config = open_workspace(check_tracked=False, names=names)
     results = stop(ws, config, list(names), force=force, delete_branch=delete_branch, on_wait=info)
-    for hook in _post_stop_hooks:
-        hook(ws, config, [r.name for r in results])
 
     def text() -> None:
         for r in results:
@@ -141,9 +132,6 @@ def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> None:
     emit({"streams": results}, text)
 
 
-_post_stop_hooks: list = []  # type: ignore[type-arg]
-
-
 @cli.command("list")
 @json_option
 def list_cmd() -> None:
@@ -159,6 +147,3 @@ def list_cmd() -> None:
         click.echo(table(rows, ["STREAM", "BRANCH", "STATE", "HEAD", "PATH"]))
 
     emit({"base": config.base, "streams": states}, text)
-
-
-__all__ = ["git", "open_workspace"]
