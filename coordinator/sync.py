@@ -541,11 +541,24 @@ def _fetch(ws: Workspace, config: Config) -> None:
         check=False,
     )
     if res.returncode != 0:
+        locks = fetch_locks(ws.common_dir, config.remote)
+        fix = (
+            f"stale lock files: {', '.join(str(p) for p in locks)}; a killed git may have left them: "
+            "delete them if no git command runs in this repository, then sync again"
+            if locks
+            else f"check the remote with `git fetch {config.remote}`, or remove `remote:` from streams.yaml"
+        )
         raise SyncError(
-            f"fetching {config.base} from remote {config.remote!r} failed: {_first_error(res)} "
-            f"(check the remote with `git fetch {config.remote}`, or remove `remote:` from streams.yaml)",
+            f"fetching {config.base} from remote {config.remote!r} failed: {_first_error(res)} ({fix})",
             code="fetch_failed",
         )
+
+
+def fetch_locks(common_dir: Path, remote: str) -> list[Path]:
+    """Lock files a killed ``git fetch`` may have left: its remote-tracking refs, packed-refs, shallow."""
+    found = sorted((common_dir / "refs" / "remotes" / remote).rglob("*.lock"))
+    found += [p for p in (common_dir / "packed-refs.lock", common_dir / "shallow.lock") if p.exists()]
+    return found
 
 
 def sync_pass(

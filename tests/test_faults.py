@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.sync import stale_locks
+from coordinator.sync import fetch_locks, stale_locks
 from streams.progress import read_progress
 from streams.state import read_state
 from streams.workspace import discover
@@ -119,7 +119,16 @@ def recover(repo: Repo, bare: Path, seed_note: str) -> int:
     stream synced. Returns how many rounds of human help it took."""
     for rounds in range(5):
         r = run_cli(["sync", "--json"], repo.root)
-        streams = json.loads(r.out)["data"]["report"]["streams"] if r.out else []
+        envelope = json.loads(r.out)
+        if envelope["data"] is None:  # the pass never began: only a fetch killed mid-update stops it so
+            assert r.code == 1 and envelope["error"]["code"] == "fetch_failed", (seed_note, envelope)
+            locks = fetch_locks(repo.root / ".git", "origin")
+            assert locks, (seed_note, "a fetch failure nobody can act on", r.err)
+            for lock in locks:
+                assert str(lock) in r.err, (seed_note, lock, r.err)
+                lock.unlink()
+            continue
+        streams = envelope["data"]["report"]["streams"]
         if r.code == 0:
             outcomes = {s["name"]: s["outcome"] for s in streams}
             assert set(outcomes.values()) <= {"up to date", "rebased"}, (seed_note, outcomes)

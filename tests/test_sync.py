@@ -427,6 +427,29 @@ def test_fetch_failure_is_one_clear_line(remote_repo: tuple[Repo, Path]) -> None
     repo.git("remote", "set-url", "origin", str(bare.parent / "gone.git"))
     r = run_cli(["sync"], repo.root)
     assert r.code == 1 and "fetching main from remote 'origin' failed" in r.err
+    assert r.err.count("\n") == 1 and "git fetch origin" in r.err
+
+
+def test_fetch_killed_mid_update_names_its_lock(remote_repo: tuple[Repo, Path]) -> None:
+    """A `git fetch` killed while updating origin/main leaves main.lock: sync names it and the fix."""
+    repo, _bare = remote_repo
+    with_remote(repo)
+    start(repo, "api")
+    repo.write("README.md", "moved on\n")
+    repo.commit_all("main moves")
+    repo.git("push", "-q", "--no-verify", "origin", "HEAD:main")
+    repo.git("update-ref", "refs/remotes/origin/main", "HEAD~1")  # as if someone else had pushed
+    lock = repo.root / ".git/refs/remotes/origin/main.lock"
+    lock.write_text("")
+    before = repo.snapshot()
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 1 and json.loads(r.out)["error"]["code"] == "fetch_failed"
+    assert r.err.count("\n") == 1 and f"stale lock files: {lock};" in r.err and "delete them" in r.err
+    assert repo.snapshot() == before
+    lock.unlink()
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 0, r
+    assert json.loads(r.out)["data"]["report"]["streams"][0]["outcome"] == "rebased"
 
 
 # --- prediction -------------------------------------------------------------------------------------
