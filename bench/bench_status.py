@@ -8,13 +8,16 @@ the dirty files alone. The two sides alternate (A B, B A, …) so drift in the m
 both. Then 64 started streams on the same size of repository: absolute seconds.
 
 Also reported, for reading the figures: the same git status calls two at a time (the floor for
-running them in parallel on this 2-core machine), the collection in-process (no interpreter
-start-up) with 2 and 4 threads, and how many git processes one snapshot runs. Python runs with its
+running them in parallel on this 2-core machine), and with ``-uno`` (no untracked scan: little but
+an lstat of every tracked file, the floor for any status without a resident file watcher), the
+collection in-process (no interpreter start-up) with 2 and 4 threads, how many git processes one
+snapshot runs, and a ``status --watch`` refresh after a file changed in one worktree. Python runs with its
 bytecode cache on (in a private PYTHONPYCACHEPREFIX), as an installed streams would.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import sys
@@ -71,6 +74,7 @@ def build(root: Path, n_streams: int, n_files: int, env: dict[str, str]) -> tupl
         # An agent's own git commands keep its index fresh; do the same once so neither side pays
         # for racily-clean entries left by the checkout.
         git(wt, "status", "--porcelain", env=env)
+    os.sync()  # the checkouts' write-back would otherwise run in the kernel while we measure
     return repo, worktrees
 
 
@@ -109,12 +113,34 @@ def in_process(repo: Path, threads: int, reps: int) -> tuple[float, int]:
     return statistics.median(samples), per_snapshot
 
 
-def git_status_parallel(worktrees: list[Path], env: dict[str, str], workers: int = 2) -> float:
+def watch_refresh(repo: Path, worktrees: list[Path], reps: int) -> float:
+    """Median seconds of a `status --watch` refresh after a file changed in one worktree: the
+    collector is kept, and the watcher vouches that the other worktrees did not change."""
+    from coordinator.sync import predict_conflicts
+    from streams.status import Collector
+    from streams.workspace import discover, load_config
+
+    ws = discover(repo)
+    samples = []
+    with Collector(ws, load_config(ws, check_tracked=False), predict=predict_conflicts, threads=2) as collector:
+        collector.collect()
+        for rep in range(max(3, reps)):
+            changed = worktrees[rep % len(worktrees)]
+            scratch = next(p for p in changed.iterdir() if p.is_dir() and p.name != ".git") / "bench_touch.py"
+            scratch.write_text(f"# {rep}\n")
+            samples.append(timed(lambda: collector.collect(unchanged=lambda wt: wt != changed)))  # noqa: B023
+            scratch.unlink()
+    return statistics.median(samples)
+
+
+def git_status_parallel(
+    worktrees: list[Path], env: dict[str, str], workers: int = 2, args: tuple[str, ...] = ()
+) -> float:
     """The same git status calls, two at a time: the floor for any tool that runs them in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(wt: Path) -> float:
-        return run_timed(["git", "status", "--porcelain"], wt, env)
+        return run_timed(["git", "status", "--porcelain", *args], wt, env)
 
     def all_of() -> None:
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -136,8 +162,12 @@ def side_by_side(repo: Path, worktrees: list[Path], env: dict[str, str], reps: i
             theirs.append(git_status_each(worktrees, env))
             ours.append(streams_status(repo, env))
     floor = [git_status_parallel(worktrees, env) for _ in range(max(1, reps // 2))]
+    # Without the untracked scan, git status is an lstat of every tracked file and little else:
+    # the floor of any status that reads the worktrees without a resident file watcher.
+    lstat_floor = [git_status_parallel(worktrees, env, args=("-uno",)) for _ in range(max(1, reps // 2))]
     return {
         "git_status_2_parallel_s": round(statistics.median(floor), 3),
+        "git_status_uno_2_parallel_s": round(statistics.median(lstat_floor), 3),
         "streams_status_s": round(statistics.median(ours), 3),
         "git_status_sequential_s": round(statistics.median(theirs), 3),
         "streams_status_samples": rounded(ours),
@@ -172,6 +202,7 @@ def run(quick: bool) -> dict[str, object]:
             figures = side_by_side(repo, worktrees, env, reps)
             ip2, calls = in_process(repo, 2, max(3, reps))
             ip4, _ = in_process(repo, 4, max(3, reps))
+            refresh = watch_refresh(repo, worktrees, reps)
             ratio = float(str(figures["streams_status_s"])) / float(str(figures["git_status_sequential_s"]))
             figures.update(
                 {
@@ -179,6 +210,7 @@ def run(quick: bool) -> dict[str, object]:
                     "ratio_vs_git": round(ratio, 3),
                     "in_process_collect_s": {"threads_2": round(ip2, 3), "threads_4": round(ip4, 3)},
                     "git_processes_per_snapshot": calls,
+                    "watch_refresh_one_worktree_changed_s": round(refresh, 3),
                 }
             )
             progress(

@@ -90,6 +90,9 @@ warnings                     [str]             what could not be read for the wh
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -268,9 +271,75 @@ class WorktreeRead:
     conflicted: tuple[str, ...]
 
 
-def read_worktree(path: Path) -> WorktreeRead:
-    """Uncommitted and unmerged paths of one worktree: one ``git status --porcelain=v2``."""
-    res = _git("status", "--porcelain=v2", "-z", "--untracked-files=all", cwd=path)
+PRIVATE_INDEX_DIRNAME = "streams-status"
+STALE_SECONDS = 60.0
+
+
+def private_index(git_dir: Path) -> Path | None:
+    """A copy of a worktree's index that only the dashboard reads and writes, or None (no index, or
+    a split index whose shared part git would write next to the agent's).
+
+    ``git status`` on the agent's own index must not write it (``GIT_OPTIONAL_LOCKS=0``: never take
+    the agent's ``index.lock``), so every call would redo the whole untracked scan and re-hash any
+    racily clean file. On a copy it may write: refreshed stat data and the untracked cache stay for
+    the next call. The copy is named after the inode, size and times of the index it was copied
+    from; git replaces the index by renaming a new file over it, so any change of the agent's index
+    (a stage, a commit, a checkout) yields a new name and a fresh copy, and a name can never hold a
+    copy of another version. It lives in the worktree's private git dir, so removing the worktree
+    removes it.
+    """
+    if next(git_dir.glob("sharedindex.*"), None) is not None:
+        return None
+    folder = git_dir / PRIVATE_INDEX_DIRNAME
+    try:
+        fh = open(git_dir / "index", "rb")  # noqa: SIM115 - closed below, after fstat and the copy
+    except OSError:
+        return None
+    with fh:
+        st = os.fstat(fh.fileno())
+        copy = folder / f"index-{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ctime_ns:x}"
+        if copy.is_file():
+            _remove(copy.with_name(copy.name + ".lock"), older_than=STALE_SECONDS)  # a killed dashboard's
+            return copy
+        try:
+            folder.mkdir(exist_ok=True)
+            tmp = folder / f".tmp-{os.getpid()}-{threading.get_ident()}"
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(fh, out)
+            os.replace(tmp, copy)
+        except OSError:
+            return None
+    for old in folder.iterdir():  # copies of earlier versions of the index
+        if old.name.startswith(copy.name):
+            continue
+        in_use = old.name.endswith(".lock") or old.name.startswith(".tmp-")  # maybe another dashboard's
+        _remove(old, older_than=STALE_SECONDS if in_use else None)
+    return copy
+
+
+def _remove(path: Path, *, older_than: float | None = None) -> None:
+    try:
+        if older_than is None or time.time() - path.stat().st_mtime > older_than:
+            path.unlink()
+    except OSError:
+        pass
+
+
+def read_worktree(path: Path, untracked_cache: bool = True) -> WorktreeRead:
+    """Uncommitted and unmerged paths of one worktree: one ``git status --porcelain=v2``, on the
+    dashboard's own copy of the index when there can be one (``private_index``), with git's
+    untracked cache unless ``untracked_cache`` is False (``core.untrackedCache=false``)."""
+    git_dir = git.worktree_git_dir(path)
+    copy = private_index(git_dir) if git_dir is not None else None
+    argv = ("status", "--porcelain=v2", "-z", "--untracked-files=all")
+    if copy is None:
+        res = _git(*argv, cwd=path)
+    else:
+        cache = "true" if untracked_cache else "false"
+        res = git.run(
+            "-c", f"core.untrackedCache={cache}", "-c", "status.showUntrackedFiles=all", *argv,
+            cwd=path, env={"GIT_INDEX_FILE": str(copy)},
+        )  # fmt: skip
     dirty: list[str] = []
     conflicted: list[str] = []
     records = res.stdout.split(b"\0")
@@ -446,6 +515,7 @@ class Collector:
         self._changes: dict[tuple[str, str], tuple[str, ...]] = {}
         self._predicted: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self._worktrees: dict[Path, WorktreeRead] = {}  # the last git status of each worktree
+        self._untracked: bool | None = None
 
     def __enter__(self) -> Collector:
         return self
@@ -461,6 +531,14 @@ class Collector:
     def set_config(self, config: Config) -> None:
         config.select(list(self.names))
         self.config = config
+
+    def _untracked_cache(self) -> bool:
+        """False when the user turned git's untracked cache off (a file system whose directory
+        times cannot be trusted); read once."""
+        if self._untracked is None:
+            res = git.run("config", "--get", "core.untrackedCache", cwd=self.ws.main_root, check=False)
+            self._untracked = res.text.strip().lower() not in ("false", "no", "off", "0")
+        return self._untracked
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if self._pool is None:
@@ -505,7 +583,7 @@ class Collector:
                 if cached is not None and unchanged is not None and unchanged(r.worktree):
                     reused[r.name] = cached
                 else:
-                    status_f[r.name] = self._submit(read_worktree, r.worktree)
+                    status_f[r.name] = self._submit(read_worktree, r.worktree, self._untracked_cache())
             if r.head is not None and base_tip is not None:
                 key = (base_tip, r.head, base_ref)
                 if key not in self._divergence:

@@ -19,7 +19,7 @@ import pytest
 
 from streams import status as status_mod
 from streams.progress import Progress, render
-from tests.conftest import DEFAULT_FILES, Repo, make_repo, run_cli
+from tests.conftest import DEFAULT_FILES, Repo, git, make_repo, run_cli
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
@@ -332,6 +332,82 @@ def test_status_never_writes_the_index(repo: Repo) -> None:
     before = index.stat().st_mtime_ns, index.read_bytes()
     snapshot(repo)
     assert (index.stat().st_mtime_ns, index.read_bytes()) == before
+
+
+def private_copies(wt: Path) -> list[Path]:
+    git_dir = Path(git(wt, "rev-parse", "--absolute-git-dir").strip())
+    folder = git_dir / status_mod.PRIVATE_INDEX_DIRNAME
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_status_keeps_its_own_index_copy_with_the_untracked_cache(repo: Repo) -> None:
+    """git status runs on a private copy of the index it may write: the refreshed stat data and the
+    untracked cache stay for the next call; the agent's index is untouched (inode, bytes, time)."""
+    start(repo, "api")
+    wt = repo.worktree("api")
+    index = Path(repo.git("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=wt).strip())
+    repo.write("src/api/new.py", "new\n", cwd=wt)
+    before = os.stat(index), index.read_bytes()
+    assert row(snapshot(repo), "api")["dirty"] == ["src/api/new.py"]
+    (copy,) = private_copies(wt)
+    assert b"UNTR" in copy.read_bytes()  # the untracked cache, written by git into the copy only
+    after = os.stat(index)
+    assert (after.st_ino, after.st_mtime_ns, index.read_bytes()) == (before[0].st_ino, before[0].st_mtime_ns, before[1])
+
+    # Untracked files come and go: the cache follows (directory times), one by one in a new directory.
+    repo.write("src/api/pkg/deep/a.py", "a\n", cwd=wt)
+    (wt / "src/api/new.py").unlink()
+    assert row(snapshot(repo), "api")["dirty"] == ["src/api/pkg/deep/a.py"]
+    assert private_copies(wt) == [copy]
+
+    # The agent stages: its index is replaced, so the copy is taken again and the staged state shows.
+    repo.git("add", "src/api/pkg/deep/a.py", cwd=wt)
+    repo.write("src/api/app.py", "edited\n", cwd=wt)
+    api = row(snapshot(repo), "api")
+    assert sorted(api["dirty"]) == ["src/api/app.py", "src/api/pkg/deep/a.py"]
+    (fresh,) = private_copies(wt)  # the copy of the old index is gone
+    assert fresh != copy
+    ahead = api["ahead"]
+    commit(repo, wt, "src/api/app.py", "edited\n", "agent commits")
+    api = row(snapshot(repo), "api")
+    assert api["dirty"] == [] and api["ahead"] == ahead + 1
+
+
+def test_a_killed_dashboards_lock_on_its_copy_is_cleared_once_stale(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    snapshot(repo)
+    (copy,) = private_copies(wt)
+    lock = copy.with_name(copy.name + ".lock")
+    lock.write_bytes(b"")
+    repo.write("src/api/new.py", "new\n", cwd=wt)
+    assert row(snapshot(repo), "api")["dirty"] == ["src/api/new.py"]  # read even while the lock stands
+    assert lock.exists()  # fresh: maybe another dashboard's
+    old = time.time() - status_mod.STALE_SECONDS - 5
+    os.utime(lock, (old, old))
+    snapshot(repo)
+    assert not lock.exists()
+
+
+def test_untracked_cache_off_in_the_config_is_honoured(repo: Repo) -> None:
+    repo.git("config", "core.untrackedCache", "false")
+    start(repo, "api")
+    wt = repo.worktree("api")
+    repo.write("src/api/new.py", "new\n", cwd=wt)
+    assert row(snapshot(repo), "api")["dirty"] == ["src/api/new.py"]
+    (copy,) = private_copies(wt)
+    assert b"UNTR" not in copy.read_bytes()
+
+
+def test_a_split_index_is_read_in_place_and_nothing_is_written_beside_it(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    repo.git("update-index", "--split-index", cwd=wt)
+    repo.write("src/api/app.py", "edited\n", cwd=wt)
+    repo.git("add", "src/api/app.py", cwd=wt)
+    repo.write("src/api/new.py", "new\n", cwd=wt)
+    assert sorted(row(snapshot(repo), "api")["dirty"]) == ["src/api/app.py", "src/api/new.py"]
+    assert private_copies(wt) == []
 
 
 # --- JSON contract ------------------------------------------------------------------------------------------
