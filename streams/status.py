@@ -98,7 +98,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from streams import git
 from streams.config import Config, progress_path
@@ -282,11 +282,11 @@ def private_index(git_dir: Path) -> Path | None:
     ``git status`` on the agent's own index must not write it (``GIT_OPTIONAL_LOCKS=0``: never take
     the agent's ``index.lock``), so every call would redo the whole untracked scan and re-hash any
     racily clean file. On a copy it may write: refreshed stat data and the untracked cache stay for
-    the next call. The copy is named after the inode, size and times of the index it was copied
-    from; git replaces the index by renaming a new file over it, so any change of the agent's index
-    (a stage, a commit, a checkout) yields a new name and a fresh copy, and a name can never hold a
-    copy of another version. It lives in the worktree's private git dir, so removing the worktree
-    removes it.
+    the next call. The copy (a hard link until our git status first rewrites it) is named after the
+    inode, size and modification time of the index it was taken from; git replaces an index by
+    renaming a new file over it, so any change of the agent's index (a stage, a commit, a checkout)
+    yields a new name and a fresh copy, and a name can never hold a copy of another version. It
+    lives in the worktree's private git dir, so removing the worktree removes it.
     """
     if next(git_dir.glob("sharedindex.*"), None) is not None:
         return None
@@ -297,15 +297,14 @@ def private_index(git_dir: Path) -> Path | None:
         return None
     with fh:
         st = os.fstat(fh.fileno())
-        copy = folder / f"index-{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ctime_ns:x}"
+        copy = folder / f"index-{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"  # not ctime: a link moves it
         if copy.is_file():
             _remove(copy.with_name(copy.name + ".lock"), older_than=STALE_SECONDS)  # a killed dashboard's
             return copy
         try:
             folder.mkdir(exist_ok=True)
             tmp = folder / f".tmp-{os.getpid()}-{threading.get_ident()}"
-            with open(tmp, "wb") as out:
-                shutil.copyfileobj(fh, out)
+            _link_or_copy(git_dir / "index", fh, st, tmp)
             os.replace(tmp, copy)
         except OSError:
             return None
@@ -315,6 +314,22 @@ def private_index(git_dir: Path) -> Path | None:
         in_use = old.name.endswith(".lock") or old.name.startswith(".tmp-")  # maybe another dashboard's
         _remove(old, older_than=STALE_SECONDS if in_use else None)
     return copy
+
+
+def _link_or_copy(index: Path, fh: BinaryIO, st: os.stat_result, dest: Path) -> None:
+    """A hard link to the open index when the name still holds it, else a copy. Sharing the inode is
+    safe: git never writes an index in place, it renames a new file over the name, so the agent's
+    next write leaves this version alone and ours never reaches the agent's."""
+    try:
+        os.link(index, dest)
+        linked = os.stat(dest)
+        if (linked.st_ino, linked.st_dev) == (st.st_ino, st.st_dev):
+            return
+        dest.unlink()  # the agent replaced its index in between: copy the version we opened
+    except OSError:
+        dest.unlink(missing_ok=True)
+    with open(dest, "wb") as out:
+        shutil.copyfileobj(fh, out)
 
 
 def _remove(path: Path, *, older_than: float | None = None) -> None:
