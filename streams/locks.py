@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 LEASE_VERSION = 1
 LOCK_SUFFIX = ".lock"
 GUARD_SUFFIX = ".guard"
+TEMP_SUFFIX = ".tmp"
+STALE_TEMP_SECONDS = 600.0  # `streams locks` (and status) sweep older temp files of killed writers
 GUARD_TIMEOUT = 10.0  # the guard is held for microseconds; anything near this is a stuck process
 BACKOFF_START = 0.002
 BACKOFF_MAX = 0.25
@@ -208,7 +210,7 @@ def _read(file: Path, path: str) -> Lease | None:
 
 def _write_temp(file: Path, lease: Lease) -> Path:
     data = (json.dumps(lease.to_json(), indent=1, sort_keys=True) + "\n").encode()
-    tmp = file.with_name(f"{file.name}.{new_lease_id()}.tmp")
+    tmp = file.with_name(f"{file.name}.{new_lease_id()}{TEMP_SUFFIX}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:
@@ -223,6 +225,16 @@ def _write_temp(file: Path, lease: Lease) -> Path:
         raise
     os.close(fd)
     return tmp
+
+
+def _sweep_temp(tmp: Path) -> None:
+    """Remove a temp file a writer killed between writing and publishing left behind. A live
+    writer keeps its temp file for microseconds; one this old belongs to nobody."""
+    try:
+        if time.time() - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+            tmp.unlink()
+    except OSError:
+        pass
 
 
 def _publish(file: Path, lease: Lease) -> bool:
@@ -358,6 +370,9 @@ def list_leases(common_dir: Path) -> list[Lease]:
     for dirpath, _dirs, files in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         for name in files:
+            if name.endswith(TEMP_SUFFIX):
+                _sweep_temp(Path(dirpath) / name)
+                continue
             if not (name.startswith(".") and name.endswith(LOCK_SUFFIX)) or len(name) <= len(LOCK_SUFFIX) + 1:
                 continue
             base = name[1 : -len(LOCK_SUFFIX)]

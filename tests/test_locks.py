@@ -150,6 +150,20 @@ def test_take_publishes_a_complete_lease_and_nothing_else(tmp_path: Path) -> Non
     assert locks.list_leases(tmp_path) == [taken.lease]
 
 
+def test_listing_sweeps_temp_files_of_killed_writers(tmp_path: Path) -> None:
+    """A writer killed between writing its temp file and publishing leaves the temp file; listing
+    removes it once it is too old to belong to a live writer, and leaves a fresh one alone."""
+    [taken] = locks.acquire(tmp_path, "api", ["docs/CHANGELOG.md"], ttl=600)
+    folder = locks.lease_file(tmp_path, "docs/CHANGELOG.md").parent
+    old, fresh = folder / ".CHANGELOG.md.lock.dead.tmp", folder / ".NEWS.lock.busy.tmp"
+    for tmp in (old, fresh):
+        tmp.write_text("{half")
+    gone = time.time() - locks.STALE_TEMP_SECONDS - 1
+    os.utime(old, (gone, gone))
+    assert locks.list_leases(tmp_path) == [taken.lease]
+    assert sorted(p.name for p in folder.iterdir()) == [".CHANGELOG.md.lock", fresh.name]
+
+
 def test_renew_keeps_the_lease_id_and_moves_the_expiry(tmp_path: Path) -> None:
     [first] = locks.acquire(tmp_path, "api", ["pyproject.toml"], ttl=60, reason="bump")
     [again] = locks.acquire(tmp_path, "api", ["pyproject.toml"], ttl=3600, until_commit=True)
