@@ -9,8 +9,9 @@
 - one ``git diff-tree --stdin`` for the paths every stream changed since its merge base, and the
   merge-tree prediction of ``coordinator.sync.predict_conflicts``.
 
-Every git call here runs with ``GIT_OPTIONAL_LOCKS=0``: the dashboard never takes ``index.lock``
-from an agent that is committing. A row whose state cannot be read carries its ``errors``; the
+The dashboard never takes ``index.lock`` from an agent that is committing: ``git status`` runs on
+the dashboard's own copy of the worktree's index (``private_index``), every other git call with
+``GIT_OPTIONAL_LOCKS=0``. A row whose state cannot be read carries its ``errors``; the
 other rows are unaffected. A ``Collector`` kept across refreshes (``--watch``) caches what is keyed
 by commit ids, so a refresh pays only for what moved.
 
@@ -90,12 +91,14 @@ warnings                     [str]             what could not be read for the wh
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -272,48 +275,63 @@ class WorktreeRead:
 
 
 PRIVATE_INDEX_DIRNAME = "streams-status"
-STALE_SECONDS = 60.0
+READERS_FILE = "readers.flock"
 
 
-def private_index(git_dir: Path) -> Path | None:
-    """A copy of a worktree's index that only the dashboard reads and writes, or None (no index, or
-    a split index whose shared part git would write next to the agent's).
+@contextmanager
+def private_index(git_dir: Path) -> Iterator[Path | None]:
+    """A copy of a worktree's index that only dashboards read and write, for as long as the
+    ``with`` lasts; None when there can be none (no index, a split index whose shared part git
+    would write next to the agent's, a git dir we cannot write).
 
     ``git status`` on the agent's own index must not write it (``GIT_OPTIONAL_LOCKS=0``: never take
     the agent's ``index.lock``), so every call would redo the whole untracked scan and re-hash any
     racily clean file. On a copy it may write: refreshed stat data and the untracked cache stay for
-    the next call. The copy (a hard link until our git status first rewrites it) is named after the
+    the next call. The copy (a hard link until a git status first rewrites it) is named after the
     inode, size and modification time of the index it was taken from; git replaces an index by
     renaming a new file over it, so any change of the agent's index (a stage, a commit, a checkout)
-    yields a new name and a fresh copy, and a name can never hold a copy of another version. It
-    lives in the worktree's private git dir, so removing the worktree removes it.
+    yields a new name and a fresh copy, and a name never holds a copy of another version. It lives
+    in the worktree's private git dir, so removing the worktree removes it.
+
+    Dashboards using a copy hold a shared ``flock`` on ``readers.flock``; copies of earlier versions
+    (and locks or temp files of killed dashboards) are removed only under the exclusive lock, so a
+    copy never vanishes under a running git status (which would read it as an empty index).
     """
-    if next(git_dir.glob("sharedindex.*"), None) is not None:
-        return None
+    if next(git_dir.glob("sharedindex.*"), None) is not None or not (git_dir / "index").is_file():
+        yield None
+        return
     folder = git_dir / PRIVATE_INDEX_DIRNAME
     try:
-        fh = open(git_dir / "index", "rb")  # noqa: SIM115 - closed below, after fstat and the copy
+        folder.mkdir(exist_ok=True)
+        readers = os.open(folder / READERS_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError:
-        return None
-    with fh:
-        st = os.fstat(fh.fileno())
-        copy = folder / f"index-{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"  # not ctime: a link moves it
-        if copy.is_file():
-            _remove(copy.with_name(copy.name + ".lock"), older_than=STALE_SECONDS)  # a killed dashboard's
-            return copy
-        try:
-            folder.mkdir(exist_ok=True)
+        yield None
+        return
+    try:
+        fcntl.flock(readers, fcntl.LOCK_SH)
+        copy = _take_copy(git_dir, folder)
+        yield copy
+        fcntl.flock(readers, fcntl.LOCK_UN)
+        if copy is not None:
+            _sweep(folder, readers, keep=copy.name)
+    finally:
+        os.close(readers)
+
+
+def _take_copy(git_dir: Path, folder: Path) -> Path | None:
+    """The copy of the index as it is now, made when there is none."""
+    try:
+        with open(git_dir / "index", "rb") as fh:
+            st = os.fstat(fh.fileno())
+            copy = folder / f"index-{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"  # not ctime: a link moves it
+            if copy.is_file():
+                return copy
             tmp = folder / f".tmp-{os.getpid()}-{threading.get_ident()}"
             _link_or_copy(git_dir / "index", fh, st, tmp)
             os.replace(tmp, copy)
-        except OSError:
-            return None
-    for old in folder.iterdir():  # copies of earlier versions of the index
-        if old.name.startswith(copy.name):
-            continue
-        in_use = old.name.endswith(".lock") or old.name.startswith(".tmp-")  # maybe another dashboard's
-        _remove(old, older_than=STALE_SECONDS if in_use else None)
-    return copy
+            return copy
+    except OSError:
+        return None
 
 
 def _link_or_copy(index: Path, fh: BinaryIO, st: os.stat_result, dest: Path) -> None:
@@ -332,12 +350,18 @@ def _link_or_copy(index: Path, fh: BinaryIO, st: os.stat_result, dest: Path) -> 
         shutil.copyfileobj(fh, out)
 
 
-def _remove(path: Path, *, older_than: float | None = None) -> None:
+def _sweep(folder: Path, readers: int, keep: str) -> None:
+    """With no dashboard reading: remove all but ``keep`` (older copies, a killed git's lock on a
+    copy, a killed dashboard's temp file). When another dashboard reads, the next one sweeps."""
     try:
-        if older_than is None or time.time() - path.stat().st_mtime > older_than:
-            path.unlink()
-    except OSError:
-        pass
+        if not set(os.listdir(folder)) - {keep, READERS_FILE}:
+            return
+        fcntl.flock(readers, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for name in os.listdir(folder):
+            if name not in (keep, READERS_FILE):
+                (folder / name).unlink(missing_ok=True)
+    except OSError:  # busy (another dashboard reads), or the worktree is going away
+        return
 
 
 def read_worktree(path: Path, untracked_cache: bool = True) -> WorktreeRead:
@@ -345,16 +369,16 @@ def read_worktree(path: Path, untracked_cache: bool = True) -> WorktreeRead:
     dashboard's own copy of the index when there can be one (``private_index``), with git's
     untracked cache unless ``untracked_cache`` is False (``core.untrackedCache=false``)."""
     git_dir = git.worktree_git_dir(path)
-    copy = private_index(git_dir) if git_dir is not None else None
     argv = ("status", "--porcelain=v2", "-z", "--untracked-files=all")
-    if copy is None:
-        res = _git(*argv, cwd=path)
-    else:
-        cache = "true" if untracked_cache else "false"
-        res = git.run(
-            "-c", f"core.untrackedCache={cache}", "-c", "status.showUntrackedFiles=all", *argv,
-            cwd=path, env={"GIT_INDEX_FILE": str(copy)},
-        )  # fmt: skip
+    with private_index(git_dir) if git_dir is not None else nullcontext() as copy:
+        if copy is None:
+            res = _git(*argv, cwd=path)
+        else:
+            cache = "true" if untracked_cache else "false"
+            res = git.run(
+                "-c", f"core.untrackedCache={cache}", "-c", "status.showUntrackedFiles=all", *argv,
+                cwd=path, env={"GIT_INDEX_FILE": str(copy)},
+            )  # fmt: skip
     dirty: list[str] = []
     conflicted: list[str] = []
     records = res.stdout.split(b"\0")
