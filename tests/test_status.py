@@ -373,6 +373,16 @@ def test_status_keeps_its_own_index_copy_with_the_untracked_cache(repo: Repo) ->
     assert api["dirty"] == [] and api["ahead"] == ahead + 1
 
 
+def test_stopping_a_stream_removes_its_index_copies(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    snapshot(repo)
+    (copy,) = private_copies(wt)
+    r = run_cli(["stop", "api"], repo.root)
+    assert r.code == 0, r.err  # the copies are not the agent's work: stop does not call the worktree dirty
+    assert not copy.exists() and not copy.parent.exists()
+
+
 def test_old_copies_and_a_killed_gits_lock_go_only_when_no_dashboard_reads(repo: Repo) -> None:
     """Another dashboard (a real process holding the readers' shared flock) may be reading a copy:
     nothing is removed under it. Once it is gone, the next status sweeps what is stale."""
