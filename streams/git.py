@@ -54,6 +54,18 @@ def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return out
 
 
+def _english(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with git's messages in English, which is what streams parses (a rebase's blocking
+    files, a push's rejection): ``LC_MESSAGES=C`` and no ``LANGUAGE``. ``LC_ALL`` would override
+    them, so its value moves to ``LC_CTYPE``, where it keeps deciding the character set."""
+    env.pop("LANGUAGE", None)
+    lc_all = env.pop("LC_ALL", "")
+    if lc_all:
+        env["LC_CTYPE"] = lc_all
+    env["LC_MESSAGES"] = "C"
+    return env
+
+
 @dataclass(frozen=True)
 class Result:
     returncode: int
@@ -78,7 +90,7 @@ def run(
     ``env`` entries are added to the stripped environment. ``optional_locks=False`` sets
     ``GIT_OPTIONAL_LOCKS=0`` so that read-only polling never takes an agent's ``index.lock``.
     """
-    full_env = no_git_env()
+    full_env = _english(no_git_env())
     if env:
         full_env.update(env)
     if not optional_locks:
@@ -276,7 +288,7 @@ def run_unpiped(*args: str, cwd: Path | str, env: Mapping[str, str] | None = Non
     """
     import tempfile
 
-    full_env = no_git_env()
+    full_env = _english(no_git_env())
     if env:
         full_env.update(env)
     argv = ("git", *args)
