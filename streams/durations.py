@@ -42,6 +42,19 @@ def parse_duration(text: str, *, option: str = "duration", allow_zero: bool = Fa
     return seconds
 
 
+def parse_interval(text: str, *, option: str = "--interval", minimum: float = 0.0) -> float:
+    """The time between two passes of a loop: a duration, or a bare number of seconds (``2``, like
+    ``watch -n``), at least ``minimum``. Lock times (``--ttl``, ``--wait``) keep asking for a unit."""
+    raw = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", raw) and float(raw) > 0:
+        seconds = float(raw)
+    else:
+        seconds = parse_duration(raw, option=option)
+    if seconds < minimum:
+        raise DurationError(f"{option} {text!r} is below {minimum:g}s; give e.g. 2s")
+    return seconds
+
+
 def format_duration(seconds: float) -> str:
     """A short human form: ``45s``, ``12m 05s``, ``2h 10m``, ``3d 4h``."""
     s = round(abs(seconds))

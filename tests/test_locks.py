@@ -110,6 +110,15 @@ def test_parse_duration_zero_allowed_for_wait() -> None:
         parse_duration("-1s", allow_zero=True)
 
 
+def test_parse_interval_takes_bare_seconds_like_watch_n() -> None:
+    from streams.durations import parse_interval
+
+    assert parse_interval("2") == 2 and parse_interval("0.5") == 0.5 and parse_interval("1m") == 60
+    for bad, needle in (("0", "is zero"), ("-1", "negative"), ("1x", "not a duration"), ("50ms", "below 0.1s")):
+        with pytest.raises(DurationError, match=needle):
+            parse_interval(bad, minimum=0.1)
+
+
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (5, 65, 3700, 90000)] == ["5s", "1m 05s", "1h 01m", "1d 1h"]
 

@@ -478,6 +478,8 @@ def test_watch_repeats_and_stops_on_a_halt(repo: Repo) -> None:
     assert r.code == 0, r.err
     lines = [json.loads(line) for line in r.out.splitlines()]
     assert [e["data"]["iteration"] for e in lines] == [1, 2, 3]
+    r = run_cli(["sync", "--watch", "--interval", "0.01", "--iterations", "2", "--json"], repo.root)  # seconds
+    assert r.code == 0 and len(r.out.splitlines()) == 2, r.err
     make_conflict(repo)
     r = run_cli(["sync", "--watch", "--interval", "10ms", "--iterations", "50", "--json"], repo.root)
     assert r.code == 4
@@ -537,7 +539,7 @@ def test_watch_ctrl_c_exits_130(repo: Repo) -> None:
         (["--continue", "api", "--abort", "api"], 2, "cannot be used together"),
         (["--watch", "--abort", "api"], 2, "--abort cannot be combined with --watch"),
         (["--watch", "--interval", "soon"], 2, "--interval 'soon' is not a duration"),
-        (["--watch", "--interval", "30"], 2, "has no unit"),
+        (["--watch", "--interval", "0"], 2, "--interval '0' is zero"),
         (["--iterations", "2"], 2, "--iterations needs --watch"),
         (["--abort", "nope"], 1, "unknown stream 'nope'"),
         (["--continue", "docs"], 1, "not halted"),

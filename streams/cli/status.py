@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -54,19 +53,13 @@ MIN_INTERVAL_SECONDS = 0.1
 
 def parse_interval(text: str) -> float:
     """``2s``, ``500ms``, ``1m`` — or a bare number of seconds (``--interval 1``, like watch -n)."""
-    raw = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", raw):
-        seconds = float(raw)
-    else:
-        from streams.durations import DurationError, parse_duration
+    from streams.durations import DurationError
+    from streams.durations import parse_interval as parse
 
-        try:
-            seconds = parse_duration(raw, option="--interval")
-        except DurationError as exc:
-            raise UsageError(f"{exc.message} (see `streams status --help`)") from None
-    if seconds < MIN_INTERVAL_SECONDS:
-        raise UsageError(f"--interval {text!r} is below {MIN_INTERVAL_SECONDS}s; give e.g. 2s")
-    return seconds
+    try:
+        return parse(text, minimum=MIN_INTERVAL_SECONDS)
+    except DurationError as exc:
+        raise UsageError(f"{exc.message} (see `streams status --help`)") from None
 
 
 @cli.command("status")

@@ -149,10 +149,10 @@ def _current_progress(ws: Workspace, config: Config, name: str, worktree: Path |
 
 
 def _interval(text: str) -> float:
-    from streams.durations import parse_duration
+    from streams.durations import parse_interval
 
     try:
-        return parse_duration(text, option="--interval")
+        return parse_interval(text)
     except StreamsError as exc:
         raise UsageError(exc.message) from None
 
@@ -234,7 +234,7 @@ def _signature(report: syncing.SyncReport) -> tuple[object, ...]:
     default="30s",
     show_default=True,
     metavar="DURATION",
-    help="Time between passes with --watch, e.g. 30s, 5m.",
+    help="Time between passes with --watch, e.g. 30s, 5m (a bare number is seconds).",
 )
 @click.option(
     "--continue", "continue_name", metavar="NAME", help="Finish NAME's halted rebase (re-checks scope), then sync."
