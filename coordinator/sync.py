@@ -20,8 +20,9 @@ Nothing is kept between passes: no git object, no child process, no open lock.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,7 +339,9 @@ def sync_lock(ws: Workspace, on_wait: Notify | None = None) -> Iterator[None]:
 # --- prediction ---------------------------------------------------------------------------------
 
 
-def _merge_tree_conflicts(cwd: Path, upstream_tip: str, tip: str) -> list[str] | None:
+def _merge_tree_conflicts(
+    cwd: Path, upstream_tip: str, tip: str, env: dict[str, str] | None = None
+) -> list[str] | None:
     """Paths ``git merge-tree --write-tree`` says conflict (None: it could not tell)."""
     res = git.run(
         "merge-tree",
@@ -351,6 +354,7 @@ def _merge_tree_conflicts(cwd: Path, upstream_tip: str, tip: str) -> list[str] |
         cwd=cwd,
         check=False,
         optional_locks=False,
+        env=env,
     )
     if res.returncode == 0:
         return []
@@ -387,16 +391,21 @@ def _predict(
     prefix = config.branch_prefix.rstrip("/")
     on_top = _refs(ws.main_root, f"refs/heads/{prefix}", contains=upstream_tip)
     result: dict[str, list[str]] = {}
-    for name in names:
-        place = places[name]
-        if place.tip is None:
-            continue
-        if place.ref in on_top:
-            result[name] = []
-            continue
-        conflicts = _merge_tree_conflicts(ws.main_root, upstream_tip, place.tip)
-        if conflicts is not None:
-            result[name] = conflicts
+    with ExitStack() as stack:
+        scratch: dict[str, str] = {}
+        for name in names:
+            place = places[name]
+            if place.tip is None:
+                continue
+            if place.ref in on_top:
+                result[name] = []
+                continue
+            if not scratch:  # the merged trees go to a throw-away object dir, not the repository
+                scratch["GIT_OBJECT_DIRECTORY"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="streams-"))
+                scratch["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = str(ws.common_dir / "objects")
+            conflicts = _merge_tree_conflicts(ws.main_root, upstream_tip, place.tip, scratch)
+            if conflicts is not None:
+                result[name] = conflicts
     return result
 
 

@@ -460,10 +460,12 @@ def test_prediction_with_merge_tree(repo: Repo) -> None:
     make_conflict(repo)
     wt = repo.worktree("api")
     before = git(wt, "status", "--porcelain"), git(wt, "rev-parse", "HEAD")
+    objects = git(repo.root, "count-objects", "-v")
     ws = discover(repo.root)
     predicted = predict_conflicts(ws, load_config(ws))
     assert predicted == {"api": ["src/api/app.py"], "ui": [], "docs": []}
     assert (git(wt, "status", "--porcelain"), git(wt, "rev-parse", "HEAD")) == before
+    assert git(repo.root, "count-objects", "-v") == objects  # the merged trees went to a scratch dir
     assert predict_conflicts(ws, load_config(ws), ["docs"]) == {"docs": []}
     r = run_cli(["sync", "--json"], repo.root)
     assert json.loads(r.out)["data"]["report"]["predicted"]["api"] == ["src/api/app.py"]
