@@ -385,6 +385,15 @@ def predict_conflicts(ws: Workspace, config: Config, names: Sequence[str] = ()) 
     return _predict(ws, config, [s.name for s in streams], upstream_tip, locate(ws, config, [s.name for s in streams]))
 
 
+def _alternate(path: Path) -> str:
+    """``path`` as one entry of ``GIT_ALTERNATE_OBJECT_DIRECTORIES`` (colon-separated; an entry
+    that holds a colon or starts with a quote is C-quoted)."""
+    text = str(path)
+    if ":" not in text and not text.startswith('"'):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _predict(
     ws: Workspace, config: Config, names: Sequence[str], upstream_tip: str, places: dict[str, Place]
 ) -> dict[str, list[str]]:
@@ -402,7 +411,7 @@ def _predict(
                 continue
             if not scratch:  # the merged trees go to a throw-away object dir, not the repository
                 scratch["GIT_OBJECT_DIRECTORY"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="streams-"))
-                scratch["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = str(ws.common_dir / "objects")
+                scratch["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = _alternate(ws.common_dir / "objects")
             conflicts = _merge_tree_conflicts(ws.main_root, upstream_tip, place.tip, scratch)
             if conflicts is not None:
                 result[name] = conflicts

@@ -14,7 +14,7 @@ import pytest
 from coordinator.sync import predict_conflicts
 from streams.state import begin_rebase, read_halts, read_inflight
 from streams.workspace import discover, load_config
-from tests.conftest import Repo, git, run_cli, run_streams
+from tests.conftest import Repo, git, make_repo, run_cli, run_streams
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -469,6 +469,20 @@ def test_prediction_with_merge_tree(repo: Repo) -> None:
     assert predict_conflicts(ws, load_config(ws), ["docs"]) == {"docs": []}
     r = run_cli(["sync", "--json"], repo.root)
     assert json.loads(r.out)["data"]["report"]["predicted"]["api"] == ["src/api/app.py"]
+
+
+@pytest.mark.parametrize("folder", ['with:colon', 'a"quote'])
+def test_prediction_in_a_repository_whose_path_git_would_split(tmp_path: Path, folder: str) -> None:
+    """The repository's objects are passed as an alternate in a colon-separated list: quoted."""
+    base = tmp_path / folder
+    base.mkdir()
+    repo = make_repo(base)
+    start(repo)
+    make_conflict(repo)
+    objects = git(repo.root, "count-objects", "-v")
+    ws = discover(repo.root)
+    assert predict_conflicts(ws, load_config(ws))["api"] == ["src/api/app.py"]
+    assert git(repo.root, "count-objects", "-v") == objects
 
 
 # --- watch ----------------------------------------------------------------------------------------
