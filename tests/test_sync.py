@@ -471,7 +471,7 @@ def test_prediction_with_merge_tree(repo: Repo) -> None:
     assert json.loads(r.out)["data"]["report"]["predicted"]["api"] == ["src/api/app.py"]
 
 
-@pytest.mark.parametrize("folder", ['with:colon', 'a"quote'])
+@pytest.mark.parametrize("folder", ["with:colon", 'a"quote'])
 def test_prediction_in_a_repository_whose_path_git_would_split(tmp_path: Path, folder: str) -> None:
     """The repository's objects are passed as an alternate in a colon-separated list: quoted."""
     base = tmp_path / folder
