@@ -20,7 +20,6 @@ Nothing is kept between passes: no git object, no child process, no open lock.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -410,6 +409,8 @@ def _predict(
                 result[name] = []
                 continue
             if not scratch:  # the merged trees go to a throw-away object dir, not the repository
+                import tempfile  # only here: a sync with nothing to predict does without it
+
                 scratch["GIT_OBJECT_DIRECTORY"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="streams-"))
                 scratch["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = _alternate(ws.common_dir / "objects")
             conflicts = _merge_tree_conflicts(ws.main_root, upstream_tip, place.tip, scratch)
