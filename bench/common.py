@@ -35,12 +35,19 @@ def progress(message: str) -> None:
 
 
 def hermetic_env(home: Path) -> dict[str, str]:
-    """The process environment without git's variables, with a private HOME and a fixed identity."""
+    """The process environment without git's variables, with a private HOME and a fixed identity.
+
+    Python caches compiled bytecode, as it does for an installed streams (here in a private
+    PYTHONPYCACHEPREFIX): this machine sets PYTHONDONTWRITEBYTECODE, and with it every command
+    would recompile each module that changed since the tree's last cache write, so figures would
+    depend on what ran before.
+    """
     home.mkdir(parents=True, exist_ok=True)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(BENCH_IDENTITY)
     env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")})
+    env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
     return env
 
 

@@ -356,15 +356,16 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
         )
 
     # touches must name shared paths (plan uses them to split waves)
-    from streams.ownership import PatternSet  # local: ownership imports this module
+    if any(s.touches for s in streams):  # pathspec only then: importing it costs a command 15 ms
+        from streams.ownership import PatternSet  # local: ownership imports this module
 
-    shared_set = PatternSet.compile(p for p, _ in shared)
-    for s in streams:
-        for t in s.touches:
-            if not shared_set.matches(t.strip("/")):
-                raise ConfigError(
-                    f"{display}:{s.line}: streams.{s.name}.touches: {t!r} is not a shared path; add it to `shared:` or remove it"
-                )
+        shared_set = PatternSet.compile(p for p, _ in shared)
+        for s in streams:
+            for t in s.touches:
+                if not shared_set.matches(t.strip("/")):
+                    raise ConfigError(
+                        f"{display}:{s.line}: streams.{s.name}.touches: {t!r} is not a shared path; add it to `shared:` or remove it"
+                    )
 
     return Config(
         path=path,

@@ -15,12 +15,11 @@ Standard library only, at import time and at run time on POSIX: the git hooks im
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from streams import events
 from streams.durations import format_duration
 from streams.errors import BusyError, StreamsError
+from streams.mutex import held
 
 if TYPE_CHECKING:
     from streams.config import Config
@@ -259,59 +259,11 @@ def _overwrite(file: Path, lease: Lease) -> None:
         raise
 
 
-@contextmanager
-def _guard(file: Path) -> Iterator[None]:
-    """The short critical section around changes to an existing lease.
-
-    On POSIX this is ``fcntl.flock`` on ``.<name>.lock.guard`` (never unlinked), which is exactly
-    what ``filelock.FileLock`` does there, so both interoperate; it is done directly because the git
-    hooks run Python isolated (``-I -S``), without site-packages. Elsewhere ``filelock`` is used.
-    """
+def _guard(file: Path) -> AbstractContextManager[None]:
+    """The short critical section around changes to an existing lease: a kernel lock on
+    ``.<name>.lock.guard`` (never unlinked), ``streams.mutex.held``."""
     guard = _guard_file(file)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        with _filelock_guard(guard):
-            yield
-        return
-    try:
-        fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        guard.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + GUARD_TIMEOUT
-        pause = 0.0002
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                    raise
-            if time.monotonic() > deadline:
-                raise _guard_timeout(guard)
-            time.sleep(pause)
-            pause = min(pause * 2, 0.01)
-        yield
-    finally:
-        os.close(fd)  # releases the flock
-
-
-@contextmanager
-def _filelock_guard(guard: Path) -> Iterator[None]:
-    from filelock import FileLock, Timeout
-
-    guard.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(guard))
-    try:
-        lock.acquire(timeout=GUARD_TIMEOUT)
-    except Timeout:
-        raise _guard_timeout(guard) from None
-    try:
-        yield
-    finally:
-        lock.release()
+    return held(guard, timeout=GUARD_TIMEOUT, busy=lambda: _guard_timeout(guard))
 
 
 def _guard_timeout(guard: Path) -> StreamsError:
