@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from streams import events
 from streams.durations import format_duration
 from streams.errors import BusyError, StreamsError
-from streams.mutex import held
+from streams.mutex import held, open_making_dirs
 
 if TYPE_CHECKING:
     from streams.config import Config
@@ -211,11 +211,7 @@ def _read(file: Path, path: str) -> Lease | None:
 def _write_temp(file: Path, lease: Lease) -> Path:
     data = (json.dumps(lease.to_json(), indent=1, sort_keys=True) + "\n").encode()
     tmp = file.with_name(f"{file.name}.{new_lease_id()}{TEMP_SUFFIX}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileNotFoundError:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = open_making_dirs(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         os.write(fd, data)
         os.fsync(fd)

@@ -42,11 +42,7 @@ def held(
         with _filelock_held(path, timeout=timeout, busy=busy, waiting=waiting, on_wait=on_wait):
             yield
         return
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = open_making_dirs(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
     try:
         deadline = time.monotonic() + timeout
         pause = FIRST_PAUSE
@@ -68,6 +64,15 @@ def held(
         yield
     finally:
         os.close(fd)  # releases the flock
+
+
+def open_making_dirs(path: Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open``, creating the missing parent directories when the first try says they are missing."""
+    try:
+        return os.open(path, flags, mode)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, mode)
 
 
 @contextmanager
