@@ -28,6 +28,7 @@ from typing import Any
 
 from streams import events, git
 from streams.config import Config, Stream
+from streams.durations import iso_utc
 from streams.errors import BusyError, GitError, HaltedError, ScopeViolationError, StreamsError
 from streams.mutex import held
 from streams.progress import ProgressError, stream_worktree_lock
@@ -39,7 +40,6 @@ from streams.state import (
     finish_pass,
     halts_of,
     inflight_of,
-    now_iso,
     read_state,
     record_halt,
 )
@@ -106,7 +106,7 @@ class SyncReport:
     new_halt: Halt | None  # the conflict this pass stopped on
     reconciled: tuple[Reconciled, ...]
     predicted: dict[str, list[str]] | None = None
-    time: str = field(default_factory=now_iso)
+    time: str = field(default_factory=iso_utc)
 
     @property
     def halted(self) -> bool:
@@ -448,7 +448,7 @@ def _halt_from_git(name: str, place: Place, upstream: str, reason: str) -> Halt:
         files=_unmerged(place.worktree),
         original_tip=orig or place.tip or "",
         onto=onto or "",
-        time=now_iso(),
+        time=iso_utc(),
         worktree=str(place.worktree),
         reason=reason,
         upstream=upstream,
@@ -474,7 +474,7 @@ def _reconcile(
                     files,
                     rec.original_tip,
                     rec.onto,
-                    now_iso(),
+                    iso_utc(),
                     str(place.worktree),
                     "conflict" if files else "interrupted",
                     upstream,
@@ -700,7 +700,7 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
         final.update(_push(ws, config, places, final))
 
     summary = {
-        "time": now_iso(),
+        "time": iso_utc(),
         "upstream": upstream,
         "upstream_tip": upstream_tip,
         "outcomes": {n: final[n].outcome for n in names},
@@ -761,7 +761,7 @@ def _rebase_one(
             files=unmerged,
             original_tip=place.tip,
             onto=upstream_tip,
-            time=now_iso(),
+            time=iso_utc(),
             worktree=str(wt),
             reason="conflict" if unmerged else "stopped",
             upstream=upstream,
@@ -922,7 +922,7 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
         if _rebase_dir(place.git_dir) is not None:
             files = _unmerged(wt)
             again = Halt(
-                **{**halt.__dict__, "files": files, "time": now_iso(), "reason": "conflict" if files else halt.reason}
+                **{**halt.__dict__, "files": files, "time": iso_utc(), "reason": "conflict" if files else halt.reason}
             )
             record_halt(ws, again)
             events.append(
@@ -946,7 +946,7 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
 
 
 def _resolved_halt(name: str, place: Place) -> Halt:
-    return Halt(name, (), place.tip or "", "", now_iso(), str(place.worktree or ""), "resolved", ref=place.ref)
+    return Halt(name, (), place.tip or "", "", iso_utc(), str(place.worktree or ""), "resolved", ref=place.ref)
 
 
 def _check_scope(

@@ -1,12 +1,15 @@
-"""Durations as people write them: ``90s``, ``30m``, ``2h``, ``1h30m``, ``1d``, ``500ms``.
+"""Durations as people write them: ``90s``, ``30m``, ``2h``, ``1h30m``, ``1d``, ``500ms``; and
+the one way streams writes a moment: ISO 8601 UTC to the second.
 
-Standard library only. A bare number is refused (is ``30`` seconds or minutes?): the unit is part
-of the value.
+Standard library only. A bare number is refused as a duration (is ``30`` seconds or minutes?): the
+unit is part of the value. Only an interval between passes (``parse_interval``) takes one, as
+seconds, like ``watch -n``.
 """
 
 from __future__ import annotations
 
 import re
+import time
 
 from streams.errors import StreamsError
 
@@ -53,6 +56,11 @@ def parse_interval(text: str, *, option: str = "--interval", minimum: float = 0.
     if seconds < minimum:
         raise DurationError(f"{option} {text!r} is below {minimum:g}s; give e.g. 2s")
     return seconds
+
+
+def iso_utc(ts: float | None = None) -> str:
+    """``ts`` (epoch seconds; default now) as ISO 8601 UTC to the second: ``2026-11-22T01:02:03Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def format_duration(seconds: float) -> str:

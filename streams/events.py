@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from streams.durations import iso_utc
+
 EVENTS_FILE = "events.jsonl"
 
 
@@ -22,9 +24,10 @@ def events_path(common_dir: Path) -> Path:
 
 def append(common_dir: Path, kind: str, **fields: Any) -> dict[str, Any]:
     """Append one event ``{"time": …, "event": kind, "pid": …, **fields}`` and return it."""
+    now = time.time()
     record: dict[str, Any] = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "ts": round(time.time(), 6),
+        "time": iso_utc(now),
+        "ts": round(now, 6),
         "event": kind,
         "pid": os.getpid(),
         **fields,

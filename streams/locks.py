@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams import events
-from streams.durations import format_duration
+from streams.durations import format_duration, iso_utc
 from streams.errors import BusyError, StreamsError
 from streams.mutex import held, open_making_dirs
 
@@ -90,8 +90,8 @@ class Lease:
             "pid": self.pid,
             "acquired_at": self.acquired_at,
             "expires_at": self.expires_at,
-            "acquired": _iso(self.acquired_at),
-            "expires": _iso(self.expires_at),
+            "acquired": iso_utc(self.acquired_at),
+            "expires": iso_utc(self.expires_at),
             "reason": self.reason,
             "lease_id": self.lease_id,
             "until_commit": self.until_commit,
@@ -122,10 +122,6 @@ class Taken:
     action: str  # "take" | "renew" | "break" (took over an expired lease) | "steal" (--force)
     lease: Lease
     previous: Lease | None  # renew: our lease before; break: the expired one; steal: the victim's
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def clock(ts: float, now: float | None = None) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from streams import git
+from streams.durations import iso_utc
 from streams.errors import GitError, StreamsError
 from streams.mutex import held
 from streams.procs import pid_alive
@@ -24,10 +25,6 @@ SECTIONS = ("Completed Tasks", "Current Task", "Blocked Items", "Next Steps")
 
 class ProgressError(StreamsError):
     code = "progress"
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ class Progress:
 
     @classmethod
     def new(cls, stream: str, *, when: str | None = None) -> Progress:
-        when = when or now_iso()
+        when = when or iso_utc()
         return cls(stream=stream, started=when, updated=when)
 
     def with_changes(self, **changes: object) -> Progress:
@@ -397,7 +394,7 @@ def _update_locked(
         except UnicodeDecodeError:
             raise ProgressError(f"{path}:1: not UTF-8 text; save it as UTF-8") from None
         current = replace(parse(text, display=str(path)), stream=name)
-    new = apply_update(current, update, when=when or now_iso())
+    new = apply_update(current, update, when=when or iso_utc())
     data = render(new).encode()
 
     tracked = bool(git.run("ls-files", "-z", "--", rel, cwd=worktree).stdout)

@@ -15,7 +15,6 @@ state is a record of intent, never the truth: the sync loop reconciles it with g
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from streams.durations import iso_utc
 from streams.errors import BusyError, StreamsError
 from streams.mutex import held
 from streams.workspace import Workspace, write_json_atomic
@@ -34,10 +34,6 @@ LOCK_TIMEOUT_SECONDS = 10.0
 
 class StateError(StreamsError):
     code = "state"
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -195,7 +191,7 @@ def read_inflight(ws: Workspace) -> dict[str, InFlight]:
 
 def begin_rebase(ws: Workspace, stream: str, original_tip: str, onto: str, worktree: Path) -> InFlight:
     """Record, before it starts, that a sync is about to rebase ``stream``."""
-    record = InFlight(stream, original_tip, onto, str(worktree), now_iso(), os.getpid())
+    record = InFlight(stream, original_tip, onto, str(worktree), iso_utc(), os.getpid())
 
     def change(data: dict[str, Any]) -> None:
         data.setdefault("sync", {}).setdefault("inflight", {})[stream] = asdict(record)
@@ -206,7 +202,7 @@ def begin_rebase(ws: Workspace, stream: str, original_tip: str, onto: str, workt
 
 def begin_rebases(ws: Workspace, plans: Sequence[tuple[str, str, str, Path]]) -> None:
     """``begin_rebase`` for several streams in one write: (stream, original tip, onto, worktree)."""
-    when, pid = now_iso(), os.getpid()
+    when, pid = iso_utc(), os.getpid()
 
     def change(data: dict[str, Any]) -> None:
         inflight = data.setdefault("sync", {}).setdefault("inflight", {})

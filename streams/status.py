@@ -90,7 +90,6 @@ warnings                     [str]             what could not be read for the wh
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import os
 import shutil
@@ -105,6 +104,7 @@ from typing import Any, BinaryIO
 
 from streams import git
 from streams.config import Config, progress_path
+from streams.durations import iso_utc
 from streams.errors import StreamsError
 from streams.locks import Lease, list_leases
 from streams.procs import pid_alive
@@ -482,10 +482,6 @@ def read_agent(ws: Workspace, name: str) -> tuple[int | None, bool]:
     return pid, pid_alive(pid)
 
 
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, StreamsError):
         return exc.message
@@ -850,7 +846,7 @@ class Collector:
                     predicted_conflicts=r.predicted,
                     changed=tuple(sorted(changed[r.name])),
                     overlaps=overlaps,
-                    last_commit=_iso(r.committed) if r.committed else None,
+                    last_commit=iso_utc(r.committed) if r.committed else None,
                     last_commit_age=max(0.0, round(now - r.committed, 1)) if r.committed else None,
                     agent_pid=pid,
                     agent_running=running,
@@ -861,7 +857,7 @@ class Collector:
             base=self.config.base,
             base_ref=base_ref,
             base_tip=base_tip,
-            time=_iso(now),
+            time=iso_utc(now),
             summary=summarize(result, live),
             streams=tuple(result),
             warnings=tuple(warnings),
