@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from streams.durations import iso_utc
 from streams.errors import GitError, StreamsError
 from streams.mutex import held
 from streams.procs import pid_alive
+from streams.workspace import write_atomic
 
 STATUSES = ("pending", "in_progress", "blocked", "completed", "failed", "paused")
 SECTIONS = ("Completed Tasks", "Current Task", "Blocked Items", "Next Steps")
@@ -283,29 +283,10 @@ def _commit_message(name: str, p: Progress, u: Update, message: str | None) -> s
 
 
 def _write_file_atomic(path: Path, data: bytes, scratch_dir: Path) -> None:
-    """Replace ``path`` with ``data`` completely or not at all.
-
-    The temp file lives in ``scratch_dir`` (the worktree's private git dir), so a writer killed
-    before the rename leaves no stray file in the worktree; across filesystems it falls back to
-    a temp file beside ``path``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for tmp_dir in (scratch_dir, path.parent):
-        tmp = tmp_dir / f".streams-progress.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            return
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            if exc.errno != errno.EXDEV or tmp_dir == path.parent:
-                raise
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    """Replace ``path`` with ``data`` completely or not at all, the temp file in ``scratch_dir``
+    (the worktree's private git dir): a writer killed before the rename leaves no stray file in
+    the worktree (``_clean_stale_temps`` knows the name)."""
+    write_atomic(path, data, scratch_dir=scratch_dir, tmp_name=f".streams-progress.{os.getpid()}.tmp")
 
 
 def _clean_stale_temps(git_dir: Path, progress_dir: Path) -> None:
