@@ -562,8 +562,7 @@ def _fetch(ws: Workspace, config: Config) -> None:
     if res.returncode != 0:
         locks = fetch_locks(ws.common_dir, config.remote)
         fix = (
-            f"stale lock files: {', '.join(str(p) for p in locks)}; a killed git may have left them: "
-            "delete them if no git command runs in this repository, then sync again"
+            f"{_stale_locks_fix(locks, 'this repository')}, then sync again"
             if locks
             else f"check the remote with `git fetch {config.remote}`, or remove `remote:` from streams.yaml"
         )
@@ -731,12 +730,7 @@ def _halt_next(h: Halt) -> str:
     else:
         what = "the rebase stopped"
     locks = stale_locks(Path(h.worktree), h.ref) if h.ref else []
-    stale = ""
-    if locks:
-        stale = (
-            f"; first delete {', '.join(str(p) for p in locks)} if no git command runs in that worktree "
-            "(a killed git process left it)"
-        )
+    stale = f"; first: {_stale_locks_fix(locks, 'that worktree')}" if locks else ""
     return (
         f"{what} in {where}{stale}; resolve and `git add` the files, then `git rebase --continue` there or "
         f"`streams sync --continue {h.stream}`; or `streams sync --abort {h.stream}` (back to {h.original_tip[:12]})"
@@ -1006,9 +1000,15 @@ def _blocking_hint(res: git.Result) -> str:
 
 def _locks_hint(worktree: Path, ref: str) -> str:
     locks = stale_locks(worktree, ref)
-    if not locks:
-        return ""
-    return f" (stale lock files: {', '.join(str(p) for p in locks)}; delete them if no git command runs there)"
+    return f" ({_stale_locks_fix(locks, 'that worktree')})" if locks else ""
+
+
+def _stale_locks_fix(locks: Sequence[Path], where: str) -> str:
+    """What to do about lock files a killed git left (``stale_locks``, ``fetch_locks``)."""
+    return (
+        f"stale lock files: {', '.join(str(p) for p in locks)}; a killed git process may have left them: "
+        f"delete them if no git command runs in {where}"
+    )
 
 
 def abort_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | None = None) -> AbortResult:
