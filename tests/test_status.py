@@ -514,6 +514,20 @@ def _reader(proc: subprocess.Popen[str], lines: list[str]) -> threading.Thread:
     return t
 
 
+def watch_status(repo: Repo, interval: str, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """A `streams status --watch` process and the list its output lines are read into."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "status", "--watch", "--interval", interval, *args],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    _reader(proc, lines)
+    return proc, lines
+
+
 def _wait_for(pred: Any, what: str, limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while not pred():
@@ -524,15 +538,7 @@ def _wait_for(pred: Any, what: str, limit: float = 60.0) -> None:
 
 def test_watch_off_a_terminal_prints_plain_snapshots_until_ctrl_c(repo: Repo) -> None:
     start(repo, "api")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams", "status", "--watch", "--interval", "0.2"],
-        cwd=repo.root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    _reader(proc, lines)
+    proc, lines = watch_status(repo, "0.2")
     try:
         _wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 2, "two snapshots")
         commit(repo, repo.worktree("api"), "src/api/app.py", "v2\n")
@@ -547,15 +553,7 @@ def test_watch_off_a_terminal_prints_plain_snapshots_until_ctrl_c(repo: Repo) ->
 
 def test_watch_picks_up_an_edited_streams_yaml_and_survives_a_broken_one(repo: Repo) -> None:
     start(repo, "api")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams", "status", "--watch", "--interval", "0.2", "--json"],
-        cwd=repo.root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    _reader(proc, lines)
+    proc, lines = watch_status(repo, "0.2", "--json")
     config = repo.root / "streams.yaml"
     try:
         _wait_for(lambda: len(lines) >= 1, "the first snapshot")
@@ -583,19 +581,7 @@ def test_agent_committing_in_a_loop_never_hits_index_lock(tmp_path: Path) -> Non
     repo = make_repo(tmp_path, files)
     start(repo, "api")
     wt = repo.worktree("api")
-    watchers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "streams", "status", "--watch", "--interval", "0.1", "--json"],
-            cwd=repo.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs: list[list[str]] = [[] for _ in watchers]
-    for w, lines in zip(watchers, outputs, strict=True):
-        _reader(w, lines)
+    watchers, outputs = zip(*(watch_status(repo, "0.1", "--json") for _ in range(3)), strict=True)
     script = (
         "set -e\n"
         "for i in $(seq 1 30); do\n"

@@ -368,18 +368,23 @@ def test_remote_fetch_rebase_and_push(remote_repo: tuple[Repo, Path]) -> None:
     assert (docs["outcome"], docs["push"]) == ("up to date", "pushed")
 
 
-def test_someone_elses_push_to_a_stream_branch_is_reported_not_forced(remote_repo: tuple[Repo, Path]) -> None:
-    repo, bare = remote_repo
-    with_remote(repo)
-    start(repo, "api")
-    assert run_cli(["sync"], repo.root).code == 0
+def their_api_commit(repo: Repo, bare: Path) -> tuple[Path, str]:
+    """Someone else's clone of streams/api with a commit of theirs on it (not pushed): (clone, commit)."""
     other = repo.root.parent / "other"
     git(repo.root.parent, "clone", "-q", "-b", "streams/api", str(bare), str(other))
     (other / "src/api/other.py").write_text("theirs\n")
     git(other, "add", ".")
     git(other, "commit", "-qm", "their api work")
+    return other, git(other, "rev-parse", "HEAD").strip()
+
+
+def test_someone_elses_push_to_a_stream_branch_is_reported_not_forced(remote_repo: tuple[Repo, Path]) -> None:
+    repo, bare = remote_repo
+    with_remote(repo)
+    start(repo, "api")
+    assert run_cli(["sync"], repo.root).code == 0
+    other, theirs = their_api_commit(repo, bare)
     git(other, "push", "-q", "origin", "streams/api")
-    theirs = git(other, "rev-parse", "HEAD").strip()
     advance_main(repo)
     repo.git("push", "-q", "origin", "main")
 
@@ -400,12 +405,7 @@ def test_a_push_race_is_rejected_by_the_lease(remote_repo: tuple[Repo, Path]) ->
     with_remote(repo)
     start(repo, "api")
     assert run_cli(["sync"], repo.root).code == 0
-    other = repo.root.parent / "other"
-    git(repo.root.parent, "clone", "-q", "-b", "streams/api", str(bare), str(other))
-    (other / "src/api/other.py").write_text("theirs\n")
-    git(other, "add", ".")
-    git(other, "commit", "-qm", "their api work")
-    theirs = git(other, "rev-parse", "HEAD").strip()
+    other, theirs = their_api_commit(repo, bare)
     hook = repo.root / ".git/hooks/post-rewrite"
     hook.parent.mkdir(exist_ok=True)
     hook.write_text(f"#!/bin/sh\ncd '{other}' && env -u GIT_DIR -u GIT_INDEX_FILE git push -q origin streams/api\n")
