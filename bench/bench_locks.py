@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from streams import locks
+from streams.kernel import locks
 
 TARGET_IN_PROCESS_MS = 2.0
 
@@ -41,7 +41,7 @@ ENV = {
 CONTEND = """\
 import sys, time
 from pathlib import Path
-from streams import locks
+from streams.kernel import locks
 common, path, cycles, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 name = f"w{__import__('os').getpid()}"
 while not go.exists():

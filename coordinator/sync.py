@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams import events, git
+from streams import git
 from streams.config import Config, Stream
-from streams.durations import iso_utc
-from streams.errors import BusyError, GitError, HaltedError, ScopeViolationError, StreamsError
-from streams.mutex import held
+from streams.kernel import events
+from streams.kernel.durations import iso_utc
+from streams.kernel.errors import BusyError, GitError, HaltedError, ScopeViolationError, StreamsError
+from streams.kernel.mutex import held
+from streams.kernel.paths import read_marker
 from streams.progress import ProgressError, stream_worktree_lock
 from streams.state import (
     Halt,
@@ -43,7 +45,7 @@ from streams.state import (
     read_state,
     record_halt,
 )
-from streams.workspace import Workspace, read_marker
+from streams.workspace import Workspace
 
 SYNC_LOCK_WAIT_SECONDS = 300.0
 
@@ -485,7 +487,7 @@ def _reconcile(
                 left = "the rebase is still in progress" if place.rebasing else "HEAD is left detached"
                 detail = f"a sync (pid {rec.pid}) was interrupted while rebasing {name}; {left}"
                 notes.append(Reconciled(name, "recovered", detail))
-                events.append(ws.common_dir, "sync_recovered", stream=name, state="rebase in progress", pid=rec.pid)
+                events.append(ws.common_dir, "sync.recover", stream=name, state="rebase in progress", pid=rec.pid)
             else:
                 end_rebase(ws, name)
             continue
@@ -500,7 +502,7 @@ def _reconcile(
             detail = f"a sync (pid {rec.pid}) was interrupted around a rebase of {name}; the branch is at {(tip or '-')[:12]}"
         end_rebase(ws, name)
         notes.append(Reconciled(name, "recovered", detail))
-        events.append(ws.common_dir, "sync_recovered", stream=name, state="no rebase in progress", tip=tip, pid=rec.pid)
+        events.append(ws.common_dir, "sync.recover", stream=name, state="no rebase in progress", tip=tip, pid=rec.pid)
 
     for name, halt in list(halts.items()):
         place = places.get(name)
@@ -515,7 +517,7 @@ def _reconcile(
             clear_halt(ws, name)
             del halts[name]
             notes.append(Reconciled(name, "worktree gone", f"the worktree of {name} is gone; its halt is forgotten"))
-            events.append(ws.common_dir, "halt_cleared", stream=name, why="worktree gone")
+            events.append(ws.common_dir, "halt.clear", stream=name, why="worktree gone")
             continue
         if place.rebasing or place.detached:
             continue
@@ -525,10 +527,10 @@ def _reconcile(
             notes.append(
                 Reconciled(name, "resolved", f"the rebase of {name} was finished by hand; now at {place.tip[:12]}")
             )
-            events.append(ws.common_dir, "halt_resolved", stream=name, tip=place.tip, via="git")
+            events.append(ws.common_dir, "halt.resolve", stream=name, tip=place.tip, via="git")
         else:
             notes.append(Reconciled(name, "aborted", f"the rebase of {name} was aborted by hand; at {place.tip[:12]}"))
-            events.append(ws.common_dir, "halt_aborted", stream=name, tip=place.tip, via="git")
+            events.append(ws.common_dir, "halt.abort", stream=name, tip=place.tip, via="git")
 
     for name, place in places.items():
         if place.rebasing and name not in halts and place.worktree is not None:
@@ -538,7 +540,7 @@ def _reconcile(
             notes.append(
                 Reconciled(name, "found", f"a rebase that streams did not start is in progress in {place.worktree}")
             )
-            events.append(ws.common_dir, "halt_found", stream=name, worktree=str(place.worktree))
+            events.append(ws.common_dir, "halt.find", stream=name, worktree=str(place.worktree))
     return halts, notes
 
 
@@ -764,7 +766,7 @@ def _rebase_one(
         record_halt(ws, halt)
         events.append(
             ws.common_dir,
-            "sync_halted",
+            "sync.halt",
             stream=name,
             files=list(unmerged),
             original_tip=place.tip,
@@ -784,7 +786,7 @@ def _rebase_one(
             ),
             None,
         )
-    events.append(ws.common_dir, "sync_rebased", stream=name, old=place.tip, onto=upstream_tip)
+    events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)
     return StreamResult(name, REBASED, place.tip, None, detail=f"rebased onto {upstream} ({upstream_tip[:12]})"), None
 
 
@@ -838,7 +840,7 @@ def _push(
         flag, summary = status.get(f"refs/heads/{config.branch(name)}", ("", ""))
         if flag in (" ", "+", "*", "="):
             out[name] = _with_push(r, PUSHED, f"pushed {tip[:12]} to {config.remote}")
-            events.append(ws.common_dir, "sync_pushed", stream=name, tip=tip, remote=config.remote, was=expected)
+            events.append(ws.common_dir, "sync.push", stream=name, tip=tip, remote=config.remote, was=expected)
         elif flag == "!":
             out[name] = _with_push(
                 r,
@@ -846,7 +848,7 @@ def _push(
                 f"push to {config.remote} rejected {summary}; not forced: someone else pushed "
                 f"{config.branch(name)}; fetch and reconcile by hand",
             )
-            events.append(ws.common_dir, "sync_push_rejected", stream=name, tip=tip, summary=summary)
+            events.append(ws.common_dir, "sync.push_reject", stream=name, tip=tip, summary=summary)
         else:
             out[name] = _with_push(r, PUSH_FAILED, f"push to {config.remote} failed: {_first_error(res)}")
     return out
@@ -919,9 +921,7 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
                 **{**halt.__dict__, "files": files, "time": iso_utc(), "reason": "conflict" if files else halt.reason}
             )
             record_halt(ws, again)
-            events.append(
-                ws.common_dir, "sync_halted", stream=name, files=list(files), onto=halt.onto, worktree=str(wt)
-            )
+            events.append(ws.common_dir, "sync.halt", stream=name, files=list(files), onto=halt.onto, worktree=str(wt))
             what = (
                 f"the next commit conflicts too, in {', '.join(files)}"
                 if files
@@ -932,7 +932,7 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
             raise SyncError(f"`git rebase --continue` in {wt} failed: {_first_error(res)}", code="continue_failed")
         tip = git.out("rev-parse", "HEAD", cwd=wt)
         clear_halt(ws, name)
-        events.append(ws.common_dir, "halt_resolved", stream=name, tip=tip, via="streams sync --continue")
+        events.append(ws.common_dir, "halt.resolve", stream=name, tip=tip, via="streams sync --continue")
         checked = _check_scope(
             ws, config, name, Place(**{**place.__dict__, "tip": tip}), onto=halt.onto, original=halt.original_tip
         )
@@ -1095,7 +1095,7 @@ def abort_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | No
         end_rebase(ws, name)
         events.append(
             ws.common_dir,
-            "halt_aborted",
+            "halt.abort",
             stream=name,
             tip=original,
             replaced=replaced,

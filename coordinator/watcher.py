@@ -43,9 +43,10 @@ from watchdog.events import (
 
 from streams import git
 from streams.config import Config
-from streams.errors import StreamsError
+from streams.kernel.errors import StreamsError
+from streams.kernel.paths import MARKER_FILE
 from streams.scope import check_paths
-from streams.workspace import MARKER_FILE, Workspace, load_config
+from streams.workspace import Workspace, load_config
 
 LIMIT_ERRNOS = (errno.ENOSPC, errno.EMFILE, errno.ENFILE, errno.ENOMEM)
 STATUS_PATHSPEC_MAX = 200  # more pending paths than this: one `git status` of the whole worktree

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,13 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from streams.compiled import progress_path
-from streams.errors import ConfigError, UnknownStreamError
+from streams.graph import find_cycle
+from streams.kernel.errors import ConfigError, UnknownStreamError
+from streams.kernel.paths import CONFIG_FILE, progress_path
 
 __all__ = ["Config", "ConfigError", "Stream", "load", "parse", "progress_path"]
 
-CONFIG_NAME = "streams.yaml"
+CONFIG_NAME = CONFIG_FILE
 
 TOP_KEYS = ("version", "base", "remote", "branch_prefix", "worktree_root", "unowned", "shared", "streams")
 STREAM_KEYS = ("description", "owns", "depends", "parallel", "touches", "command")
@@ -348,24 +348,12 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
                     )
 
     by_name = {s.name: s for s in streams}
-    if (cycle := _find_cycle(by_name)) is not None:
+    if (cycle := find_cycle({n: st.depends for n, st in by_name.items()})) is not None:
         first = by_name[cycle[0]]
         raise ConfigError(
             f"{display}:{first.line}: streams.{cycle[0]}.depends: dependency cycle "
             f"{' -> '.join(cycle)}; remove one of these dependencies"
         )
-
-    # touches must name shared paths (plan uses them to split waves)
-    if any(s.touches for s in streams):  # pathspec only then: importing it costs a command 15 ms
-        from streams.ownership import PatternSet  # local: ownership imports this module
-
-        shared_set = PatternSet.compile(p for p, _ in shared)
-        for s in streams:
-            for t in s.touches:
-                if not shared_set.matches(t.strip("/")):
-                    raise ConfigError(
-                        f"{display}:{s.line}: streams.{s.name}.touches: {t!r} is not a shared path; add it to `shared:` or remove it"
-                    )
 
     return Config(
         path=path,
@@ -379,28 +367,3 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
         shared_lines=tuple(ln for _, ln in shared),
         streams=tuple(streams),
     )
-
-
-def _find_cycle(streams: Mapping[str, Stream]) -> list[str] | None:
-    """A dependency cycle as a list of names ending where it starts, or None."""
-    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-    stack: list[str] = []
-
-    def visit(n: str) -> list[str] | None:
-        state[n] = 1
-        stack.append(n)
-        for d in streams[n].depends:
-            if d not in streams:
-                continue
-            if state.get(d) == 1:
-                return [*stack[stack.index(d) :], d]
-            if d not in state and (found := visit(d)) is not None:
-                return found
-        stack.pop()
-        state[n] = 2
-        return None
-
-    for n in streams:
-        if n not in state and (found := visit(n)) is not None:
-            return found
-    return None

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.errors import GitError, NotARepositoryError
+from streams.kernel.errors import GitError, NotARepositoryError
 
 ZERO_OID = "0" * 40
 

@@ -13,9 +13,14 @@ a stream branch, or when no stream ref moves, no Python starts at all.
   not on the base, each against its parent, for any stream ref, from any worktree.
 - ``post-commit``: releases the stream's ``--until-commit`` leases on the committed paths.
 
-Only the standard library, ``streams.compiled``/``streams.patterns`` and, when a shared path is
-involved, ``streams.locks`` are imported; a stale or missing compiled configuration falls back to
-the full loader (site-packages are then added with ``site.main()``).
+Only the standard library and ``streams.kernel`` are imported (``streams.kernel.locks`` only when a
+shared path is involved); a stale or missing compiled configuration falls back to the full loader
+(site-packages are then added with ``site.main()``). Like ``streams.cli``, this is a face: it is the
+only other module that prints (to stderr) and chooses an exit code.
+
+Its git door is its own (``_spawn``, ``posix_spawn`` without ``subprocess``): importing
+``subprocess`` costs a hook about 10 ms, and a hook runs on every commit. It is the one exception to
+"every git call goes through ``streams.git``", and it is used for nothing else.
 """
 
 from __future__ import annotations
@@ -23,15 +28,14 @@ from __future__ import annotations
 import os
 import sys
 
-from streams import compiled as cfg
-from streams.compiled import ZERO_OID, CompiledConfig, parse_log, parse_name_status
+from streams.kernel import hookcache, rules
+from streams.kernel.gitparse import DIFF_ARGS, LOG_ARGS, parse_log, parse_name_status
+from streams.kernel.paths import ZERO_OID, read_marker, token_file
+from streams.kernel.rules import CompiledConfig, Finding
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-MARKER_FILE = "streams-stream"  # = streams.workspace.MARKER_FILE (not imported: it pulls in yaml)
-TOKEN_FILE = "streams-checked"
 
 
 class HookError(Exception):
@@ -134,16 +138,12 @@ def common_dir(gd: str) -> str:
 
 
 def marker(gd: str) -> str | None:
-    try:
-        with open(os.path.join(gd, MARKER_FILE), encoding="utf-8") as fh:
-            return fh.read().strip() or None
-    except OSError:
-        return None
+    return read_marker(gd)
 
 
 def config(common: str) -> CompiledConfig | None:
     """The compiled configuration, recompiled by the full loader when ``streams.yaml`` changed."""
-    cc = cfg.load(common)
+    cc = hookcache.load(common)
     if cc is not None and cc.is_fresh():
         return cc
     return _full_load(common, cc)
@@ -156,7 +156,8 @@ def _full_load(common: str, stale: CompiledConfig | None) -> CompiledConfig | No
     from pathlib import Path
 
     from streams.config import load
-    from streams.errors import StreamsError
+    from streams.kernel.errors import StreamsError
+    from streams.ownership import refresh
 
     path = Path(stale.config_path) if stale is not None else None
     try:
@@ -166,7 +167,7 @@ def _full_load(common: str, stale: CompiledConfig | None) -> CompiledConfig | No
             path = discover(os.getcwd()).config_path
         if not path.exists():
             return None
-        return cfg.refresh(common, load(path, display=path.name))
+        return refresh(common, load(path, display=path.name))
     except StreamsError as exc:
         raise HookError(f"cannot check scope: {exc.message}") from None
 
@@ -177,7 +178,7 @@ def lease_lookup(common: str) -> Callable[[str], tuple[str, float] | None]:
 
     def lease_of(path: str) -> tuple[str, float] | None:
         if "fn" not in state:
-            from streams.locks import live_lease  # on first use: most commits touch no shared path
+            from streams.kernel.locks import live_lease  # on first use: most commits touch no shared path
 
             state["fn"] = live_lease
         from pathlib import Path
@@ -188,11 +189,11 @@ def lease_lookup(common: str) -> Callable[[str], tuple[str, float] | None]:
     return lease_of
 
 
-def log_rejection(common: str, hook: str, stream: str, findings: Sequence[cfg.Finding]) -> None:
+def log_rejection(common: str, hook: str, stream: str, findings: Sequence[Finding]) -> None:
     try:
         from pathlib import Path
 
-        from streams import events
+        from streams.kernel import events
 
         events.append(
             Path(common),
@@ -215,7 +216,7 @@ def pre_commit() -> int:
     if stream is None:
         return 0  # the main worktree (or any non-stream worktree): everything goes
     common = common_dir(gd)
-    token = os.path.join(gd, TOKEN_FILE)
+    token = token_file(gd)
     try:  # noqa: SIM105 - contextlib costs an import
         os.unlink(token)
     except OSError:
@@ -228,9 +229,9 @@ def pre_commit() -> int:
             f"this worktree belongs to stream {stream!r}, which streams.yaml no longer lists; "
             f"add it back, or stop it with `streams stop {stream}`"
         )
-    procs = [_spawn(["diff", "--cached", *cfg.DIFF_ARGS, "--"]), _spawn(["write-tree"])]
+    procs = [_spawn(["diff", "--cached", *DIFF_ARGS, "--"]), _spawn(["write-tree"])]
     merge_heads = _merge_heads(gd)
-    procs += [_spawn(["diff", "--cached", *cfg.DIFF_ARGS, h, "--"]) for h in merge_heads]
+    procs += [_spawn(["diff", "--cached", *DIFF_ARGS, h, "--"]) for h in merge_heads]
     head = read_head(gd, common)
     results = [_collect(p) for p in procs]
     code, out, err = results[0]
@@ -249,7 +250,7 @@ def pre_commit() -> int:
         say(
             f"streams: commit refused: stream {stream} may not change "
             f"{_count(len(findings), 'path')}:\n"
-            + "\n".join(cfg.format_findings(findings))
+            + "\n".join(rules.format_findings(findings))
             + "\nUnstage them (`git restore --staged -- PATH…`) and commit again. "
             "`--no-verify` will not help: the branch update is checked as well."
         )
@@ -265,7 +266,7 @@ def pre_commit() -> int:
     return 0
 
 
-def _drop_reverts(cc: CompiledConfig, findings: list[cfg.Finding]) -> list[cfg.Finding]:
+def _drop_reverts(cc: CompiledConfig, findings: list[Finding]) -> list[Finding]:
     """Findings minus the changes that put a path back as it is on the base (at the fork point).
 
     Staged changes are judged against HEAD, and HEAD can already hold an out-of-scope change (a
@@ -353,7 +354,7 @@ def range_args(cc: CompiledConfig, new: str, old: str | None) -> list[str]:
     (``--cherry-pick``): a rebase that replays accepted commits unchanged is not re-judged, but one
     whose conflict resolution changed a patch is.
     """
-    args = [*cfg.LOG_ARGS, "--ignore-missing"]
+    args = [*LOG_ARGS, "--ignore-missing"]
     if old and old != ZERO_OID:
         args += ["--cherry-pick", "--right-only", f"{old}...{new}"]
     else:
@@ -378,7 +379,7 @@ def reference_transaction(args: Sequence[str]) -> int:
     if not todo:
         return 0
     lease_of = lease_lookup(common)
-    refused: list[tuple[str, str, list[cfg.Finding]]] = []
+    refused: list[tuple[str, str, list[Finding]]] = []
     for old, new, ref in todo:
         stream = cc.stream_of_ref(ref)
         assert stream is not None
@@ -399,7 +400,7 @@ def reference_transaction(args: Sequence[str]) -> int:
             f"streams: refusing to move {ref}: {_count(len(commits), 'commit')} "
             f"{'changes' if len(commits) == 1 else 'change'} "
             f"{_count(len(findings), 'path')} outside stream {stream}'s scope:\n"
-            + "\n".join(cfg.format_findings(findings, with_commit=True))
+            + "\n".join(rules.format_findings(findings, with_commit=True))
         )
         log_rejection(common, "reference-transaction", stream, findings)
     if _rebase_in_progress(gd):
@@ -421,7 +422,7 @@ def post_commit() -> int:
     stream = marker(gd)
     if stream is None:
         return 0
-    from streams.locks import release_committed
+    from streams.kernel.locks import release_committed
 
     code, out, _ = git(
         "log", "-1", "--format=", "--name-only", "-z", "--no-renames", "--diff-merges=first-parent", "HEAD", "--"
@@ -438,7 +439,7 @@ def post_commit() -> int:
         say(f"streams: warning: could not release --until-commit locks: {exc}")
         return 0
     for lease in released:
-        say(f"streams: released the lock on {cfg.show(lease.path)} (taken --until-commit)")
+        say(f"streams: released the lock on {rules.show(lease.path)} (taken --until-commit)")
     return 0
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import streams
 from streams import git
-from streams.errors import StreamsError
+from streams.kernel import paths
+from streams.kernel.errors import StreamsError
 from streams.workspace import Workspace
 
 HOOK_NAMES = ("pre-commit", "reference-transaction", "post-commit")
@@ -32,6 +33,22 @@ MARKER = "streams-managed-hook 4f5b1a57"
 LEGACY_SUFFIX = ".legacy"
 # Package data, so a wheel install finds them too (the repo-level hooks/ holds the pre-receive example).
 TEMPLATE_DIR = Path(__file__).resolve().parent / "hook_templates"
+
+
+# The on-disk names the shims use, from the one place that defines them.
+TEMPLATE_NAMES = {
+    "MARKER_FILE": paths.MARKER_FILE,
+    "TOKEN_FILE": paths.TOKEN_FILE,
+    "STATE_DIR": paths.STATE_DIR,
+    "LOCKS_DIR": paths.LOCKS_DIR,
+    "CACHE_DIR": paths.CACHE_DIR,
+    "FAST_DIR": paths.FAST_DIR,
+    "PREFIX_FILE": paths.PREFIX_FILE,
+    "PROGRESS_DIR": paths.PROGRESS_DIR,
+    "PROGRESS_PREFIX": paths.PROGRESS_PREFIX,
+    "PROGRESS_SUFFIX": paths.PROGRESS_SUFFIX,
+    "CONFIG_FILE": paths.CONFIG_FILE,
+}
 
 
 class HooksError(StreamsError):
@@ -87,13 +104,17 @@ def render(name: str, python: str | None = None) -> str:
             f"hook template {template} is missing ({exc.strerror}); reinstall streams",
             code="hook_template_missing",
         ) from None
-    return (
-        text.replace("@MARKER@", MARKER)
-        .replace("@VERSION@", streams.__version__)
-        .replace("@PYTHON@", python)
-        .replace("@RUN@", launcher(python))
-        .replace("@CHECK_PYTHON@", _check_python(python))
-    )
+    values = {
+        "MARKER": MARKER,
+        "VERSION": streams.__version__,
+        "PYTHON": python,
+        "RUN": launcher(python),
+        "CHECK_PYTHON": _check_python(python),
+        **TEMPLATE_NAMES,
+    }
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    return text
 
 
 def _check_python(python: str) -> str:
@@ -187,10 +208,11 @@ def _write_config_cache(ws: Workspace) -> None:
     """Compile streams.yaml for the hooks now, so the first commit does not pay for it."""
     if not ws.config_path.exists():
         return
-    from streams.workspace import load_config
+    from streams.config import load
+    from streams.ownership import refresh
 
     with contextlib.suppress(StreamsError):  # a broken streams.yaml: the hooks report it when they run
-        load_config(ws, check_tracked=False)  # refreshes the compiled cache as a side effect
+        refresh(ws.common_dir, load(ws.config_path, display=ws.config_path.name))
 
 
 def _write_executable(path: Path, text: str) -> None:

@@ -17,18 +17,18 @@ that is also owned, a pattern matching nothing) are here too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import pathspec
-
-from streams.compiled import CompiledConfig, PatternRule
 from streams.config import Config, ConfigError
-from streams.patterns import Matcher, Rule
-
-CONFIG_FILE = "streams.yaml"
+from streams.kernel import hookcache
+from streams.kernel.paths import CONFIG_FILE
+from streams.kernel.patterns import Matcher, Rule
+from streams.kernel.rules import CompiledConfig, PatternRule, describe_owner
 
 # Literal text inside a regex written by re.escape: any character but the special ones, or an
 # escaped non-alphanumeric character (re.escape never writes \d, \w and friends).
@@ -67,6 +67,8 @@ def classify(regex: str) -> tuple[str, str]:
 
 @functools.lru_cache(maxsize=4096)
 def _compile_one(pattern: str) -> tuple[tuple[PatternRule, ...], tuple[tuple[str, bool], ...]]:
+    import pathspec  # here, not at the top: a command whose config is cached never pays its 15 ms
+
     spec = pathspec.PathSpec.from_lines("gitignore", [pattern])
     rules: list[PatternRule] = []
     regexes: list[tuple[str, bool]] = []
@@ -90,7 +92,8 @@ def compile_rules(patterns: Iterable[str]) -> list[Rule]:
 
 
 def compile_config(config: Config, *, source: bytes = b"", config_path: str = "") -> CompiledConfig:
-    """The hooks' view of ``config`` (see ``streams.compiled``)."""
+    """The hooks' view of ``config`` (see ``streams.kernel.rules``); refuses bad ``touches:`` first."""
+    check_touches(config)
     return CompiledConfig(
         config_path=config_path or str(config.path),
         source=source,
@@ -101,6 +104,48 @@ def compile_config(config: Config, *, source: bytes = b"", config_path: str = ""
         streams=[(s.name, compile_patterns(s.owns)) for s in config.streams],
         shared=compile_patterns(config.shared),
     )
+
+
+def refresh(common_dir: str | os.PathLike[str], config: Config) -> CompiledConfig:
+    """The compiled form of ``config``, rewriting the hooks' cache (``kernel.hookcache``) if stale.
+
+    Also checks what only compiled patterns can (``check_touches``). A cache that cannot be written
+    (read-only repository) is not an error: the hooks then use the loader.
+    """
+    path = os.fspath(config.path)
+    try:
+        with open(path, "rb") as fh:
+            source = fh.read()
+    except OSError:
+        source = b""
+    cc = hookcache.load(common_dir)
+    if (
+        cc is not None
+        and cc.config_path == path
+        and cc.source == source
+        and source
+        and hookcache.prefix_matches(common_dir, cc.branch_prefix)
+    ):
+        return cc  # compiled (and checked) from these very bytes before
+    cc = compile_config(config, source=source, config_path=path)
+    if source:
+        with contextlib.suppress(OSError):
+            hookcache.save(common_dir, cc)
+    return cc
+
+
+def check_touches(config: Config, *, display: str | None = None) -> None:
+    """Refuse a ``touches:`` entry that names no shared path (plan uses them to split waves)."""
+    if not any(s.touches for s in config.streams):
+        return
+    shown = display or config.path.name
+    shared_set = PatternSet.compile(config.shared)
+    for s in config.streams:
+        for t in s.touches:
+            if not shared_set.matches(t.strip("/")):
+                raise ConfigError(
+                    f"{shown}:{s.line}: streams.{s.name}.touches: {t!r} is not a shared path; add it to `shared:` or remove it"
+                )
 
 
 @functools.lru_cache(maxsize=32)
@@ -142,15 +187,7 @@ class Owner:
     pattern: str | None = None  # the pattern that decided, as written in streams.yaml
 
     def describe(self) -> str:
-        if self.kind == "stream":
-            return f"owned by {self.stream}"
-        if self.kind == "progress":
-            return f"progress file of {self.stream}"
-        if self.kind == "shared":
-            return "shared (take its lock with `streams lock`)"
-        if self.kind == "reserved":
-            return "belongs to no stream (streams configuration)"
-        return "unowned"
+        return describe_owner(self.kind, self.stream)
 
 
 class Ownership:

@@ -13,11 +13,12 @@ from pathlib import Path
 import yaml
 
 from streams import git
-from streams.durations import iso_utc
-from streams.errors import GitError, StreamsError
-from streams.mutex import held
-from streams.procs import pid_alive
-from streams.workspace import write_atomic
+from streams.kernel.atomic import write_atomic
+from streams.kernel.durations import iso_utc
+from streams.kernel.errors import GitError, StreamsError
+from streams.kernel.mutex import held
+from streams.kernel.paths import progress_path
+from streams.kernel.procs import pid_alive
 
 STATUSES = ("pending", "in_progress", "blocked", "completed", "failed", "paused")
 SECTIONS = ("Completed Tasks", "Current Task", "Blocked Items", "Next Steps")
@@ -165,11 +166,11 @@ def parse(text: str, *, display: str) -> Progress:
 class ProgressUsageError(ProgressError):
     """Bad option values: exit 2, nothing on disk changed."""
 
-    exit_code = 2
+    code = "bad_option"
 
 
 def progress_file(worktree: Path, name: str) -> Path:
-    return worktree / ".streams" / f"stream-{name}.md"
+    return worktree / progress_path(name)
 
 
 def read_progress(worktree: Path, name: str) -> Progress | None:
@@ -315,7 +316,7 @@ def update_progress(
     ``branch`` is the stream's branch (e.g. ``streams/api``): the worktree must have it checked
     out, with no rebase or merge in progress. Validation failures change nothing on disk.
     """
-    rel = f".streams/stream-{name}.md"
+    rel = progress_path(name)
     path = progress_file(worktree, name)
     with stream_worktree_lock(state_dir, name):
         return _update_locked(worktree, name, branch, update, rel, path, message=message, when=when)

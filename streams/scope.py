@@ -1,6 +1,6 @@
 """Scope enforcement for the full code: who may change what, over paths and over commit ranges.
 
-The rules themselves live in ``streams.compiled`` (shared with the git hooks, so the two can never
+The rules themselves live in ``streams.kernel.rules`` (shared with the git hooks, so the two can never
 disagree); this module applies them to what the commands need:
 
 - ``check_paths``: paths a stream changed or is changing (status: uncommitted edits; watch);
@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams import git
-from streams.compiled import LOG_ARGS, CompiledConfig, Finding, parse_log
 from streams.config import CONFIG_NAME, Config, parse
-from streams.errors import ConfigError, NotARepositoryError, StreamsError, UsageError
+from streams.kernel import paths
+from streams.kernel.errors import ConfigError, NotARepositoryError, PathError, StreamsError, UsageError
+from streams.kernel.gitparse import LOG_ARGS, parse_log
+from streams.kernel.locks import lease_lookup
+from streams.kernel.rules import CompiledConfig, Finding, describe_owner
 from streams.ownership import compiled
 from streams.workspace import Workspace, discover
 
@@ -45,17 +48,6 @@ class Violation:
 
 def _violations(stream: str, findings: Iterable[Finding]) -> list[Violation]:
     return [Violation(path, reason, commit, fix, status, stream) for path, reason, fix, status, commit in findings]
-
-
-def lease_lookup(common_dir: Path) -> Callable[[str], tuple[str, float] | None]:
-    """``path -> (holding stream, expires_at)`` for live leases."""
-    from streams.locks import live_lease
-
-    def lease_of(path: str) -> tuple[str, float] | None:
-        lease = live_lease(common_dir, path)
-        return (lease.stream, lease.expires_at) if lease is not None else None
-
-    return lease_of
 
 
 def _rules(config: Config, stream: str) -> CompiledConfig:
@@ -276,20 +268,27 @@ class PathOwner:
 
 
 def repo_path(ws: Workspace, raw: str, cwd: Path) -> str:
-    """``raw`` (relative to ``cwd``, or absolute) as a path relative to the worktree root."""
-    if not raw:
-        raise UsageError("an empty path names nothing; give a file path")
-    full = os.path.normpath(os.path.join(cwd, raw))
-    for root in (str(ws.toplevel), os.path.realpath(ws.toplevel)):
-        for candidate in (full, os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))):
-            rel = os.path.relpath(candidate, root)
-            if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
-                continue
-            rel = rel.replace(os.sep, "/")
-            if ".git" in rel.split("/"):
-                raise UsageError(f"{raw} is under .git; git's own files belong to no stream")
-            return rel
-    raise UsageError(f"{raw} is outside the repository at {ws.toplevel}; give a path inside it")
+    """``raw`` (relative to ``cwd``, or absolute) as a path relative to the worktree root; a path
+    that names nothing in the repository is a usage error (exit 2)."""
+    try:
+        return paths.repo_path(raw, cwd=cwd, roots=[str(ws.toplevel)])
+    except PathError as exc:
+        raise UsageError(exc.message) from None
+
+
+def require_shared(config: Config, paths_: Iterable[str]) -> None:
+    """Refuse (``PathError``, exit 1) any path that is not shared in ``config``, naming its owner."""
+    cc = compiled(config)
+    bad = []
+    for path in paths_:
+        kind, stream = cc.owner(path)
+        if kind != "shared":
+            bad.append(f"{path} ({describe_owner(kind, stream)})")
+    if bad:
+        raise PathError(
+            f"not a shared file: {', '.join(bad)}; only paths listed under `shared:` in streams.yaml take "
+            "locks (a stream changes the files it owns without one)"
+        )
 
 
 def owners(ws: Workspace, config: Config, raw_paths: Sequence[str], cwd: Path) -> list[PathOwner]:

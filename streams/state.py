@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from streams.durations import iso_utc
-from streams.errors import BusyError, StreamsError
-from streams.mutex import held
+from streams.kernel.durations import iso_utc
+from streams.kernel.errors import BusyError, StreamsError
+from streams.kernel.mutex import held
 from streams.workspace import Workspace, write_json_atomic
 
 STATE_VERSION = 1

@@ -104,16 +104,17 @@ from typing import Any, BinaryIO
 
 from streams import git
 from streams.config import Config, progress_path
-from streams.durations import iso_utc
-from streams.errors import StreamsError
-from streams.locks import Lease, list_leases
-from streams.procs import pid_alive
+from streams.kernel import paths
+from streams.kernel.durations import iso_utc
+from streams.kernel.errors import StreamsError
+from streams.kernel.locks import Lease, list_leases
+from streams.kernel.paths import read_marker
+from streams.kernel.procs import pid_alive
 from streams.progress import Progress, read_progress
 from streams.scope import check_paths
 from streams.state import Halt, read_halts
-from streams.workspace import Workspace, read_marker
+from streams.workspace import Workspace
 
-AGENTS_DIRNAME = "agents"
 DEFAULT_THREADS = 4
 
 STARTED = "started"
@@ -125,7 +126,7 @@ UNCONFIGURED = "unconfigured"
 
 def agent_pid_file(ws: Workspace, name: str) -> Path:
     """Where the runner records the pid of a stream's agent."""
-    return ws.state_dir / AGENTS_DIRNAME / f"{name}.pid"
+    return Path(paths.agent_pid_file(ws.common_dir, name))
 
 
 # --- the model ---------------------------------------------------------------------------------------
@@ -274,8 +275,7 @@ class WorktreeRead:
     conflicted: tuple[str, ...]
 
 
-PRIVATE_INDEX_DIRNAME = "streams-status"
-READERS_FILE = "readers.flock"
+READERS_FILE = paths.PRIVATE_INDEX_READERS
 
 
 @contextmanager
@@ -300,7 +300,7 @@ def private_index(git_dir: Path) -> Iterator[Path | None]:
     if next(git_dir.glob("sharedindex.*"), None) is not None or not (git_dir / "index").is_file():
         yield None
         return
-    folder = git_dir / PRIVATE_INDEX_DIRNAME
+    folder = git_dir / paths.PRIVATE_INDEX_DIR
     try:
         folder.mkdir(exist_ok=True)
         readers = os.open(folder / READERS_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import errno
+import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams import compiled, git
+from streams import git
 from streams.config import CONFIG_NAME, Config, load
+from streams.kernel import paths
+from streams.kernel.atomic import write_atomic, write_json_atomic
 
-STATE_DIRNAME = "streams"
-MARKER_FILE = "streams-stream"  # in a stream worktree's private git dir: the stream's name
+__all__ = ["Workspace", "check_tracked_files", "discover", "load_config", "write_atomic", "write_json_atomic"]
 
 
 @dataclass(frozen=True)
@@ -29,34 +29,31 @@ class Workspace:
 
     @property
     def state_dir(self) -> Path:
-        return self.common_dir / STATE_DIRNAME
+        return Path(paths.state_dir(self.common_dir))
 
     @property
     def locks_dir(self) -> Path:
-        return self.state_dir / "locks"
+        return Path(paths.locks_dir(self.common_dir))
 
     @property
     def state_file(self) -> Path:
-        return self.state_dir / "state.json"
+        return Path(paths.state_file(self.common_dir))
 
     @property
     def events_file(self) -> Path:
-        return self.state_dir / "events.jsonl"
+        return Path(paths.events_file(self.common_dir))
 
     @property
     def logs_dir(self) -> Path:
-        return self.state_dir / "logs"
+        return Path(paths.logs_dir(self.common_dir))
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(paths.cache_dir(self.common_dir))
 
     def current_stream(self) -> str | None:
         """The stream whose worktree the command runs in, or None (main worktree, or elsewhere)."""
-        return read_marker(self.git_dir)
-
-
-def read_marker(git_dir: Path) -> str | None:
-    try:
-        return (git_dir / MARKER_FILE).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+        return paths.read_marker(self.git_dir)
 
 
 def discover(cwd: Path | str) -> Workspace:
@@ -85,7 +82,9 @@ def load_config(ws: Workspace, *, check_tracked: bool = True) -> Config:
     tree, so commands after the first pay only for parsing.
     """
     cfg = load(ws.config_path, display=CONFIG_NAME)
-    compiled.refresh(ws.common_dir, cfg)  # the hooks' precompiled copy (streams.compiled)
+    from streams.ownership import refresh
+
+    refresh(ws.common_dir, cfg)  # the hooks' precompiled copy (streams.kernel.hookcache)
     return check_tracked_files(ws, cfg) if check_tracked else cfg
 
 
@@ -96,14 +95,14 @@ def check_tracked_files(ws: Workspace, cfg: Config) -> Config:
     if tree is None:
         return cfg  # no base yet: commands that need it say so
     warnings = _tree_check_cached(ws, cfg, tree)
-    return Config(**{**cfg.__dict__, "warnings": cfg.warnings + warnings})
+    return dataclasses.replace(cfg, warnings=cfg.warnings + warnings)
 
 
 def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> tuple[str, ...]:
     """The tree check's warnings; its first error raised. Only a passed check is cached, so a hit
     needs neither the check nor pathspec (imported only on a miss: 15 ms a command)."""
     key = hashlib.sha256(ws.config_path.read_bytes() + b"\0" + tree.encode()).hexdigest()
-    cache = ws.state_dir / "cache" / "tree-check.json"
+    cache = ws.cache_dir / paths.TREE_CHECK_FILE
     try:
         data = json.loads(cache.read_text(encoding="utf-8"))
         if data.get("key") == key and not data["errors"]:
@@ -116,34 +115,3 @@ def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> tuple[str, ...]
     raise_first(result)  # a failing command leaves the disk as it was: nothing cached
     write_json_atomic(cache, {"key": key, "errors": [], "warnings": list(result.warnings)})
     return result.warnings
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    write_atomic(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-
-
-def write_atomic(path: Path, data: bytes, *, scratch_dir: Path | None = None, tmp_name: str | None = None) -> None:
-    """Write ``path`` completely or not at all: temp file, fsync, ``os.replace``.
-
-    The temp file (``tmp_name``, default ``.<name>.<pid>.tmp``) lives beside ``path``, or in
-    ``scratch_dir`` when given, so that a writer killed before the rename leaves nothing beside
-    ``path``; across filesystems that falls back to beside ``path``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    name = tmp_name or f".{path.name}.{os.getpid()}.tmp"
-    for tmp_dir in (scratch_dir, path.parent) if scratch_dir is not None else (path.parent,):
-        tmp = tmp_dir / name
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            return
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            if exc.errno != errno.EXDEV or tmp_dir == path.parent:
-                raise
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise

@@ -14,12 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams import git, locks
+from streams import git
 from streams.config import Config, Stream, progress_path
-from streams.errors import StreamsError, UsageError
-from streams.mutex import held
+from streams.kernel import locks
+from streams.kernel.errors import StreamsError, UsageError
+from streams.kernel.mutex import held
+from streams.kernel.paths import MARKER_FILE, read_marker
 from streams.progress import Progress, render
-from streams.workspace import MARKER_FILE, Workspace, read_marker
+from streams.workspace import Workspace
 
 LOCK_WAIT_SECONDS = 120.0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.watcher import ScopeEvent, Watcher
-from streams.compiled import show
+from streams.kernel.rules import show
 from streams.workspace import discover, load_config
 from tests.conftest import Repo, run_cli
 

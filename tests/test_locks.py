@@ -5,6 +5,7 @@ Real repositories, real worktrees, real processes; no mocks.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from streams import events, locks
-from streams.durations import DurationError, format_duration, parse_duration
-from streams.errors import BusyError
+from streams.kernel import events, locks, paths
+from streams.kernel.durations import DurationError, format_duration, parse_duration
+from streams.kernel.errors import BusyError, PathError
 from tests.conftest import Repo, make_repo, run_cli
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def test_parse_duration_zero_allowed_for_wait() -> None:
 
 
 def test_parse_interval_takes_bare_seconds_like_watch_n() -> None:
-    from streams.durations import parse_interval
+    from streams.kernel.durations import parse_interval
 
     assert parse_interval("2") == 2 and parse_interval("0.5") == 0.5 and parse_interval("1m") == 60
     for bad, needle in (("0", "is zero"), ("-1", "negative"), ("1x", "not a duration"), ("50ms", "below 0.1s")):
@@ -297,7 +298,7 @@ def test_release_stream_takes_all_of_its_leases(tmp_path: Path) -> None:
 def test_wait_retries_until_a_real_process_releases(tmp_path: Path) -> None:
     """Another process holds the lease and releases it after a moment; --wait gets it then."""
     script = (
-        "import sys, time; from pathlib import Path; from streams import locks\n"
+        "import sys, time; from pathlib import Path; from streams.kernel import locks\n"
         "[t] = locks.acquire(Path(sys.argv[1]), 'ui', ['pyproject.toml'], ttl=600)\n"
         "print('held', flush=True); time.sleep(0.5); locks.release_lease(Path(sys.argv[1]), t.lease)\n"
     )
@@ -329,7 +330,7 @@ def test_normalize_path(tmp_path: Path) -> None:
     (root / "docs").mkdir(parents=True)
     other = tmp_path / "main"
     other.mkdir()
-    norm = locks.normalize_path
+    norm = functools.partial(paths.repo_path, strict=True)
     assert norm("pyproject.toml", cwd=root, roots=[root]) == "pyproject.toml"
     assert norm("./docs//CHANGELOG.md", cwd=root, roots=[root]) == "docs/CHANGELOG.md"
     assert norm("CHANGELOG.md", cwd=root / "docs", roots=[root]) == "docs/CHANGELOG.md"
@@ -347,7 +348,7 @@ def test_normalize_path(tmp_path: Path) -> None:
         (".", root, "root"),
         (str(root), root, "root"),
     ]:
-        with pytest.raises(locks.PathError) as exc:
+        with pytest.raises(PathError) as exc:
             norm(raw, cwd=cwd, roots=[root])
         assert why in exc.value.message, (raw, exc.value.message)
 
@@ -477,6 +478,7 @@ def test_lock_with_stream_option_from_the_main_worktree(started: Repo) -> None:
     ],
 )
 def test_bad_input_exits_1_and_writes_nothing(started: Repo, args: list[str], where: str, needle: str) -> None:
+    """Exit 1, except "not inside a stream's worktree": a usage error (exit 2) in every command."""
     if where == "root:api":
         cwd = started.root
         args = [*args, "--stream", "api"]
@@ -486,7 +488,7 @@ def test_bad_input_exits_1_and_writes_nothing(started: Repo, args: list[str], wh
         cwd = started.worktree("api") / where[len("api/") :] if where.startswith("api/") else started.worktree("api")
     before = (started.snapshot(), state(started))
     res = run_cli(args, cwd)
-    assert res.code == 1, (res.code, res.err)
+    assert res.code == (2 if "not inside" in needle else 1), (res.code, res.err)
     assert needle in res.err and len(res.err.splitlines()) == 1 and res.err.startswith("streams: error: ")
     assert (started.snapshot(), state(started)) == before
 

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from streams import events, locks
+from streams.kernel import events, locks
 
 PROCESSES = 32
 CYCLES = 50
@@ -23,7 +23,7 @@ SHARED = "pyproject.toml"
 CONTEND = """\
 import os, sys, time
 from pathlib import Path
-from streams import locks
+from streams.kernel import locks
 common, path, counter, log, name, cycles, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]), Path(sys.argv[7])
 while not go.exists():
     time.sleep(0.002)
@@ -77,7 +77,7 @@ def test_32_processes_50_cycles_no_lost_increment_no_overlap(tmp_path: Path) -> 
 HOLD = """\
 import json, sys, time
 from pathlib import Path
-from streams import locks
+from streams.kernel import locks
 taken = locks.acquire(Path(sys.argv[1]), "doomed", sys.argv[3:], ttl=float(sys.argv[2]))
 print(json.dumps([t.lease.to_json() for t in taken]), flush=True)
 time.sleep(3600)
@@ -87,7 +87,7 @@ time.sleep(3600)
 WAIT = """\
 import json, sys
 from pathlib import Path
-from streams import locks
+from streams.kernel import locks
 try:
     [t] = locks.acquire(Path(sys.argv[1]), sys.argv[2], [sys.argv[4]], ttl=600, wait=float(sys.argv[3]))
 except locks.LockBusyError as e:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from streams import compiled
+from streams.kernel import hookcache
+from streams.kernel.patterns import Matcher
 from streams.ownership import Ownership, PatternSet, _compile_one, classify, compile_rules
-from streams.patterns import Matcher
 from streams.workspace import discover, load_config
 from tests.conftest import Repo, make_repo, run_cli
 
@@ -274,24 +274,24 @@ def test_shared_and_owned_is_a_config_error(tmp_path: Path) -> None:
 def test_compiled_cache_is_written_on_load_and_detects_edits(repo: Repo) -> None:
     ws = discover(repo.root)
     cfg = load_config(ws, check_tracked=False)
-    cc = compiled.load(ws.common_dir)
+    cc = hookcache.load(ws.common_dir)
     assert cc is not None and cc.is_fresh() and cc.names == ("api", "ui", "docs")
     assert cc.owner("src/ui/x") == ("stream", "ui")
-    assert Path(compiled.prefix_file(ws.common_dir)).read_text() == cfg.branch_prefix + "\n"
+    assert Path(hookcache.prefix_file(ws.common_dir)).read_text() == cfg.branch_prefix + "\n"
     ws.config_path.write_text(ws.config_path.read_text() + "# edited\n")
     assert not cc.is_fresh()
     load_config(ws, check_tracked=False)
-    fresh = compiled.load(ws.common_dir)
+    fresh = hookcache.load(ws.common_dir)
     assert fresh is not None and fresh.is_fresh()
 
 
 def test_a_corrupt_cache_is_ignored(repo: Repo) -> None:
     ws = discover(repo.root)
     load_config(ws, check_tracked=False)
-    Path(compiled.cache_file(ws.common_dir)).write_bytes(b"garbage")
-    assert compiled.load(ws.common_dir) is None
+    Path(hookcache.cache_file(ws.common_dir)).write_bytes(b"garbage")
+    assert hookcache.load(ws.common_dir) is None
     load_config(ws, check_tracked=False)
-    assert compiled.load(ws.common_dir) is not None
+    assert hookcache.load(ws.common_dir) is not None
 
 
 # --- streams owner -----------------------------------------------------------------------------------

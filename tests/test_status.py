@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from streams import status as status_mod
+from streams.kernel import paths
 from streams.progress import Progress, render
 from tests.conftest import DEFAULT_FILES, Repo, git, make_repo, run_cli
 
@@ -336,7 +337,7 @@ def test_status_never_writes_the_index(repo: Repo) -> None:
 
 def private_copies(wt: Path) -> list[Path]:
     git_dir = Path(git(wt, "rev-parse", "--absolute-git-dir").strip())
-    folder = git_dir / status_mod.PRIVATE_INDEX_DIRNAME
+    folder = git_dir / paths.PRIVATE_INDEX_DIR
     return sorted(p for p in folder.iterdir() if p.name != status_mod.READERS_FILE) if folder.is_dir() else []
 
 

@@ -89,7 +89,7 @@ def test_clean_rebase_then_nothing_to_do(repo: Repo) -> None:
         assert repo.git("status", "--porcelain", cwd=repo.worktree(n)) == ""
     assert (wt / "src/api/app.py").read_text() == "print('api v2')\n"
     assert (wt / ".streams/stream-api.md").exists()
-    assert [e["stream"] for e in events(repo) if e["event"] == "sync_rebased"] == ["api", "ui", "docs"]
+    assert [e["stream"] for e in events(repo) if e["event"] == "sync.rebase"] == ["api", "ui", "docs"]
     assert read_inflight(discover(repo.root)) == {}
 
     after = {n: tip(repo, n) for n in ("api", "ui", "docs")}
@@ -137,7 +137,7 @@ def test_conflict_halts_records_and_exits_4(repo: Repo) -> None:
     assert halt.files == ("src/api/app.py",)
     assert (halt.original_tip, halt.onto, halt.worktree) == (stream_tip, main_tip, str(wt))
     assert halt.time
-    assert any(e["event"] == "sync_halted" and e["stream"] == "api" for e in events(repo))
+    assert any(e["event"] == "sync.halt" and e["stream"] == "api" for e in events(repo))
 
     # A later sync reports the halt, leaves api alone, and syncs the others.
     head_during = git(wt, "rev-parse", "HEAD")
@@ -180,7 +180,7 @@ def test_continue_finishes_the_rebase_and_syncs(repo: Repo) -> None:
     assert (wt / "src/api/app.py").read_text() == "both sides\n"
     assert read_halts(discover(repo.root)) == {}
     assert outcomes(r.out)["api"] == "up to date"
-    assert any(e["event"] == "halt_resolved" for e in events(repo))
+    assert any(e["event"] == "halt.resolve" for e in events(repo))
     r = run_cli(["sync", "--continue", "api"], repo.root)
     assert r.code == 1 and "not halted" in r.err
 
@@ -358,7 +358,7 @@ def test_remote_fetch_rebase_and_push(remote_repo: tuple[Repo, Path]) -> None:
     for n in ("api", "ui", "docs"):
         assert contains(repo, upstream, tip(repo, n))
         assert git(bare, "rev-parse", f"refs/heads/streams/{n}").strip() == tip(repo, n)
-    assert any(e["event"] == "sync_pushed" for e in events(repo))
+    assert any(e["event"] == "sync.push" for e in events(repo))
     # A commit made in a stream is published by the next sync even with nothing to rebase.
     wt = repo.worktree("docs")
     repo.write("docs/more.md", "more\n", cwd=wt)
@@ -634,4 +634,4 @@ def test_continue_rechecks_scope_itself(repo: Repo) -> None:
 
 
 def read_events_halt_original(repo: Repo) -> str:
-    return next(str(e["original_tip"]) for e in events(repo) if e["event"] == "sync_halted")
+    return next(str(e["original_tip"]) for e in events(repo) if e["event"] == "sync.halt")

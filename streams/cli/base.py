@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from streams import __version__
-from streams.errors import (
-    EXIT_INTERNAL,
+from streams.kernel.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     StreamsError,
@@ -251,9 +250,7 @@ def run_main(args: Sequence[str] | None = None) -> int:
         RUN.json = RUN.json or "--json" in argv  # parsing failed before --json was seen: honour it anyway
         where = exc.ctx.command_path if exc.ctx is not None else "streams"
         message = exc.format_message().splitlines()[0] if exc.format_message() else "usage error"
-        err = StreamsError(f"{message} (see `{where} --help`)", code="usage")
-        err.exit_code = EXIT_USAGE
-        return _fail(err)
+        return _fail(StreamsError(f"{message} (see `{where} --help`)", code="usage"))
     except click.ClickException as exc:
         return _fail(StreamsError(exc.format_message(), code="error"))
     except StreamsError as exc:
@@ -270,6 +267,5 @@ def run_main(args: Sequence[str] | None = None) -> int:
             f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; {_crash_where(exc)}",
             code="internal",
         )
-        err.exit_code = EXIT_INTERNAL
         return _fail(err)
     return 0

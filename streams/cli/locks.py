@@ -7,12 +7,13 @@ from typing import Any
 
 import click
 
-from streams import locks
 from streams.cli.base import cli, cwd, emit, info, json_option, table
 from streams.cli.workspace import open_workspace
 from streams.config import Config
-from streams.durations import format_duration, parse_duration
-from streams.errors import StreamsError
+from streams.kernel import locks, paths
+from streams.kernel.durations import format_duration, parse_duration
+from streams.kernel.errors import StreamsError
+from streams.scope import require_shared
 from streams.workspace import Workspace
 
 
@@ -25,13 +26,13 @@ def _stream(ws: Workspace, config: Config, name: str | None, *, required: bool) 
         raise StreamsError(
             "not inside a stream's worktree; run this in one (see `streams list`), or pass --stream NAME",
             code="no_stream",
-        )
+        )  # exit 2, as from every command (the registry's)
     return current
 
 
 def _paths(ws: Workspace, raws: tuple[str, ...]) -> list[str]:
     here = cwd()
-    return [locks.normalize_path(raw, cwd=here, roots=(ws.toplevel, ws.main_root)) for raw in raws]
+    return [paths.repo_path(raw, cwd=here, roots=[str(ws.toplevel), str(ws.main_root)], strict=True) for raw in raws]
 
 
 def _lease_data(lease: locks.Lease, now: float) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def lock_cmd(
     stream = _stream(ws, config, stream_name, required=True)
     assert stream is not None
     rel = _paths(ws, paths)
-    locks.require_shared(config, rel)
+    require_shared(config, rel)
     taken = locks.acquire(
         ws.common_dir,
         stream,

@@ -10,8 +10,8 @@ import click
 from streams import hooks_install, scope
 from streams.cli.base import RUN, cli, cwd, emit, envelope, info, json_option, table, wants_json, warn
 from streams.cli.workspace import open_workspace, short, shown
-from streams.compiled import show
-from streams.errors import EXIT_SCOPE, ScopeViolationError
+from streams.kernel.errors import EXIT_SCOPE, ScopeViolationError
+from streams.kernel.rules import show
 from streams.workspace import discover
 
 # --- streams owner ---------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from coordinator.sync import predict_conflicts
 from streams.cli.base import RUN, cli, envelope, json_option, table, wants_json
 from streams.cli.workspace import open_workspace
 from streams.config import Config
-from streams.errors import ConfigError, StreamsError, UsageError
+from streams.kernel.errors import ConfigError, StreamsError, UsageError
 from streams.status import (
     BRANCH_ONLY,
     MISSING,
@@ -53,8 +53,8 @@ MIN_INTERVAL_SECONDS = 0.1
 
 def parse_interval(text: str) -> float:
     """``2s``, ``500ms``, ``1m`` — or a bare number of seconds (``--interval 1``, like watch -n)."""
-    from streams.durations import DurationError
-    from streams.durations import parse_interval as parse
+    from streams.kernel.durations import DurationError
+    from streams.kernel.durations import parse_interval as parse
 
     try:
         return parse(text, minimum=MIN_INTERVAL_SECONDS)

@@ -14,7 +14,7 @@ from streams import git
 from streams.cli.base import RUN, cli, cwd, emit, envelope, info, json_option, table, wants_json, warn
 from streams.cli.workspace import short, shown
 from streams.config import Config, progress_path
-from streams.errors import HaltedError, StreamsError, UsageError
+from streams.kernel.errors import HaltedError, StreamsError, UsageError
 from streams.progress import (
     Progress,
     ProgressError,
@@ -97,7 +97,8 @@ def progress_cmd(
     name = stream_name or ws.current_stream()
     if name is None:
         raise UsageError(
-            f"not inside a stream's worktree; pass --stream NAME (streams: {', '.join(config.names) or 'none'})"
+            f"not inside a stream's worktree; pass --stream NAME (streams: {', '.join(config.names) or 'none'})",
+            code="no_stream",
         )
     config.stream(name)
     worktree = _stream_worktree(ws, config, name)
@@ -149,7 +150,7 @@ def _current_progress(ws: Workspace, config: Config, name: str, worktree: Path |
 
 
 def _interval(text: str) -> float:
-    from streams.durations import parse_interval
+    from streams.kernel.durations import parse_interval
 
     try:
         return parse_interval(text)

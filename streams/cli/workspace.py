@@ -8,8 +8,8 @@ import click
 
 from streams.cli.base import cli, cwd, emit, info, json_option, table, warn
 from streams.config import Config
-from streams.errors import StreamsError
 from streams.initfile import starter_config
+from streams.kernel.errors import StreamsError
 from streams.workspace import Workspace, check_tracked_files, discover, load_config, write_atomic
 from streams.worktrees import start, stop, survey
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from streams.errors import StreamsError
+from streams.kernel.errors import StreamsError
 
 FIRST_PAUSE = 0.0002
 LONGEST_PAUSE = 0.01  # retry at least every 10 ms: a freed lock is taken within that

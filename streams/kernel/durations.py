@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 
-from streams.errors import StreamsError
+from streams.kernel.errors import StreamsError
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")

@@ -18,19 +18,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from streams import events
-from streams.durations import format_duration, iso_utc
-from streams.errors import BusyError, StreamsError
-from streams.mutex import held, open_making_dirs
-
-if TYPE_CHECKING:
-    from streams.config import Config
+from streams.kernel import events
+from streams.kernel.durations import format_duration, iso_utc
+from streams.kernel.errors import BusyError, StreamsError
+from streams.kernel.mutex import held, open_making_dirs
+from streams.kernel.paths import locks_dir
 
 LEASE_VERSION = 1
 LOCK_SUFFIX = ".lock"
@@ -41,10 +39,6 @@ GUARD_TIMEOUT = 10.0  # the guard is held for microseconds; anything near this i
 BACKOFF_START = 0.002
 BACKOFF_MAX = 0.25
 MAX_RACES = 64  # lease changed under us this many times in one attempt: report busy, let the caller retry
-
-
-class PathError(StreamsError):
-    code = "bad_path"
 
 
 class NotLockedError(StreamsError):
@@ -162,7 +156,7 @@ def new_lease_id() -> str:
 
 
 def locks_root(common_dir: Path) -> Path:
-    return Path(common_dir) / "streams" / "locks"
+    return Path(locks_dir(common_dir))
 
 
 def lease_file(common_dir: Path, path: str) -> Path:
@@ -305,6 +299,18 @@ def live_lease(common_dir: Path, path: str, now: float | None = None) -> Lease |
     except ValueError:
         return None
     return lease if lease is not None and lease.live(now) else None
+
+
+def lease_lookup(common_dir: str | os.PathLike[str]) -> Callable[[str], tuple[str, float] | None]:
+    """``path -> (holding stream, expires_at)`` for live leases: the rules' view of the leases
+    (``kernel.rules.CompiledConfig.judge``), for the hooks and the full code alike."""
+    root = Path(common_dir)
+
+    def lease_of(path: str) -> tuple[str, float] | None:
+        lease = live_lease(root, path)
+        return (lease.stream, lease.expires_at) if lease is not None else None
+
+    return lease_of
 
 
 def list_leases(common_dir: Path) -> list[Lease]:
@@ -612,71 +618,3 @@ def release_stream(common_dir: Path, stream: str) -> list[Lease]:
         for lease in list_leases(common_dir)
         if lease.stream == stream and release_lease(common_dir, lease, cause="stop")
     ]
-
-
-# --- what may be locked ------------------------------------------------------------------------------
-
-
-def normalize_path(raw: str, *, cwd: Path, roots: Sequence[Path]) -> str:
-    """``raw`` (relative to ``cwd``, or absolute) as a path relative to the first of ``roots`` holding it.
-
-    Refused (``PathError``, exit 1): empty, ``..`` segments, outside every root, under ``.git``,
-    the root itself, a directory.
-    """
-    if not raw.strip():
-        raise PathError("empty path; name a file, e.g. pyproject.toml")
-    if "\0" in raw:
-        raise PathError(f"{raw!r} contains a NUL byte; name a file")
-    if ".." in raw.split("/"):
-        raise PathError(
-            f"{raw}: '..' segments are not allowed; name the file relative to the repository root "
-            "(or to the current directory inside it)"
-        )
-    full = os.path.normpath(raw if os.path.isabs(raw) else os.path.join(cwd, raw))
-    rel = root = None
-    for candidate in _candidates(full):
-        for r in roots:
-            for rr in dict.fromkeys((r, r.resolve())):
-                with suppress(ValueError):
-                    rel = Path(candidate).relative_to(rr).as_posix()
-                    root = rr
-                    break
-            if rel is not None:
-                break
-        if rel is not None:
-            break
-    if rel is None or root is None:
-        raise PathError(f"{raw} is outside the repository; name a file inside {roots[0]}")
-    if rel in ("", "."):
-        raise PathError(f"{raw} is the repository root, a directory; name a file")
-    if ".git" in rel.split("/"):
-        raise PathError(f"{raw} is under .git; only files in the working tree can be locked")
-    if raw.endswith("/") or (root / rel).is_dir():
-        raise PathError(f"{raw} is a directory; lock the files in it one by one")
-    return rel
-
-
-def _candidates(full: str) -> Iterator[str]:
-    yield full
-    parent = os.path.dirname(full)
-    with suppress(OSError):
-        real = os.path.join(os.path.realpath(parent), os.path.basename(full))
-        if real != full:
-            yield real
-
-
-def require_shared(config: Config, paths: Iterable[str]) -> None:
-    """Refuse (``PathError``, exit 1) any path that is not shared in ``config``, naming its owner."""
-    from streams.ownership import Ownership
-
-    own = Ownership(config)
-    bad = []
-    for path in paths:
-        owner = own.owner(path)
-        if owner.kind != "shared":
-            bad.append(f"{path} ({owner.describe()})")
-    if bad:
-        raise PathError(
-            f"not a shared file: {', '.join(bad)}; only paths listed under `shared:` in streams.yaml take "
-            "locks (a stream changes the files it owns without one)"
-        )

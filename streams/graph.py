@@ -1,0 +1,37 @@
+"""The dependency graph of the streams: cycles and dependency order. Plain values in, plain values out.
+
+``streams.config`` uses ``find_cycle`` to refuse a cyclic configuration; sync (and later plan, run
+and merge) use ``dependency_order``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+def find_cycle(depends: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """A dependency cycle as a list of names ending where it starts, or None.
+
+    ``depends`` maps each name to the names it depends on; names it does not map are ignored.
+    """
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for d in depends[n]:
+            if d not in depends:
+                continue
+            if state.get(d) == 1:
+                return [*stack[stack.index(d) :], d]
+            if d not in state and (found := visit(d)) is not None:
+                return found
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in depends:
+        if n not in state and (found := visit(n)) is not None:
+            return found
+    return None

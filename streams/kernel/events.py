@@ -1,0 +1,81 @@
+"""The coordination log: ``<common-dir>/streams/events.jsonl``, one JSON object a line, append-only.
+
+Standard library only (the hooks append to it). Each line is written with a single ``write`` on a
+file opened with ``O_APPEND``, so lines from concurrent processes never interleave.
+
+Every line has ``time`` (ISO 8601 UTC), ``ts`` (seconds since the epoch), ``event`` (one of
+``KINDS``, named ``<area>.<what>``), ``pid``, and the fields listed for its kind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from streams.kernel.durations import iso_utc
+from streams.kernel.paths import events_file
+
+# kind -> its own fields. `append` refuses a kind not listed here.
+KINDS: dict[str, str] = {
+    "lock.take": "a stream took a free lease",
+    "lock.renew": "a stream took a lease it already held: new expiry",
+    "lock.steal": "a live lease taken over with --force (the previous holder named)",
+    "lock.wait": "a taker waits for a live lease of another stream",
+    "lock.expire": "a taker found an expired lease",
+    "lock.break": "that expired lease removed (renamed, re-read, unlinked)",
+    "lock.release": "a lease released; cause: unlock, commit, stop, force",
+    "scope.reject": "a hook refused a change outside the stream's scope",
+    "sync.rebase": "a stream rebased onto its upstream",
+    "sync.halt": "a rebase stopped on a conflict: halted for a human",
+    "sync.push": "a rebased stream branch pushed with --force-with-lease",
+    "sync.push_reject": "the remote refused that push",
+    "sync.recover": "a rebase whose sync was killed, found and recorded by the next sync",
+    "halt.find": "a rebase stopped by hand in a stream's worktree, recorded as a halt",
+    "halt.resolve": "a halt finished: the rebase completed",
+    "halt.abort": "a halt aborted: the stream back at its original tip",
+    "halt.clear": "a halt dropped because its worktree is gone",
+}
+
+
+def events_path(common_dir: str | os.PathLike[str]) -> Path:
+    return Path(events_file(common_dir))
+
+
+def append(common_dir: Path, kind: str, **fields: Any) -> dict[str, Any]:
+    """Append one event ``{"time": …, "event": kind, "pid": …, **fields}`` and return it."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown event kind {kind!r}: list it in streams.kernel.events.KINDS")
+    now = time.time()
+    record: dict[str, Any] = {
+        "time": iso_utc(now),
+        "ts": round(now, 6),
+        "event": kind,
+        "pid": os.getpid(),
+        **fields,
+    }
+    path = events_path(common_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return record
+
+
+def read(common_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every event in order; a torn last line (a writer killed mid-write) is skipped."""
+    try:
+        with open(events_path(common_dir), encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+    except FileNotFoundError:
+        return

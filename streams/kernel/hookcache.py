@@ -1,0 +1,143 @@
+"""The compiled configuration on disk, for the git hooks. Standard library only.
+
+The hooks must start in milliseconds, so they never parse ``streams.yaml`` (PyYAML) or compile
+patterns (pathspec). Whenever the full code loads the configuration (``streams.workspace.
+load_config``) it refreshes a compiled copy (``streams.ownership.refresh``) in
+``<git-common-dir>/streams/cache/compiled.marshal``, together with the exact bytes of the
+``streams.yaml`` it was compiled from. A hook compares those bytes with the file on disk (one read, no
+hashing library) and falls back to the full loader when they differ, so an edited configuration is
+never enforced stale.
+
+``branch-prefix`` next to it holds the branch prefix alone, for the ``reference-transaction``
+shell shim, which filters its input before any Python starts; ``fast/`` holds the pre-commit
+shim's shell fast path (``shell_rules``).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+
+from streams.kernel.paths import CONFIG_FILE, FAST_DIR, HOOKCACHE_FILE, PREFIX_FILE, PROGRESS_DIR, cache_dir
+from streams.kernel.rules import FORMAT, CompiledConfig
+
+
+def cache_file(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(cache_dir(common_dir), HOOKCACHE_FILE)
+
+
+def prefix_file(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(cache_dir(common_dir), PREFIX_FILE)
+
+
+def load(common_dir: str | os.PathLike[str]) -> CompiledConfig | None:
+    """The cached compiled configuration, or None (missing, unreadable, other format)."""
+    try:
+        with open(cache_file(common_dir), "rb") as fh:
+            data = marshal.loads(fh.read())  # marshal.load(fh) reads in small pieces: 10x slower
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            return None
+        return CompiledConfig.from_data(data)
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+_SHELL_KINDS = ("prefix", "path", "child")  # rules the pre-commit shim can decide with `case`
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+
+
+def _head(kind: str, arg: str) -> str:
+    """A string every path the rule matches starts with ("" when it may match anywhere)."""
+    if kind in _SHELL_KINDS:
+        return arg
+    if kind == "regex" and arg.startswith("^") and not arg.startswith("^(?:.+/)?"):
+        head = ""
+        for ch in arg[1:]:
+            if ch in _REGEX_META:
+                break
+            head += ch
+        return head
+    return ""  # all, seg, dirseg, segsuffix: floating
+
+
+def shell_rules(cc: CompiledConfig) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Per stream, the ``(kind, arg)`` rules the pre-commit shim may decide alone, without Python.
+
+    A staged path that one of its stream's rules matches is that stream's (``owner``) when the
+    stream has no negated pattern and no other stream has a pattern that could match a path the
+    rule matches: every path under the rule starts with its ``arg``, and a pattern of another
+    stream can match such a path only if its literal head (see ``_head``) and ``arg`` are prefixes
+    one of the other. Rules that fail this are left out, so the shim hands those paths to the full
+    check; so are args the shell could misread (quotes, newlines, spaces at either end).
+    """
+    heads: list[tuple[str, str]] = [
+        (name, _head(kind, arg))
+        for name, rules in cc.stream_rules.items()
+        for kind, arg, include, _ in rules
+        if include
+    ]
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    for name, rules in cc.stream_rules.items():
+        if any(not include for _, _, include, _ in rules):
+            continue
+        fast = []
+        for kind, arg, _, _ in rules:
+            if (
+                kind not in _SHELL_KINDS
+                or not arg
+                or arg != arg.strip()
+                or "\n" in arg
+                or arg.startswith(('"', PROGRESS_DIR + "/", PROGRESS_DIR + "\n"))
+                or arg in (PROGRESS_DIR, CONFIG_FILE)
+            ):
+                continue
+            if all(other == name or not (arg.startswith(h) or h.startswith(arg)) for other, h in heads):
+                fast.append((kind, arg))
+        if fast:
+            out[name] = tuple(fast)
+    return out
+
+
+def save(common_dir: str | os.PathLike[str], cc: CompiledConfig) -> None:
+    """Write the cache, the branch-prefix file and the shell fast path (temp file + ``os.replace``
+    each). The fast path's copy of streams.yaml is emptied first and written last, so a shim never
+    trusts prefix files that are being rewritten."""
+    folder = cache_dir(common_dir)
+    fast = os.path.join(folder, FAST_DIR)
+    os.makedirs(fast, exist_ok=True)
+    _replace(os.path.join(fast, "source"), b"")
+    _replace(os.path.join(folder, HOOKCACHE_FILE), marshal.dumps(cc.to_data()))
+    _replace(os.path.join(folder, PREFIX_FILE), cc.branch_prefix.encode() + b"\n")
+    rules = shell_rules(cc)
+    for entry in os.listdir(fast):
+        if entry.startswith("s-") and entry[2:] not in rules:
+            os.unlink(os.path.join(fast, entry))
+    for name, pairs in rules.items():
+        text = "".join(f"{kind} {arg}\n" for kind, arg in pairs)
+        _replace(os.path.join(fast, f"s-{name}"), text.encode("utf-8", "surrogateescape"))
+    _replace(os.path.join(fast, "config"), os.fsencode(cc.config_path) + b"\n")
+    if rules:
+        _replace(os.path.join(fast, "source"), cc.source)
+
+
+def _replace(path: str, data: bytes) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:  # noqa: SIM105 - contextlib costs the hooks an import
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def prefix_matches(common_dir: str | os.PathLike[str], prefix: str) -> bool:
+    """Whether the branch-prefix file holds ``prefix`` (the shim reads it, not the marshal cache)."""
+    try:
+        with open(prefix_file(common_dir), "rb") as fh:
+            return fh.read() == prefix.encode() + b"\n"
+    except OSError:
+        return False

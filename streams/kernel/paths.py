@@ -1,0 +1,181 @@
+"""Every name streams puts on disk or in git: DESIGN's "Where things live" as code. Standard library only.
+
+Nothing else spells these names: the full code, the git hooks (``streams.hook``) and the shell shims
+(``hooks_install.render`` substitutes them into ``streams/hook_templates/*.in``) all take them from
+here. Functions return ``str`` paths built with ``os.path`` (the hooks do not import ``pathlib``);
+the full code wraps them in ``Path`` where it wants one.
+
+It also holds the one normaliser of a path a user typed (``repo_path``), which ``lock``, ``unlock``
+and ``owner`` share.
+"""
+
+from __future__ import annotations
+
+import os
+
+from streams.kernel.errors import PathError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# --- tracked, in the repository ----------------------------------------------------------------------
+
+CONFIG_FILE = "streams.yaml"  # at the repository root, committed on the base branch
+PROGRESS_DIR = ".streams"  # stream X commits .streams/stream-X.md on its own branch only
+PROGRESS_PREFIX = "stream-"
+PROGRESS_SUFFIX = ".md"
+
+
+def progress_path(name: str) -> str:
+    """The repository path of stream ``name``'s progress file."""
+    return f"{PROGRESS_DIR}/{PROGRESS_PREFIX}{name}{PROGRESS_SUFFIX}"
+
+
+def progress_stream(path: str) -> str | None:
+    """``.streams/stream-X.md`` -> ``X``; None for any other path (under ``.streams/`` or not)."""
+    head = f"{PROGRESS_DIR}/{PROGRESS_PREFIX}"
+    if path.startswith(head) and path.endswith(PROGRESS_SUFFIX) and "/" not in path[len(head) :]:
+        return path[len(head) : -len(PROGRESS_SUFFIX)] or None
+    return None
+
+
+# --- in a stream worktree's private git dir (``git rev-parse --git-dir``) -----------------------------
+
+MARKER_FILE = "streams-stream"  # the stream's name: how hooks and commands know a stream worktree
+TOKEN_FILE = "streams-checked"  # pre-commit's "checked" token for reference-transaction
+PRIVATE_INDEX_DIR = "streams-status"  # the dashboard's private copies of the worktree's index
+PRIVATE_INDEX_READERS = "readers.flock"
+WORKTREE_LOCK = "streams-worktree.flock"  # a progress commit or a rebase in this worktree holds it
+
+
+def marker_file(git_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(os.fspath(git_dir), MARKER_FILE)
+
+
+def token_file(git_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(os.fspath(git_dir), TOKEN_FILE)
+
+
+def read_marker(git_dir: str | os.PathLike[str]) -> str | None:
+    """The stream whose worktree ``git_dir`` belongs to, or None (not a stream worktree)."""
+    try:
+        with open(marker_file(git_dir), encoding="utf-8") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
+
+
+# --- runtime state shared by all worktrees: ``<git-common-dir>/streams/`` ------------------------------
+
+STATE_DIR = "streams"
+LOCKS_DIR = "locks"  # leases: locks/<dir>/.<file>.lock
+CACHE_DIR = "cache"  # the hooks' compiled config, the tree check
+AGENTS_DIR = "agents"  # <stream>.pid of a running agent
+LOGS_DIR = "logs"
+STATE_FILE = "state.json"
+STATE_LOCK = "state.json.flock"
+SYNC_LOCK = "sync.flock"
+EVENTS_FILE = "events.jsonl"
+TREE_CHECK_FILE = "tree-check.json"
+HOOKCACHE_FILE = "compiled.marshal"
+PREFIX_FILE = "branch-prefix"  # the branch prefix alone, for the reference-transaction shim
+FAST_DIR = "fast"  # the pre-commit shim's shell fast path
+
+
+def state_dir(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(os.fspath(common_dir), STATE_DIR)
+
+
+def locks_dir(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(state_dir(common_dir), LOCKS_DIR)
+
+
+def cache_dir(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(state_dir(common_dir), CACHE_DIR)
+
+
+def state_file(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(state_dir(common_dir), STATE_FILE)
+
+
+def events_file(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(state_dir(common_dir), EVENTS_FILE)
+
+
+def logs_dir(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(state_dir(common_dir), LOGS_DIR)
+
+
+def agent_pid_file(common_dir: str | os.PathLike[str], name: str) -> str:
+    """Where the runner records the pid of stream ``name``'s agent (the dashboard reads it)."""
+    return os.path.join(state_dir(common_dir), AGENTS_DIR, f"{name}.pid")
+
+
+# --- refs ----------------------------------------------------------------------------------------------
+
+ZERO_OID = "0" * 40
+SAVED_REFS = "refs/streams/saved"  # work saved before it was discarded: saved/<stream>/<time>
+SCRATCH_REFS = "refs/streams/start-scratch"  # start's fast-import, one per process
+
+
+def saved_ref(name: str, stamp: str) -> str:
+    return f"{SAVED_REFS}/{name}/{stamp}"
+
+
+# --- the one normaliser of a path a user typed -----------------------------------------------------------
+
+
+def repo_path(
+    raw: str, *, cwd: str | os.PathLike[str], roots: Sequence[str | os.PathLike[str]], strict: bool = False
+) -> str:
+    """``raw`` (relative to ``cwd``, or absolute) as a path relative to the first of ``roots`` that
+    holds it.
+
+    Refused with ``PathError``: empty or NUL, outside every root, under ``.git``; when ``strict``
+    (a path to lock) also ``..`` segments, the root itself and directories.
+    """
+    if not raw.strip():
+        raise PathError("empty path; name a file, e.g. pyproject.toml")
+    if "\0" in raw:
+        raise PathError(f"{raw!r} contains a NUL byte; name a file")
+    if strict and ".." in raw.split("/"):
+        raise PathError(
+            f"{raw}: '..' segments are not allowed; name the file relative to the repository root "
+            "(or to the current directory inside it)"
+        )
+    full = os.path.normpath(os.path.join(os.fspath(cwd), raw))
+    rel = root = None
+    for candidate in _candidates(full):
+        for r in roots:
+            for rr in dict.fromkeys((os.fspath(r), os.path.realpath(r))):
+                inside = os.path.relpath(candidate, rr)
+                if inside != ".." and not inside.startswith(".." + os.sep):
+                    rel, root = inside.replace(os.sep, "/"), rr
+                    break
+            if rel is not None:
+                break
+        if rel is not None:
+            break
+    if rel is None or root is None:
+        raise PathError(f"{raw} is outside the repository; name a file inside {roots[0] if roots else cwd}")
+    if ".git" in rel.split("/"):
+        raise PathError(f"{raw} is under .git; git's own files belong to no stream and cannot be locked")
+    if strict:
+        if rel == ".":
+            raise PathError(f"{raw} is the repository root, a directory; name a file")
+        if raw.endswith("/") or os.path.isdir(os.path.join(root, rel)):
+            raise PathError(f"{raw} is a directory; lock the files in it one by one")
+    return rel
+
+
+def _candidates(full: str) -> list[str]:
+    """``full``, then the same name in its parent's real path (a symlinked cwd or root)."""
+    out = [full]
+    try:
+        real = os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))
+    except OSError:
+        return out
+    if real != full:
+        out.append(real)
+    return out
