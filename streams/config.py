@@ -18,6 +18,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from streams.git import RefName
 from streams.graph import find_cycle
 from streams.kernel.errors import ConfigError, UnknownStreamError
 from streams.kernel.paths import CONFIG_FILE, progress_path
@@ -121,7 +122,38 @@ class Config:
         return tuple(seen.values())
 
     def branch(self, name: str) -> str:
+        """Stream ``name``'s branch, e.g. ``streams/api``."""
         return f"{self.branch_prefix}{name}"
+
+    def branch_ref(self, name: str) -> RefName:
+        """Stream ``name``'s branch as a full ref, e.g. ``refs/heads/streams/api``."""
+        return RefName(f"refs/heads/{self.branch_prefix}{name}")
+
+    def remote_branch_ref(self, name: str) -> RefName | None:
+        """Stream ``name``'s remote-tracking ref (``refs/remotes/<remote>/<prefix><name>``), or None."""
+        return RefName(f"refs/remotes/{self.remote}/{self.branch_prefix}{name}") if self.remote else None
+
+    def base_ref(self) -> RefName:
+        """The base branch as a full ref (the branch, even when a tag has the same name)."""
+        return RefName(f"refs/heads/{self.base}")
+
+    def upstream_ref(self) -> RefName:
+        """What streams rebase onto: ``<remote>/<base>`` when a remote is set, else the base."""
+        return RefName(f"refs/remotes/{self.remote}/{self.base}") if self.remote else self.base_ref()
+
+    def upstream_name(self) -> str:
+        """``upstream_ref`` as people write it: ``origin/main`` or ``main``."""
+        return f"{self.remote}/{self.base}" if self.remote else self.base
+
+    def base_refs(self) -> tuple[RefName, ...]:
+        """The refs whose commits are never a stream's own: the base, locally and on the remote."""
+        return (self.base_ref(), self.upstream_ref()) if self.remote else (self.base_ref(),)
+
+    def stream_of_ref(self, ref: str) -> str | None:
+        """``refs/heads/<prefix>X`` -> ``X`` when X is a configured stream, else None."""
+        head = f"refs/heads/{self.branch_prefix}"
+        name = ref[len(head) :] if ref.startswith(head) else None
+        return name if name is not None and name in self.names else None
 
     def worktree_dir(self, main_root: Path) -> Path:
         return Path(os.path.normpath(main_root / self.worktree_root.replace("{repo}", main_root.name)))

@@ -13,10 +13,17 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NewType
 
 from streams.kernel.errors import GitError, NotARepositoryError
+from streams.kernel.paths import ZERO_OID
 
-ZERO_OID = "0" * 40
+__all__ = ["ZERO_OID", "Oid", "RefName"]
+
+# Typed git values (as git-revise does): an object id as git prints it (40 hex digits), a full ref
+# name ("refs/heads/streams/api"). NewType: free at run time, checked by mypy.
+Oid = NewType("Oid", str)
+RefName = NewType("RefName", str)
 
 # `git rev-parse --local-env-vars`: the variables that tie a git process to one repository.
 LOCAL_ENV_VARS = frozenset(
