@@ -89,7 +89,6 @@ def git_status_each(worktrees: list[Path], env: dict[str, str]) -> float:
 def in_process(repo: Path, threads: int, reps: int) -> tuple[float, int]:
     """Median seconds of one in-process collection, and the git processes one collection runs."""
     import streams.git as streams_git
-    from coordinator.sync import predict_conflicts
     from streams.status import collect
     from streams.workspace import discover, load_config
 
@@ -105,24 +104,23 @@ def in_process(repo: Path, threads: int, reps: int) -> tuple[float, int]:
 
     streams_git.run = counting  # type: ignore[assignment]
     try:
-        collect(ws, config, predict=predict_conflicts, threads=threads)
+        collect(ws, config, predict=True, threads=threads)
         per_snapshot = calls
     finally:
         streams_git.run = real_run
-    samples = [timed(lambda: collect(ws, config, predict=predict_conflicts, threads=threads)) for _ in range(reps)]
+    samples = [timed(lambda: collect(ws, config, predict=True, threads=threads)) for _ in range(reps)]
     return statistics.median(samples), per_snapshot
 
 
 def watch_refresh(repo: Path, worktrees: list[Path], reps: int) -> float:
     """Median seconds of a `status --watch` refresh after a file changed in one worktree: the
     collector is kept, and the watcher vouches that the other worktrees did not change."""
-    from coordinator.sync import predict_conflicts
     from streams.status import Collector
     from streams.workspace import discover, load_config
 
     ws = discover(repo)
     samples = []
-    with Collector(ws, load_config(ws, check_tracked=False), predict=predict_conflicts, threads=2) as collector:
+    with Collector(ws, load_config(ws, check_tracked=False), predict=True, threads=2) as collector:
         collector.collect()
         for rep in range(max(3, reps)):
             changed = worktrees[rep % len(worktrees)]

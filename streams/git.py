@@ -83,6 +83,31 @@ class Result:
     def text(self) -> str:
         return self.stdout.decode("utf-8", "surrogateescape")
 
+    def first_error(self) -> str:
+        """git's most telling line: the first ``fatal:``/``error:`` one, else the first (hints left out)."""
+        lines = [ln.strip() for ln in (self.stderr + b"\n" + self.stdout).decode("utf-8", "replace").splitlines()]
+        lines = [ln for ln in lines if ln and not ln.startswith("hint:")]
+        return next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[0] if lines else "")
+
+    def says(self, limit: int = 8) -> str:
+        """What git (and its hooks) said, hints left out, on one line."""
+        text = (self.stderr if self.stderr.strip() else self.stdout).decode("utf-8", "replace")
+        lines = [ln.strip() for ln in text.splitlines()]
+        return " / ".join([ln for ln in lines if ln and not ln.startswith("hint:")][:limit])
+
+    def blocking_files(self) -> list[str]:
+        """The paths git lists (tab-indented) after a "would be overwritten" error."""
+        lines = self.stderr.decode("utf-8", "replace").splitlines()
+        start = next((i for i, ln in enumerate(lines) if "would be overwritten" in ln), None)
+        if start is None:
+            return []
+        files = []
+        for ln in lines[start + 1 :]:
+            if not ln.startswith("\t"):
+                break
+            files.append(ln.strip())
+        return files
+
 
 def run(
     *args: str,
@@ -345,3 +370,193 @@ def operation_in_progress(git_dir: Path) -> str | None:
         if (git_dir / marker).exists():
             return what
     return None
+
+
+# --- refs and history: the sync loop, halts, prediction ------------------------------------------
+
+
+def ref_oids(cwd: Path, *patterns: str, contains: str | None = None) -> dict[str, Oid]:
+    """``{ref: oid}`` of the refs under ``patterns`` (``for-each-ref``), only those containing
+    ``contains`` when given."""
+    args = ["for-each-ref", "--format=%(refname)%00%(objectname)"]
+    if contains:
+        args.append(f"--contains={contains}")
+    out: dict[str, Oid] = {}
+    for line in run(*args, *patterns, cwd=cwd).text.splitlines():
+        ref, _, oid = line.partition("\0")
+        out[ref] = Oid(oid)
+    return out
+
+
+def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:
+    """Whether ``ancestor`` is reachable from ``descendant`` (``merge-base --is-ancestor``)."""
+    res = run("merge-base", "--is-ancestor", ancestor, descendant, cwd=cwd, check=False)
+    if res.returncode > 1:
+        raise GitError(("git", "merge-base", "--is-ancestor"), res.returncode, res.stdout, res.stderr)
+    return res.returncode == 0
+
+
+def head(cwd: Path) -> Oid:
+    """The commit HEAD names in the worktree at ``cwd``."""
+    return Oid(out("rev-parse", "HEAD", cwd=cwd))
+
+
+def symbolic_head(cwd: Path) -> str | None:
+    """The ref HEAD points to (``refs/heads/…``), or None when HEAD is detached."""
+    return run("symbolic-ref", "--quiet", "HEAD", cwd=cwd, check=False).text.strip() or None
+
+
+def reflog_oids(cwd: Path, ref: str) -> list[str]:
+    """Every commit ``ref`` has pointed to, newest first, as its reflog remembers."""
+    return run("log", "-g", "--format=%H", ref, "--", cwd=cwd, check=False).text.split()
+
+
+def commits_only_in(cwd: Path, mine: str, theirs: str) -> list[str] | None:
+    """Commits of ``theirs`` with no equivalent patch in ``mine`` (merges left out); None when git
+    cannot tell."""
+    res = run("rev-list", "--right-only", "--cherry-pick", "--no-merges", f"{mine}...{theirs}", cwd=cwd, check=False)
+    return res.text.split() if res.returncode == 0 else None
+
+
+def merge_tree_conflicts(cwd: Path, ours: str, theirs: str, env: dict[str, str] | None = None) -> list[str] | None:
+    """Paths ``git merge-tree --write-tree`` says conflict (None: it could not tell). ``env`` may
+    point git at a throw-away object dir (``GIT_OBJECT_DIRECTORY`` + the repository as alternate)."""
+    res = run(
+        "merge-tree",
+        "--write-tree",
+        "--name-only",
+        "-z",
+        "--no-messages",
+        ours,
+        theirs,
+        cwd=cwd,
+        check=False,
+        optional_locks=False,
+        env=env,
+    )
+    if res.returncode == 0:
+        return []
+    if res.returncode != 1:
+        return None
+    names: dict[str, None] = {}
+    for rec in res.stdout.split(b"\0")[1:]:  # the first record is the (conflicted) tree
+        if not rec:
+            break
+        names.setdefault(rec.decode("utf-8", "surrogateescape"), None)
+    return list(names)
+
+
+def fetch(cwd: Path, remote: str, refspecs: Iterable[str]) -> Result:
+    """``git fetch --prune`` of ``refspecs`` from ``remote`` (no FETCH_HEAD); its result, unchecked."""
+    return run("fetch", "--quiet", "--prune", "--no-write-fetch-head", remote, *refspecs, cwd=cwd, check=False)
+
+
+def push_with_leases(
+    cwd: Path, remote: str, updates: Iterable[tuple[str, str | None]]
+) -> tuple[Result, dict[str, tuple[str, str]]]:
+    """Push each local ``ref`` to the same name on ``remote`` with ``--force-with-lease=<ref>:<expected>``
+    (``expected`` None: the ref must not exist there). Returns the result and, per ref, git's
+    porcelain ``(flag, summary)``."""
+    todo = list(updates)
+    args = ["push", "--porcelain", *(f"--force-with-lease={ref}:{expected or ''}" for ref, expected in todo), remote]
+    args += [f"{ref}:{ref}" for ref, _ in todo]
+    res = run_unpiped(*args, cwd=cwd)
+    status: dict[str, tuple[str, str]] = {}
+    for line in res.stdout.decode("utf-8", "replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and ":" in parts[1]:
+            status[parts[1].split(":", 1)[1]] = (parts[0], parts[2])
+    return res, status
+
+
+# --- a worktree mid-rebase ---------------------------------------------------------------------------
+
+
+def rebase_dir(git_dir: Path) -> Path | None:
+    """The rebase's state dir in a worktree's git dir, while a rebase is in progress."""
+    for name in ("rebase-merge", "rebase-apply"):
+        if (git_dir / name).is_dir():
+            return git_dir / name
+    return None
+
+
+def read_small(path: Path) -> str | None:
+    """A small text file git keeps (``rebase-merge/onto``, ``head-name``, …), stripped; None if absent."""
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def unmerged_paths(worktree: Path) -> tuple[str, ...]:
+    """Paths with unmerged index entries (a conflict), each once."""
+    seen: dict[str, None] = {}
+    for rec in split_z(run("ls-files", "-u", "-z", cwd=worktree).stdout):
+        seen.setdefault(rec.split("\t", 1)[1], None)
+    return tuple(seen)
+
+
+def rebase(worktree: Path, onto: str) -> Result:
+    """``git rebase <onto>`` in ``worktree``: no autostash, no editor, no other branch moved."""
+    return run_unpiped(
+        "rebase", "--quiet", "--no-autostash", "--no-update-refs", onto, cwd=worktree, env={"GIT_EDITOR": "true"}
+    )
+
+
+def rebase_continue(worktree: Path) -> Result:
+    return run_unpiped("rebase", "--continue", cwd=worktree, env={"GIT_EDITOR": "true"})
+
+
+def rebase_abort(worktree: Path) -> Result:
+    return run_unpiped("rebase", "--abort", cwd=worktree)
+
+
+def switch(worktree: Path, branch: str) -> Result:
+    return run_unpiped("switch", "--quiet", branch, cwd=worktree)
+
+
+def reset_keep(worktree: Path, rev: str) -> Result:
+    """``git reset --keep <rev>``: move HEAD's branch, keeping (or refusing to lose) local changes."""
+    return run_unpiped("reset", "--quiet", "--keep", rev, cwd=worktree)
+
+
+def untracked_files(worktree: Path) -> list[str]:
+    return split_z(run("ls-files", "--others", "-z", cwd=worktree).stdout)
+
+
+def hash_files(worktree: Path, paths: Iterable[str]) -> list[str]:
+    """The blob id each file in ``paths`` (relative to ``worktree``) would have; nothing written."""
+    data = "".join(f"{p}\n" for p in paths).encode()
+    return run("hash-object", "--stdin-paths", cwd=worktree, input=data).text.split()
+
+
+def object_ids(cwd: Path, specs: Iterable[str]) -> list[str]:
+    """``cat-file --batch-check`` of each spec (``rev:path``): its object id, or git's "missing" line."""
+    data = "".join(f"{q}\n" for q in specs).encode()
+    return run("cat-file", "--batch-check=%(objectname)", cwd=cwd, input=data).text.splitlines()
+
+
+# --- lock files a killed git left --------------------------------------------------------------------
+
+
+def stale_lock_files(worktree: Path, ref: str) -> list[Path]:
+    """Lock files a killed git process may have left around a worktree and its branch."""
+    git_dir = worktree_git_dir(worktree)
+    if git_dir is None:
+        return []
+    found = sorted(git_dir.glob("*.lock"))
+    common = git_dir
+    rel = read_small(git_dir / "commondir")
+    if rel is not None:
+        common = (git_dir / rel).resolve()
+    for candidate in (common / f"{ref}.lock", common / "packed-refs.lock"):
+        if candidate.exists():
+            found.append(candidate)
+    return found
+
+
+def fetch_lock_files(common_dir: Path, remote: str) -> list[Path]:
+    """Lock files a killed ``git fetch`` may have left: its remote-tracking refs, packed-refs, shallow."""
+    found = sorted((common_dir / "refs" / "remotes" / remote).rglob("*.lock"))
+    found += [p for p in (common_dir / "packed-refs.lock", common_dir / "shallow.lock") if p.exists()]
+    return found

@@ -6,7 +6,7 @@ and merge) use ``dependency_order``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 
 def find_cycle(depends: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -35,3 +35,23 @@ def find_cycle(depends: Mapping[str, Iterable[str]]) -> list[str] | None:
         if n not in state and (found := visit(n)) is not None:
             return found
     return None
+
+
+def dependency_order(names: Sequence[str], depends: Mapping[str, Iterable[str]]) -> list[str]:
+    """``names`` with each one after the names among them it depends on (given order otherwise)."""
+    selected = set(names)
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(n: str) -> None:
+        if n in seen:
+            return
+        seen.add(n)
+        for dep in depends.get(n, ()):
+            if dep in selected:
+                visit(dep)
+        order.append(n)
+
+    for n in names:
+        visit(n)
+    return order

@@ -173,18 +173,15 @@ def _full_load(common: str, stale: CompiledConfig | None) -> CompiledConfig | No
 
 
 def lease_lookup(common: str) -> Callable[[str], tuple[str, float] | None]:
-    """``path -> (holding stream, expires_at)`` for live leases; imports streams.locks on first use."""
-    state: dict[str, object] = {}
+    """``kernel.locks.lease_lookup``, imported on first use: most commits touch no shared path."""
+    found: list[Callable[[str], tuple[str, float] | None]] = []
 
     def lease_of(path: str) -> tuple[str, float] | None:
-        if "fn" not in state:
-            from streams.kernel.locks import live_lease  # on first use: most commits touch no shared path
+        if not found:
+            from streams.kernel.locks import lease_lookup as lookup
 
-            state["fn"] = live_lease
-        from pathlib import Path
-
-        lease = state["fn"](Path(common), path)  # type: ignore[operator]
-        return (lease.stream, lease.expires_at) if lease is not None else None
+            found.append(lookup(common))
+        return found[0](path)
 
     return lease_of
 

@@ -26,6 +26,7 @@ from typing import Any
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import BusyError, StreamsError
 from streams.kernel.mutex import held
+from streams.kernel.paths import STATE_LOCK, SYNC_LOCK
 from streams.workspace import Workspace, write_json_atomic
 
 STATE_VERSION = 1
@@ -103,7 +104,7 @@ def read_state(ws: Workspace) -> dict[str, Any]:
 @contextmanager
 def _state_lock(ws: Workspace) -> Iterator[None]:
     with held(
-        ws.state_dir / "state.json.flock",
+        ws.state_dir / STATE_LOCK,
         timeout=LOCK_TIMEOUT_SECONDS,
         busy=lambda: BusyError(
             f"another streams process has held the lock on {ws.state_file} for {LOCK_TIMEOUT_SECONDS:.0f} s; retry"
@@ -243,3 +244,25 @@ def last_sync(ws: Workspace) -> dict[str, Any] | None:
     sync = read_state(ws).get("sync")
     last = sync.get("last") if isinstance(sync, dict) else None
     return last if isinstance(last, dict) else None
+
+
+# --- one sync at a time ----------------------------------------------------------------------------
+
+SYNC_LOCK_WAIT_SECONDS = 300.0
+
+
+@contextmanager
+def sync_lock(ws: Workspace, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One sync (pass, --continue, --abort) at a time per repository: fetches race on the shared
+    remote-tracking refs, and a halt must not change under the human resolving it."""
+    path = ws.state_dir / SYNC_LOCK
+    with held(
+        path,
+        timeout=SYNC_LOCK_WAIT_SECONDS,
+        waiting="waiting for another `streams sync` in this repository to finish…",
+        on_wait=on_wait,
+        busy=lambda: BusyError(
+            f"another `streams sync` has held {path} for {SYNC_LOCK_WAIT_SECONDS:.0f} s; wait for it to finish and retry"
+        ),
+    ):
+        yield

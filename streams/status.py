@@ -7,7 +7,7 @@
   unmerged paths), and per stream with a branch one ``git rev-list --left-right --boundary
   BASE...TIP`` (ahead, behind, and the merge base) — these run concurrently in a small thread pool;
 - one ``git diff-tree --stdin`` for the paths every stream changed since its merge base, and the
-  merge-tree prediction of ``coordinator.sync.predict_conflicts``.
+  merge-tree prediction of ``streams.predict``.
 
 The dashboard never takes ``index.lock`` from an agent that is committing: ``git status`` runs on
 the dashboard's own copy of the worktree's index (``private_index``), every other git call with
@@ -102,14 +102,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from streams import git
+from streams import git, places
 from streams.config import Config, progress_path
 from streams.kernel import paths
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
 from streams.kernel.locks import Lease, list_leases
-from streams.kernel.paths import read_marker
 from streams.kernel.procs import pid_alive
+from streams.places import PlaceState
+from streams.predict import predict_conflicts
 from streams.progress import Progress, read_progress
 from streams.scope import check_paths
 from streams.state import Halt, read_halts
@@ -117,11 +118,11 @@ from streams.workspace import Workspace
 
 DEFAULT_THREADS = 4
 
-STARTED = "started"
-NOT_STARTED = "not started"
-BRANCH_ONLY = "branch only"
-MISSING = "missing"
-UNCONFIGURED = "unconfigured"
+STARTED = PlaceState.STARTED
+NOT_STARTED = PlaceState.NOT_STARTED
+BRANCH_ONLY = PlaceState.BRANCH_ONLY
+MISSING = PlaceState.MISSING
+UNCONFIGURED = PlaceState.UNCONFIGURED
 
 
 def agent_pid_file(ws: Workspace, name: str) -> Path:
@@ -516,15 +517,11 @@ class _Row:
     errors: list[str] = field(default_factory=list)
 
 
-# ``coordinator.sync.predict_conflicts``: the core cannot import the coordinator, so the CLI passes it.
-Predictor = Callable[[Workspace, Config, Sequence[str]], "dict[str, list[str]]"]
-
-
 class Collector:
     """Collects snapshots of the streams in ``names`` (all when empty).
 
-    ``predict`` answers "which paths would a rebase onto the base conflict on" for a list of
-    streams (``coordinator.sync.predict_conflicts``); without it, no predictions are made.
+    With ``predict``, each snapshot says which paths a rebase onto the base would conflict on
+    (``streams.predict``, asked only about streams whose tips moved).
 
     Keep one across refreshes (``--watch``): divergence and committed changes are cached by commit
     ids, and the thread pool is reused. ``close()`` (or ``with``) shuts the pool down.
@@ -536,7 +533,7 @@ class Collector:
         config: Config,
         names: Sequence[str] = (),
         *,
-        predict: Predictor | None = None,
+        predict: bool = False,
         threads: int | None = None,
     ) -> None:
         self.ws = ws
@@ -594,7 +591,6 @@ class Collector:
         prefix = f"refs/heads/{config.branch_prefix}"
 
         tips_f = self._submit(ref_tips, root, [r for r in (local_base, remote_base) if r] + [prefix.rstrip("/")])
-        worktrees = git.worktrees(root)
         tips: dict[str, RefTip] = tips_f.result()
         # What sync rebases onto: <remote>/<base> as last fetched when a remote is set, else the base.
         base_ref = remote_base if remote_base in tips else local_base
@@ -602,12 +598,12 @@ class Collector:
         if base_tip is None:
             warnings.append(f"base branch {config.base!r} does not exist: ahead/behind and predictions are unknown")
 
-        rows = self._rows(worktrees, tips, prefix)
+        rows = self._rows(tips)
 
         # Concurrent git: the prediction first (a chain of short git calls that would otherwise end
         # last), then one rev-list per branch and one status per worktree.
         predict_f = None
-        if self.predict is not None and base_tip is not None:
+        if self.predict and base_tip is not None:
             predict_f = self._submit(self._predict, base_tip, rows)
         status_f: dict[str, Future[WorktreeRead]] = {}
         reused: dict[str, WorktreeRead] = {}
@@ -672,61 +668,36 @@ class Collector:
         self._trim_caches()
         return self._snapshot(rows, leases, halts, base_ref, base_tip, now, warnings)
 
-    def _rows(self, worktrees: list[git.Worktree], tips: dict[str, RefTip], prefix: str) -> list[_Row]:
+    def _rows(self, tips: dict[str, RefTip]) -> list[_Row]:
         config = self.config
-        by_name: dict[str, git.Worktree] = {}
-        for w in worktrees:
-            if w.bare:
-                continue
-            name: str | None = None
-            if w.branch and w.branch.startswith(prefix):
-                name = w.branch[len(prefix) :]
-            elif w.detached:  # mid-rebase the branch is not checked out: the marker says whose it is
-                git_dir = git.worktree_git_dir(w.path)
-                name = read_marker(git_dir) if git_dir is not None else None
-            if name is not None and name not in by_name:
-                by_name[name] = w
+        found = places.locate(
+            self.ws,
+            config,
+            self.names or None,
+            unconfigured=not self.names,
+            tips={ref: tip.oid for ref, tip in tips.items()},
+        )
         rows: list[_Row] = []
-        selected = config.select(list(self.names))
-        for s in selected:
-            ref = f"refs/heads/{config.branch(s.name)}"
-            tip = tips.get(ref)
-            wt = by_name.get(s.name)
-            if wt is not None:
-                state = MISSING if (wt.prunable or not wt.path.is_dir()) else STARTED
-                path: Path | None = wt.path
-            else:
-                state = BRANCH_ONLY if tip is not None else NOT_STARTED
-                path = config.worktree_path(self.ws.main_root, s.name)
-            row = _Row(s.name, state, config.branch(s.name), path)
+        for p in found.values():
+            row = _Row(p.name, p.state, p.branch, p.worktree or p.path)
+            tip = tips.get(p.ref)
             if tip is not None:
                 row.head, row.committed = tip.oid, tip.committed
-            if state == MISSING:
+            if p.state == PlaceState.MISSING:
                 row.errors.append(
-                    f"worktree {wt.path if wt else path} is gone: run `git worktree prune` and "
-                    f"`streams start {s.name}` (the branch is kept)"
+                    f"worktree {p.path} is gone: run `git worktree prune` and "
+                    f"`streams start {p.name}` (the branch is kept)"
                 )
             rows.append(row)
-        if not self.names:
-            for name, wt in sorted(by_name.items()):
-                if name in config.names:
-                    continue
-                branch = wt.branch[len("refs/heads/") :] if wt.branch else f"{config.branch_prefix}{name}"
-                row = _Row(name, UNCONFIGURED, branch, wt.path)
-                tip = tips.get(f"refs/heads/{branch}")
-                if tip is not None:
-                    row.head, row.committed = tip.oid, tip.committed
-                rows.append(row)
         return rows
 
     def _predict(self, base_tip: str, rows: list[_Row]) -> dict[str, tuple[str, ...]]:
         """Predicted conflicts, asking ``predict`` only about streams whose tips moved."""
-        assert self.predict is not None
         want = [r for r in rows if r.state != UNCONFIGURED and r.head is not None]
         keys = {r.name: (base_tip, r.head or "", r.name) for r in want}
         todo = [r.name for r in want if keys[r.name] not in self._predicted]
         if todo:
-            found = self.predict(self.ws, self.config, todo)
+            found = predict_conflicts(self.ws, self.config, todo)
             for name in todo:
                 self._predicted[keys[name]] = tuple(sorted(found.get(name, ())))
         return {name: self._predicted[key] for name, key in keys.items()}
@@ -875,7 +846,7 @@ def collect(
     config: Config,
     names: Sequence[str] = (),
     *,
-    predict: Predictor | None = None,
+    predict: bool = False,
     threads: int | None = None,
 ) -> Snapshot:
     """One snapshot of the streams in ``names`` (all when empty)."""

@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams import git
+from streams import git, places
 from streams.config import Config, Stream, progress_path
 from streams.kernel import locks
 from streams.kernel.errors import StreamsError, UsageError
 from streams.kernel.mutex import held
-from streams.kernel.paths import MARKER_FILE, read_marker
+from streams.kernel.paths import MARKER_FILE
+from streams.places import PlaceState
 from streams.progress import Progress, render
 from streams.workspace import Workspace
 
@@ -45,54 +46,27 @@ def worktree_lock(ws: Workspace, on_wait: Callable[[str], None] | None = None) -
 
 @dataclass(frozen=True)
 class StreamState:
+    """A row of `streams list`."""
+
     name: str
     branch: str
     path: Path  # the worktree path (configured, or where git says it is)
-    state: str  # "started" | "not started" | "branch only" | "unconfigured"
+    state: PlaceState  # started | not started | branch only | unconfigured
     head: str | None
-
-
-def stream_worktrees(ws: Workspace, config: Config) -> dict[str, git.Worktree]:
-    """Each stream's worktree: found by its branch or, while detached (a rebase stopped on a
-    conflict, a checkout of a commit), by the stream marker in its git dir."""
-    prefix = f"refs/heads/{config.branch_prefix}"
-    result: dict[str, git.Worktree] = {}
-    for w in git.worktrees(ws.main_root):
-        if w.branch and w.branch.startswith(prefix):
-            result.setdefault(w.branch[len(prefix) :], w)
-        elif w.detached and (name := _marker_of(w.path)) is not None:
-            result.setdefault(name, w)
-    return result
-
-
-def _marker_of(path: Path) -> str | None:
-    git_dir = git.worktree_git_dir(path)
-    return read_marker(git_dir) if git_dir is not None else None
 
 
 def survey(ws: Workspace, config: Config) -> list[StreamState]:
     """Every configured stream (started or not), plus stream worktrees no longer configured."""
-    by_name = stream_worktrees(ws, config)
-    refs = [f"refs/heads/{config.branch(s.name)}" for s in config.streams]
-    tips = git.resolve_many(ws.toplevel, refs)
+    found = places.locate(ws, config, unconfigured=True)
     result = []
-    for s, ref in zip(config.streams, refs, strict=True):
-        wt = by_name.get(s.name)
-        if wt is not None and not wt.prunable:  # prunable: its directory was deleted by hand
-            result.append(StreamState(s.name, config.branch(s.name), wt.path, "started", wt.head))
+    for p in found.values():
+        if p.state == PlaceState.MISSING:  # its directory was deleted by hand: as if not started
+            state = PlaceState.BRANCH_ONLY if p.tip else PlaceState.NOT_STARTED
+            result.append(StreamState(p.name, p.branch, config.worktree_path(ws.main_root, p.name), state, p.tip))
+        elif p.worktree is not None:
+            result.append(StreamState(p.name, p.branch, p.worktree, p.state, p.head))
         else:
-            result.append(
-                StreamState(
-                    s.name,
-                    config.branch(s.name),
-                    config.worktree_path(ws.main_root, s.name),
-                    "branch only" if tips[ref] else "not started",
-                    tips[ref],
-                )
-            )
-    for name, wt in by_name.items():
-        if name not in config.names:
-            result.append(StreamState(name, config.branch(name), wt.path, "unconfigured", wt.head))
+            result.append(StreamState(p.name, p.branch, p.path, p.state, p.tip))
     return result
 
 
@@ -125,7 +99,7 @@ def start(
         )
     with worktree_lock(ws, on_wait):
         git.run("worktree", "prune", cwd=ws.main_root)
-        by_name = stream_worktrees(ws, config)
+        by_name = places.stream_worktrees(ws, config)
         refs = [f"refs/heads/{config.branch(s.name)}" for s in streams]
         tips = git.resolve_many(ws.main_root, refs)
 
@@ -304,7 +278,7 @@ def stop(
         raise UsageError("name the streams to stop, e.g. `streams stop api`")
     streams = config.select(names)
     with worktree_lock(ws, on_wait):
-        by_name = stream_worktrees(ws, config)
+        by_name = places.stream_worktrees(ws, config)
         plans = []
         for s in streams:
             branch = config.branch(s.name)

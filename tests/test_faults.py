@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.sync import fetch_locks, stale_locks
+from streams.git import fetch_lock_files as fetch_locks
+from streams.git import stale_lock_files as stale_locks
 from streams.progress import read_progress
 from streams.state import read_state
 from streams.workspace import discover

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.sync import predict_conflicts
+from streams.predict import predict_conflicts
 from streams.state import begin_rebase, read_halts, read_inflight
 from streams.workspace import discover, load_config
 from tests.conftest import Repo, git, make_repo, run_cli, run_streams

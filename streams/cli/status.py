@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from coordinator.sync import predict_conflicts
 from streams.cli.base import RUN, cli, envelope, json_option, table, wants_json
 from streams.cli.workspace import open_workspace
 from streams.config import Config
@@ -92,7 +91,7 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
     """
     seconds = parse_interval(interval)
     ws, config = open_workspace(check_tracked=False)
-    with Collector(ws, config, names, predict=predict_conflicts) as collector:
+    with Collector(ws, config, names, predict=True) as collector:
         if not watch:
             snap = collector.collect()
             if wants_json():

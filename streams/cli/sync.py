@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from coordinator import sync as syncing
-from streams import git
+from streams import git, places
 from streams.cli.base import RUN, cli, cwd, emit, envelope, info, json_option, table, wants_json, warn
 from streams.cli.workspace import short, shown
 from streams.config import Config, progress_path
@@ -33,7 +33,7 @@ from streams.workspace import Workspace, discover, load_config
 def _stream_worktree(ws: Workspace, config: Config, name: str) -> Path | None:
     if ws.current_stream() == name:
         return ws.toplevel
-    return syncing.locate(ws, config, [name])[name].worktree
+    return places.locate(ws, config, [name])[name].worktree
 
 
 def _progress_text(p: Progress, commit: str | None, where: str) -> None:
@@ -159,7 +159,7 @@ def _interval(text: str) -> float:
 
 
 def _arrow(r: syncing.StreamResult) -> str:
-    if r.outcome == syncing.REBASED:
+    if r.outcome == syncing.Outcome.REBASED:
         return f"{short(r.old_tip)} -> {short(r.new_tip)}"
     return short(r.new_tip or r.old_tip) if (r.new_tip or r.old_tip) else "-"
 
@@ -171,12 +171,12 @@ def _report_text(report: syncing.SyncReport) -> None:
     click.echo(f"upstream {report.upstream} at {short(report.upstream_tip)}{fetched}")
     rows = []
     for r in report.streams:
-        detail = r.detail if r.outcome not in (syncing.HALTED,) else f"conflict in {', '.join(r.files) or '-'}"
-        if r.outcome == syncing.HALTED and not r.files:
+        detail = r.detail if r.outcome not in (syncing.Outcome.HALTED,) else f"conflict in {', '.join(r.files) or '-'}"
+        if r.outcome == syncing.Outcome.HALTED and not r.files:
             detail = "rebase in progress"
         if r.push:
             detail = f"{detail}; {r.push_detail}" if detail else r.push_detail
-        if r.outcome == syncing.REBASED and r.push is None:
+        if r.outcome == syncing.Outcome.REBASED and r.push is None:
             detail = ""
         rows.append([r.name, r.outcome, _arrow(r), detail])
     if rows:
@@ -197,7 +197,7 @@ def _halt_message(report: syncing.SyncReport) -> str:
             f"then `git rebase --continue` there or `streams sync --continue {h.stream}`; "
             f"or give up with `streams sync --abort {h.stream}` (back to {short(h.original_tip)})"
         )
-    parts = [f"{h.stream} ({syncing._halt_next(h)})" for h in report.halts]
+    parts = [f"{h.stream} ({syncing.halt_next(h)})" for h in report.halts]
     return (
         f"sync halted: {len(report.halts)} {'streams wait' if len(report.halts) != 1 else 'stream waits'} for a human: "
         + "; ".join(parts)
@@ -293,8 +293,7 @@ def sync_cmd(
     if continue_name:
         continued = syncing.continue_halt(ws, config, continue_name, on_wait=info)
         if not wants_json():
-            scope = "" if continued.scope_checked else " (scope not re-checked: streams.scope is not available)"
-            info(f"{continued.stream}: rebase finished at {short(continued.tip)}{scope}")
+            info(f"{continued.stream}: rebase finished at {short(continued.tip)}")
     if not watch:
         report = syncing.sync_pass(ws, config, names, predict=wants_json(), on_wait=info)
         data = {"continued": continued, "report": report}

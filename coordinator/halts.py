@@ -1,0 +1,462 @@
+"""Halts: a stream whose rebase stopped and waits for a human.
+
+- ``reconcile``: state.json against git, at the start of every pass and of ``--continue``: halts
+  the human finished or aborted by hand, rebases a killed sync left behind, rebases in progress
+  that nobody recorded. Git is the truth; the state is a record of intent.
+- ``continue_halt``: ``streams sync --continue NAME``: finish the rebase, re-check the scope.
+- ``abort_halt``: ``streams sync --abort NAME``: leave the rebase and put the branch back at its
+  original tip (the tip it leaves stays in the branch's reflog).
+
+Each runs under the repository's sync lock (``state.sync_lock``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from streams import git
+from streams.config import Config
+from streams.kernel import events
+from streams.kernel.durations import iso_utc
+from streams.kernel.errors import HaltedError, ScopeViolationError, StreamsError
+from streams.places import Place, locate
+from streams.scope import Violation, violations_in_range
+from streams.state import (
+    Halt,
+    InFlight,
+    clear_halt,
+    end_rebase,
+    halts_of,
+    inflight_of,
+    read_state,
+    record_halt,
+    sync_lock,
+)
+from streams.workspace import Workspace
+
+Notify = Callable[[str], None]
+
+
+class SyncError(StreamsError):
+    code = "sync"
+
+
+class Found(StrEnum):
+    """What ``reconcile`` found in git that the state did not say."""
+
+    RESOLVED = "resolved"  # the human finished the rebase by hand
+    ABORTED = "aborted"  # the human aborted it by hand
+    GONE = "worktree gone"
+    RECOVERED = "recovered"  # a rebase a killed sync left behind
+    FOUND = "found"  # a rebase streams did not start
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """Something a pass found in git that the state did not say, and what it did about it."""
+
+    stream: str
+    what: Found
+    detail: str
+
+
+@dataclass(frozen=True)
+class ContinueResult:
+    stream: str
+    halt: Halt
+    tip: str  # the branch tip once the rebase finished (its scope re-checked)
+
+
+@dataclass(frozen=True)
+class AbortResult:
+    stream: str
+    halt: Halt | None
+    original_tip: str
+    replaced_tip: str | None  # a tip the abort moved away from (still in the branch's reflog)
+    worktree: Path
+    removed: tuple[str, ...] = ()  # untracked copies of committed files a killed rebase left behind
+
+
+# --- what to tell the human ---------------------------------------------------------------------------
+
+
+def halt_next(h: Halt) -> str:
+    """What the halt is and the human's next steps, in one line."""
+    if h.reason == "interrupted":
+        what = "an interrupted rebase is left half done"
+    elif h.reason == "found":
+        what = "a rebase streams did not start is in progress"
+    elif h.files:
+        what = f"conflict in {', '.join(h.files)}"
+    else:
+        what = "the rebase stopped"
+    locks = git.stale_lock_files(Path(h.worktree), h.ref) if h.ref else []
+    stale = f"; first: {stale_locks_fix(locks, 'that worktree')}" if locks else ""
+    return (
+        f"{what} in {h.worktree}{stale}; resolve and `git add` the files, then `git rebase --continue` there or "
+        f"`streams sync --continue {h.stream}`; or `streams sync --abort {h.stream}` (back to {h.original_tip[:12]})"
+    )
+
+
+def stale_locks_fix(locks: Sequence[Path], where: str) -> str:
+    """What to do about lock files a killed git left (``git.stale_lock_files``, ``git.fetch_lock_files``)."""
+    return (
+        f"stale lock files: {', '.join(str(p) for p in locks)}; a killed git process may have left them: "
+        f"delete them if no git command runs in {where}"
+    )
+
+
+def locks_hint(worktree: Path, ref: str) -> str:
+    locks = git.stale_lock_files(worktree, ref)
+    return f" ({stale_locks_fix(locks, 'that worktree')})" if locks else ""
+
+
+def _blocking_hint(res: git.Result) -> str:
+    files = res.blocking_files()
+    if not files:
+        return ""
+    return (
+        f" {', '.join(files)} (untracked; not copies of committed files, so streams leaves them: "
+        "look at them and move them away)"
+    )
+
+
+# --- reconciling state.json with git ---------------------------------------------------------------
+
+
+def halt_from_git(name: str, place: Place, upstream: str, reason: str) -> Halt:
+    assert place.git_dir is not None and place.worktree is not None
+    rebase_dir = git.rebase_dir(place.git_dir)
+    orig = git.read_small(rebase_dir / "orig-head") if rebase_dir else None
+    onto = git.read_small(rebase_dir / "onto") if rebase_dir else None
+    return Halt(
+        stream=name,
+        files=git.unmerged_paths(place.worktree),
+        original_tip=orig or place.tip or "",
+        onto=onto or "",
+        time=iso_utc(),
+        worktree=str(place.worktree),
+        reason=reason,
+        upstream=upstream,
+        ref=place.ref,
+    )
+
+
+def reconcile(
+    ws: Workspace, config: Config, places: dict[str, Place], upstream: str
+) -> tuple[dict[str, Halt], list[Reconciled]]:
+    """The halts pending among ``places`` once state.json agrees with git, and what changed."""
+    data = read_state(ws)
+    halts = halts_of(data)
+    notes: list[Reconciled] = []
+    for name, rec in inflight_of(data).items():
+        note = _recover(ws, name, rec, places.get(name), halts, upstream)
+        if note is not None:
+            notes.append(note)
+    for name, halt in list(halts.items()):
+        note = _settle(ws, config, name, halt, places.get(name))
+        if note is not None:
+            del halts[name]
+            notes.append(note)
+    for name, place in places.items():
+        if place.rebasing and name not in halts and place.worktree is not None:
+            halt = halt_from_git(name, place, upstream, "found")
+            record_halt(ws, halt)
+            halts[name] = halt
+            notes.append(
+                Reconciled(name, Found.FOUND, f"a rebase that streams did not start is in progress in {place.worktree}")
+            )
+            events.append(ws.common_dir, "halt.find", stream=name, worktree=str(place.worktree))
+    return halts, notes
+
+
+def _recover(
+    ws: Workspace, name: str, rec: InFlight, place: Place | None, halts: dict[str, Halt], upstream: str
+) -> Reconciled | None:
+    """A rebase a killed sync recorded as in flight: a halt if it is still half done, else judged."""
+    if place is not None and (place.rebasing or place.detached) and place.worktree is not None:
+        if name in halts:
+            end_rebase(ws, name)
+            return None
+        files = git.unmerged_paths(place.worktree)
+        reason = "conflict" if files else "interrupted"
+        halt = Halt(
+            name, files, rec.original_tip, rec.onto, iso_utc(), str(place.worktree), reason, upstream, place.ref
+        )
+        record_halt(ws, halt)
+        halts[name] = halt
+        left = "the rebase is still in progress" if place.rebasing else "HEAD is left detached"
+        events.append(ws.common_dir, "sync.recover", stream=name, state="rebase in progress", pid=rec.pid)
+        return Reconciled(
+            name, Found.RECOVERED, f"a sync (pid {rec.pid}) was interrupted while rebasing {name}; {left}"
+        )
+    tip = place.tip if place is not None else None
+    if tip is not None and tip != rec.original_tip and rec.onto and git.is_ancestor(ws.main_root, rec.onto, tip):
+        detail = f"a sync (pid {rec.pid}) was interrupted after rebasing {name} onto {rec.onto[:12]}; it had finished"
+    elif tip == rec.original_tip:
+        detail = f"a sync (pid {rec.pid}) was interrupted before rebasing {name}; the branch is unchanged"
+    else:
+        detail = (
+            f"a sync (pid {rec.pid}) was interrupted around a rebase of {name}; the branch is at {(tip or '-')[:12]}"
+        )
+    end_rebase(ws, name)
+    events.append(ws.common_dir, "sync.recover", stream=name, state="no rebase in progress", tip=tip, pid=rec.pid)
+    return Reconciled(name, Found.RECOVERED, detail)
+
+
+def _settle(ws: Workspace, config: Config, name: str, halt: Halt, place: Place | None) -> Reconciled | None:
+    """A recorded halt that git says is over (finished, aborted, gone): cleared and noted; else None."""
+    if place is None:
+        if name in config.names:
+            return None  # not selected in this pass: leave it be
+        clear_halt(ws, name)
+        return Reconciled(name, Found.GONE, f"{name} is no longer configured; its halt is forgotten")
+    if place.worktree is None or place.tip is None:
+        clear_halt(ws, name)
+        events.append(ws.common_dir, "halt.clear", stream=name, why="worktree gone")
+        return Reconciled(name, Found.GONE, f"the worktree of {name} is gone; its halt is forgotten")
+    if place.rebasing or place.detached:
+        return None
+    clear_halt(ws, name)
+    if halt.onto and git.is_ancestor(ws.main_root, halt.onto, place.tip):
+        events.append(ws.common_dir, "halt.resolve", stream=name, tip=place.tip, via="git")
+        return Reconciled(name, Found.RESOLVED, f"the rebase of {name} was finished by hand; now at {place.tip[:12]}")
+    events.append(ws.common_dir, "halt.abort", stream=name, tip=place.tip, via="git")
+    return Reconciled(name, Found.ABORTED, f"the rebase of {name} was aborted by hand; at {place.tip[:12]}")
+
+
+# --- continue ---------------------------------------------------------------------------------------
+
+
+def _place_of(ws: Workspace, config: Config, name: str) -> Place:
+    config.stream(name)  # UnknownStreamError naming the known streams
+    return locate(ws, config, [name])[name]
+
+
+def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | None = None) -> ContinueResult:
+    """Finish a halted stream's rebase (``git rebase --continue``), then re-check its scope.
+
+    Raises ``HaltedError`` when files are still unmerged or the next commit conflicts too (the
+    halt is updated), ``ScopeViolationError`` when the finished rebase holds out-of-scope changes.
+    """
+    with sync_lock(ws, on_wait):
+        place = _place_of(ws, config, name)
+        halts, notes = reconcile(ws, config, {name: place}, config.upstream_name())
+        halt = halts.get(name)
+        if halt is None:
+            done = next((n for n in notes if n.stream == name and n.what == Found.RESOLVED), None)
+            if done is not None and place.tip is not None:
+                check_scope(ws, config, name, place)
+                return ContinueResult(name, _resolved_halt(name, place), place.tip)
+            raise SyncError(
+                f"stream {name!r} is not halted; nothing to continue (run `streams sync` to sync it)", code="not_halted"
+            )
+        assert place.worktree is not None and place.git_dir is not None
+        wt = place.worktree
+        unmerged = git.unmerged_paths(wt)
+        if unmerged:
+            raise HaltedError(
+                f"{name}: {len(unmerged)} file{'s' if len(unmerged) != 1 else ''} still unmerged in {wt}: "
+                f"{', '.join(unmerged)}; resolve them, `git add` them, then run `streams sync --continue {name}` again"
+            )
+        res = git.rebase_continue(wt)
+        if git.rebase_dir(place.git_dir) is not None:
+            files = git.unmerged_paths(wt)
+            again = dataclasses.replace(halt, files=files, time=iso_utc(), reason="conflict" if files else halt.reason)
+            record_halt(ws, again)
+            events.append(ws.common_dir, "sync.halt", stream=name, files=list(files), onto=halt.onto, worktree=str(wt))
+            what = (
+                f"the next commit conflicts too, in {', '.join(files)}"
+                if files
+                else f"the rebase stopped again: {res.says()}"
+            )
+            raise HaltedError(f"{name}: {what}; {halt_next(again)}")
+        if res.returncode != 0:
+            raise SyncError(f"`git rebase --continue` in {wt} failed: {res.first_error()}", code="continue_failed")
+        tip = git.head(wt)
+        clear_halt(ws, name)
+        events.append(ws.common_dir, "halt.resolve", stream=name, tip=tip, via="streams sync --continue")
+        check_scope(ws, config, name, dataclasses.replace(place, tip=tip), onto=halt.onto, original=halt.original_tip)
+        return ContinueResult(name, halt, tip)
+
+
+def _resolved_halt(name: str, place: Place) -> Halt:
+    return Halt(name, (), place.tip or "", "", iso_utc(), str(place.worktree or ""), "resolved", ref=place.ref)
+
+
+def check_scope(
+    ws: Workspace, config: Config, name: str, place: Place, *, onto: str | None = None, original: str | None = None
+) -> None:
+    """Raise ``ScopeViolationError`` when the stream's rebased commits leave its scope."""
+    assert place.tip is not None
+    upstream_ref = config.upstream_ref()
+    base = onto or git.resolve_commit(ws.main_root, upstream_ref) or upstream_ref
+    violations = list(violations_in_range(ws, config, name, place.tip, [base]))
+    if violations:
+        back = (
+            f", or go back to before the rebase with `git -C {place.worktree} reset --keep {original}` "
+            "(the rebased commits stay in the reflog)"
+            if original and place.worktree
+            else ""
+        )
+        raise ScopeViolationError(
+            f"{name}: the rebase finished (tip {place.tip[:12]}) but its commits change paths outside the "
+            f"stream's scope: {_describe(violations)}; put them back with a new commit{back}"
+        )
+
+
+def _describe(violations: Sequence[Violation]) -> str:
+    shown = [f"{v.path} ({v.reason})" for v in violations[:10]]
+    more = f" and {len(violations) - 10} more" if len(violations) > 10 else ""
+    return ", ".join(shown) + more
+
+
+# --- abort ------------------------------------------------------------------------------------------
+
+
+def abort_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | None = None) -> AbortResult:
+    """Abort a halted stream's rebase and make sure its branch is back at the original tip."""
+    with sync_lock(ws, on_wait):
+        place = _place_of(ws, config, name)
+        state = read_state(ws)
+        halt = halts_of(state).get(name)
+        inflight = inflight_of(state).get(name)  # a killed sync's rebase, not reconciled yet
+        if halt is None and inflight is None and not place.rebasing:
+            raise SyncError(f"stream {name!r} is not halted; nothing to abort", code="not_halted")
+        if place.worktree is None or place.git_dir is None:
+            clear_halt(ws, name)
+            raise SyncError(
+                f"stream {name!r} has no worktree any more; its halt is forgotten (the branch is at "
+                f"{(place.tip or '-')[:12]}, the original tip was {(halt.original_tip if halt else '-')[:12]})",
+                code="no_worktree",
+            )
+        original = _original_tip(place, halt, inflight)
+        ontos = [h.onto for h in (halt, inflight) if h is not None and h.onto]
+        removed = _leave_rebase(name, place, original)
+        removed += _back_on_branch(name, place, ontos, original)
+        replaced = _back_at_tip(place, original)
+        clear_halt(ws, name)
+        end_rebase(ws, name)
+        events.append(
+            ws.common_dir,
+            "halt.abort",
+            stream=name,
+            tip=original,
+            replaced=replaced,
+            removed=removed,
+            via="streams sync --abort",
+        )
+        return AbortResult(name, halt, original, replaced, place.worktree, tuple(removed))
+
+
+def _original_tip(place: Place, halt: Halt | None, inflight: InFlight | None) -> str:
+    assert place.git_dir is not None
+    if halt is not None and halt.original_tip:
+        return halt.original_tip
+    if inflight is not None:
+        return inflight.original_tip
+    rebase_dir = git.rebase_dir(place.git_dir)
+    original = git.read_small(rebase_dir / "orig-head") if rebase_dir else None
+    if not original:
+        raise SyncError(
+            f"cannot tell the original tip of {place.name}; run `git rebase --abort` in {place.worktree} yourself"
+        )
+    return original
+
+
+def _leave_rebase(name: str, place: Place, original: str) -> list[str]:
+    """``git rebase --abort``, removing the untracked copies of committed files a killed rebase left
+    in the way (and nothing else). Returns the removed paths."""
+    assert place.worktree is not None and place.git_dir is not None
+    wt = place.worktree
+    rebase_dir = git.rebase_dir(place.git_dir)
+    if rebase_dir is None:
+        return []
+    onto = git.read_small(rebase_dir / "onto")
+    removed: list[str] = []
+    res = git.rebase_abort(wt)
+    if git.rebase_dir(place.git_dir) is not None and "untracked working tree files" in res.stderr.decode(
+        "utf-8", "replace"
+    ):
+        removed = _remove_leftovers(wt, [r for r in (onto, original) if r])
+        res = git.rebase_abort(wt)
+    if git.rebase_dir(place.git_dir) is not None:
+        raise SyncError(
+            f"`git rebase --abort` in {wt} failed: {res.first_error()}{_blocking_hint(res)}"
+            f"{locks_hint(wt, place.ref)}; fix that, then retry `streams sync --abort {name}`",
+            code="abort_failed",
+        )
+    return removed
+
+
+def _back_on_branch(name: str, place: Place, ontos: Sequence[str], original: str) -> list[str]:
+    """Switch a worktree left detached (a rebase killed at its start or end) back to its branch."""
+    assert place.worktree is not None
+    wt = place.worktree
+    removed: list[str] = []
+    head = git.symbolic_head(wt)
+    if head is None:
+        res = git.switch(wt, place.branch)
+        if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
+            removed = _remove_leftovers(wt, [*ontos, original])
+            res = git.switch(wt, place.branch)
+        if res.returncode != 0:
+            raise SyncError(
+                f"HEAD is detached in {wt} and `git switch {place.branch}` failed: {res.first_error()}"
+                f"{_blocking_hint(res)}{locks_hint(wt, place.ref)}; fix that, then retry `streams sync --abort {name}`",
+                code="abort_failed",
+            )
+        head = git.symbolic_head(wt)
+    if head != place.ref:
+        raise SyncError(
+            f"{wt} is on {head} after the abort, not on {place.branch}; run `git switch {place.branch}` there, "
+            f"then retry `streams sync --abort {name}`",
+            code="abort_failed",
+        )
+    return removed
+
+
+def _back_at_tip(place: Place, original: str) -> str | None:
+    """Put the branch back at ``original``; the tip it leaves (returned) stays in the branch's reflog."""
+    assert place.worktree is not None
+    wt = place.worktree
+    tip = git.head(wt)
+    if tip == original:
+        return None
+    res = git.reset_keep(wt, original)
+    if res.returncode != 0 or git.head(wt) != original:
+        raise SyncError(
+            f"could not move {place.branch} back to {original[:12]} in {wt}: "
+            f"{res.first_error()}{locks_hint(wt, place.ref)}; commit or clean up the worktree and retry",
+            code="abort_failed",
+        )
+    return tip
+
+
+def _remove_leftovers(worktree: Path, revs: Sequence[str]) -> list[str]:
+    """Delete the untracked files a killed rebase wrote without recording them in the index.
+
+    Only files whose content is byte for byte the blob at the same path in one of ``revs`` (the
+    commit the rebase was onto, the original tip) count: removing them loses nothing.
+    """
+    others = [
+        p
+        for p in git.untracked_files(worktree)
+        if "\n" not in p and (worktree / p).is_file() and not (worktree / p).is_symlink()
+    ]
+    if not others or not revs:
+        return []
+    mine = git.hash_files(worktree, others)
+    known = git.object_ids(worktree, [f"{rev}:{p}" for p in others for rev in revs])
+    leftovers = [
+        path
+        for i, (path, oid) in enumerate(zip(others, mine, strict=True))
+        if oid in known[i * len(revs) : (i + 1) * len(revs)]
+    ]
+    for path in leftovers:
+        (worktree / path).unlink()
+    return leftovers
