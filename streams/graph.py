@@ -55,3 +55,19 @@ def dependency_order(names: Sequence[str], depends: Mapping[str, Iterable[str]])
     for n in names:
         visit(n)
     return order
+
+
+def levels(depends: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Each name's level: 0 with no dependency among ``depends``' names, else one more than the
+    highest level it depends on (the longest dependency chain below it). Names of one level can
+    run side by side: the waves ``streams plan`` starts from. ``depends`` must have no cycle."""
+    level: dict[str, int] = {}
+
+    def visit(n: str) -> int:
+        if n not in level:
+            level[n] = 1 + max((visit(d) for d in depends[n] if d in depends), default=-1)
+        return level[n]
+
+    for n in depends:
+        visit(n)
+    return level
