@@ -18,7 +18,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from streams.git import RefName
+from streams.git import RefName, branch_ref
 from streams.graph import find_cycle
 from streams.kernel.errors import ConfigError, UnknownStreamError
 from streams.kernel.paths import CONFIG_FILE, progress_path
@@ -127,7 +127,11 @@ class Config:
 
     def branch_ref(self, name: str) -> RefName:
         """Stream ``name``'s branch as a full ref, e.g. ``refs/heads/streams/api``."""
-        return RefName(f"refs/heads/{self.branch_prefix}{name}")
+        return branch_ref(self.branch(name))
+
+    def branch_ref_prefix(self) -> str:
+        """What every stream branch's full ref starts with, e.g. ``refs/heads/streams/``."""
+        return branch_ref(self.branch_prefix)
 
     def remote_branch_ref(self, name: str) -> RefName | None:
         """Stream ``name``'s remote-tracking ref (``refs/remotes/<remote>/<prefix><name>``), or None."""
@@ -135,7 +139,7 @@ class Config:
 
     def base_ref(self) -> RefName:
         """The base branch as a full ref (the branch, even when a tag has the same name)."""
-        return RefName(f"refs/heads/{self.base}")
+        return branch_ref(self.base)
 
     def upstream_ref(self) -> RefName:
         """What streams rebase onto: ``<remote>/<base>`` when a remote is set, else the base."""
@@ -151,7 +155,7 @@ class Config:
 
     def stream_of_ref(self, ref: str) -> str | None:
         """``refs/heads/<prefix>X`` -> ``X`` when X is a configured stream, else None."""
-        head = f"refs/heads/{self.branch_prefix}"
+        head = self.branch_ref_prefix()
         name = ref[len(head) :] if ref.startswith(head) else None
         return name if name is not None and name in self.names else None
 
