@@ -343,6 +343,15 @@ def merge_base(cwd: Path, a: str, b: str) -> Oid | None:
     return Oid(run("merge-base", a, b, cwd=cwd, check=False, optional_locks=False).text.strip()) or None
 
 
+def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:
+    """Whether ``ancestor`` is in ``descendant``'s history (``merge-base --is-ancestor``); ``GitError``
+    when git cannot tell (an unknown commit)."""
+    res = run("merge-base", "--is-ancestor", ancestor, descendant, cwd=cwd, check=False)
+    if res.returncode > 1:
+        raise GitError(("git", "merge-base", "--is-ancestor"), res.returncode, res.stdout, res.stderr)
+    return res.returncode == 0
+
+
 @dataclass(frozen=True)
 class Divergence:
     ahead: int
@@ -550,6 +559,7 @@ def commit_only(cwd: Path, paths: Sequence[str], message: str) -> None:
 # --- a worktree's state, read from its files (no git process) ---------------------------------
 
 operation_in_progress = gitparse.operation_in_progress
+rebase_dir = gitparse.rebase_dir
 
 
 def worktree_git_dir(worktree: Path) -> Path | None:

@@ -192,23 +192,6 @@ def parse_diff_tree_stdin(data: bytes, news: list[str]) -> list[tuple[str, ...]]
 
 # --- a worktree's state, read from git's files (no git process) --------------------------------------
 
-_OPERATION_MARKERS = (
-    ("rebase-merge", "rebase"),
-    ("rebase-apply", "rebase"),
-    ("MERGE_HEAD", "merge"),
-    ("CHERRY_PICK_HEAD", "cherry-pick"),
-    ("REVERT_HEAD", "revert"),
-)
-
-
-def operation_in_progress(git_dir: str | os.PathLike[str]) -> str | None:
-    """``rebase``, ``merge``, ``cherry-pick`` or ``revert`` when one is in progress in the worktree
-    whose private git dir is ``git_dir``, else None."""
-    for marker, what in _OPERATION_MARKERS:
-        if os.path.exists(os.path.join(git_dir, marker)):
-            return what
-    return None
-
 
 def rebase_dir(git_dir: str | os.PathLike[str]) -> str | None:
     """The directory of the rebase in progress in ``git_dir`` (``rebase-merge``, ``rebase-apply``),
@@ -217,4 +200,18 @@ def rebase_dir(git_dir: str | os.PathLike[str]) -> str | None:
         path = os.path.join(git_dir, name)
         if os.path.isdir(path):
             return path
+    return None
+
+
+_OPERATION_MARKERS = (("MERGE_HEAD", "merge"), ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert"))
+
+
+def operation_in_progress(git_dir: str | os.PathLike[str]) -> str | None:
+    """``rebase``, ``merge``, ``cherry-pick`` or ``revert`` when one is in progress in the worktree
+    whose private git dir is ``git_dir``, else None."""
+    if rebase_dir(git_dir) is not None:
+        return "rebase"
+    for marker, what in _OPERATION_MARKERS:
+        if os.path.exists(os.path.join(git_dir, marker)):
+            return what
     return None
