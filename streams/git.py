@@ -27,6 +27,8 @@ __all__ = ["ZERO_OID", "Oid", "RefName"]
 Oid = NewType("Oid", str)
 RefName = NewType("RefName", str)
 
+# --- the door: run, run_unpiped, and the environment they give git ------------------------------
+
 # `git rev-parse --local-env-vars`: the variables that tie a git process to one repository.
 LOCAL_ENV_VARS = frozenset(
     {
@@ -162,6 +164,8 @@ class RepoPaths:
 
 
 def repo_paths(cwd: Path | str) -> RepoPaths:
+    """Where the worktree ``cwd`` is in lives (``NotARepositoryError`` outside one, or in a bare
+    repository or a git dir)."""
     res = run(
         "rev-parse",
         "--path-format=absolute",
@@ -300,6 +304,7 @@ def ls_tree_names(cwd: Path, treeish: str) -> list[str]:
 
 
 def commit_tree(cwd: Path, tree: str, parents: Iterable[str], message: str) -> str:
+    """A new commit of ``tree`` on ``parents`` (no ref moves)."""
     args = ["commit-tree", tree]
     for p in parents:
         args += ["-p", p]
