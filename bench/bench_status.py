@@ -88,7 +88,7 @@ def git_status_each(worktrees: list[Path], env: dict[str, str]) -> float:
 
 def in_process(repo: Path, threads: int, reps: int) -> tuple[float, int]:
     """Median seconds of one in-process collection, and the git processes one collection runs."""
-    import streams.git as streams_git
+    import streams.git.door as streams_git
     from streams.status import collect
     from streams.workspace import discover, load_config
 

@@ -277,7 +277,7 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
             raise HaltedError(f"{name}: {what}; {halt_next(again)}")
         if res.returncode != 0:
             raise SyncError(f"`git rebase --continue` in {wt} failed: {res.first_error()}", code="continue_failed")
-        tip = git.head(wt)
+        tip = git.rev_parse(wt)
         clear_halt(ws, name)
         events.append(ws.common_dir, "halt.resolve", stream=name, tip=tip, via="streams sync --continue")
         check_scope(ws, config, name, dataclasses.replace(place, tip=tip), onto=halt.onto, original=halt.original_tip)
@@ -424,11 +424,11 @@ def _back_at_tip(place: Place, original: str) -> str | None:
     """Put the branch back at ``original``; the tip it leaves (returned) stays in the branch's reflog."""
     assert place.worktree is not None
     wt = place.worktree
-    tip = git.head(wt)
+    tip = git.rev_parse(wt)
     if tip == original:
         return None
     res = git.reset_keep(wt, original)
-    if res.returncode != 0 or git.head(wt) != original:
+    if res.returncode != 0 or git.rev_parse(wt) != original:
         raise SyncError(
             f"could not move {place.branch} back to {original[:12]} in {wt}: "
             f"{res.first_error()}{locks_hint(wt, place.ref)}; commit or clean up the worktree and retry",

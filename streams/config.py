@@ -18,7 +18,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from streams.git import RefName
+from streams.git import RefName, branch_ref
 from streams.graph import find_cycle
 from streams.kernel.errors import ConfigError, UnknownStreamError
 from streams.kernel.paths import CONFIG_FILE, progress_path
@@ -127,7 +127,11 @@ class Config:
 
     def branch_ref(self, name: str) -> RefName:
         """Stream ``name``'s branch as a full ref, e.g. ``refs/heads/streams/api``."""
-        return RefName(f"refs/heads/{self.branch_prefix}{name}")
+        return branch_ref(self.branch(name))
+
+    def branch_ref_prefix(self) -> str:
+        """What every stream branch's full ref starts with, e.g. ``refs/heads/streams/``."""
+        return branch_ref(self.branch_prefix)
 
     def remote_branch_ref(self, name: str) -> RefName | None:
         """Stream ``name``'s remote-tracking ref (``refs/remotes/<remote>/<prefix><name>``), or None."""
@@ -135,7 +139,7 @@ class Config:
 
     def base_ref(self) -> RefName:
         """The base branch as a full ref (the branch, even when a tag has the same name)."""
-        return RefName(f"refs/heads/{self.base}")
+        return branch_ref(self.base)
 
     def upstream_ref(self) -> RefName:
         """What streams rebase onto: ``<remote>/<base>`` when a remote is set, else the base."""
@@ -151,7 +155,7 @@ class Config:
 
     def stream_of_ref(self, ref: str) -> str | None:
         """``refs/heads/<prefix>X`` -> ``X`` when X is a configured stream, else None."""
-        head = f"refs/heads/{self.branch_prefix}"
+        head = self.branch_ref_prefix()
         name = ref[len(head) :] if ref.startswith(head) else None
         return name if name is not None and name in self.names else None
 
@@ -253,8 +257,38 @@ def load(path: Path, *, display: str | None = None) -> Config:
 
 
 def parse(text: str, *, path: Path, display: str | None = None) -> Config:
+    """Parse and validate the text of a streams.yaml. Raises ``ConfigError`` with file, line, key and fix."""
     display = display or path.name
     r = _Reader(display)
+    root = _compose(text, display)
+    top = r.mapping(root, "", TOP_KEYS, "streams.yaml holds keys such as version, base and streams")
+    _read_version(r, root, top)
+    base = _read_base(r, root, top)
+    remote = _read_remote(r, top)
+    prefix = _read_branch_prefix(r, top)
+    worktree_root = _read_worktree_root(r, top)
+    unowned = _read_unowned(r, top)
+    shared = _read_shared(r, top)
+    streams = _read_streams(r, top)
+    return Config(
+        path=path,
+        version=1,
+        base=base,
+        remote=remote,
+        branch_prefix=prefix,
+        worktree_root=worktree_root,
+        unowned=unowned,
+        shared=tuple(p for p, _ in shared),
+        shared_lines=tuple(ln for _, ln in shared),
+        streams=streams,
+    )
+
+
+_Top = dict[str, tuple[Node, Node]]  # a mapping's keys -> (key node, value node)
+
+
+def _compose(text: str, display: str) -> Node:
+    """The YAML node tree of ``text`` (line numbers kept for the messages)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -266,119 +300,107 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
         raise ConfigError(f"{display}: YAML error: {str(exc).splitlines()[0]}") from None
     if root is None:
         raise ConfigError(f"{display}: the file is empty (run `streams init --force` for a starter file)")
-    top = r.mapping(root, "", TOP_KEYS, "streams.yaml holds keys such as version, base and streams")
+    return root
 
-    def get(key: str) -> tuple[Node, Node] | None:
-        return top.get(key)
 
-    # version
-    if (v := get("version")) is None:
+def _read_version(r: _Reader, root: Node, top: _Top) -> None:
+    if (v := top.get("version")) is None:
         raise r.fail(root, "version", "missing; add `version: 1` at the top")
     vnode = v[1]
     version = r.scalar(vnode) if isinstance(vnode, ScalarNode) else None
     if type(version) is not int or version != 1:  # not 1.0, not true
         raise r.fail(vnode, "version", f"unsupported version {version!r}; this streams reads version 1")
 
-    # base
-    if (b := get("base")) is None:
+
+def _read_base(r: _Reader, root: Node, top: _Top) -> str:
+    if (b := top.get("base")) is None:
         raise r.fail(root, "base", "missing; name the integration branch, e.g. `base: main`")
     base = r.string(b[1], "base", "the integration branch, e.g. main")
     assert base is not None
     if not base or base.startswith("-") or any(c in base for c in " ~^:?*[\\\t\n") or ".." in base:
         raise r.fail(b[1], "base", f"{base!r} is not a valid branch name")
+    return base
 
-    remote = None
-    if (rm := get("remote")) is not None:
-        remote = r.string(rm[1], "remote", "a remote name such as origin", allow_null=True)
-        if remote is not None and (not remote or remote.startswith("-") or any(c in remote for c in " \t\n:")):
-            raise r.fail(rm[1], "remote", f"{remote!r} is not a valid remote name")
 
-    prefix = "streams/"
-    if (bp := get("branch_prefix")) is not None:
-        prefix = r.string(bp[1], "branch_prefix", "e.g. streams/") or ""
-        if (
-            not _PREFIX_RE.match(prefix)
-            or ".." in prefix
-            or any(seg.endswith((".lock", ".")) for seg in prefix.split("/")[:-1])
-        ):
-            raise r.fail(
-                bp[1], "branch_prefix", f"{prefix!r} must be one or more ref components ending in '/', e.g. streams/"
+def _read_remote(r: _Reader, top: _Top) -> str | None:
+    if (rm := top.get("remote")) is None:
+        return None
+    remote = r.string(rm[1], "remote", "a remote name such as origin", allow_null=True)
+    if remote is not None and (not remote or remote.startswith("-") or any(c in remote for c in " \t\n:")):
+        raise r.fail(rm[1], "remote", f"{remote!r} is not a valid remote name")
+    return remote
+
+
+def _read_branch_prefix(r: _Reader, top: _Top) -> str:
+    if (bp := top.get("branch_prefix")) is None:
+        return "streams/"
+    prefix = r.string(bp[1], "branch_prefix", "e.g. streams/") or ""
+    if (
+        not _PREFIX_RE.match(prefix)
+        or ".." in prefix
+        or any(seg.endswith((".lock", ".")) for seg in prefix.split("/")[:-1])
+    ):
+        raise r.fail(
+            bp[1], "branch_prefix", f"{prefix!r} must be one or more ref components ending in '/', e.g. streams/"
+        )
+    return prefix
+
+
+def _read_worktree_root(r: _Reader, top: _Top) -> str:
+    if (wr := top.get("worktree_root")) is None:
+        return "../{repo}.streams"
+    worktree_root = r.string(wr[1], "worktree_root", "a directory, e.g. ../{repo}.streams") or ""
+    stripped = worktree_root.replace("{repo}", "")
+    if not worktree_root.strip() or "{" in stripped or "}" in stripped:
+        raise r.fail(
+            wr[1], "worktree_root", f"{worktree_root!r}: use a directory path; the only placeholder is {{repo}}"
+        )
+    return worktree_root
+
+
+def _read_unowned(r: _Reader, top: _Top) -> str:
+    if (un := top.get("unowned")) is None:
+        return "reject"
+    unowned = r.string(un[1], "unowned", "reject or allow") or ""
+    if unowned not in ("reject", "allow"):
+        raise r.fail(un[1], "unowned", f"{unowned!r} must be reject or allow")
+    return unowned
+
+
+def _read_shared(r: _Reader, top: _Top) -> list[tuple[str, int]]:
+    if (sh := top.get("shared")) is None:
+        return []
+    shared = r.strings(sh[1], "shared", "a list of paths, e.g. [pyproject.toml]")
+    for pat, ln in shared:
+        if (bad := pattern_problem(pat)) is not None:
+            raise ConfigError(f"{r.display}:{ln}: shared: {bad}")
+        if pat.startswith("!"):
+            raise ConfigError(
+                f"{r.display}:{ln}: shared: negated pattern {pat!r} is not supported here; list the shared paths"
             )
+    return shared
 
-    worktree_root = "../{repo}.streams"
-    if (wr := get("worktree_root")) is not None:
-        worktree_root = r.string(wr[1], "worktree_root", "a directory, e.g. ../{repo}.streams") or ""
-        stripped = worktree_root.replace("{repo}", "")
-        if not worktree_root.strip() or "{" in stripped or "}" in stripped:
-            raise r.fail(
-                wr[1], "worktree_root", f"{worktree_root!r}: use a directory path; the only placeholder is {{repo}}"
-            )
 
-    unowned = "reject"
-    if (un := get("unowned")) is not None:
-        unowned = r.string(un[1], "unowned", "reject or allow") or ""
-        if unowned not in ("reject", "allow"):
-            raise r.fail(un[1], "unowned", f"{unowned!r} must be reject or allow")
-
-    shared: list[tuple[str, int]] = []
-    if (sh := get("shared")) is not None:
-        shared = r.strings(sh[1], "shared", "a list of paths, e.g. [pyproject.toml]")
-        for pat, ln in shared:
-            if (bad := pattern_problem(pat)) is not None:
-                raise ConfigError(f"{display}:{ln}: shared: {bad}")
-            if pat.startswith("!"):
-                raise ConfigError(
-                    f"{display}:{ln}: shared: negated pattern {pat!r} is not supported here; list the shared paths"
-                )
-
+def _read_streams(r: _Reader, top: _Top) -> tuple[Stream, ...]:
+    """Every stream entry, each one's ``depends`` checked against the others, and no cycle."""
+    display = r.display
     streams: list[Stream] = []
-    if (st := get("streams")) is not None and not (isinstance(st[1], ScalarNode) and r.scalar(st[1]) is None):
+    st = top.get("streams")
+    if st is not None and not (isinstance(st[1], ScalarNode) and r.scalar(st[1]) is None):
         smap = r.mapping(st[1], "streams", (), "each stream name maps to its settings")
         for name, (knode, vnode) in smap.items():
-            key = f"streams.{name}"
-            if (bad := name_problem(name)) is not None:
-                raise r.fail(knode, "streams", bad)  # the message quotes the name; `streams.../x` would not
-            if isinstance(vnode, ScalarNode) and r.scalar(vnode) is None:
-                fields: dict[str, tuple[Node, Node]] = {}
-            else:
-                fields = r.mapping(vnode, key, STREAM_KEYS, "e.g. owns: [src/api/**]")
-            desc = ""
-            if "description" in fields:
-                desc = (
-                    r.string(fields["description"][1], f"{key}.description", "one line of text", allow_null=True) or ""
-                )
-            owns = r.strings(fields["owns"][1], f"{key}.owns", "e.g. owns: [src/api/**]") if "owns" in fields else []
-            for pat, ln in owns:
-                if (bad := pattern_problem(pat)) is not None:
-                    raise ConfigError(f"{display}:{ln}: {key}.owns: {bad}")
-            depends = r.strings(fields["depends"][1], f"{key}.depends", "stream names") if "depends" in fields else []
-            touches = r.strings(fields["touches"][1], f"{key}.touches", "shared paths") if "touches" in fields else []
-            parallel = r.boolean(fields["parallel"][1], f"{key}.parallel") if "parallel" in fields else True
-            command = None
-            if "command" in fields:
-                command = r.string(fields["command"][1], f"{key}.command", "a shell command", allow_null=True)
-            streams.append(
-                Stream(
-                    name=name,
-                    description=desc,
-                    owns=tuple(p for p, _ in owns),
-                    owns_lines=tuple(ln for _, ln in owns),
-                    depends=tuple(d for d, _ in depends),
-                    parallel=parallel,
-                    touches=tuple(t for t, _ in touches),
-                    command=command,
-                    line=knode.start_mark.line + 1,
-                )
-            )
+            stream, depends = _read_stream(r, name, knode, vnode)
+            streams.append(stream)
             for dep, ln in depends:
                 if dep not in smap:
                     known = ", ".join(smap) or "none"
-                    raise ConfigError(f"{display}:{ln}: {key}.depends: unknown stream {dep!r} (known streams: {known})")
+                    raise ConfigError(
+                        f"{display}:{ln}: streams.{name}.depends: unknown stream {dep!r} (known streams: {known})"
+                    )
                 if dep == name:
                     raise ConfigError(
-                        f"{display}:{ln}: {key}.depends: a stream cannot depend on itself; remove {dep!r}"
+                        f"{display}:{ln}: streams.{name}.depends: a stream cannot depend on itself; remove {dep!r}"
                     )
-
     by_name = {s.name: s for s in streams}
     if (cycle := find_cycle({n: st.depends for n, st in by_name.items()})) is not None:
         first = by_name[cycle[0]]
@@ -386,16 +408,40 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
             f"{display}:{first.line}: streams.{cycle[0]}.depends: dependency cycle "
             f"{' -> '.join(cycle)}; remove one of these dependencies"
         )
+    return tuple(streams)
 
-    return Config(
-        path=path,
-        version=1,
-        base=base,
-        remote=remote,
-        branch_prefix=prefix,
-        worktree_root=worktree_root,
-        unowned=unowned,
-        shared=tuple(p for p, _ in shared),
-        shared_lines=tuple(ln for _, ln in shared),
-        streams=tuple(streams),
+
+def _read_stream(r: _Reader, name: str, knode: Node, vnode: Node) -> tuple[Stream, list[tuple[str, int]]]:
+    """One entry under ``streams:``, and its ``depends`` with their lines (checked by the caller)."""
+    key = f"streams.{name}"
+    if (bad := name_problem(name)) is not None:
+        raise r.fail(knode, "streams", bad)  # the message quotes the name; `streams.../x` would not
+    if isinstance(vnode, ScalarNode) and r.scalar(vnode) is None:
+        fields: _Top = {}
+    else:
+        fields = r.mapping(vnode, key, STREAM_KEYS, "e.g. owns: [src/api/**]")
+    desc = ""
+    if "description" in fields:
+        desc = r.string(fields["description"][1], f"{key}.description", "one line of text", allow_null=True) or ""
+    owns = r.strings(fields["owns"][1], f"{key}.owns", "e.g. owns: [src/api/**]") if "owns" in fields else []
+    for pat, ln in owns:
+        if (bad := pattern_problem(pat)) is not None:
+            raise ConfigError(f"{r.display}:{ln}: {key}.owns: {bad}")
+    depends = r.strings(fields["depends"][1], f"{key}.depends", "stream names") if "depends" in fields else []
+    touches = r.strings(fields["touches"][1], f"{key}.touches", "shared paths") if "touches" in fields else []
+    parallel = r.boolean(fields["parallel"][1], f"{key}.parallel") if "parallel" in fields else True
+    command = None
+    if "command" in fields:
+        command = r.string(fields["command"][1], f"{key}.command", "a shell command", allow_null=True)
+    stream = Stream(
+        name=name,
+        description=desc,
+        owns=tuple(p for p, _ in owns),
+        owns_lines=tuple(ln for _, ln in owns),
+        depends=tuple(d for d, _ in depends),
+        parallel=parallel,
+        touches=tuple(t for t, _ in touches),
+        command=command,
+        line=knode.start_mark.line + 1,
     )
+    return stream, depends

@@ -147,9 +147,8 @@ def baked_python(path: Path) -> str | None:
 
 def hooks_path(ws: Workspace) -> str | None:
     """``core.hooksPath`` when it sends git somewhere other than ``<git-common-dir>/hooks``."""
-    res = git.run("config", "--get", "core.hooksPath", cwd=ws.toplevel, check=False)
-    value = res.text.strip()
-    if res.returncode != 0 or not value:
+    value = git.config_get(ws.toplevel, "core.hooksPath")
+    if not value:
         return None
     target = Path(os.path.expanduser(value))
     if not target.is_absolute():

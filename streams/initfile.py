@@ -17,8 +17,7 @@ _NOT_SOURCE = {".git", ".github", ".streams", ".venv", "venv", "node_modules", "
 
 
 def _top_level_folders(root: Path) -> list[str]:
-    tracked = git.run("ls-files", "-z", cwd=root).stdout.split(b"\0")
-    folders = sorted({p.split(b"/", 1)[0].decode("utf-8", "surrogateescape") for p in tracked if b"/" in p})
+    folders = sorted({p.split("/", 1)[0] for p in git.tracked_files(root) if "/" in p})
     if not folders:
         folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     return [f for f in folders if f not in _NOT_SOURCE and not f.startswith(".")]
@@ -42,7 +41,7 @@ _USUALLY_SHARED = (
 
 
 def _shared_files(root: Path) -> list[str]:
-    tracked = set(git.split_z(git.run("ls-files", "-z", "--", *_USUALLY_SHARED, cwd=root).stdout))
+    tracked = set(git.tracked_files(root, *_USUALLY_SHARED))
     return [f for f in _USUALLY_SHARED if f in tracked]
 
 
@@ -79,7 +78,7 @@ def _comment(text: str) -> str:
 
 def starter_config(root: Path) -> tuple[str, list[str]]:
     """The text of a starter streams.yaml for the repository at ``root``, and its stream names."""
-    branch = git.run("symbolic-ref", "--quiet", "--short", "HEAD", cwd=root, check=False).text.strip() or "main"
+    branch = (git.symbolic_head(root) or "").removeprefix("refs/heads/") or "main"
     shared = _shared_files(root)
     streams: list[tuple[str, str]] = []
     seen: set[str] = set()

@@ -15,7 +15,7 @@ import yaml
 from streams import git
 from streams.kernel.atomic import write_atomic
 from streams.kernel.durations import iso_utc
-from streams.kernel.errors import GitError, StreamsError
+from streams.kernel.errors import StreamsError
 from streams.kernel.mutex import held
 from streams.kernel.paths import progress_path
 from streams.kernel.procs import pid_alive
@@ -349,15 +349,14 @@ def _update_locked(
     message: str | None,
     when: str | None,
 ) -> ProgressCommit:
-    info = git.run("rev-parse", "--absolute-git-dir", "--symbolic-full-name", "HEAD", cwd=worktree).text.split("\n")
-    git_dir, head_ref = Path(info[0]), (info[1] if len(info) > 1 else "")
+    git_dir, head_ref = git.git_dir_and_head(worktree)
     if (op := git.operation_in_progress(git_dir)) is not None:
         raise ProgressError(
             f"{worktree} has a {op} in progress; finish it (e.g. `git rebase --continue`) or abort it, "
             "then run `streams progress` again",
             code="operation_in_progress",
         )
-    if head_ref != f"refs/heads/{branch}":
+    if head_ref != git.branch_ref(branch):
         raise ProgressError(
             f"{worktree} is not on branch {branch} (HEAD is {head_ref or 'detached'}); "
             f"run `git switch {branch}` there first",
@@ -379,24 +378,21 @@ def _update_locked(
     new = apply_update(current, update, when=when or iso_utc())
     data = render(new).encode()
 
-    tracked = bool(git.run("ls-files", "-z", "--", rel, cwd=worktree).stdout)
+    tracked = bool(git.tracked_files(worktree, rel))
     _write_file_atomic(path, data, git_dir)
     added = False
     try:
         if not tracked:
-            git.run("add", "--intent-to-add", "--", rel, cwd=worktree)
+            git.add_intent_to_add(worktree, rel)
             added = True
-        if git.run("diff", "--quiet", "HEAD", "--", rel, cwd=worktree, check=False).returncode == 0:
+        if not git.differs_from_head(worktree, rel):
             return ProgressCommit(name, path, new, None, branch)
         # Unpiped: a `streams progress` killed now still gets its commit made, not half made.
-        argv = ("commit", "--quiet", "--only", "--no-edit", "-m", _commit_message(name, new, update, message))
-        res = git.run_unpiped(*argv, "--", rel, cwd=worktree)
-        if res.returncode != 0:
-            raise GitError(("git", *argv[:4], "--", rel), res.returncode, res.stdout, res.stderr)
+        git.commit_only(worktree, [rel], _commit_message(name, new, update, message))
     except BaseException:
         _restore(worktree, rel, path, old_bytes, git_dir, added)
         raise
-    commit = git.out("rev-parse", "HEAD", cwd=worktree)
+    commit = git.rev_parse(worktree, "HEAD")
     return ProgressCommit(name, path, new, commit, branch)
 
 
@@ -408,6 +404,6 @@ def _restore(worktree: Path, rel: str, path: Path, old: bytes | None, git_dir: P
         else:
             _write_file_atomic(path, old, git_dir)
         if added:
-            git.run("rm", "--cached", "--quiet", "--ignore-unmatch", "--", rel, cwd=worktree, check=False)
+            git.forget_in_index(worktree, rel)
     except OSError:
         pass

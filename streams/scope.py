@@ -25,7 +25,6 @@ from streams import git
 from streams.config import CONFIG_NAME, Config, parse
 from streams.kernel import paths
 from streams.kernel.errors import ConfigError, NotARepositoryError, PathError, StreamsError, UsageError
-from streams.kernel.gitparse import LOG_ARGS, parse_log
 from streams.kernel.locks import lease_lookup
 from streams.kernel.rules import CompiledConfig, Finding, describe_owner
 from streams.ownership import compiled
@@ -64,28 +63,6 @@ def check_paths(ws: Workspace, config: Config, stream: str, paths: Iterable[str]
     return _violations(stream, cc.check(stream, (("", p) for p in paths), lease_lookup(ws.common_dir)))
 
 
-def base_refs(config: Config) -> list[str]:
-    """The refs whose commits are never a stream's own: the base, locally and on the remote."""
-    refs = [f"refs/heads/{config.base}"]
-    if config.remote:
-        refs.append(f"refs/remotes/{config.remote}/{config.base}")
-    return refs
-
-
-def range_changes(
-    cwd: Path, tips: Sequence[str], exclude: Sequence[str], *, env: dict[str, str] | None = None
-) -> list[tuple[str, list[tuple[str, str]]]]:
-    """``[(commit, [(status, path)])]`` for every commit reachable from ``tips`` and not from ``exclude``.
-
-    Oldest first; each commit against its parent, renames as a deletion and an addition, a merge
-    with only the paths it changes against every parent. Excludes that do not exist are ignored.
-    """
-    if not tips:
-        return []
-    res = git.run(*LOG_ARGS, "--ignore-missing", *tips, "--not", *exclude, "--", cwd=cwd, env=env)
-    return parse_log(res.stdout)
-
-
 def violations_in_range(
     ws: Workspace,
     config: Config,
@@ -102,7 +79,7 @@ def violations_in_range(
     cc = _rules(config, stream)
     lease_of = lease_lookup(ws.common_dir) if leases else (lambda _path: (stream, math.inf))
     found: list[Violation] = []
-    for commit, changes in range_changes(ws.main_root, [tip], list(exclude), env=object_env()):
+    for commit, changes in git.range_changes(ws.main_root, [tip], list(exclude), env=object_env()):
         found += _violations(stream, cc.check(stream, changes, lease_of, commit))
     return found
 
@@ -148,20 +125,10 @@ def open_for_verify(cwd: Path, config_rev: str | None) -> tuple[Workspace, Confi
     HEAD in a bare repository, which has no worktree).
     """
     env = object_env()
-    res = git.run(
-        "rev-parse",
-        "--path-format=absolute",
-        "--git-dir",
-        "--git-common-dir",
-        "--is-bare-repository",
-        cwd=cwd,
-        check=False,
-        env=env,
-    )
-    lines = res.text.splitlines()
-    if res.returncode != 0 or len(lines) != 3:
+    dirs = git.git_dirs(cwd, env=env)
+    if dirs is None:
         raise NotARepositoryError(f"{cwd} is not inside a git repository (cd into one, or pass -C PATH)")
-    git_dir, common, bare = Path(lines[0]), Path(lines[1]), lines[2] == "true"
+    git_dir, common, bare = dirs
     if bare:
         ws = Workspace(common, git_dir, common, common)
         config_rev = config_rev or "HEAD"
@@ -173,21 +140,19 @@ def open_for_verify(cwd: Path, config_rev: str | None) -> tuple[Workspace, Confi
         return ws, load_config(ws)
     if config_rev.startswith("-"):
         raise UsageError(f"--config-rev {config_rev!r}: name a revision, e.g. HEAD or origin/main")
-    blob = f"{config_rev}:{CONFIG_NAME}"
-    shown = git.run("cat-file", "blob", blob, cwd=ws.main_root, check=False, env=env)
-    if shown.returncode != 0:
+    shown = git.read_blob(ws.main_root, config_rev, CONFIG_NAME, env=env)
+    if shown is None:
         raise ConfigError(f"no {CONFIG_NAME} in {config_rev} (commit one there, or pass --config-rev REV)")
-    text = shown.stdout.decode("utf-8", "replace")
-    return ws, parse(text, path=ws.main_root / CONFIG_NAME, display=blob)
+    text = shown.decode("utf-8", "replace")
+    return ws, parse(text, path=ws.main_root / CONFIG_NAME, display=f"{config_rev}:{CONFIG_NAME}")
 
 
 def _rev_list_args(ws: Workspace, rev_range: str) -> tuple[list[str], list[str]]:
     """RANGE (``A..B``, ``B``, ``^A B``…) -> positive and negative object names."""
     if rev_range.startswith("-"):
         raise UsageError(f"{rev_range!r} is not a revision range; write e.g. main..HEAD")
-    res = git.run("rev-parse", "--revs-only", rev_range, "--", cwd=ws.toplevel, check=False, env=object_env())
-    words = res.text.split()
-    if res.returncode != 0 or not words:
+    words = git.rev_parse_range(ws.toplevel, rev_range, env=object_env())
+    if not words:
         raise UsageError(f"{rev_range!r} is not a revision range this repository knows (e.g. main..HEAD)")
     pos = [w for w in words if not w.startswith("^")]
     neg = [w[1:] for w in words if w.startswith("^")]
@@ -199,7 +164,7 @@ def _rev_list_args(ws: Workspace, rev_range: str) -> tuple[list[str], list[str]]
 def _stream_of_range(ws: Workspace, config: Config, rev_range: str) -> str | None:
     right = rev_range.split("..")[-1].lstrip(".") or "HEAD"
     for name in config.names:
-        if right in (config.branch(name), f"refs/heads/{config.branch(name)}", f"heads/{config.branch(name)}"):
+        if right in (config.branch(name), config.branch_ref(name), f"heads/{config.branch(name)}"):
             return name
     return None
 
@@ -210,7 +175,7 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
     Revisions are resolved in the worktree the command runs in (``HEAD`` is that worktree's).
     """
     env = object_env()
-    bases = base_refs(config)
+    bases: list[str] = list(config.base_refs())
     jobs: list[tuple[str, str, list[str], list[str]]] = []  # (stream, description, tips, excludes)
     if rev_range is not None:
         name = stream or _stream_of_range(ws, config, rev_range) or ws.current_stream()
@@ -225,7 +190,7 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
     else:
         names = [stream] if stream else list(config.names)
         for s in config.select(names):
-            ref = f"refs/heads/{config.branch(s.name)}"
+            ref = config.branch_ref(s.name)
             if git.resolve_many(ws.main_root, [ref])[ref] is None:
                 if stream:
                     raise StreamsError(
@@ -238,7 +203,7 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
     cc = compiled(config)
     results = []
     for name, description, tips, excludes in jobs:
-        commits = range_changes(ws.toplevel, tips, excludes, env=env)
+        commits = git.range_changes(ws.toplevel, tips, excludes, env=env)
         allow_shared = (lambda n: lambda _path: (n, math.inf))(name)
         violations: list[Violation] = []
         shared: dict[str, None] = {}
@@ -247,7 +212,7 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
             for _, path in changes:
                 if cc.owner(path)[0] == "shared":
                     shared[path] = None
-        tip = git.out("rev-parse", tips[0], cwd=ws.toplevel, env=env)
+        tip = git.rev_parse(ws.toplevel, tips[0], env=env)
         results.append(StreamVerdict(name, description, tip, len(commits), tuple(violations), tuple(shared)))
     return VerifyReport(tuple(results))
 

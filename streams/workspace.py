@@ -90,7 +90,7 @@ def load_config(ws: Workspace, *, check_tracked: bool = True) -> Config:
 
 def check_tracked_files(ws: Workspace, cfg: Config) -> Config:
     """``cfg`` after the checks against the base branch's files (overlaps raise; warnings kept)."""
-    rev = f"refs/heads/{cfg.base}^{{tree}}"  # the branch, even if a tag has the same name
+    rev = f"{cfg.base_ref()}^{{tree}}"  # the branch, even if a tag has the same name
     tree = git.resolve_many(ws.main_root, [rev]).get(rev)
     if tree is None:
         return cfg  # no base yet: commands that need it say so

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams import git, places
 from streams.config import Config, Stream, progress_path
-from streams.kernel import locks
+from streams.kernel import locks, paths
 from streams.kernel.errors import StreamsError, UsageError
 from streams.kernel.mutex import held
 from streams.kernel.paths import MARKER_FILE
@@ -91,50 +90,18 @@ def start(
     on_wait: Callable[[str], None] | None = None,
 ) -> list[StartResult]:
     streams = config.select(names)
-    base_tip = git.resolve_commit(ws.main_root, f"refs/heads/{config.base}")
+    base_tip = git.resolve_commit(ws.main_root, config.base_ref())
     if base_tip is None:
         raise StreamsError(
             f"base branch {config.base!r} does not exist (create it, or set `base:` in {config.path.name})",
             code="no_base",
         )
     with worktree_lock(ws, on_wait):
-        git.run("worktree", "prune", cwd=ws.main_root)
+        git.prune_worktrees(ws.main_root)
         by_name = places.stream_worktrees(ws, config)
-        refs = [f"refs/heads/{config.branch(s.name)}" for s in streams]
+        refs = [config.branch_ref(s.name) for s in streams]
         tips = git.resolve_many(ws.main_root, refs)
-
-        # Check everything before changing anything.
-        todo: list[tuple[Stream, str, Path]] = []
-        results: dict[str, StartResult] = {}
-        for s, ref in zip(streams, refs, strict=True):
-            wt = by_name.get(s.name)
-            if wt is not None:
-                if wt.path.resolve() == ws.main_root.resolve() or (wt.path / ".git").is_dir():
-                    raise StreamsError(
-                        f"branch {config.branch(s.name)} is checked out in {wt.path}; switch that worktree "
-                        "to another branch, then run `streams start` again",
-                        code="branch_checked_out",
-                    )
-                _write_marker(wt.path, s.name)
-                results[s.name] = StartResult(
-                    s.name, config.branch(s.name), wt.path, "already started", False, wt.head or ""
-                )
-                continue
-            path = config.worktree_path(ws.main_root, s.name)
-            blocker = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
-            if blocker is not None and blocker != path and not blocker.is_dir():
-                raise StreamsError(
-                    f"{blocker} is a file, so the worktree {path} cannot be made; move it away "
-                    "or set `worktree_root:` in streams.yaml",
-                    code="path_exists",
-                )
-            if path.exists() and (not path.is_dir() or any(path.iterdir())):
-                raise StreamsError(
-                    f"{path} already exists and is not the worktree of stream {s.name!r}; move it away "
-                    "or set `worktree_root:` in streams.yaml",
-                    code="path_exists",
-                )
-            todo.append((s, ref, path))
+        todo, results = _plan_start(ws, config, by_name, zip(streams, refs, strict=True))
 
         # Every branch that lacks a progress file gets one commit adding it: all of them made by one
         # `git fast-import` and published by one compare-and-swap ref transaction.
@@ -154,19 +121,58 @@ def start(
             head = heads.get(s.name) or tips[ref] or ""
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                git.run("worktree", "add", "--quiet", str(path), config.branch(s.name), cwd=ws.main_root)
+                git.add_worktree(ws.main_root, path, config.branch(s.name))
                 _write_marker(path, s.name)
             except BaseException:
                 _undo_start(ws, path, ref, head if created else None)
                 for later, later_ref, _ in todo[i + 1 :]:  # branches made for streams not reached
                     if tips[later_ref] is None:
-                        git.run("update-ref", "-d", later_ref, heads[later.name], cwd=ws.main_root, check=False)
+                        git.delete_ref(ws.main_root, later_ref, heads[later.name], check=False)
                 raise
             results[s.name] = StartResult(s.name, config.branch(s.name), path, "started", created, head)
     from streams import hooks_install  # the scope hooks, in the common dir (idempotent)
 
     hooks_install.install(ws)
     return [results[s.name] for s in streams]
+
+
+def _plan_start(
+    ws: Workspace, config: Config, by_name: dict[str, git.Worktree], wanted: Iterable[tuple[Stream, git.RefName]]
+) -> tuple[list[tuple[Stream, git.RefName, Path]], dict[str, StartResult]]:
+    """Check everything before changing anything: (the streams to start, with branch ref and
+    worktree path; the results of those already started)."""
+    todo: list[tuple[Stream, git.RefName, Path]] = []
+    results: dict[str, StartResult] = {}
+    for s, ref in wanted:
+        wt = by_name.get(s.name)
+        if wt is not None:
+            if wt.path.resolve() == ws.main_root.resolve() or (wt.path / ".git").is_dir():
+                raise StreamsError(
+                    f"branch {config.branch(s.name)} is checked out in {wt.path}; switch that worktree "
+                    "to another branch, then run `streams start` again",
+                    code="branch_checked_out",
+                )
+            _write_marker(wt.path, s.name)
+            results[s.name] = StartResult(
+                s.name, config.branch(s.name), wt.path, "already started", False, wt.head or ""
+            )
+            continue
+        path = config.worktree_path(ws.main_root, s.name)
+        blocker = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
+        if blocker is not None and blocker != path and not blocker.is_dir():
+            raise StreamsError(
+                f"{blocker} is a file, so the worktree {path} cannot be made; move it away "
+                "or set `worktree_root:` in streams.yaml",
+                code="path_exists",
+            )
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise StreamsError(
+                f"{path} already exists and is not the worktree of stream {s.name!r}; move it away "
+                "or set `worktree_root:` in streams.yaml",
+                code="path_exists",
+            )
+        todo.append((s, ref, path))
+    return todo, results
 
 
 def _progress_commits(ws: Workspace, parents: dict[str, str]) -> dict[str, str]:
@@ -176,15 +182,14 @@ def _progress_commits(ws: Workspace, parents: dict[str, str]) -> dict[str, str]:
     """
     if not parents:
         return {}
-    author = git.out("var", "GIT_AUTHOR_IDENT", cwd=ws.main_root)
-    committer = git.out("var", "GIT_COMMITTER_IDENT", cwd=ws.main_root)
+    author, committer = git.idents(ws.main_root)
 
     def data(text: str) -> bytes:
         raw = text.encode()
         return b"data %d\n%s\n" % (len(raw), raw)
 
     names = list(parents)
-    scratch = f"refs/streams/start-scratch/{os.getpid()}"
+    scratch = f"{paths.SCRATCH_REFS}/{os.getpid()}"
     stream = [b"feature done\n"]
     for mark, name in enumerate(names, 1):
         stream += [
@@ -194,11 +199,8 @@ def _progress_commits(ws: Workspace, parents: dict[str, str]) -> dict[str, str]:
             data(render(Progress.new(name))),
         ]
     stream.append(b"done\n")
-    with tempfile.TemporaryDirectory(prefix="streams-start-") as tmp:
-        marks = Path(tmp) / "marks"
-        git.run("fast-import", "--quiet", f"--export-marks={marks}", cwd=ws.main_root, input=b"".join(stream))
-        oids = dict(line.split() for line in marks.read_text(encoding="ascii").splitlines())
-    git.run("update-ref", "-d", scratch, cwd=ws.main_root)
+    oids = git.fast_import(ws.main_root, b"".join(stream))
+    git.delete_ref(ws.main_root, scratch)
     return {name: oids[f":{mark}"] for mark, name in enumerate(names, 1)}
 
 
@@ -219,12 +221,12 @@ def _write_marker(path: Path, name: str) -> None:
 def _undo_start(ws: Workspace, path: Path, ref: str, created_tip: str | None) -> None:
     """Remove what a failed start made: the half-made worktree and the branch it created."""
     if (path / ".git").exists():
-        git.run("worktree", "remove", "--force", str(path), cwd=ws.main_root, check=False)
+        git.remove_worktree(ws.main_root, path, check=False)
     if path.is_dir() and not any(path.iterdir()):
         path.rmdir()
-    git.run("worktree", "prune", cwd=ws.main_root, check=False)
+    git.prune_worktrees(ws.main_root, check=False)
     if created_tip is not None:
-        git.run("update-ref", "-d", ref, created_tip, cwd=ws.main_root, check=False)
+        git.delete_ref(ws.main_root, ref, created_tip, check=False)
 
 
 # --- stop ------------------------------------------------------------------------------------------
@@ -244,25 +246,13 @@ class StopResult:
     released_locks: tuple[str, ...] = ()  # shared files whose leases the stop released
 
 
-def unmerged_commits(ws: Workspace, config: Config, name: str) -> list[str]:
+def unmerged_commits(ws: Workspace, config: Config, name: str) -> list[git.Oid]:
     """Commits on the stream's branch whose changes are not on the base.
 
     Commits that only touch the stream's own progress file are bookkeeping, and commits whose patch
     is already on the base (cherry-picked or rebased there) count as merged.
     """
-    branch = config.branch(name)
-    res = git.run(
-        "rev-list",
-        "--right-only",
-        "--cherry-pick",
-        "--no-merges",
-        f"refs/heads/{config.base}...refs/heads/{branch}",
-        "--",
-        ".",
-        f":(exclude){progress_path(name)}",
-        cwd=ws.main_root,
-    )
-    return res.text.split()
+    return git.commits_not_on(ws.main_root, config.base_ref(), config.branch_ref(name), ignoring=[progress_path(name)])
 
 
 def stop(
@@ -282,15 +272,14 @@ def stop(
         plans = []
         for s in streams:
             branch = config.branch(s.name)
-            ref = f"refs/heads/{branch}"
+            ref = config.branch_ref(s.name)
             wt = by_name.get(s.name)
             tip = git.resolve_commit(ws.main_root, ref)
             dirty: list[str] = []
             op = None
             if wt is not None and wt.path.is_dir():
                 dirty = git.is_dirty(wt.path)
-                git_dir = git.worktree_git_dir(wt.path)
-                op = git.operation_in_progress(git_dir) if git_dir is not None else None
+                op, _ = git.worktree_operation(wt.path)
             unmerged = unmerged_commits(ws, config, s.name) if tip is not None else []
             if not force:
                 if op is not None:
@@ -321,10 +310,10 @@ def stop(
             if wt is not None and dirty:
                 saved_ref, saved_commit = _save_uncommitted(ws, wt.path, s.name)
             if wt is not None:
-                git.run("worktree", "remove", "--force", "--force", str(wt.path), cwd=ws.main_root)
+                git.remove_worktree(ws.main_root, wt.path, even_locked=True)
             deleted = False
             if delete_branch and tip is not None:
-                git.run("update-ref", "-m", "streams: stop --delete-branch", "-d", ref, tip, cwd=ws.main_root)
+                git.delete_ref(ws.main_root, ref, tip, message="streams: stop --delete-branch")
                 deleted = True
             results.append(
                 StopResult(
@@ -345,15 +334,10 @@ def stop(
 
 def _save_uncommitted(ws: Workspace, path: Path, name: str) -> tuple[str, str]:
     """Snapshot every uncommitted change (staged, unstaged, untracked) as a commit kept under a ref."""
-    with tempfile.TemporaryDirectory(prefix="streams-save-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        head = git.resolve_commit(path, "HEAD")
-        if head:
-            git.run("read-tree", "HEAD", cwd=path, env=env)
-        git.run("add", "-A", "--", ".", cwd=path, env=env)
-        tree = git.out("write-tree", cwd=path, env=env)
+    head = git.resolve_commit(path, "HEAD")
+    tree = git.worktree_tree(path, from_head=bool(head))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     commit = git.commit_tree(path, tree, [head] if head else [], f"streams: uncommitted work of {name} at stop\n")
-    ref = f"refs/streams/saved/{name}/{stamp}"
+    ref = paths.saved_ref(name, stamp)
     git.update_ref(ws.main_root, ref, commit, git.ZERO_OID, f"streams: stop {name} --force")
     return ref, commit

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from streams import dashboard
 from streams import status as status_mod
 from streams.kernel import paths
 from streams.progress import Progress, render
@@ -468,7 +469,7 @@ def test_the_dashboards_own_index_writes_do_not_wake_the_live_view(repo: Repo) -
 def test_every_json_field_is_documented(repo: Repo) -> None:
     start(repo, "api")
     data = snapshot(repo)
-    doc = status_mod.__doc__ or ""
+    doc = dashboard.__doc__ or ""  # the model's module documents its JSON fields
     documented = {ln.split()[0] for ln in doc.splitlines() if ln[:1].isalpha() and "  " in ln}
     for key in data:
         if key != "summary" and key != "streams":

@@ -138,12 +138,11 @@ def _current_progress(ws: Workspace, config: Config, name: str, worktree: Path |
                 f"{path} does not exist; `streams progress --status in_progress` (or any option) writes it"
             )
         return p, str(path)
-    ref = f"refs/heads/{config.branch(name)}"
-    res = git.run("cat-file", "blob", f"{ref}:{progress_path(name)}", cwd=ws.main_root, check=False)
-    if res.returncode != 0:
+    blob = git.read_blob(ws.main_root, config.branch_ref(name), progress_path(name))
+    if blob is None:
         raise StreamsError(f"stream {name!r} is not started and has no progress file (`streams start {name}`)")
     display = f"{config.branch(name)}:{progress_path(name)}"
-    return parse(res.stdout.decode("utf-8", "replace"), display=display), display
+    return parse(blob.decode("utf-8", "replace"), display=display), display
 
 
 # --- sync ----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Durations as people write them: ``90s``, ``30m``, ``2h``, ``1h30m``, ``1d``, ``500ms``; and
-the one way streams writes a moment: ISO 8601 UTC to the second.
+the two ways streams writes a moment: ISO 8601 UTC to the second in files, a local wall-clock time
+in messages (``clock``).
 
 Standard library only. A bare number is refused as a duration (is ``30`` seconds or minutes?): the
 unit is part of the value. Only an interval between passes (``parse_interval``) takes one, as
@@ -73,3 +74,12 @@ def format_duration(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h {s % 3600 // 60:02d}m"
     return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def clock(ts: float, now: float | None = None) -> str:
+    """A local wall-clock time for messages: ``14:05:09``, with the date when it is not today."""
+    now = time.time() if now is None else now
+    t = time.localtime(ts)
+    if time.strftime("%Y-%m-%d", t) == time.strftime("%Y-%m-%d", time.localtime(now)):
+        return time.strftime("%H:%M:%S", t)
+    return time.strftime("%Y-%m-%d %H:%M:%S", t)

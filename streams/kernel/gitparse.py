@@ -1,9 +1,13 @@
-"""Parsers of git's ``-z`` output, one per format, and the arguments that produce it. Standard library only.
+"""Parsers of git's ``-z`` output, one per format, and the arguments that produce it; and what a
+worktree's git dir says without asking git (an operation in progress). Standard library only.
 
-The git hooks use them as well as the full code, so they live on the floor the hooks may import.
+The git hooks use them as well as the full code, so they live on the floor the hooks may import:
+no ``dataclasses``, ``typing`` or ``pathlib`` here (``streams.git`` wraps the tuples in types).
 """
 
 from __future__ import annotations
+
+import os
 
 # `git log` arguments that list, for each commit, its changes against each parent, NUL-separated,
 # immune to the user's configuration (renames, relative paths, signatures, merge display).
@@ -64,3 +68,150 @@ def parse_log(data: bytes) -> list[tuple[str, list[tuple[str, str]]]]:
             i += 1
     result.reverse()
     return result
+
+
+# --- git status --------------------------------------------------------------------------------------
+
+# `git status` arguments whose output ``parse_status`` reads.
+STATUS_ARGS = ("status", "--porcelain=v2", "-z")
+
+# Fields before the path in each kind of v2 record ("1" changed, "2" renamed or copied, "u" unmerged,
+# "?" untracked, "!" ignored): the record splits into that many + 1 parts, the path last.
+_STATUS_SPLITS = {b"1": 8, b"2": 9, b"u": 10, b"?": 1, b"!": 1}
+
+
+def parse_status(data: bytes) -> list[tuple[str, str, str, str | None]]:
+    """``git status --porcelain=v2 -z`` output -> ``[(kind, xy, path, source)]``, in git's order.
+
+    ``kind`` is ``1`` (changed), ``2`` (renamed or copied), ``u`` (unmerged), ``?`` (untracked) or
+    ``!`` (ignored); ``xy`` the two status letters (``??`` and ``!!`` for the last two); ``source``
+    a rename's or copy's original path, else None. Header lines (``# branch.…``) are skipped.
+    """
+    records = data.split(b"\0")
+    out: list[tuple[str, str, str, str | None]] = []
+    i = 0
+    while i < len(records):
+        rec = records[i]
+        i += 1
+        kind = rec[:1]
+        splits = _STATUS_SPLITS.get(kind)
+        if splits is None:  # empty, a header, or a kind this parser does not know
+            continue
+        fields = rec.split(b" ", splits)
+        source = None
+        if kind == b"2":  # the source follows as its own record
+            if i < len(records) and records[i]:
+                source = records[i].decode("utf-8", "surrogateescape")
+            i += 1
+        xy = fields[1].decode("ascii", "replace") if splits > 1 else (kind * 2).decode("ascii")
+        out.append((kind.decode("ascii"), xy, fields[-1].decode("utf-8", "surrogateescape"), source))
+    return out
+
+
+# --- git worktree list -------------------------------------------------------------------------------
+
+
+def parse_worktree_list(data: bytes) -> list[dict[str, str]]:
+    """``git worktree list --porcelain -z`` output -> one ``{field: value}`` per worktree.
+
+    Fields: ``worktree`` (its path), ``HEAD``, ``branch`` (a full ref), and the flags ``bare``,
+    ``detached``, ``locked``, ``prunable`` (present with their reason, often empty, when set).
+    """
+    result: list[dict[str, str]] = []
+    fields: dict[str, str] = {}
+    for rec in data.split(b"\0"):
+        if rec == b"":
+            if fields:
+                result.append(fields)
+                fields = {}
+            continue
+        key, _, value = rec.decode("utf-8", "surrogateescape").partition(" ")
+        fields[key] = value
+    return result
+
+
+# --- refs and history --------------------------------------------------------------------------------
+
+# `git for-each-ref` format read by ``parse_ref_tips``: ref, object, peeled object, committer date.
+REF_TIPS_FORMAT = "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:unix)"
+
+
+def parse_ref_tips(text: str) -> dict[str, tuple[str, float]]:
+    """``git for-each-ref REF_TIPS_FORMAT`` output -> ``{ref: (commit, committer date)}``.
+
+    A tag is peeled to what it points to; an unreadable date is 0.
+    """
+    tips: dict[str, tuple[str, float]] = {}
+    for line in text.splitlines():
+        parts = line.split("\0")
+        if len(parts) != 4:
+            continue
+        ref, oid, peeled, date = parts
+        try:
+            when = float(date)
+        except ValueError:
+            when = 0.0
+        tips[ref] = (peeled or oid, when)
+    return tips
+
+
+def parse_left_right(text: str) -> tuple[int, int, list[str]]:
+    """``git rev-list --left-right --boundary A...B`` output -> (commits only B has, commits only
+    A has, the boundary commits)."""
+    right = left = 0
+    bounds: list[str] = []
+    for line in text.splitlines():
+        mark, oid = line[:1], line[1:]
+        if mark == ">":
+            right += 1
+        elif mark == "<":
+            left += 1
+        elif mark == "-":
+            bounds.append(oid)
+    return right, left, bounds
+
+
+def parse_diff_tree_stdin(data: bytes, news: list[str]) -> list[tuple[str, ...]]:
+    """``git diff-tree --stdin --always -r -z --name-only`` output, fed one ``NEW OLD`` line per
+    entry of ``news`` -> for each, the paths that differ (git prints NEW, then the paths)."""
+    result: list[list[str]] = []
+    k = 0
+    for tok in data.split(b"\0"):
+        if not tok:
+            continue
+        path = tok.decode("utf-8", "surrogateescape")
+        if k < len(news) and path == news[k]:
+            result.append([])
+            k += 1
+        elif result:
+            result[-1].append(path)
+    while len(result) < len(news):
+        result.append([])
+    return [tuple(r) for r in result]
+
+
+# --- a worktree's state, read from git's files (no git process) --------------------------------------
+
+
+def rebase_dir(git_dir: str | os.PathLike[str]) -> str | None:
+    """The directory of the rebase in progress in ``git_dir`` (``rebase-merge``, ``rebase-apply``),
+    or None: the one test of "is a rebase running" (its files say where it started)."""
+    for name in ("rebase-merge", "rebase-apply"):
+        path = os.path.join(git_dir, name)
+        if os.path.isdir(path):
+            return path
+    return None
+
+
+_OPERATION_MARKERS = (("MERGE_HEAD", "merge"), ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert"))
+
+
+def operation_in_progress(git_dir: str | os.PathLike[str]) -> str | None:
+    """``rebase``, ``merge``, ``cherry-pick`` or ``revert`` when one is in progress in the worktree
+    whose private git dir is ``git_dir``, else None."""
+    if rebase_dir(git_dir) is not None:
+        return "rebase"
+    for marker, what in _OPERATION_MARKERS:
+        if os.path.exists(os.path.join(git_dir, marker)):
+            return what
+    return None

@@ -23,3 +23,24 @@ def pid_alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+_HOLDER: str | None = None
+
+
+def holder_name() -> str:
+    """``user@host`` of this process."""
+    global _HOLDER
+    if _HOLDER is None:
+        import socket
+
+        user = os.environ.get("USER") or os.environ.get("LOGNAME") or os.environ.get("USERNAME")
+        if not user:
+            try:
+                import pwd
+
+                user = pwd.getpwuid(os.getuid()).pw_name
+            except (ImportError, KeyError, OSError):
+                user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+        _HOLDER = f"{user}@{socket.gethostname()}"
+    return _HOLDER

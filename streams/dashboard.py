@@ -1,0 +1,186 @@
+"""The dashboard's model: one frozen ``StreamStatus`` per stream, a ``Summary``, a ``Snapshot``.
+No git, no printing: ``streams.status`` fills it in, ``streams.cli.status`` renders it as a table,
+a live view or JSON.
+
+JSON (``streams status --json``; ``data`` of the common envelope)
+
+===========================  ================  ==================================================
+field                        type              meaning
+===========================  ================  ==================================================
+base                         str               the integration branch (``base:`` in streams.yaml)
+base_ref                     str               what ahead/behind/changed are measured against:
+                                               ``refs/remotes/<remote>/<base>`` (as last
+                                               fetched) when ``remote:`` is set, else
+                                               ``refs/heads/<base>`` — what sync rebases onto
+base_tip                     str | null        its commit
+time                         str               when the snapshot was taken (ISO 8601, UTC)
+summary.total                int               rows (configured streams, plus unconfigured
+                                               stream worktrees)
+summary.started              int               rows with a worktree (state ``started``)
+summary.not_started          int               state ``not started`` or ``branch only``
+summary.active               int               started, not halted, and progress ``in_progress``
+                                               or an agent running
+summary.completed            int               progress status ``completed``
+summary.blocked              int               progress status ``blocked``
+summary.failed               int               progress status ``failed``
+summary.halted               int               halted by sync on a conflict (state.json)
+summary.locks_held           int               live leases on shared files, all streams
+summary.out_of_scope         int               uncommitted out-of-scope paths, all streams
+summary.predicted_conflicts  int               streams whose rebase is predicted to conflict
+summary.errors               int               rows with at least one error
+streams[].name               str               stream name
+streams[].state              str               ``started`` | ``not started`` | ``branch only``
+                                               (branch, no worktree) | ``missing`` (worktree
+                                               registered, directory gone) | ``unconfigured``
+                                               (a stream worktree not in streams.yaml)
+streams[].branch             str               e.g. ``streams/api``
+streams[].worktree           str | null        worktree path (configured path when not started)
+streams[].head               str | null        tip of the stream's branch
+streams[].status             str | null        progress status: pending | in_progress | blocked
+                                               | completed | failed | paused (null: unreadable)
+streams[].completion         int | null        0-100 from the progress file
+streams[].current_task       str               "Current Task" of the progress file
+streams[].blocked_items      [str]             "Blocked Items" of the progress file
+streams[].progress_updated   str               ``updated:`` of the progress file
+streams[].ahead              int | null        commits on the branch not on ``base_ref``
+streams[].behind             int | null        commits on ``base_ref`` not on the branch
+streams[].dirty              [str]             uncommitted paths (staged, unstaged, untracked;
+                                               both sides of a staged rename)
+streams[].out_of_scope       [{path, reason}]  uncommitted paths the stream may not commit,
+                                               with why (``streams.scope.check_paths``)
+streams[].locks              [{path, expires_at, seconds_left, until_commit, reason}]
+                                               live leases the stream holds
+streams[].halted             bool              sync halted this stream on a conflict
+streams[].halt               {files, onto, original_tip, time, reason, upstream} | null
+                                               the recorded halt (reason: conflict |
+                                               interrupted | found)
+streams[].operation          str | null        rebase | merge | cherry-pick | revert in progress
+                                               in the worktree
+streams[].conflicted         [str]             unmerged paths in the worktree now
+streams[].predicted_conflicts [str]            paths a rebase onto the base would conflict on
+streams[].changed            [str]             paths changed since the merge base, committed or
+                                               not (its own progress file left out)
+streams[].overlaps           {stream: [str]}   other streams that changed the same paths
+streams[].last_commit        str | null        committer date of the branch tip (ISO 8601, UTC)
+streams[].last_commit_age    float | null      seconds since then
+streams[].agent_pid          int | null        pid from the agent's pid file
+streams[].agent_running      bool              that process is alive
+streams[].errors             [str]             what could not be read for this row
+warnings                     [str]             what could not be read for the whole snapshot
+===========================  ================  ==================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+STARTED = "started"
+NOT_STARTED = "not started"
+BRANCH_ONLY = "branch only"
+MISSING = "missing"
+UNCONFIGURED = "unconfigured"
+
+
+@dataclass(frozen=True)
+class ScopeIssue:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    path: str
+    expires_at: float
+    seconds_left: float
+    until_commit: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class HaltInfo:
+    files: tuple[str, ...]
+    onto: str
+    original_tip: str
+    time: str
+    reason: str
+    upstream: str
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    name: str
+    state: str
+    branch: str
+    worktree: str | None
+    head: str | None = None
+    status: str | None = None
+    completion: int | None = None
+    current_task: str = ""
+    blocked_items: tuple[str, ...] = ()
+    progress_updated: str = ""
+    ahead: int | None = None
+    behind: int | None = None
+    dirty: tuple[str, ...] = ()
+    out_of_scope: tuple[ScopeIssue, ...] = ()
+    locks: tuple[HeldLock, ...] = ()
+    halted: bool = False
+    halt: HaltInfo | None = None
+    operation: str | None = None
+    conflicted: tuple[str, ...] = ()
+    predicted_conflicts: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    overlaps: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    last_commit: str | None = None
+    last_commit_age: float | None = None
+    agent_pid: int | None = None
+    agent_running: bool = False
+    errors: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.state == STARTED and not self.halted and (self.status == "in_progress" or self.agent_running)
+
+
+@dataclass(frozen=True)
+class Summary:
+    total: int
+    started: int
+    not_started: int
+    active: int
+    completed: int
+    blocked: int
+    failed: int
+    halted: int
+    locks_held: int
+    out_of_scope: int
+    predicted_conflicts: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    base: str
+    base_ref: str
+    base_tip: str | None
+    time: str
+    summary: Summary
+    streams: tuple[StreamStatus, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def summarize(rows: Sequence[StreamStatus], locks_held: int) -> Summary:
+    return Summary(
+        total=len(rows),
+        started=sum(r.state == STARTED for r in rows),
+        not_started=sum(r.state in (NOT_STARTED, BRANCH_ONLY) for r in rows),
+        active=sum(r.active for r in rows),
+        completed=sum(r.status == "completed" for r in rows),
+        blocked=sum(r.status == "blocked" for r in rows),
+        failed=sum(r.status == "failed" for r in rows),
+        halted=sum(r.halted for r in rows),
+        locks_held=locks_held,
+        out_of_scope=sum(len(r.out_of_scope) for r in rows),
+        predicted_conflicts=sum(bool(r.predicted_conflicts) for r in rows),
+        errors=sum(bool(r.errors) for r in rows),
+    )

@@ -1,0 +1,187 @@
+"""The door itself: ``run`` and ``run_unpiped``, and the environment they give git.
+
+Plain subprocess, ``-z`` output wherever git offers it, an explicit ``cwd`` on every call, no
+prompts, messages in English, and git's repository-locating variables stripped so that a command
+run from inside a hook (where git exports ``GIT_DIR``, ``GIT_INDEX_FILE``, …) acts on the
+repository its ``cwd`` names.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NewType
+
+from streams.kernel.errors import GitError, NotARepositoryError
+from streams.kernel.paths import ZERO_OID
+
+__all__ = [
+    "LOCAL_ENV_VARS",
+    "ZERO_OID",
+    "Oid",
+    "RefName",
+    "Result",
+    "no_git_env",
+    "out",
+    "run",
+    "run_unpiped",
+    "split_z",
+]
+
+# Typed git values (as git-revise does): an object id as git prints it (40 hex digits), a full ref
+# name ("refs/heads/streams/api"). NewType: free at run time, checked by mypy.
+Oid = NewType("Oid", str)
+RefName = NewType("RefName", str)
+
+# --- the door: run, run_unpiped, and the environment they give git ------------------------------
+
+# `git rev-parse --local-env-vars`: the variables that tie a git process to one repository.
+LOCAL_ENV_VARS = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_CONFIG",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_PREFIX",
+        "GIT_INTERNAL_SUPER_PREFIX",
+        "GIT_SHALLOW_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_QUARANTINE_PATH",
+    }
+)
+
+
+def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``env`` (default: ``os.environ``) without git's repository-locating variables."""
+    source = os.environ if env is None else env
+    out = {
+        k: v
+        for k, v in source.items()
+        if k not in LOCAL_ENV_VARS and not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+    }
+    out["GIT_TERMINAL_PROMPT"] = "0"
+    return out
+
+
+def _english(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with git's messages in English, which is what streams parses (a rebase's blocking
+    files, a push's rejection): ``LC_MESSAGES=C`` and no ``LANGUAGE``. ``LC_ALL`` would override
+    them, so its value moves to ``LC_CTYPE``, where it keeps deciding the character set."""
+    env.pop("LANGUAGE", None)
+    lc_all = env.pop("LC_ALL", "")
+    if lc_all:
+        env["LC_CTYPE"] = lc_all
+    env["LC_MESSAGES"] = "C"
+    return env
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "surrogateescape")
+
+    def first_error(self) -> str:
+        """git's most telling line: the first ``fatal:``/``error:`` one, else the first (hints left out)."""
+        lines = [ln.strip() for ln in (self.stderr + b"\n" + self.stdout).decode("utf-8", "replace").splitlines()]
+        lines = [ln for ln in lines if ln and not ln.startswith("hint:")]
+        return next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[0] if lines else "")
+
+    def says(self, limit: int = 8) -> str:
+        """What git (and its hooks) said, hints left out, on one line."""
+        text = (self.stderr if self.stderr.strip() else self.stdout).decode("utf-8", "replace")
+        lines = [ln.strip() for ln in text.splitlines()]
+        return " / ".join([ln for ln in lines if ln and not ln.startswith("hint:")][:limit])
+
+    def blocking_files(self) -> list[str]:
+        """The paths git lists (tab-indented) after a "would be overwritten" error."""
+        lines = self.stderr.decode("utf-8", "replace").splitlines()
+        start = next((i for i, ln in enumerate(lines) if "would be overwritten" in ln), None)
+        if start is None:
+            return []
+        files = []
+        for ln in lines[start + 1 :]:
+            if not ln.startswith("\t"):
+                break
+            files.append(ln.strip())
+        return files
+
+
+def run(
+    *args: str,
+    cwd: Path | str,
+    check: bool = True,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    optional_locks: bool = True,
+) -> Result:
+    """Run ``git ARGS`` in ``cwd``. With ``check`` a non-zero exit raises ``GitError``.
+
+    ``env`` entries are added to the stripped environment. ``optional_locks=False`` sets
+    ``GIT_OPTIONAL_LOCKS=0`` so that read-only polling never takes an agent's ``index.lock``.
+    """
+    full_env = _english(no_git_env())
+    if env:
+        full_env.update(env)
+    if not optional_locks:
+        full_env["GIT_OPTIONAL_LOCKS"] = "0"
+    argv = ("git", *args)
+    try:
+        proc = subprocess.run(argv, cwd=cwd, input=input, capture_output=True, env=full_env, check=False)
+    except FileNotFoundError as exc:  # git missing, or cwd gone
+        if not Path(cwd).is_dir():
+            raise NotARepositoryError(f"directory {cwd} does not exist") from exc
+        raise GitError(argv, 127, b"", b"fatal: git is not installed or not on PATH") from exc
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise GitError(argv, proc.returncode, proc.stdout, proc.stderr)
+    return result
+
+
+def out(*args: str, cwd: Path | str, **kwargs: object) -> str:
+    """stdout of a successful ``git ARGS``, decoded, trailing newline removed."""
+    return run(*args, cwd=cwd, **kwargs).text.rstrip("\n")  # type: ignore[arg-type]
+
+
+def split_z(data: bytes) -> list[str]:
+    """Split NUL-terminated ``-z`` output into paths (surrogateescape keeps odd bytes intact)."""
+    return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
+
+
+def run_unpiped(*args: str, cwd: Path | str, env: Mapping[str, str] | None = None) -> Result:
+    """``run(..., check=False)`` with git's output in temp files instead of pipes.
+
+    For commands that change state (rebase, commit, push): if the caller is killed, git finishes
+    its work instead of dying of SIGPIPE at its next write and leaving the job half done.
+    """
+    import tempfile
+
+    full_env = _english(no_git_env())
+    if env:
+        full_env.update(env)
+    argv = ("git", *args)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=full_env)
+        except FileNotFoundError as exc:
+            if not Path(cwd).is_dir():
+                raise NotARepositoryError(f"directory {cwd} does not exist") from exc
+            raise GitError(argv, 127, b"", b"fatal: git is not installed or not on PATH") from exc
+        out.seek(0)
+        err.seek(0)
+        return Result(proc.returncode, out.read(), err.read())

@@ -1,0 +1,395 @@
+"""git's questions about the repository: discovery, refs and objects, history, fetch and push."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.git import door
+from streams.kernel import gitparse
+from streams.kernel.errors import GitError, NotARepositoryError
+
+__all__ = [
+    "Divergence",
+    "RefTip",
+    "RepoPaths",
+    "branch_ref",
+    "changed_paths_many",
+    "commit_tree",
+    "commits_not_on",
+    "commits_only_in",
+    "config_get",
+    "delete_ref",
+    "divergence",
+    "fast_import",
+    "fetch",
+    "git_dir_and_head",
+    "git_dirs",
+    "has_path",
+    "idents",
+    "is_ancestor",
+    "ls_tree_names",
+    "merge_base",
+    "merge_tree_conflicts",
+    "push_with_leases",
+    "range_changes",
+    "read_blob",
+    "ref_oids",
+    "ref_tips",
+    "reflog_oids",
+    "repo_paths",
+    "resolve_commit",
+    "resolve_many",
+    "rev_parse",
+    "rev_parse_range",
+    "symbolic_head",
+    "update_ref",
+    "update_refs",
+]
+
+
+# --- repository discovery --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepoPaths:
+    toplevel: Path  # top of the worktree cwd is in
+    git_dir: Path  # that worktree's private git dir
+    common_dir: Path  # shared by every worktree
+
+
+def repo_paths(cwd: Path | str) -> RepoPaths:
+    """Where the worktree ``cwd`` is in lives (``NotARepositoryError`` outside one, or in a bare
+    repository or a git dir)."""
+    res = door.run(
+        "rev-parse",
+        "--path-format=absolute",
+        "--show-toplevel",
+        "--git-dir",
+        "--git-common-dir",
+        cwd=cwd,
+        check=False,
+    )
+    lines = res.text.splitlines()
+    if res.returncode != 0 or len(lines) != 3:
+        if res.returncode != 0 and b"not a git repository" in res.stderr:
+            raise NotARepositoryError(
+                f"{os.path.abspath(cwd)} is not inside a git repository "
+                "(cd into one, pass -C PATH, or run `git init` first)"
+            )
+        if res.returncode == 0 or b"must be run in a work tree" in res.stderr:  # bare, or inside .git
+            raise NotARepositoryError(
+                f"{os.path.abspath(cwd)} is a bare repository or a git dir; streams needs a "
+                "worktree (run it from a clone with a working tree)"
+            )
+        raise GitError(("git", "rev-parse"), res.returncode, res.stdout, res.stderr)
+    top, git_dir, common = lines
+    return RepoPaths(Path(top), Path(git_dir), Path(common))
+
+
+def git_dirs(cwd: Path, *, env: Mapping[str, str] | None = None) -> tuple[Path, Path, bool] | None:
+    """(git dir, common dir, whether bare) of the repository ``cwd`` is in, a bare one (a server)
+    included; None when ``cwd`` is in none."""
+    res = door.run(
+        "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--is-bare-repository",
+        cwd=cwd, check=False, env=env,
+    )  # fmt: skip
+    lines = res.text.splitlines()
+    if res.returncode != 0 or len(lines) != 3:
+        return None
+    return Path(lines[0]), Path(lines[1]), lines[2] == "true"
+
+
+def config_get(cwd: Path, key: str) -> str | None:
+    """The value of git config ``key`` as seen from ``cwd`` (``git config --get``), stripped; None
+    when it is not set."""
+    res = door.run("config", "--get", key, cwd=cwd, check=False)
+    return res.text.strip() if res.returncode == 0 else None
+
+
+def idents(cwd: Path) -> tuple[str, str]:
+    """(author, committer) as git would record them for a commit made now (``git var``)."""
+    return door.out("var", "GIT_AUTHOR_IDENT", cwd=cwd), door.out("var", "GIT_COMMITTER_IDENT", cwd=cwd)
+
+
+# --- refs and objects --------------------------------------------------------------------------
+
+
+def branch_ref(branch: str) -> door.RefName:
+    """A branch's full ref: ``streams/api`` -> ``refs/heads/streams/api`` (the branch, even when a
+    tag has the same name)."""
+    return door.RefName(f"refs/heads/{branch}")
+
+
+def resolve_commit(cwd: Path, rev: str) -> door.Oid | None:
+    """The commit ``rev`` names, or None when it names none."""
+    res = door.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", cwd=cwd, check=False)
+    return door.Oid(res.text.strip()) or None if res.returncode == 0 else None
+
+
+def resolve_many(cwd: Path, revs: Iterable[str]) -> dict[str, str | None]:
+    """Resolve several revisions with one process (``cat-file --batch-check``)."""
+    revs = list(revs)
+    if not revs:
+        return {}
+    res = door.run(
+        "cat-file",
+        "--batch-check=%(objectname) %(objecttype)",
+        cwd=cwd,
+        input="".join(f"{r}\n" for r in revs).encode(),
+    )
+    result: dict[str, str | None] = {}
+    for rev, line in zip(revs, res.text.splitlines(), strict=True):
+        parts = line.split()
+        result[rev] = parts[0] if len(parts) == 2 and parts[1] in ("commit", "tree") else None
+    return result
+
+
+def rev_parse(cwd: Path, rev: str = "HEAD", *, env: Mapping[str, str] | None = None) -> door.Oid:
+    """The object ``rev`` names (default: the commit checked out in ``cwd``); ``GitError`` when it
+    names none. ``env``: e.g. a pre-receive hook's quarantine variables."""
+    return door.Oid(door.out("rev-parse", rev, cwd=cwd, env=env))
+
+
+def symbolic_head(cwd: Path) -> door.RefName | None:
+    """The branch checked out in ``cwd`` as a full ref (``git symbolic-ref -q HEAD``); None when
+    HEAD is detached."""
+    res = door.run("symbolic-ref", "--quiet", "HEAD", cwd=cwd, check=False)
+    return door.RefName(res.text.strip()) if res.returncode == 0 and res.text.strip() else None
+
+
+def git_dir_and_head(cwd: Path) -> tuple[Path, str]:
+    """(the private git dir of the worktree at ``cwd``, what HEAD is there as a full ref name:
+    ``refs/heads/…``, or ``HEAD`` when detached), one process."""
+    lines = door.run("rev-parse", "--absolute-git-dir", "--symbolic-full-name", "HEAD", cwd=cwd).text.split("\n")
+    return Path(lines[0]), (lines[1] if len(lines) > 1 else "")
+
+
+@dataclass(frozen=True)
+class RefTip:
+    oid: str
+    committed: float  # committer date, epoch seconds
+
+
+def ref_tips(cwd: Path, patterns: Iterable[str], *, contains: str | None = None) -> dict[str, RefTip]:
+    """Tips (tags peeled) and committer dates of the refs matching ``patterns``, with ``contains``
+    only those whose history holds that commit: one ``git for-each-ref``, no optional locks."""
+    args = ["for-each-ref", gitparse.REF_TIPS_FORMAT]
+    if contains:
+        args.append(f"--contains={contains}")
+    res = door.run(*args, *patterns, cwd=cwd, optional_locks=False)
+    return {ref: RefTip(oid, when) for ref, (oid, when) in gitparse.parse_ref_tips(res.text).items()}
+
+
+def read_blob(cwd: Path, rev: str, path: str, *, env: Mapping[str, str] | None = None) -> bytes | None:
+    """The bytes of ``path`` in ``rev`` (``git cat-file blob REV:PATH``), or None when there is no
+    such file."""
+    res = door.run("cat-file", "blob", f"{rev}:{path}", cwd=cwd, check=False, env=env)
+    return res.stdout if res.returncode == 0 else None
+
+
+def has_path(cwd: Path, commit: str, path: str) -> bool:
+    """Whether ``path`` (file or directory) exists in ``commit``'s tree."""
+    return door.run("cat-file", "-e", f"{commit}:{path}", cwd=cwd, check=False).returncode == 0
+
+
+def ls_tree_names(cwd: Path, treeish: str) -> list[str]:
+    """Every file path in ``treeish`` (recursive)."""
+    return door.split_z(door.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", treeish, cwd=cwd).stdout)
+
+
+def commit_tree(cwd: Path, tree: str, parents: Iterable[str], message: str) -> str:
+    """A new commit of ``tree`` on ``parents`` (no ref moves)."""
+    args = ["commit-tree", tree]
+    for p in parents:
+        args += ["-p", p]
+    return door.run(*args, cwd=cwd, input=message.encode()).text.strip()
+
+
+def fast_import(cwd: Path, stream: bytes) -> dict[str, door.Oid]:
+    """Feed ``stream`` to ``git fast-import``; the marks it set (``":1"`` -> commit)."""
+    import tempfile  # only here and in the other writers: most commands never need it
+
+    with tempfile.TemporaryDirectory(prefix="streams-import-") as tmp:
+        marks = Path(tmp) / "marks"
+        door.run("fast-import", "--quiet", f"--export-marks={marks}", cwd=cwd, input=stream)
+        return {
+            mark: door.Oid(oid) for mark, oid in (ln.split() for ln in marks.read_text(encoding="ascii").splitlines())
+        }
+
+
+def update_ref(cwd: Path, ref: str, new: str, old: str, message: str) -> None:
+    """Compare-and-swap ``ref`` from ``old`` (ZERO_OID: must not exist) to ``new``."""
+    door.run("update-ref", "-m", message, ref, new, old, cwd=cwd)
+
+
+def update_refs(cwd: Path, updates: Iterable[tuple[str, str, str]], message: str) -> None:
+    """Compare-and-swap several refs in one transaction: each ``(ref, new, old)`` as in
+    ``update_ref``; all move or none does."""
+    lines = "".join(f"update {ref} {new} {old}\n" for ref, new, old in updates)
+    if lines:
+        door.run("update-ref", "-m", message, "--stdin", cwd=cwd, input=f"start\n{lines}prepare\ncommit\n".encode())
+
+
+def delete_ref(cwd: Path, ref: str, old: str | None = None, *, message: str | None = None, check: bool = True) -> None:
+    """Delete ``ref``; with ``old``, only while it still points there (compare-and-swap).
+    ``check=False``: best effort (a clean-up after a failure), errors ignored."""
+    door.run(
+        "update-ref", *(("-m", message) if message else ()), "-d", ref, *((old,) if old else ()), cwd=cwd, check=check
+    )
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+def merge_base(cwd: Path, a: str, b: str) -> door.Oid | None:
+    """The best common ancestor of ``a`` and ``b``, or None when they share no history."""
+    return door.Oid(door.run("merge-base", a, b, cwd=cwd, check=False, optional_locks=False).text.strip()) or None
+
+
+def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:
+    """Whether ``ancestor`` is in ``descendant``'s history (``merge-base --is-ancestor``); ``GitError``
+    when git cannot tell (an unknown commit)."""
+    res = door.run("merge-base", "--is-ancestor", ancestor, descendant, cwd=cwd, check=False)
+    if res.returncode > 1:
+        raise GitError(("git", "merge-base", "--is-ancestor"), res.returncode, res.stdout, res.stderr)
+    return res.returncode == 0
+
+
+@dataclass(frozen=True)
+class Divergence:
+    ahead: int
+    behind: int
+    merge_base: str | None
+
+
+def divergence(cwd: Path, base: str, tip: str) -> Divergence:
+    """Commits ``tip`` has that ``base`` lacks and the reverse, and their merge base (one
+    ``rev-list --left-right --boundary``; a ``merge-base`` only when the boundary is not one commit)."""
+    res = door.run("rev-list", "--left-right", "--boundary", f"{base}...{tip}", cwd=cwd, optional_locks=False)
+    ahead, behind, bounds = gitparse.parse_left_right(res.text)
+    if ahead == 0:
+        return Divergence(0, behind, tip)
+    if behind == 0:
+        return Divergence(ahead, 0, base)
+    if len(bounds) == 1:
+        return Divergence(ahead, behind, bounds[0])
+    return Divergence(ahead, behind, merge_base(cwd, base, tip))
+
+
+def commits_not_on(cwd: Path, base: str, tip: str, *, ignoring: Sequence[str] = ()) -> list[door.Oid]:
+    """Commits of ``tip`` (merges left out) whose patch is not on ``base`` (``rev-list --right-only
+    --cherry-pick``), leaving out commits that change only the paths in ``ignoring``."""
+    excludes = [f":(exclude){p}" for p in ignoring]
+    res = door.run(
+        "rev-list", "--right-only", "--cherry-pick", "--no-merges", f"{base}...{tip}", "--", ".", *excludes, cwd=cwd
+    )
+    return [door.Oid(c) for c in res.text.split()]
+
+
+def range_changes(
+    cwd: Path, tips: Sequence[str], exclude: Sequence[str], *, env: Mapping[str, str] | None = None
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``[(commit, [(status, path)])]`` for every commit reachable from ``tips`` and not from ``exclude``.
+
+    Oldest first; each commit against its parent, renames as a deletion and an addition, a merge
+    with only the paths it changes against every parent. Excludes that do not exist are ignored.
+    """
+    if not tips:
+        return []
+    res = door.run(*gitparse.LOG_ARGS, "--ignore-missing", *tips, "--not", *exclude, "--", cwd=cwd, env=env)
+    return gitparse.parse_log(res.stdout)
+
+
+def changed_paths_many(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, ...]]:
+    """For each (old, new) commit pair, the paths that differ: one ``git diff-tree --stdin``."""
+    if not pairs:
+        return []
+    data = "".join(f"{new} {old}\n" for old, new in pairs).encode()
+    res = door.run(
+        "diff-tree", "--stdin", "--always", "-r", "-z", "--name-only", "--no-renames",
+        cwd=cwd, input=data, optional_locks=False,
+    )  # fmt: skip
+    return gitparse.parse_diff_tree_stdin(res.stdout, [new for _, new in pairs])
+
+
+def rev_parse_range(cwd: Path, rev_range: str, *, env: Mapping[str, str] | None = None) -> list[str]:
+    """The object names a revision range stands for (``A..B`` -> ``B``, ``^A``); empty when git
+    does not know it."""
+    res = door.run("rev-parse", "--revs-only", rev_range, "--", cwd=cwd, check=False, env=env)
+    return res.text.split() if res.returncode == 0 else []
+
+
+# --- refs and history: the sync loop, halts, prediction ------------------------------------------
+
+
+def ref_oids(cwd: Path, *patterns: str, contains: str | None = None) -> dict[str, door.Oid]:
+    """``ref_tips`` without the dates: ``{ref: oid}``."""
+    return {ref: door.Oid(tip.oid) for ref, tip in ref_tips(cwd, patterns, contains=contains).items()}
+
+
+def reflog_oids(cwd: Path, ref: str) -> list[str]:
+    """Every commit ``ref`` has pointed to, newest first, as its reflog remembers."""
+    return door.run("log", "-g", "--format=%H", ref, "--", cwd=cwd, check=False).text.split()
+
+
+def commits_only_in(cwd: Path, mine: str, theirs: str) -> list[str] | None:
+    """Commits of ``theirs`` with no equivalent patch in ``mine`` (merges left out); None when git
+    cannot tell."""
+    res = door.run(
+        "rev-list", "--right-only", "--cherry-pick", "--no-merges", f"{mine}...{theirs}", cwd=cwd, check=False
+    )
+    return res.text.split() if res.returncode == 0 else None
+
+
+def merge_tree_conflicts(cwd: Path, ours: str, theirs: str, env: dict[str, str] | None = None) -> list[str] | None:
+    """Paths ``git merge-tree --write-tree`` says conflict (None: it could not tell). ``env`` may
+    point git at a throw-away object dir (``GIT_OBJECT_DIRECTORY`` + the repository as alternate)."""
+    res = door.run(
+        "merge-tree",
+        "--write-tree",
+        "--name-only",
+        "-z",
+        "--no-messages",
+        ours,
+        theirs,
+        cwd=cwd,
+        check=False,
+        optional_locks=False,
+        env=env,
+    )
+    if res.returncode == 0:
+        return []
+    if res.returncode != 1:
+        return None
+    names: dict[str, None] = {}
+    for rec in res.stdout.split(b"\0")[1:]:  # the first record is the (conflicted) tree
+        if not rec:
+            break
+        names.setdefault(rec.decode("utf-8", "surrogateescape"), None)
+    return list(names)
+
+
+def fetch(cwd: Path, remote: str, refspecs: Iterable[str]) -> door.Result:
+    """``git fetch --prune`` of ``refspecs`` from ``remote`` (no FETCH_HEAD); its result, unchecked."""
+    return door.run("fetch", "--quiet", "--prune", "--no-write-fetch-head", remote, *refspecs, cwd=cwd, check=False)
+
+
+def push_with_leases(
+    cwd: Path, remote: str, updates: Iterable[tuple[str, str | None]]
+) -> tuple[door.Result, dict[str, tuple[str, str]]]:
+    """Push each local ``ref`` to the same name on ``remote`` with ``--force-with-lease=<ref>:<expected>``
+    (``expected`` None: the ref must not exist there). Returns the result and, per ref, git's
+    porcelain ``(flag, summary)``."""
+    todo = list(updates)
+    args = ["push", "--porcelain", *(f"--force-with-lease={ref}:{expected or ''}" for ref, expected in todo), remote]
+    args += [f"{ref}:{ref}" for ref, _ in todo]
+    res = door.run_unpiped(*args, cwd=cwd)
+    status: dict[str, tuple[str, str]] = {}
+    for line in res.stdout.decode("utf-8", "replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and ":" in parts[1]:
+            status[parts[1].split(":", 1)[1]] = (parts[0], parts[2])
+    return res, status
