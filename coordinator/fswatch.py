@@ -181,8 +181,9 @@ class FSWatch:
     def _drop(self, want: Mapping[Path, LinkedWorktree], dead: set[Path]) -> list[WorktreeChange]:
         changes: list[WorktreeChange] = []
         for root, w in list(self._watches.items()):
-            keep = root == self.common_dir if self.common else False
-            if not keep:
+            if root == self.common_dir:
+                keep = self.common
+            else:  # still wanted, the same worktree (stream, private git dir), still there
                 keep = want.get(root) == self._worktrees.get(root) and root.is_dir()
             if keep and root not in dead:
                 continue
