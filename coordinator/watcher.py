@@ -16,39 +16,40 @@ rules as the hooks, live leases included).
 - When the kernel's inotify limits are hit (ENOSPC: watches, EMFILE: instances) a worktree is
   watched by a ``PollingObserver`` instead, and a notice says so.
 
-Core logic only: the CLI (``streams watch``) prints what the callback receives.
+The watching is ``coordinator.fswatch`` (the worktrees, the polling fallback); the timing is
+``coordinator.loop`` (a tick every ``min(debounce / 2, 0.05)`` s, the rescan timer, the config
+reload). This module is the scope logic on top. Core logic only: the CLI (``streams watch``) prints
+what the callback receives.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-from watchdog.events import (
-    EVENT_TYPE_CLOSED,
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_DELETED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    FileSystemEvent,
-    FileSystemEventHandler,
+from coordinator.fswatch import (
+    CLOSED,
+    CREATED,
+    DELETED,
+    GONE,
+    MODIFIED,
+    MOVED,
+    WATCHING,
+    FileEvent,
+    FSWatch,
+    ObserverLike,
+    stream_worktree,
 )
-
+from coordinator.loop import ConfigWatch, Loop, Tick
 from streams import git
 from streams.config import Config
 from streams.kernel.errors import StreamsError
-from streams.kernel.paths import MARKER_FILE
 from streams.scope import check_paths
-from streams.workspace import Workspace, load_config
+from streams.workspace import Workspace
 
-LIMIT_ERRNOS = (errno.ENOSPC, errno.EMFILE, errno.ENFILE, errno.ENOMEM)
 STATUS_PATHSPEC_MAX = 200  # more pending paths than this: one `git status` of the whole worktree
 
 
@@ -89,66 +90,14 @@ class WatchWarning:
 WatchEventT = ScopeEvent | WorktreeEvent | WatchWarning
 
 
-class ObserverLike(Protocol):
-    def schedule(self, event_handler: FileSystemEventHandler, path: str, *, recursive: bool = False) -> Any: ...
-    def unschedule(self, watch: Any) -> None: ...
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def join(self, timeout: float | None = None) -> None: ...
-
-
-def stream_worktrees(common_dir: Path) -> dict[Path, str]:
-    """Every started stream worktree, ``{worktree root: stream}``, read from the common dir (no git process)."""
-    found: dict[Path, str] = {}
-    try:
-        entries = list(os.scandir(common_dir / "worktrees"))
-    except OSError:
-        return found
-    for entry in entries:
-        base = Path(entry.path)
-        try:
-            name = (base / MARKER_FILE).read_text(encoding="utf-8").strip()
-            dotgit = (base / "gitdir").read_text(encoding="utf-8").strip()
-        except OSError:
-            continue
-        top = Path(dotgit).parent
-        if name and top.is_dir():
-            found[top] = name
-    return found
-
-
-_WANTED = {EVENT_TYPE_CLOSED, EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MOVED}
-
-
-class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: Watcher, top: Path, polling: bool) -> None:
-        self.watcher = watcher
-        self.top = top
-        self.root = str(top)
-        # A polling observer sees no close events: a modification is the best it can say.
-        self.wanted = _WANTED | {EVENT_TYPE_MODIFIED} if polling else _WANTED
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        if event.event_type not in self.wanted:
-            return
-        if event.is_directory and event.event_type not in (EVENT_TYPE_MOVED, EVENT_TYPE_DELETED):
-            return
-        paths = [event.src_path]
-        if event.event_type == EVENT_TYPE_MOVED and event.dest_path:
-            paths.append(event.dest_path)
-        for raw in paths:
-            full = os.fsdecode(raw)
-            rel = os.path.relpath(full, self.root)
-            if rel == "." or rel.startswith(".."):
-                continue
-            rel = rel.replace(os.sep, "/")
-            if ".git" in rel.split("/"):
-                continue
-            self.watcher.note(self.top, rel)
+_WANTED = {CLOSED, CREATED, DELETED, MOVED}
+_WANTED_POLLED = _WANTED | {MODIFIED}
+RESCAN = "rescan"  # the loop's timer: follow worktrees as streams start and stop
 
 
 class Watcher:
-    """See the module doc. ``on_event`` is called from the watcher's own thread."""
+    """See the module doc. ``on_event`` is called from the thread that runs the loop (``run``, or
+    the one ``start`` starts), and from ``start`` and ``follow``."""
 
     def __init__(
         self,
@@ -164,42 +113,47 @@ class Watcher:
         observer_factory: Callable[[], ObserverLike] | None = None,
     ) -> None:
         self.ws = ws
-        self.config = config
         self.on_event = on_event
         self.debounce = debounce
         self.max_delay = max_delay
-        self.rescan_every = rescan
-        self.force_polling = polling
-        self.poll_interval = poll_interval
-        self._observer_factory = observer_factory
         self._lock = threading.Lock()
         self._pending: dict[tuple[Path, str], tuple[float, float]] = {}  # (top, path) -> (first, last)
         self._reported: dict[tuple[Path, str], str] = {}  # (top, path) -> reason last reported
-        self._watches: dict[Path, tuple[str, ObserverLike, Any]] = {}  # top -> (stream, observer, watch)
-        self._native: ObserverLike | None = None
-        self._polling: ObserverLike | None = None
-        self._stop = threading.Event()
+        self._config = ConfigWatch(ws, config)
+        self._files = FSWatch(
+            ws.common_dir,
+            self._on_file,
+            polling=polling,
+            poll_interval=poll_interval,
+            observer_factory=observer_factory,
+        )
+        self._loop = Loop(min(debounce / 2, 0.05), config=self._config)
+        self._loop.every(RESCAN, rescan)
         self._thread: threading.Thread | None = None
-        self._config_stamp = self._stamp()
+
+    @property
+    def config(self) -> Config:
+        """The configuration edits are judged by: streams.yaml, reloaded when it changes."""
+        return self._config.config
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Watch every started stream worktree; returns once all are watched."""
-        self._sync_worktrees()
-        self._thread = threading.Thread(target=self._run, name="streams-watch", daemon=True)
+        """Watch every started stream worktree, then judge edits and follow worktrees on a thread
+        of its own; returns once all are watched."""
+        self.follow()
+        self._thread = threading.Thread(target=self.run, name="streams-watch", daemon=True)
         self._thread.start()
 
+    def run(self) -> None:
+        """Judge edits and follow worktrees in this thread until ``stop`` (or Ctrl-C)."""
+        self._loop.run(self._tick)
+
     def stop(self) -> None:
-        self._stop.set()
+        self._loop.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for obs in (self._native, self._polling):
-            if obs is not None:
-                obs.stop()
-        for obs in (self._native, self._polling):
-            if obs is not None:
-                obs.join(timeout=5)
+        self._files.stop()
 
     def __enter__(self) -> Watcher:
         self.start()
@@ -210,10 +164,20 @@ class Watcher:
 
     @property
     def watched(self) -> dict[Path, str]:
-        with self._lock:
-            return {top: stream for top, (stream, _, _) in self._watches.items()}
+        return {top: lw.stream for top, lw in self._files.worktrees.items() if lw.stream is not None}
 
     # --- events ---------------------------------------------------------------------------------
+
+    def _on_file(self, ev: FileEvent) -> None:
+        """A change in a worktree (observer threads). Only finished writes count (a polling observer
+        sees no close events: a modification is the best it can say), and of a directory only its
+        move or deletion."""
+        wanted = _WANTED_POLLED if ev.polled else _WANTED
+        if ev.kind not in wanted or not ev.rel or ev.worktree is None:
+            return
+        if ev.is_directory and ev.kind not in (MOVED, DELETED):
+            return
+        self.note(ev.worktree, ev.rel)
 
     def note(self, top: Path, path: str) -> None:
         """Record an event on ``path`` in worktree ``top`` (called from observer threads)."""
@@ -232,25 +196,21 @@ class Watcher:
                     due.setdefault(key[0], []).append(key[1])
         return due
 
-    def _run(self) -> None:
-        next_scan = time.monotonic() + self.rescan_every
-        while not self._stop.wait(min(self.debounce / 2, 0.05)):
-            try:
-                for top, paths in self._due().items():
-                    self._judge(top, paths)
-                if time.monotonic() >= next_scan:
-                    next_scan = time.monotonic() + self.rescan_every
-                    self._reload_config()
-                    self._sync_worktrees()
-            except Exception as exc:  # noqa: BLE001 - keep watching; say what went wrong
-                self.on_event(WatchWarning(time.time(), f"{type(exc).__name__}: {exc}"))
+    def _tick(self, tick: Tick) -> None:
+        try:
+            if tick.reloaded and self._config.problem:
+                self.on_event(WatchWarning(time.time(), self._config.problem))
+            for top, paths in self._due().items():
+                self._judge(top, paths)
+            if RESCAN in tick.reasons:
+                self.follow()
+        except Exception as exc:  # noqa: BLE001 - keep watching; say what went wrong
+            self.on_event(WatchWarning(time.time(), f"{type(exc).__name__}: {exc}"))
 
     def _judge(self, top: Path, paths: list[str]) -> None:
-        with self._lock:
-            entry = self._watches.get(top)
-        if entry is None:
+        stream = self.watched.get(top)
+        if stream is None:
             return
-        stream = entry[0]
         changed = self._changed(top, paths)
         if changed is None:
             return  # the worktree vanished meanwhile
@@ -295,89 +255,24 @@ class Watcher:
             changed[path] = _change(xy)
         return changed
 
-    # --- worktrees and config -------------------------------------------------------------------
+    # --- worktrees ------------------------------------------------------------------------------
 
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self.ws.config_path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
-
-    def _reload_config(self) -> None:
-        stamp = self._stamp()
-        if stamp == self._config_stamp:
-            return
-        self._config_stamp = stamp
-        try:
-            self.config = load_config(self.ws, check_tracked=False)
-        except StreamsError as exc:
-            self.on_event(WatchWarning(time.time(), f"streams.yaml changed but cannot be used: {exc.message}"))
-
-    def _sync_worktrees(self) -> None:
-        current = stream_worktrees(self.ws.common_dir)
-        with self._lock:
-            known = dict(self._watches)
-        for top, (stream, observer, watch) in known.items():
-            if current.get(top) != stream:
-                with contextlib.suppress(KeyError, OSError):
-                    observer.unschedule(watch)
+    def follow(self) -> None:
+        """Watch the stream worktrees there are now, and no others (done every ``rescan`` s while
+        the loop runs)."""
+        for change in self._files.follow(stream_worktree):
+            top, stream, now = change.root, change.stream or "?", time.time()
+            if change.action == GONE:
                 with self._lock:
-                    del self._watches[top]
                     for key in [k for k in self._pending if k[0] == top]:
                         del self._pending[key]
                     for key in [k for k in self._reported if k[0] == top]:
                         del self._reported[key]
-                self.on_event(WorktreeEvent(time.time(), stream, top, "gone", self._kind(observer)))
-        for top, stream in sorted(current.items()):
-            if top in known and known[top][0] == stream:
-                continue
-            self._watch(top, stream)
-
-    def _kind(self, observer: ObserverLike) -> str:
-        return "polling" if observer is self._polling else "inotify"
-
-    def _watch(self, top: Path, stream: str) -> None:
-        note = ""
-        if not self.force_polling:
-            try:
-                native = self._native_observer()
-                watch = native.schedule(_Handler(self, top, polling=False), str(top), recursive=True)
-            except OSError as exc:
-                if exc.errno not in LIMIT_ERRNOS:
-                    raise
-                note = f"kernel watch limit reached ({exc.strerror or exc}); polling every {self.poll_interval:g} s instead"
+                self.on_event(WorktreeEvent(now, stream, top, "gone", change.observer))
+            elif change.action == WATCHING:
+                self.on_event(WorktreeEvent(now, stream, top, "watching", change.observer, change.note))
             else:
-                with self._lock:
-                    self._watches[top] = (stream, native, watch)
-                self.on_event(WorktreeEvent(time.time(), stream, top, "watching", "inotify"))
-                return
-        polling = self._polling_observer()
-        watch = polling.schedule(_Handler(self, top, polling=True), str(top), recursive=True)
-        with self._lock:
-            self._watches[top] = (stream, polling, watch)
-        self.on_event(WorktreeEvent(time.time(), stream, top, "watching", "polling", note))
-
-    def _native_observer(self) -> ObserverLike:
-        if self._native is None:
-            if self._observer_factory is not None:
-                obs = self._observer_factory()
-            else:
-                from watchdog.observers import Observer
-
-                obs = Observer()
-            obs.start()
-            self._native = obs
-        return self._native
-
-    def _polling_observer(self) -> ObserverLike:
-        if self._polling is None:
-            from watchdog.observers.polling import PollingObserver
-
-            obs = PollingObserver(timeout=self.poll_interval)
-            obs.start()
-            self._polling = obs
-        return self._polling
+                self.on_event(WatchWarning(now, f"{stream}: {change.note}"))
 
 
 def _change(xy: str) -> str:

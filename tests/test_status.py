@@ -438,29 +438,27 @@ def test_a_split_index_is_read_in_place_and_nothing_is_written_beside_it(repo: R
 def test_the_dashboards_own_index_writes_do_not_wake_the_live_view(repo: Repo) -> None:
     """The copies live in the common dir the live view watches: writing them must not be a change,
     or every refresh would cause the next one."""
-    from streams.cli.status import _Wakeup, _Watcher
+    from coordinator.dashboard import Dashboard
     from streams.workspace import discover, load_config
 
     start(repo, "api")
     wt = repo.worktree("api")
     repo.write("src/api/new.py", "new\n", cwd=wt)
     ws = discover(repo.root)
-    wake = _Wakeup()
-    watcher = _Watcher(ws.common_dir, wake)
-    try:
-        with status_mod.Collector(ws, load_config(ws)) as collector:
-            watcher.sync(collector.collect().streams)
-            time.sleep(0.5)
-            wake.wait(0.01)  # drop what starting the watches produced
-            watcher.take_changed()
-            shutil.rmtree(private_copies(wt)[0].parent)
-            collector.collect()  # takes the copy and writes the untracked cache into it
-            assert b"UNTR" in private_copies(wt)[0].read_bytes()
-            assert wake.wait(1.0) == set() and watcher.take_changed() == set()
-            repo.write("src/api/other.py", "x\n", cwd=wt)  # and a real change still wakes it
-            assert wake.wait(2.0) == {"change"} and watcher.take_changed() == {str(wt)}
-    finally:
-        watcher.stop()
+    config = load_config(ws)
+    with status_mod.Collector(ws, config) as collector, Dashboard(ws, config, collector, files=True) as dashboard:
+        wake, watcher = dashboard.wake, dashboard.files
+        assert watcher is not None
+        dashboard.refresh()  # collects, then watches the worktrees it shows
+        time.sleep(0.5)
+        wake.wait(0.01)  # drop what starting the watches produced
+        watcher.take_changed()
+        shutil.rmtree(private_copies(wt)[0].parent)
+        collector.collect()  # takes the copy and writes the untracked cache into it
+        assert b"UNTR" in private_copies(wt)[0].read_bytes()
+        assert wake.wait(1.0) == set() and watcher.take_changed() == set()
+        repo.write("src/api/other.py", "x\n", cwd=wt)  # and a real change still wakes it
+        assert wake.wait(2.0) == {"change"} and watcher.take_changed() == {wt}
 
 
 # --- JSON contract ------------------------------------------------------------------------------------------

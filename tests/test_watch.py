@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 from watchdog.events import FileSystemEventHandler
 
-from coordinator.watcher import ScopeEvent, Watcher, WatchEventT, WorktreeEvent, stream_worktrees
+from coordinator.fswatch import stream_worktree
+from coordinator.watcher import ScopeEvent, Watcher, WatchEventT, WorktreeEvent
+from streams.places import linked_worktrees
 from streams.workspace import discover, load_config
 from tests.conftest import Repo, run_cli
 
@@ -84,7 +86,7 @@ def violation(path: str) -> Any:
 
 
 def test_stream_worktrees_are_found_from_the_common_dir(started: Repo) -> None:
-    found = stream_worktrees(started.root / ".git")
+    found = {lw.root: lw.stream for lw in linked_worktrees(started.root / ".git") if stream_worktree(lw)}
     assert found == {started.worktree("api"): "api", started.worktree("docs"): "docs"}
 
 
@@ -166,7 +168,9 @@ def test_worktrees_that_appear_and_disappear_are_followed(watching: tuple[Repo, 
 class _ExhaustedInotify:
     """Stands in for an inotify observer whose kernel limit is reached (ENOSPC on every watch)."""
 
-    def schedule(self, event_handler: FileSystemEventHandler, path: str, *, recursive: bool = False) -> Any:
+    def schedule(
+        self, event_handler: FileSystemEventHandler, path: str, *, recursive: bool = False, event_filter: Any = None
+    ) -> Any:
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
     def unschedule(self, watch: Any) -> None: ...

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 from pathlib import Path
 
 import click
@@ -200,8 +199,6 @@ def watch_cmd(polling: bool) -> None:
     from coordinator.watcher import ScopeEvent, Watcher, WatchEventT, WatchWarning, WorktreeEvent
 
     ws, config = open_workspace(check_tracked=False)
-    events: queue.Queue[WatchEventT] = queue.Queue()
-    watcher = Watcher(ws, config, events.put, polling=polling)
     json_mode = wants_json()
 
     def render(ev: WatchEventT) -> None:
@@ -217,21 +214,18 @@ def watch_cmd(polling: bool) -> None:
         elif isinstance(ev, WatchWarning):
             warn(ev.message)
 
-    watcher.start()
-    names = sorted(set(watcher.watched.values()))
-    info(
-        f"watching {len(names)} stream worktree{'s' if len(names) != 1 else ''}{': ' + ', '.join(names) if names else ''}; Ctrl-C stops"
-    )
+    def on_event(ev: WatchEventT) -> None:  # called in this thread: from follow() and run()
+        render(ev)
+        if not json_mode and isinstance(ev, WorktreeEvent) and not watcher.watched:
+            info("no stream worktrees left; still watching for new ones (Ctrl-C stops)")
+
+    watcher = Watcher(ws, config, on_event, polling=polling)
     try:
-        while True:
-            try:
-                ev = events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            render(ev)
-            if not json_mode and isinstance(ev, WorktreeEvent) and not watcher.watched:
-                info("no stream worktrees left; still watching for new ones (Ctrl-C stops)")
+        watcher.follow()
+        names = sorted(set(watcher.watched.values()))
+        info(
+            f"watching {len(names)} stream worktree{'s' if len(names) != 1 else ''}{': ' + ', '.join(names) if names else ''}; Ctrl-C stops"
+        )
+        watcher.run()  # the loop, in this thread: events are rendered as they come, until Ctrl-C
     finally:
         watcher.stop()
-        while not events.empty():
-            render(events.get_nowait())

@@ -1,9 +1,10 @@
 """``streams status``: the dashboard — a table once, a live view (``--watch``), or JSON.
 
-The data comes from ``streams.status`` (one frozen ``StreamStatus`` per stream); this module only
-renders it: plain aligned text off a terminal, rich on a terminal, the JSON envelope with
-``--json``. The live view repaints on file events in the worktrees and the common dir (watchdog,
-debounced) and on a timer, in the terminal's alternate screen so nothing scrolls or flickers.
+The data comes from ``streams.status`` (one frozen ``StreamStatus`` per stream) and, with
+``--watch``, over time from ``coordinator.dashboard`` (file events, timer, config reload); this
+module only renders it: plain aligned text off a terminal, rich on a terminal, the JSON envelope
+with ``--json``. The live view repaints in the terminal's alternate screen so nothing scrolls or
+flickers, and after a resize.
 """
 
 from __future__ import annotations
@@ -12,18 +13,17 @@ import contextlib
 import os
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from coordinator.dashboard import Dashboard
+from coordinator.loop import RESIZE, Tick
 from streams.cli.base import RUN, cli, envelope, json_option, table, wants_json
 from streams.cli.workspace import open_workspace
-from streams.config import Config
-from streams.kernel.errors import ConfigError, StreamsError, UsageError
+from streams.kernel.errors import UsageError
 from streams.status import (
     BRANCH_ONLY,
     MISSING,
@@ -34,16 +34,11 @@ from streams.status import (
     Snapshot,
     StreamStatus,
 )
-from streams.workspace import Workspace, load_config
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
 BAR_WIDTH = 10
-DEBOUNCE_SECONDS = 0.15
-DEBOUNCE_MAX_SECONDS = 1.0
-FULL_REFRESH_SECONDS = 30.0  # --watch re-reads every worktree at least this often, events or not
-MIN_EVENT_GAP_SECONDS = 0.3  # between two repaints caused by file events (at least one collection's time)
 MIN_INTERVAL_SECONDS = 0.1
 
 
@@ -102,76 +97,25 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
             else:
                 click.echo(render_text(snap))
             return
-        reloader = _ConfigReloader(ws, config, collector)
-        if wants_json():
-            _loop_plain(collector, reloader, seconds, lambda s: envelope(RUN.command, True, s))
-        elif sys.stdout.isatty():
-            _loop_live(ws, collector, reloader, seconds)
+        live = sys.stdout.isatty() and not wants_json()
+        with Dashboard(ws, config, collector, files=live) as dashboard:
+            if wants_json():
+                _loop_plain(dashboard, seconds, lambda s: envelope(RUN.command, True, s))
+            elif live:
+                _loop_live(dashboard, seconds)
+            else:
+                _loop_plain(dashboard, seconds, lambda s: render_text(s) + "\n")
+
+
+def _loop_plain(dashboard: Dashboard, seconds: float, render: Callable[[Snapshot], str]) -> None:
+    def show(_tick: Tick) -> None:
+        if dashboard.problem or dashboard.snapshot is None:
+            click.echo(f"streams: warning: {dashboard.problem} (retrying)", err=True)
         else:
-            _loop_plain(collector, reloader, seconds, lambda s: render_text(s) + "\n")
-
-
-class _ConfigReloader:
-    """In --watch, pick up an edited streams.yaml (streams added or removed) without a restart."""
-
-    def __init__(self, ws: Workspace, config: Config, collector: Collector) -> None:
-        self.ws, self.config, self.collector = ws, config, collector
-        self.stamp = self._stamp()
-        self.problem: str | None = None
-
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self.ws.config_path.stat()
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size
-
-    def check(self) -> None:
-        stamp = self._stamp()
-        if stamp == self.stamp:
-            return
-        self.stamp = stamp
-        try:
-            config = load_config(self.ws, check_tracked=False)
-            self.collector.set_config(config)
-        except ConfigError as exc:
-            self.problem = f"streams.yaml changed but cannot be used ({exc.message}); showing the previous one"
-            return
-        self.problem = None
-
-
-def _with_problem(snap: Snapshot, reloader: _ConfigReloader) -> Snapshot:
-    if reloader.problem is None:
-        return snap
-    from dataclasses import replace
-
-    return replace(snap, warnings=(*snap.warnings, reloader.problem))
-
-
-def _collect(
-    collector: Collector, reloader: _ConfigReloader, unchanged: Callable[[Path], bool] | None = None
-) -> tuple[Snapshot | None, str]:
-    """One snapshot for a watch loop, or why there is none this time (the loop keeps going)."""
-    reloader.check()
-    try:
-        return _with_problem(collector.collect(unchanged=unchanged), reloader), ""
-    except (StreamsError, OSError) as exc:
-        message = exc.message if isinstance(exc, StreamsError) else str(exc)
-        return None, f"cannot read the repository: {message}"
-
-
-def _loop_plain(
-    collector: Collector, reloader: _ConfigReloader, seconds: float, render: Callable[[Snapshot], str]
-) -> None:
-    while True:
-        started = time.monotonic()
-        snap, problem = _collect(collector, reloader)
-        if snap is not None:
-            click.echo(render(snap))
-        else:
-            click.echo(f"streams: warning: {problem} (retrying)", err=True)
+            click.echo(render(dashboard.snapshot))
         sys.stdout.flush()
-        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+
+    dashboard.run(seconds, show)
 
 
 # --- text cells shared by both renderings ----------------------------------------------------------
@@ -476,278 +420,34 @@ def render_rich(
 # --- the live view ----------------------------------------------------------------------------------------
 
 
-class _Wakeup:
-    """Why the live view should repaint: files changed, the terminal resized, or nothing (timer)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._reasons: set[str] = set()
-        self.last_change = 0.0
-
-    def poke(self, reason: str) -> None:
-        with self._cond:
-            self._reasons.add(reason)
-            if reason == "change":
-                self.last_change = time.monotonic()
-            self._cond.notify_all()
-
-    def wait(self, timeout: float, not_before: float = 0.0) -> set[str]:
-        """Block until a reason arrives or ``timeout`` passes; return the reasons (empty: the timer).
-
-        A change is debounced (a commit or a rebase writes many files), and never acted on before
-        ``not_before`` (monotonic): agents writing without pause cannot keep the dashboard busy.
-        """
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not self._reasons:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-            reasons, self._reasons = self._reasons, set()
-        if "change" in reasons:
-            first = time.monotonic()
-            while True:
-                now = time.monotonic()
-                quiet = now - self.last_change
-                settled = quiet >= DEBOUNCE_SECONDS or now - first >= DEBOUNCE_MAX_SECONDS
-                if settled and now >= not_before:
-                    break
-                pause = not_before - now if settled else DEBOUNCE_SECONDS - quiet
-                time.sleep(max(0.01, pause))
-            with self._cond:
-                reasons |= self._reasons
-                self._reasons = set()
-        return reasons
-
-
-# Files in a linked worktree's private git dir (<common>/worktrees/<id>/) whose change matters.
-WORKTREE_STATE_FILES = ("HEAD", "index", "rebase-merge", "rebase-apply", "MERGE_HEAD", "CHERRY_PICK_HEAD")
-
-
-class _Watcher:
-    """watchdog observers on the common dir and each stream worktree; pokes ``wake`` on changes.
-
-    Inside the common dir only what signals a change of state counts: refs, HEAD and index files
-    (commits, checkouts, staging), rebase/merge state, leases, state.json and agent pid files.
-    Objects, logs and git's own ``*.lock`` files are ignored, and so are reads (open/close events):
-    the dashboard's own polling never wakes it up.
-
-    It also remembers which worktrees changed since ``take_changed()`` was last called, so that a
-    refresh re-runs ``git status`` only where something happened (``unchanged``).
-    """
-
-    def __init__(self, common_dir: Path, wake: _Wakeup) -> None:
-        self.common = str(common_dir.resolve())
-        self.wake = wake
-        self.problems: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._changed: set[str] = set()
-        self._dead: set[str] = set()
-        self._roots: list[str] = []  # watched worktree roots, longest first
-        self._by_id: dict[str, str] = {}  # <common>/worktrees/<id> -> worktree root
-        self._by_branch: dict[str, str] = {}  # refs/heads/... -> root of the worktree it is checked out in
-        self._watches: dict[str, Any] = {}
-        self._observer: Any = None
-        try:
-            from watchdog.observers import Observer
-        except ImportError as exc:  # pragma: no cover - watchdog is a dependency
-            self.problems["*"] = f"file events unavailable ({exc})"
-            return
-        self._observer = Observer()
-        self._observer.daemon = True
-        self._observer.start()
-        self._handler = self._make_handler()
-
-    def _make_handler(self) -> Any:
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
-
-        watcher = self
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type in ("opened", "closed_no_write", "attrib"):
-                    return
-                if event.event_type == "deleted" and event.is_directory:
-                    watcher.vanished(os.fsdecode(event.src_path))
-                for p in (event.src_path, getattr(event, "dest_path", "")):
-                    if p and watcher.note(os.fsdecode(p)):
-                        watcher.wake.poke("change")
-                        return
-
-        return Handler()
-
-    def note(self, path: str) -> bool:
-        """Whether a change at ``path`` matters; remember the worktree it changes."""
-        relevant, root = self.classify(path)
-        if root is not None:
-            with self._lock:
-                self._changed.add(root)
-        return relevant
-
-    def classify(self, path: str) -> tuple[bool, str | None]:
-        """(does a change at ``path`` matter, the worktree root whose ``git status`` it may change)."""
-        if not (path == self.common or path.startswith(self.common + os.sep)):
-            if ".git" in path.split(os.sep):  # a worktree's .git is a file; a nested repo's internals are noise
-                return False, None
-            root = next((r for r in self._roots if path == r or path.startswith(r + os.sep)), None)
-            return True, root
-        rel = path[len(self.common) + 1 :].split(os.sep)
-        top, name = rel[0], rel[-1]
-        if top == "streams":
-            return len(rel) > 1 and (rel[1] in ("locks", "agents") or rel[1:] == ["state.json"]), None
-        if name.endswith(".lock") or top in ("objects", "logs", "hooks", "lfs", "info", "modules"):
-            return False, None
-        if top == "refs":  # a branch moved: the worktree that has it checked out sees new changes
-            return True, self._by_branch.get("/".join(rel))
-        if top in ("packed-refs", "HEAD", "index", "FETCH_HEAD", "ORIG_HEAD"):
-            return True, None
-        if top == "worktrees" and len(rel) >= 3 and rel[2] in WORKTREE_STATE_FILES:
-            return True, self._by_id.get(rel[1])
-        return False, None
-
-    def vanished(self, path: str) -> None:
-        """A watched worktree's directory was deleted: its watch died with it."""
-        with self._lock:
-            if path in self._watches:
-                self._dead.add(path)
-
-    def take_changed(self) -> set[str]:
-        with self._lock:
-            changed, self._changed = self._changed, set()
-        return changed
-
-    def watching(self, root: str) -> bool:
-        return root in self._watches and root not in self._dead and root not in self.problems
-
-    def sync(self, streams: Iterable[StreamStatus]) -> None:
-        """Watch the worktrees of ``streams`` (plus the common dir): worktrees come and go while we run."""
-        if self._observer is None:
-            return
-        from watchdog.events import (
-            DirCreatedEvent,
-            DirDeletedEvent,
-            DirMovedEvent,
-            FileClosedEvent,
-            FileCreatedEvent,
-            FileDeletedEvent,
-            FileModifiedEvent,
-            FileMovedEvent,
-        )
-
-        kinds = [
-            FileCreatedEvent,
-            FileDeletedEvent,
-            FileModifiedEvent,
-            FileMovedEvent,
-            FileClosedEvent,
-            DirCreatedEvent,
-            DirDeletedEvent,
-            DirMovedEvent,
-        ]
-        rows = [r for r in streams if r.worktree and r.state in (STARTED, UNCONFIGURED)]
-        roots = {r.worktree for r in rows if r.worktree and Path(r.worktree).is_dir()}
-        self._by_branch = {f"refs/heads/{r.branch}": r.worktree for r in rows if r.worktree}
-        self._by_id = self._worktree_ids(roots)
-        self._roots = sorted(roots, key=len, reverse=True)
-        want = {self.common} | roots
-        with self._lock:
-            dead, self._dead = self._dead, set()
-        for path in list(self._watches):
-            if path not in want or path in dead or not Path(path).is_dir():
-                watch = self._watches.pop(path)
-                with contextlib.suppress(KeyError, OSError):
-                    self._observer.unschedule(watch)
-                self.problems.pop(path, None)
-        for path in sorted(want - set(self._watches)):
-            try:
-                self._watches[path] = self._observer.schedule(self._handler, path, recursive=True, event_filter=kinds)
-                self.problems.pop(path, None)
-            except OSError as exc:  # e.g. the inotify watch limit: the timer still refreshes
-                self.problems[path] = f"file events unavailable for {path} ({exc.strerror or exc})"
-            with self._lock:  # it may have changed before the watch began
-                self._changed.add(path)
-
-    def _worktree_ids(self, roots: set[str]) -> dict[str, str]:
-        """``<common>/worktrees/<id>`` names each linked worktree's private git dir; its ``gitdir``
-        file points back at ``<root>/.git``."""
-        ids: dict[str, str] = {}
-        base = Path(self.common) / "worktrees"
-        with contextlib.suppress(OSError):
-            for entry in base.iterdir():
-                with contextlib.suppress(OSError):
-                    root = os.path.dirname(os.path.normpath((entry / "gitdir").read_text(encoding="utf-8").strip()))
-                    if root in roots:
-                        ids[entry.name] = root
-        return ids
-
-    def stop(self) -> None:
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=2)
-            self._observer = None
-
-
-def _loop_live(ws: Workspace, collector: Collector, reloader: _ConfigReloader, seconds: float) -> None:
+def _loop_live(dashboard: Dashboard, seconds: float) -> None:
     from rich.live import Live
 
     console = _rich_console()
-    wake = _Wakeup()
-    watcher = _Watcher(ws.common_dir, wake)
-    previous = signal.getsignal(signal.SIGWINCH) if hasattr(signal, "SIGWINCH") else None
-    if previous is not None:
-        signal.signal(signal.SIGWINCH, lambda *_: wake.poke("resize"))
-    try:
-        with Live(
-            console=console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False
-        ) as live:
-            snap: Snapshot | None = None
-            problem = ""
-            reasons = {"change"}
-            not_before = 0.0
-            next_full = 0.0
-            while True:
-                if snap is None or reasons != {"resize"}:
-                    began = time.monotonic()
-                    # Between full refreshes, `git status` runs only in worktrees with file events.
-                    changed = watcher.take_changed()
-                    full = began >= next_full
-                    fresh, problem = _collect(collector, reloader, None if full else _unchanged(watcher, changed))
-                    if full:
-                        next_full = began + FULL_REFRESH_SECONDS
-                    if fresh is not None:
-                        snap = fresh
-                        watcher.sync(snap.streams)
-                    took = time.monotonic() - began
-                    not_before = time.monotonic() + max(MIN_EVENT_GAP_SECONDS, took)
-                footer = (
-                    f"updated {time.strftime('%H:%M:%S')} · repaints on changes and every "
-                    f"{_seconds_text(seconds)} · Ctrl-C quits"
-                )
-                if watcher.problems:
-                    footer += " · " + "; ".join(sorted(set(watcher.problems.values()))[:2])
-                if problem:
-                    footer = f"{problem} (retrying) · {footer}"
-                # The real size, each paint: COLUMNS/LINES from the environment do not follow a resize.
-                with contextlib.suppress(OSError):
-                    console.size = os.get_terminal_size(sys.stdout.fileno())
-                if snap is None:
-                    from rich.text import Text
+    with Live(console=console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
 
-                    live.update(Text(footer), refresh=True)
-                else:
-                    live.update(
-                        render_rich(snap, width=console.width, height=console.height, footer=footer), refresh=True
-                    )
-                reasons = wake.wait(seconds, not_before)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGWINCH, previous)
-        watcher.stop()
+        def paint(_tick: Tick) -> None:
+            footer = (
+                f"updated {time.strftime('%H:%M:%S')} · repaints on changes and every "
+                f"{_seconds_text(seconds)} · Ctrl-C quits"
+            )
+            if dashboard.notes:
+                footer += " · " + "; ".join(dashboard.notes[:2])
+            if dashboard.problem:
+                footer = f"{dashboard.problem} (retrying) · {footer}"
+            # The real size, each paint: COLUMNS/LINES from the environment do not follow a resize.
+            with contextlib.suppress(OSError):
+                console.size = os.get_terminal_size(sys.stdout.fileno())
+            if dashboard.snapshot is None:
+                from rich.text import Text
 
+                live.update(Text(footer), refresh=True)
+            else:
+                snap = dashboard.snapshot
+                live.update(render_rich(snap, width=console.width, height=console.height, footer=footer), refresh=True)
 
-def _unchanged(watcher: _Watcher, changed: set[str]) -> Callable[[Path], bool]:
-    return lambda p: watcher.watching(str(p)) and str(p) not in changed
+        resize: dict[int, str] = {signal.SIGWINCH: RESIZE} if hasattr(signal, "SIGWINCH") else {}
+        dashboard.run(seconds, paint, signals=resize)
 
 
 def _seconds_text(seconds: float) -> str:

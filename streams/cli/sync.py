@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from coordinator import sync as syncing
+from coordinator.loop import Loop, Tick
 from streams import git, places
 from streams.cli.base import RUN, cli, cwd, emit, envelope, info, json_option, table, wants_json, warn
 from streams.cli.workspace import short, shown
@@ -307,12 +307,12 @@ def sync_cmd(
 
 
 def _watch(names: tuple[str, ...], seconds: float, iterations: int | None, continued: object) -> None:
-    """Repeat passes; each one re-discovers the repository and re-reads streams.yaml, keeps nothing."""
+    """Repeat passes on the loop; each one re-discovers the repository and re-reads streams.yaml, keeps nothing."""
     last: tuple[object, ...] | None = None
     last_warning: str | None = None
-    n = 0
-    while True:
-        n += 1
+
+    def one_pass(tick: Tick) -> None:
+        nonlocal continued, last, last_warning
         try:
             ws = discover(cwd())
             config = load_config(ws)
@@ -321,23 +321,22 @@ def _watch(names: tuple[str, ...], seconds: float, iterations: int | None, conti
             if exc.message != last_warning:
                 warn(f"{exc.message} (trying again in {seconds:g} s)")
             last_warning = exc.message
-        else:
-            last_warning = None
-            data = {"iteration": n, "continued": continued, "report": report}
-            continued = None
-            error = _judge(report)
-            if report.halted and error is not None:
-                if not wants_json():
-                    _report_text(report)
-                _fail_with(data, error)
-            if wants_json():
-                click.echo(envelope(RUN.command, error is None, data, error))
-            elif _signature(report) != last:
-                click.echo(f"-- {dt.datetime.now().strftime('%H:%M:%S')} pass {n}")
-                _report_text(report)
-                if error is not None:
-                    warn(error.message)
-            last = _signature(report)
-        if iterations is not None and n >= iterations:
             return
-        time.sleep(seconds)
+        last_warning = None
+        data = {"iteration": tick.n, "continued": continued, "report": report}
+        continued = None
+        error = _judge(report)
+        if report.halted and error is not None:
+            if not wants_json():
+                _report_text(report)
+            _fail_with(data, error)
+        if wants_json():
+            click.echo(envelope(RUN.command, error is None, data, error))
+        elif _signature(report) != last:
+            click.echo(f"-- {dt.datetime.now().strftime('%H:%M:%S')} pass {tick.n}")
+            _report_text(report)
+            if error is not None:
+                warn(error.message)
+        last = _signature(report)
+
+    Loop(seconds, iterations=iterations).run(one_pass)
