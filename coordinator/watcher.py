@@ -237,23 +237,11 @@ class Watcher:
 
     def _changed(self, top: Path, paths: list[str]) -> dict[str, str] | None:
         """``{path: change}`` for the paths (or everything, for many) that differ from HEAD and are not ignored."""
-        args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
-        if len(paths) <= STATUS_PATHSPEC_MAX:
-            args += ["--", *(f":(literal){p}" for p in paths)]
         try:
-            res = git.run(*args, cwd=top, optional_locks=False, check=False)
+            entries = git.status(top, paths=paths if len(paths) <= STATUS_PATHSPEC_MAX else None, renames=False)
         except StreamsError:
             return None
-        if res.returncode != 0:
-            return None
-        changed: dict[str, str] = {}
-        for rec in res.stdout.split(b"\0"):
-            if len(rec) < 4:
-                continue
-            xy = rec[:2].decode("ascii", "replace")
-            path = rec[3:].decode("utf-8", "surrogateescape")
-            changed[path] = _change(xy)
-        return changed
+        return {e.path: _change(e.xy) for e in entries}
 
     # --- worktrees ------------------------------------------------------------------------------
 

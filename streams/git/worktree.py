@@ -109,6 +109,8 @@ def status(
     submodules: str | None = None,
     index: Path | None = None,
     untracked_cache: bool = True,
+    paths: Sequence[str] | None = None,
+    renames: bool = True,
 ) -> list[StatusEntry]:
     """The uncommitted state of the worktree at ``cwd``: ``git status --porcelain=v2 -z``, parsed.
 
@@ -116,11 +118,16 @@ def status(
     Without ``index``, run without optional locks: no index refresh, so it never takes (or, killed,
     leaves) ``index.lock``. With ``index`` (a private copy of the worktree's index, see
     ``streams.status.private_index``) git reads and may refresh that copy, with git's untracked
-    cache unless ``untracked_cache`` is False.
+    cache unless ``untracked_cache`` is False. ``paths``: only these (literal pathspecs);
+    ``renames=False``: a rename is a deletion and an addition.
     """
     args = [*gitparse.STATUS_ARGS, f"--untracked-files={'all' if untracked else 'no'}"]
     if submodules is not None:
         args.append(f"--ignore-submodules={submodules}")
+    if not renames:
+        args.append("--no-renames")
+    if paths is not None:
+        args += ["--", *(f":(literal){p}" for p in paths)]
     if index is None:
         res = door.run(*args, cwd=cwd, optional_locks=False)
     else:
