@@ -15,6 +15,7 @@ import platform
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,20 +34,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 ENVELOPE_VERSION = 1
 
 
-class _Run:
-    """What the error handler needs to know about the command being run."""
+@dataclass
+class Run:
+    """One invocation of the CLI: what the writer and the error handler need to know.
 
-    json = False
-    command = ""
-    cwd: Path | None = None
+    ``run_main`` makes a fresh one per call and hands it to click as the context object
+    (``ctx.obj``), which every subcommand's context inherits; nothing about a run is global.
+    """
+
+    cwd: Path  # where the command acts: -C, else where it was started
+    command: str = ""  # the envelope's "command": "lock", "hooks install", …
+    json: bool = False  # --json was given
+    warned: set[str] = field(default_factory=set)  # config warnings already printed
 
 
-RUN = _Run()
+def current_run() -> Run:
+    """The run of the command being executed (from click's current context)."""
+    ctx = click.get_current_context(silent=True)
+    run = ctx.find_object(Run) if ctx is not None else None
+    if run is None:
+        raise RuntimeError("no streams command is running (commands run through streams.cli.base.run_main)")
+    return run
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    ctx.meta["streams.json"] = value
-    RUN.json = RUN.json or value
+    run = ctx.find_object(Run)
+    if run is not None and value:
+        run.json = True
     return value
 
 
@@ -63,7 +77,7 @@ def json_option(f: F) -> F:
 
 
 def wants_json() -> bool:
-    return bool(click.get_current_context().meta.get("streams.json"))
+    return current_run().json
 
 
 def jsonable(value: Any) -> Any:
@@ -94,7 +108,7 @@ def envelope(command: str, ok: bool, data: Any = None, error: StreamsError | Non
 def emit(data: Any, text: Callable[[], None]) -> None:
     """Render a command's result: the JSON envelope with ``--json``, else ``text()``."""
     if wants_json():
-        click.echo(envelope(RUN.command, True, data))
+        click.echo(envelope(current_run().command, True, data))
     else:
         text()
 
@@ -114,11 +128,6 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cols]
     return "\n".join(lines)
-
-
-def cwd() -> Path:
-    """Where the command acts: -C, else the directory it was started in (captured once)."""
-    return RUN.cwd or Path.cwd()
 
 
 # Which module defines each top-level command. Modules are imported only when their command runs
@@ -141,7 +150,33 @@ COMMAND_MODULES = {
 }
 
 
-class StreamsGroup(click.Group):
+def _dispatched(ctx: click.Context, name: str) -> str:
+    """The full name of the command a group dispatches to, without the program: ``hooks install``."""
+    names = [name]
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+class CommandGroup(click.Group):
+    """A group that records on the run which command it dispatches to (the envelope's "command")."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        run = ctx.find_object(Run)
+        if cmd is not None and run is not None:
+            run.command = _dispatched(ctx, cmd.name or name or "")
+        return name, cmd, rest
+
+
+class StreamsGroup(CommandGroup):
+    """The root group: command modules are imported only when their command runs."""
+
+    group_class = CommandGroup  # `@cli.group(...)` subgroups record their commands' names too
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMAND_MODULES) | set(self.commands))
 
@@ -150,14 +185,6 @@ class StreamsGroup(click.Group):
         if module is not None and cmd_name not in self.commands:
             importlib.import_module(f"streams.cli.{module}")
         return self.commands.get(cmd_name)
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, cmd, rest = super().resolve_command(ctx, args)
-        if cmd is not None and not RUN.command:
-            RUN.command = cmd.name or name or ""
-        return name, cmd, rest
 
 
 @click.group(cls=StreamsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -168,7 +195,8 @@ class StreamsGroup(click.Group):
     type=click.Path(file_okay=False, path_type=Path),
     help="Run as if streams was started in this directory (like git -C).",
 )
-def cli(directory: Path | None) -> None:
+@click.pass_obj
+def cli(run: Run, directory: Path | None) -> None:
     """Run several coding agents on one git repository without stepping on each other.
 
     Each stream gets its own worktree and branch and owns file patterns exclusively; shared files
@@ -181,10 +209,10 @@ def cli(directory: Path | None) -> None:
     if directory is not None:
         if not directory.is_dir():
             raise UsageError(f"-C {directory}: no such directory (see `streams --help`)")
-        RUN.cwd = directory.resolve()
+        run.cwd = directory.resolve()
 
 
-def _crash_log(exc: BaseException) -> Path | None:
+def _crash_log(exc: BaseException, run: Run) -> Path | None:
     import subprocess
 
     try:
@@ -193,7 +221,7 @@ def _crash_log(exc: BaseException) -> Path | None:
         git_version = "git not found"
     text = (
         f"streams {__version__}\npython {sys.version}\n{git_version}\nplatform {platform.platform()}\n"
-        f"argv {sys.argv!r}\ncwd {RUN.cwd}\ntime {dt.datetime.now(dt.UTC).isoformat()}\n\n"
+        f"argv {sys.argv!r}\ncwd {run.cwd}\ntime {dt.datetime.now(dt.UTC).isoformat()}\n\n"
         + "".join(traceback.format_exception(exc))
     )
     import tempfile
@@ -210,9 +238,9 @@ def _crash_log(exc: BaseException) -> Path | None:
     return None
 
 
-def _crash_where(exc: BaseException) -> str:
+def _crash_where(exc: BaseException, run: Run) -> str:
     """Where the crash report went, for the one error line."""
-    path = _crash_log(exc)
+    path = _crash_log(exc, run)
     if path is not None:
         return f"details in {path} (please attach it to a bug report)"
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
@@ -220,18 +248,17 @@ def _crash_where(exc: BaseException) -> str:
     return f"no crash log could be written{at} (please report it)"
 
 
-def _fail(exc: StreamsError) -> int:
-    if RUN.json:
-        click.echo(envelope(RUN.command, False, None, exc))
+def _fail(exc: StreamsError, run: Run) -> int:
+    if run.json:
+        click.echo(envelope(run.command, False, None, exc))
     click.echo(f"streams: error: {exc.message}", err=True)
     return exc.exit_code
 
 
 def run_main(args: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; never lets a traceback reach the user."""
-    RUN.json, RUN.command = False, ""
     try:
-        RUN.cwd = Path.cwd()
+        run = Run(Path.cwd())
     except FileNotFoundError:  # the directory we were started in is gone
         click.echo("streams: error: the current directory no longer exists; cd somewhere that does", err=True)
         return 1
@@ -239,7 +266,7 @@ def run_main(args: Sequence[str] | None = None) -> int:
     try:
         # Not cli.main(): in non-standalone mode it returns (not raises) ctx.exit(N) codes, and it
         # prints a blank line on Ctrl-C even off a terminal.
-        with cli.make_context("streams", argv) as ctx:
+        with cli.make_context("streams", argv, obj=run) as ctx:
             cli.invoke(ctx)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
@@ -247,14 +274,14 @@ def run_main(args: Sequence[str] | None = None) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `streams` (click >= 8.2): the help, on stderr
             click.echo(exc.format_message(), err=True)
             return EXIT_USAGE
-        RUN.json = RUN.json or "--json" in argv  # parsing failed before --json was seen: honour it anyway
+        run.json = run.json or "--json" in argv  # parsing failed before --json was seen: honour it anyway
         where = exc.ctx.command_path if exc.ctx is not None else "streams"
         message = exc.format_message().splitlines()[0] if exc.format_message() else "usage error"
-        return _fail(StreamsError(f"{message} (see `{where} --help`)", code="usage"))
+        return _fail(StreamsError(f"{message} (see `{where} --help`)", code="usage"), run)
     except click.ClickException as exc:
-        return _fail(StreamsError(exc.format_message(), code="error"))
+        return _fail(StreamsError(exc.format_message(), code="error"), run)
     except StreamsError as exc:
-        return _fail(exc)
+        return _fail(exc, run)
     except (KeyboardInterrupt, click.Abort):
         if sys.stderr.isatty():
             click.echo(err=True)  # end the terminal's ^C echo
@@ -264,8 +291,8 @@ def run_main(args: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug
         err = StreamsError(
-            f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; {_crash_where(exc)}",
+            f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; {_crash_where(exc, run)}",
             code="internal",
         )
-        return _fail(err)
+        return _fail(err, run)
     return 0

@@ -7,27 +7,12 @@ from typing import Any
 
 import click
 
-from streams.cli.base import cli, cwd, emit, info, json_option, table
-from streams.cli.workspace import open_workspace
-from streams.config import Config
+from streams.cli.base import cli, emit, info, json_option, table
+from streams.cli.context import current_stream, cwd, open_workspace, which_stream
 from streams.kernel import locks, paths
 from streams.kernel.durations import format_duration, parse_duration
-from streams.kernel.errors import StreamsError
 from streams.scope import require_shared
 from streams.workspace import Workspace
-
-
-def _stream(ws: Workspace, config: Config, name: str | None, *, required: bool) -> str | None:
-    if name is not None:
-        config.stream(name)  # unknown → exit 1 naming the known streams
-        return name
-    current = ws.current_stream()
-    if current is None and required:
-        raise StreamsError(
-            "not inside a stream's worktree; run this in one (see `streams list`), or pass --stream NAME",
-            code="no_stream",
-        )  # exit 2, as from every command (the registry's)
-    return current
 
 
 def _paths(ws: Workspace, raws: tuple[str, ...]) -> list[str]:
@@ -78,8 +63,7 @@ def lock_cmd(
     ttl_s = parse_duration(ttl, option="--ttl")
     wait_s = parse_duration(wait_for, option="--wait", allow_zero=True) if wait_for is not None else 0.0
     ws, config = open_workspace(check_tracked=False)
-    stream = _stream(ws, config, stream_name, required=True)
-    assert stream is not None
+    stream = which_stream(ws, config, stream_name)
     rel = _paths(ws, paths)
     require_shared(config, rel)
     taken = locks.acquire(
@@ -132,7 +116,7 @@ def unlock_cmd(paths: tuple[str, ...], force: bool, stream_name: str | None) -> 
     All paths are checked before any is released.
     """
     ws, config = open_workspace(check_tracked=False)
-    stream = _stream(ws, config, stream_name, required=not force)
+    stream = current_stream(ws, config, stream_name) if force else which_stream(ws, config, stream_name)
     rel = _paths(ws, paths)
     released = locks.release(ws.common_dir, rel, stream=stream, force=force)
     now = time.time()

@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 
 from streams import hooks_install, scope
-from streams.cli.base import RUN, cli, cwd, emit, envelope, info, json_option, table, wants_json, warn
-from streams.cli.workspace import open_workspace, short, shown
+from streams.cli.base import cli, current_run, emit, envelope, info, json_option, table, wants_json, warn
+from streams.cli.context import cwd, open_workspace, short, shown, workspace
 from streams.kernel.errors import EXIT_SCOPE, ScopeViolationError
 from streams.kernel.rules import show
-from streams.workspace import discover
 
 # --- streams owner ---------------------------------------------------------------------------------
 
@@ -74,8 +73,7 @@ def _hook_rows(report: hooks_install.HooksReport) -> None:
 @json_option
 def hooks_install_cmd() -> None:
     """Install or update the hooks (idempotent), baking in this interpreter's absolute path."""
-    RUN.command = "hooks install"
-    ws = discover(cwd())
+    ws = workspace()
     report = hooks_install.install(ws)
 
     def text() -> None:
@@ -89,8 +87,7 @@ def hooks_install_cmd() -> None:
 @json_option
 def hooks_uninstall_cmd() -> None:
     """Remove the hooks and put back any hook they kept as <hook>.legacy."""
-    RUN.command = "hooks uninstall"
-    ws = discover(cwd())
+    ws = workspace()
     report = hooks_install.uninstall(ws)
     emit(report, lambda: _hook_rows(report))
 
@@ -99,8 +96,7 @@ def hooks_uninstall_cmd() -> None:
 @json_option
 def hooks_status_cmd() -> None:
     """Show whether the hooks are installed and current, and which interpreter they run."""
-    RUN.command = "hooks status"
-    ws = discover(cwd())
+    ws = workspace()
     report = hooks_install.status(ws)
 
     def text() -> None:
@@ -161,7 +157,7 @@ def verify_cmd(rev_range: str | None, stream: str | None, config_rev: str | None
             "rewrite those commits without them"
         )
     if wants_json():
-        click.echo(envelope(RUN.command, error is None, report, error))
+        click.echo(envelope(current_run().command, error is None, report, error))
         if error is not None:
             raise click.exceptions.Exit(EXIT_SCOPE)
         return
@@ -203,10 +199,11 @@ def watch_cmd(polling: bool) -> None:
     events: queue.Queue[WatchEventT] = queue.Queue()
     watcher = Watcher(ws, config, events.put, polling=polling)
     json_mode = wants_json()
+    command = current_run().command
 
     def render(ev: WatchEventT) -> None:
         if json_mode:
-            click.echo(envelope(RUN.command, True, ev))
+            click.echo(envelope(command, True, ev))
             return
         if isinstance(ev, ScopeEvent):
             click.echo(f"{ev.stream}: {show(ev.path)} {ev.change}: {ev.reason} ({ev.fix})")

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from coordinator.sync import predict_conflicts
-from streams.cli.base import RUN, cli, envelope, json_option, table, wants_json
-from streams.cli.workspace import open_workspace
+from streams.cli.base import cli, current_run, envelope, json_option, table, wants_json
+from streams.cli.context import open_workspace
 from streams.config import Config
 from streams.kernel.errors import ConfigError, StreamsError, UsageError
 from streams.status import (
@@ -96,7 +96,7 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
         if not watch:
             snap = collector.collect()
             if wants_json():
-                click.echo(envelope(RUN.command, True, snap))
+                click.echo(envelope(current_run().command, True, snap))
             elif sys.stdout.isatty():
                 console = _rich_console()
                 console.print(render_rich(snap, width=console.width))
@@ -104,8 +104,9 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
                 click.echo(render_text(snap))
             return
         reloader = _ConfigReloader(ws, config, collector)
+        command = current_run().command
         if wants_json():
-            _loop_plain(collector, reloader, seconds, lambda s: envelope(RUN.command, True, s))
+            _loop_plain(collector, reloader, seconds, lambda s: envelope(command, True, s))
         elif sys.stdout.isatty():
             _loop_live(ws, collector, reloader, seconds)
         else:

@@ -11,8 +11,8 @@ import click
 
 from coordinator import sync as syncing
 from streams import git
-from streams.cli.base import RUN, cli, cwd, emit, envelope, info, json_option, table, wants_json, warn
-from streams.cli.workspace import short, shown
+from streams.cli.base import cli, current_run, emit, envelope, info, json_option, table, wants_json, warn
+from streams.cli.context import open_workspace, short, shown, which_stream
 from streams.config import Config, progress_path
 from streams.kernel.errors import HaltedError, StreamsError, UsageError
 from streams.progress import (
@@ -25,7 +25,7 @@ from streams.progress import (
     read_progress,
     update_progress,
 )
-from streams.workspace import Workspace, discover, load_config
+from streams.workspace import Workspace
 
 # --- progress ------------------------------------------------------------------------------------
 
@@ -92,15 +92,9 @@ def progress_cmd(
         clear_blocked=clear_blocked,
         clear_next=clear_next,
     )
-    ws = discover(cwd())
-    config = load_config(ws, check_tracked=False)
-    name = stream_name or ws.current_stream()
-    if name is None:
-        raise UsageError(
-            f"not inside a stream's worktree; pass --stream NAME (streams: {', '.join(config.names) or 'none'})",
-            code="no_stream",
-        )
-    config.stream(name)
+    ws, config = open_workspace(check_tracked=False)
+    name = which_stream(ws, config, stream_name)
+    config.stream(name)  # also the current worktree's: progress files belong to configured streams
     worktree = _stream_worktree(ws, config, name)
 
     if update.is_empty() and message is None:
@@ -207,7 +201,7 @@ def _halt_message(report: syncing.SyncReport) -> str:
 def _fail_with(data: Any, error: StreamsError) -> NoReturn:
     """Exit with ``error`` while still giving ``--json`` readers the report."""
     if wants_json():
-        click.echo(envelope(RUN.command, False, data, error))
+        click.echo(envelope(current_run().command, False, data, error))
     click.echo(f"streams: error: {error.message}", err=True)
     raise click.exceptions.Exit(error.exit_code)
 
@@ -269,10 +263,7 @@ def sync_cmd(
     if iterations is not None and not watch:
         raise UsageError("--iterations needs --watch")
 
-    ws = discover(cwd())
-    config = load_config(ws)
-    for w in config.warnings:
-        warn(w)
+    ws, config = open_workspace()
     if abort_name:
         result = syncing.abort_halt(ws, config, abort_name, on_wait=info)
         emit(
@@ -316,8 +307,7 @@ def _watch(names: tuple[str, ...], seconds: float, iterations: int | None, conti
     while True:
         n += 1
         try:
-            ws = discover(cwd())
-            config = load_config(ws)
+            ws, config = open_workspace()
             report = syncing.sync_pass(ws, config, names, predict=wants_json(), on_wait=info)
         except StreamsError as exc:  # a broken streams.yaml, a failed fetch, a busy lock: try again later
             if exc.message != last_warning:
@@ -333,7 +323,7 @@ def _watch(names: tuple[str, ...], seconds: float, iterations: int | None, conti
                     _report_text(report)
                 _fail_with(data, error)
             if wants_json():
-                click.echo(envelope(RUN.command, error is None, data, error))
+                click.echo(envelope(current_run().command, error is None, data, error))
             elif _signature(report) != last:
                 click.echo(f"-- {dt.datetime.now().strftime('%H:%M:%S')} pass {n}")
                 _report_text(report)

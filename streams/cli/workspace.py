@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from streams.cli.base import cli, cwd, emit, info, json_option, table, warn
-from streams.config import Config
+from streams.cli.base import cli, emit, info, json_option, table
+from streams.cli.context import open_workspace, short, shown, workspace
 from streams.initfile import starter_config
 from streams.kernel.errors import StreamsError
-from streams.workspace import Workspace, check_tracked_files, discover, load_config, write_atomic
+from streams.workspace import write_atomic
 from streams.worktrees import start, stop, survey
-
-
-def open_workspace(*, check_tracked: bool = True, names: tuple[str, ...] = ()) -> tuple[Workspace, Config]:
-    """The workspace and its validated config; unknown ``names`` fail before anything is written."""
-    ws = discover(cwd())
-    config = load_config(ws, check_tracked=False)
-    config.select(names)
-    if check_tracked:
-        config = check_tracked_files(ws, config)
-    for w in config.warnings:
-        warn(w)
-    return ws, config
-
-
-def short(oid: str | None) -> str:
-    return oid[:12] if oid else "-"
-
-
-def shown(path: Path) -> str:
-    """A path as a human reads it: relative to where the command runs when that is shorter."""
-    import os
-
-    try:
-        rel = os.path.relpath(path, cwd())
-    except ValueError:
-        return str(path)
-    return rel if len(rel) < len(str(path)) else str(path)
 
 
 @cli.command("init")
@@ -50,7 +21,7 @@ def init_cmd(force: bool) -> None:
     The base branch is the current branch; each top-level source folder gets an example stream
     that owns it. Edit the file to say who owns what, then run `streams start`.
     """
-    ws = discover(cwd())
+    ws = workspace()
     path = ws.config_path
     if path.is_dir() or path.is_symlink():
         raise StreamsError(f"{path} is a directory or a symbolic link; move it away first", code="exists")
