@@ -66,8 +66,8 @@ streams[].dirty              [str]             uncommitted paths (staged, unstag
                                                both sides of a staged rename)
 streams[].out_of_scope       [{path, reason}]  uncommitted paths the stream may not commit,
                                                with why (``streams.scope.check_paths``)
-streams[].locks              [{path, expires_at, seconds_left, until_commit, reason}]
-                                               live leases the stream holds
+streams[].locks              [LeaseView]       live leases the stream holds (``LeaseView``'s
+                                               fields: the lease shape of ``streams locks``)
 streams[].halted             bool              sync halted this stream on a conflict
 streams[].halt               {files, onto, original_tip, time, reason, upstream} | null
                                                the recorded halt (reason: conflict |
@@ -107,7 +107,7 @@ from streams.config import Config, progress_path
 from streams.kernel import paths
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
-from streams.kernel.locks import Lease, list_leases
+from streams.kernel.locks import Lease, LeaseView, list_leases
 from streams.kernel.paths import read_marker
 from streams.kernel.procs import pid_alive
 from streams.progress import Progress, read_progress
@@ -139,15 +139,6 @@ class ScopeIssue:
 
 
 @dataclass(frozen=True)
-class HeldLock:
-    path: str
-    expires_at: float
-    seconds_left: float
-    until_commit: bool
-    reason: str
-
-
-@dataclass(frozen=True)
 class HaltInfo:
     files: tuple[str, ...]
     onto: str
@@ -173,7 +164,7 @@ class StreamStatus:
     behind: int | None = None
     dirty: tuple[str, ...] = ()
     out_of_scope: tuple[ScopeIssue, ...] = ()
-    locks: tuple[HeldLock, ...] = ()
+    locks: tuple[LeaseView, ...] = ()
     halted: bool = False
     halt: HaltInfo | None = None
     operation: str | None = None
@@ -791,17 +782,13 @@ class Collector:
             paths = set(r.committed_changes) | set(r.dirty)
             paths.discard(progress_path(r.name))
             changed[r.name] = frozenset(paths)
-        held: dict[str, list[HeldLock]] = {}
+        held: dict[str, list[LeaseView]] = {}
         live = 0
         for lease in leases:
             if not lease.live(now):
                 continue
             live += 1
-            held.setdefault(lease.stream, []).append(
-                HeldLock(
-                    lease.path, lease.expires_at, round(lease.expires_at - now, 1), lease.until_commit, lease.reason
-                )
-            )
+            held.setdefault(lease.stream, []).append(lease.view(now))
         result: list[StreamStatus] = []
         for r in rows:
             overlaps = {

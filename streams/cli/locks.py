@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -21,11 +22,7 @@ def _paths(ws: Workspace, raws: tuple[str, ...]) -> list[str]:
 
 
 def _lease_data(lease: locks.Lease, now: float) -> dict[str, Any]:
-    return {
-        **lease.to_json(),
-        "live": lease.live(now),
-        "seconds_left": round(lease.left(now), 3),
-    }
+    return dataclasses.asdict(lease.view(now))
 
 
 _VERB = {"take": "locked", "renew": "renewed", "break": "locked", "steal": "stole"}
@@ -98,7 +95,7 @@ def lock_cmd(
         {
             "stream": stream,
             "leases": [{"action": t.action, **_lease_data(t.lease, now)} for t in taken],
-            "previous": {t.path: t.previous.to_json() for t in taken if t.previous is not None},
+            "previous": {t.path: _lease_data(t.previous, now) for t in taken if t.previous is not None},
         },
         text,
     )

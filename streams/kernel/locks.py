@@ -75,7 +75,25 @@ class Lease:
         """Seconds until expiry (negative once expired)."""
         return self.expires_at - (time.time() if now is None else now)
 
+    def view(self, now: float | None = None) -> LeaseView:
+        """The lease as commands report it at ``now``."""
+        now = time.time() if now is None else now
+        return LeaseView(
+            path=self.path,
+            stream=self.stream,
+            holder=self.holder,
+            pid=self.pid,
+            acquired_at=self.acquired_at,
+            expires_at=self.expires_at,
+            reason=self.reason,
+            lease_id=self.lease_id,
+            until_commit=self.until_commit,
+            live=self.live(now),
+            seconds_left=round(self.left(now), 3),
+        )
+
     def to_json(self) -> dict[str, Any]:
+        """The lease file's contents (its own format, with its own ``version``)."""
         return {
             "version": LEASE_VERSION,
             "path": self.path,
@@ -106,6 +124,41 @@ class Lease:
             lease_id=str(data["lease_id"]),
             until_commit=bool(data.get("until_commit", False)),
         )
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """A lease as every command reports it at one moment: ``lock``, ``unlock`` and ``locks --json``
+    (``leases[]``, ``released[]``, ``previous``) and ``status --json`` (``streams[].locks[]``).
+
+    ==============  ======  ==================================================================
+    field           type    meaning
+    ==============  ======  ==================================================================
+    path            str     the shared file, relative to the repository root
+    stream          str     the stream holding it ("" for a damaged lease file)
+    holder          str     user@host of the process that took it
+    pid             int     that process (it may have exited: the lease outlives it)
+    acquired_at     float   when it was taken (epoch seconds)
+    expires_at      float   when it expires unless renewed (epoch seconds)
+    reason          str     why it was taken (``--reason``)
+    lease_id        str     stays the same across renewals
+    until_commit    bool    released by the stream's next commit of the path
+    live            bool    not expired at the time of the report
+    seconds_left    float   until expiry (negative once expired)
+    ==============  ======  ==================================================================
+    """
+
+    path: str
+    stream: str
+    holder: str
+    pid: int
+    acquired_at: float
+    expires_at: float
+    reason: str
+    lease_id: str
+    until_commit: bool
+    live: bool
+    seconds_left: float
 
 
 @dataclass(frozen=True)
