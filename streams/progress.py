@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -270,6 +271,12 @@ class ProgressCommit:
     progress: Progress
     commit: str | None  # the new commit on the stream's branch; None when nothing changed
     branch: str
+
+    json_properties: ClassVar[tuple[str, ...]] = ("changed",)
+
+    @property
+    def changed(self) -> bool:
+        return self.commit is not None
 
 
 def _commit_message(name: str, p: Progress, u: Update, message: str | None) -> str:

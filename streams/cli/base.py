@@ -1,7 +1,12 @@
-"""The CLI's common ground: the root group, output (text or the JSON envelope), errors, exit codes.
+"""The CLI's common ground: the root group, the one writer of results, errors, exit codes.
 
-This package is the only code that prints or exits. Commands parse, call the core or the
-coordinator with plain values, and render what comes back.
+This package is the only code that prints or exits. A command parses its options, opens the
+workspace through ``streams.cli.context``, calls one core or coordinator function with plain values
+and returns a ``Reply``: the result, how a person reads it, and the error it ends with, if any.
+``run_main`` hands the reply to ``respond``, the one writer of either the text or the JSON envelope
+``{"version": 1, "command", "ok", "data", "error": {"code", "message"}}``; a command that reports as
+it goes (``watch``, ``sync --watch``) writes each item with ``stream``. An error raised anywhere is
+written by ``respond`` too, as a reply without data.
 """
 
 from __future__ import annotations
@@ -16,20 +21,23 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import click
 
 from streams import __version__
 from streams.kernel.errors import (
     EXIT_INTERRUPTED,
+    EXIT_OK,
     EXIT_USAGE,
     StreamsError,
     UsageError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 ENVELOPE_VERSION = 1
 
@@ -80,9 +88,44 @@ def wants_json() -> bool:
     return current_run().json
 
 
+# --- replies: the one writer of results ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply(Generic[T]):
+    """What a command answers: its result and how a person reads it.
+
+    ``data`` is the result (a core frozen dataclass, or a small typed result of the command's
+    module) and becomes the envelope's ``data``; ``text`` renders it for a person (the lines for
+    stdout; "" for none); ``error`` ends the command with that error's exit code, the result still
+    written (a halted sync, a verify that found violations).
+    """
+
+    data: T
+    text: Callable[[T], str] | None = None
+    error: StreamsError | None = None
+
+
+# Derived facts (``@property``s) serialised next to a type's fields: a class lists them in
+# ``json_properties``; types the CLI may not edit are registered with ``add_json_properties``.
+_JSON_PROPERTIES: dict[type, tuple[str, ...]] = {}
+
+
+def add_json_properties(cls: type, *names: str) -> None:
+    _JSON_PROPERTIES[cls] = (*_JSON_PROPERTIES.get(cls, ()), *names)
+
+
+def json_properties(cls: type) -> tuple[str, ...]:
+    """The derived facts ``jsonable`` writes for ``cls`` after its fields."""
+    return (*getattr(cls, "json_properties", ()), *_JSON_PROPERTIES.get(cls, ()))
+
+
 def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        names = [f.name for f in dataclasses.fields(value)] + list(json_properties(type(value)))
+        return {name: jsonable(getattr(value, name)) for name in names}
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
@@ -92,25 +135,50 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def envelope(command: str, ok: bool, data: Any = None, error: StreamsError | None = None) -> str:
+def envelope(command: str, reply: Reply[Any]) -> str:
+    """The JSON envelope of ``reply``, on one line."""
+    error = reply.error
     return json.dumps(
         {
             "version": ENVELOPE_VERSION,
             "command": command,
-            "ok": ok,
-            "data": jsonable(data),
+            "ok": error is None,
+            "data": jsonable(reply.data),
             "error": None if error is None else {"code": error.code, "message": error.message},
         },
         ensure_ascii=False,
     )
 
 
-def emit(data: Any, text: Callable[[], None]) -> None:
-    """Render a command's result: the JSON envelope with ``--json``, else ``text()``."""
-    if wants_json():
-        click.echo(envelope(current_run().command, True, data))
-    else:
-        text()
+def respond(reply: Reply[Any], run: Run | None = None) -> int:
+    """Write a command's reply and return its exit code. The one writer of results: with --json the
+    envelope, else the text; an error adds its one line on stderr."""
+    run = run or current_run()
+    if run.json:
+        click.echo(envelope(run.command, reply))
+    elif reply.text is not None:
+        text = reply.text(reply.data)
+        if text:
+            click.echo(text)
+    if reply.error is None:
+        return EXIT_OK
+    click.echo(f"streams: error: {reply.error.message}", err=True)
+    return reply.error.exit_code
+
+
+def stream(item: Reply[Any]) -> None:
+    """Write one item of a command that reports as it goes (``watch``, ``sync --watch``): with
+    --json one envelope per line (ok false when the item carries an error), else its text, and the
+    item's error as a warning (the command goes on)."""
+    run = current_run()
+    if run.json:
+        click.echo(envelope(run.command, item))
+        return
+    text = item.text(item.data) if item.text is not None else ""
+    if text:
+        click.echo(text)
+    if item.error is not None:
+        warn(item.error.message)
 
 
 def warn(message: str) -> None:
@@ -144,7 +212,7 @@ COMMAND_MODULES = {
     "lock": "locks",
     "unlock": "locks",
     "locks": "locks",
-    "progress": "sync",
+    "progress": "progress",
     "sync": "sync",
     "status": "status",
 }
@@ -249,10 +317,7 @@ def _crash_where(exc: BaseException, run: Run) -> str:
 
 
 def _fail(exc: StreamsError, run: Run) -> int:
-    if run.json:
-        click.echo(envelope(run.command, False, None, exc))
-    click.echo(f"streams: error: {exc.message}", err=True)
-    return exc.exit_code
+    return respond(Reply(None, error=exc), run)
 
 
 def run_main(args: Sequence[str] | None = None) -> int:
@@ -267,7 +332,9 @@ def run_main(args: Sequence[str] | None = None) -> int:
         # Not cli.main(): in non-standalone mode it returns (not raises) ctx.exit(N) codes, and it
         # prints a blank line on Ctrl-C even off a terminal.
         with cli.make_context("streams", argv, obj=run) as ctx:
-            cli.invoke(ctx)
+            result = cli.invoke(ctx)
+            if isinstance(result, Reply):
+                return respond(result, run)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:

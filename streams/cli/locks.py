@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from dataclasses import dataclass
 
 import click
 
-from streams.cli.base import cli, emit, info, json_option, table
+from streams.cli.base import Reply, cli, info, json_option, table
 from streams.cli.context import current_stream, cwd, open_workspace, which_stream
 from streams.kernel import locks, paths
 from streams.kernel.durations import format_duration, parse_duration
@@ -21,8 +21,29 @@ def _paths(ws: Workspace, raws: tuple[str, ...]) -> list[str]:
     return [paths.repo_path(raw, cwd=here, roots=[str(ws.toplevel), str(ws.main_root)], strict=True) for raw in raws]
 
 
-def _lease_data(lease: locks.Lease, now: float) -> dict[str, Any]:
-    return dataclasses.asdict(lease.view(now))
+@dataclass(frozen=True)
+class TakenLease(locks.LeaseView):
+    """A lease ``lock`` holds now: the lease shape, and how it got it."""
+
+    action: str
+
+
+@dataclass(frozen=True)
+class Locked:
+    stream: str
+    leases: list[TakenLease]
+    previous: dict[str, locks.LeaseView]
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    stream: str | None
+    released: list[locks.LeaseView]
+
+
+@dataclass(frozen=True)
+class Leases:
+    leases: list[locks.LeaseView]
 
 
 _VERB = {"take": "locked", "renew": "renewed", "break": "locked", "steal": "stole"}
@@ -49,7 +70,7 @@ def lock_cmd(
     until_commit: bool,
     force: bool,
     stream_name: str | None,
-) -> None:
+) -> Reply[Locked]:
     """Take the lock (a lease) on shared files, so this stream may commit changes to them.
 
     Only files listed under `shared:` in streams.yaml take locks. Several paths are taken all or
@@ -75,30 +96,33 @@ def lock_cmd(
         on_wait=info,
     )
     now = time.time()
-
-    def text() -> None:
-        for t in taken:
-            lease = t.lease
-            line = (
-                f"{_VERB[t.action]} {t.path} for {stream} until {locks.clock(lease.expires_at, now)} "
-                f"({format_duration(lease.left(now))})"
-            )
-            if t.action == "steal" and t.previous is not None:
-                line += f" from {t.previous.stream} (its lease would have run until {locks.clock(t.previous.expires_at, now)})"
-            elif t.action == "break" and t.previous is not None:
-                line += f"; took over the expired lease of {t.previous.stream or 'nobody (damaged file)'}"
-            if lease.until_commit:
-                line += "; released by your next commit of it"
-            click.echo(line)
-
-    emit(
-        {
-            "stream": stream,
-            "leases": [{"action": t.action, **_lease_data(t.lease, now)} for t in taken],
-            "previous": {t.path: _lease_data(t.previous, now) for t in taken if t.previous is not None},
-        },
-        text,
+    return Reply(
+        Locked(
+            stream,
+            [TakenLease(**dataclasses.asdict(t.lease.view(now)), action=t.action) for t in taken],
+            {t.path: t.previous.view(now) for t in taken if t.previous is not None},
+        ),
+        _lock_text,
     )
+
+
+def _lock_text(done: Locked) -> str:
+    now = time.time()
+    lines = []
+    for lease in done.leases:
+        line = (
+            f"{_VERB[lease.action]} {lease.path} for {done.stream} until {locks.clock(lease.expires_at, now)} "
+            f"({format_duration(lease.seconds_left)})"
+        )
+        previous = done.previous.get(lease.path)
+        if lease.action == "steal" and previous is not None:
+            line += f" from {previous.stream} (its lease would have run until {locks.clock(previous.expires_at, now)})"
+        elif lease.action == "break" and previous is not None:
+            line += f"; took over the expired lease of {previous.stream or 'nobody (damaged file)'}"
+        if lease.until_commit:
+            line += "; released by your next commit of it"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 @cli.command("unlock")
@@ -106,7 +130,7 @@ def lock_cmd(
 @click.option("--force", is_flag=True, help="Remove the lease even if another stream holds it.")
 @click.option("--stream", "stream_name", default=None, help="Unlock as this stream (default: the current worktree's).")
 @json_option
-def unlock_cmd(paths: tuple[str, ...], force: bool, stream_name: str | None) -> None:
+def unlock_cmd(paths: tuple[str, ...], force: bool, stream_name: str | None) -> Reply[Unlocked]:
     """Release the locks on shared files.
 
     Only the holding stream may unlock (from its worktree, or with --stream), unless --force.
@@ -117,37 +141,36 @@ def unlock_cmd(paths: tuple[str, ...], force: bool, stream_name: str | None) -> 
     rel = _paths(ws, paths)
     released = locks.release(ws.common_dir, rel, stream=stream, force=force)
     now = time.time()
+    return Reply(Unlocked(stream, [lease.view(now) for lease in released]), _unlock_text)
 
-    def text() -> None:
-        for lease in released:
-            whose = "" if lease.stream == stream else f" (held by {lease.stream})"
-            click.echo(f"unlocked {lease.path}{whose}")
 
-    emit({"stream": stream, "released": [_lease_data(lease, now) for lease in released]}, text)
+def _unlock_text(done: Unlocked) -> str:
+    return "\n".join(
+        f"unlocked {lease.path}{'' if lease.stream == done.stream else f' (held by {lease.stream})'}"
+        for lease in done.released
+    )
 
 
 @cli.command("locks")
 @json_option
-def locks_cmd() -> None:
+def locks_cmd() -> Reply[Leases]:
     """List every lease on shared files: holder, reason and time left (expired ones say so)."""
     ws, _config = open_workspace(check_tracked=False)
-    leases = locks.list_leases(ws.common_dir)
     now = time.time()
+    return Reply(Leases([lease.view(now) for lease in locks.list_leases(ws.common_dir)]), _locks_text)
 
-    def text() -> None:
-        if not leases:
-            click.echo("no locks held")
-            return
-        rows = []
-        for lease in leases:
-            if lease.live(now):
-                left = format_duration(lease.left(now))
-                until = locks.clock(lease.expires_at, now)
-            else:
-                left = f"expired {format_duration(-lease.left(now))} ago"
-                until = locks.clock(lease.expires_at, now)
-            reason = " ".join(filter(None, [lease.reason, "(until commit)" if lease.until_commit else ""]))
-            rows.append([lease.path, lease.stream or "?", lease.holder, until, left, reason])
-        click.echo(table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"]))
 
-    emit({"leases": [_lease_data(lease, now) for lease in leases]}, text)
+def _locks_text(found: Leases) -> str:
+    if not found.leases:
+        return "no locks held"
+    now = time.time()
+    rows = []
+    for lease in found.leases:
+        until = locks.clock(lease.expires_at, now)
+        if lease.live:
+            left = format_duration(lease.seconds_left)
+        else:
+            left = f"expired {format_duration(-lease.seconds_left)} ago"
+        reason = " ".join(filter(None, [lease.reason, "(until commit)" if lease.until_commit else ""]))
+        rows.append([lease.path, lease.stream or "?", lease.holder, until, left, reason])
+    return table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"])

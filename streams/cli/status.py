@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from coordinator.sync import predict_conflicts
-from streams.cli.base import cli, current_run, envelope, json_option, table, wants_json
+from streams.cli.base import Reply, cli, current_run, envelope, json_option, table, wants_json
 from streams.cli.context import open_workspace
 from streams.config import Config
 from streams.kernel.errors import ConfigError, StreamsError, UsageError
@@ -73,7 +73,7 @@ def parse_interval(text: str) -> float:
     help="With --watch: the longest time between two refreshes (e.g. 2s, 500ms, 1m; a bare number is seconds).",
 )
 @json_option
-def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
+def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> Reply[Snapshot] | None:
     """Show every stream at a glance (or only the NAMEd ones).
 
     A summary line (total, active, completed, blocked, halted, locks held) over one row per
@@ -94,23 +94,27 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
     ws, config = open_workspace(check_tracked=False)
     with Collector(ws, config, names, predict=predict_conflicts) as collector:
         if not watch:
-            snap = collector.collect()
-            if wants_json():
-                click.echo(envelope(current_run().command, True, snap))
-            elif sys.stdout.isatty():
-                console = _rich_console()
-                console.print(render_rich(snap, width=console.width))
-            else:
-                click.echo(render_text(snap))
-            return
+            return Reply(collector.collect(), _snapshot_text)
         reloader = _ConfigReloader(ws, config, collector)
         command = current_run().command
-        if wants_json():
-            _loop_plain(collector, reloader, seconds, lambda s: envelope(command, True, s))
+        if wants_json():  # one envelope per snapshot, each from base.envelope (the loop writes the line)
+            _loop_plain(collector, reloader, seconds, lambda s: envelope(command, Reply(s)))
         elif sys.stdout.isatty():
             _loop_live(ws, collector, reloader, seconds)
         else:
             _loop_plain(collector, reloader, seconds, lambda s: render_text(s) + "\n")
+    return None
+
+
+def _snapshot_text(snap: Snapshot) -> str:
+    """Rich on a terminal, plain aligned text elsewhere."""
+    if not sys.stdout.isatty():
+        return render_text(snap)
+    console = _rich_console()
+    with console.capture() as captured:
+        console.print(render_rich(snap, width=console.width))
+    text: str = captured.get()
+    return text.rstrip("\n")
 
 
 class _ConfigReloader:
