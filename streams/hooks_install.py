@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import streams
@@ -59,13 +60,26 @@ class HooksPathError(HooksError):
     code = "hooks_path"
 
 
+class HookState(StrEnum):
+    """What became of a hook (install: installed | updated | unchanged; uninstall: removed | restored |
+    not installed | foreign; status: installed | outdated | foreign | missing)."""
+
+    INSTALLED = "installed"  # install: written where there was none; status: ours and current
+    UPDATED = "updated"  # install: ours, rewritten
+    UNCHANGED = "unchanged"  # install: ours and current already
+    OUTDATED = "outdated"  # status: ours, but from another version or interpreter
+    REMOVED = "removed"  # uninstall: ours, removed (its .legacy hook put back)
+    RESTORED = "restored"  # uninstall: ours was gone, the kept .legacy hook put back
+    NOT_INSTALLED = "not installed"  # uninstall: nothing there
+    FOREIGN = "foreign"  # not a streams hook: left alone
+    MISSING = "missing"  # status: no hook there
+
+
 @dataclass(frozen=True)
 class HookFile:
     name: str
     path: Path
-    # install: installed | updated | unchanged; uninstall: removed | not installed | foreign;
-    # status: installed | outdated | foreign | missing
-    state: str
+    state: HookState
     legacy: bool  # a foreign hook kept as <name>.legacy (run by the shim)
     python: str | None = None  # the interpreter the shim calls
 
@@ -79,7 +93,7 @@ class HooksReport:
 
     @property
     def installed(self) -> bool:
-        return all(h.state in ("installed", "updated", "unchanged") for h in self.hooks)
+        return all(h.state in (HookState.INSTALLED, HookState.UPDATED, HookState.UNCHANGED) for h in self.hooks)
 
 
 def hooks_dir(ws: Workspace) -> Path:
@@ -196,10 +210,10 @@ def install(ws: Workspace, *, python: str | None = None) -> HooksReport:
             os.rename(path, legacy)
             exists = False
         if exists and path.read_text(encoding="utf-8", errors="replace") == wanted[name] and os.access(path, os.X_OK):
-            state = "unchanged"
+            state = HookState.UNCHANGED
         else:
             _write_executable(path, wanted[name])
-            state = "updated" if exists else "installed"
+            state = HookState.UPDATED if exists else HookState.INSTALLED
         results.append(HookFile(name, path, state, legacy.exists() or legacy.is_symlink(), python))
     return HooksReport(folder, python, tuple(results))
 
@@ -237,17 +251,19 @@ def uninstall(ws: Workspace) -> HooksReport:
         if not (path.exists() or path.is_symlink()):
             if has_legacy:  # a shim removed by hand: still put the kept hook back
                 os.rename(legacy, path)
-            results.append(HookFile(name, path, "restored" if has_legacy else "not installed", has_legacy))
+            results.append(
+                HookFile(name, path, HookState.RESTORED if has_legacy else HookState.NOT_INSTALLED, has_legacy)
+            )
             continue
         if not is_ours(path):
-            results.append(HookFile(name, path, "foreign", has_legacy))
+            results.append(HookFile(name, path, HookState.FOREIGN, has_legacy))
             continue
         python = baked_python(path)
         if has_legacy:
             os.replace(legacy, path)
         else:
             path.unlink()
-        results.append(HookFile(name, path, "removed", has_legacy, python))
+        results.append(HookFile(name, path, HookState.REMOVED, has_legacy, python))
     return HooksReport(folder, sys.executable, tuple(results))
 
 
@@ -259,9 +275,9 @@ def status(ws: Workspace) -> HooksReport:
         legacy = folder / (name + LEGACY_SUFFIX)
         has_legacy = legacy.exists() or legacy.is_symlink()
         if not (path.exists() or path.is_symlink()):
-            state, python = "missing", None
+            state, python = HookState.MISSING, None
         elif not is_ours(path):
-            state, python = "foreign", None
+            state, python = HookState.FOREIGN, None
         else:
             python = baked_python(path)
             current = render(name, python) if python else None
@@ -271,6 +287,6 @@ def status(ws: Workspace) -> HooksReport:
                 and os.access(python, os.X_OK)
                 and os.access(path, os.X_OK)
             )
-            state = "installed" if fine else "outdated"
+            state = HookState.INSTALLED if fine else HookState.OUTDATED
         results.append(HookFile(name, path, state, has_legacy, python))
     return HooksReport(folder, sys.executable, tuple(results), hooks_path(ws))

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from streams.kernel.paths import read_marker
+
+
+class PlaceState(StrEnum):
+    """Where a stream is (``list --json``'s and ``status --json``'s ``state``)."""
+
+    STARTED = "started"  # its worktree exists
+    NOT_STARTED = "not started"  # neither worktree nor branch
+    BRANCH_ONLY = "branch only"  # a branch, no worktree
+    MISSING = "missing"  # a worktree git still registers, its directory gone
+    UNCONFIGURED = "unconfigured"  # a stream worktree that streams.yaml does not name
 
 
 @dataclass(frozen=True)

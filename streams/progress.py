@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,7 +22,19 @@ from streams.kernel.mutex import held
 from streams.kernel.paths import progress_path
 from streams.kernel.procs import pid_alive
 
-STATUSES = ("pending", "in_progress", "blocked", "completed", "failed", "paused")
+
+class ProgressStatus(StrEnum):
+    """A stream's status as its progress file says it (``progress --json``, ``status --json``)."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PAUSED = "paused"
+
+
+STATUSES = tuple(s.value for s in ProgressStatus)
 SECTIONS = ("Completed Tasks", "Current Task", "Blocked Items", "Next Steps")
 
 
@@ -32,7 +45,7 @@ class ProgressError(StreamsError):
 @dataclass(frozen=True)
 class Progress:
     stream: str
-    status: str = "pending"
+    status: ProgressStatus = ProgressStatus.PENDING
     completion: int = 0
     agent: str = ""
     started: str = ""
@@ -136,7 +149,7 @@ def parse(text: str, *, display: str) -> Progress:
 
     return Progress(
         stream=text_of("stream"),
-        status=status,
+        status=ProgressStatus(status),
         completion=completion,
         agent=text_of("agent"),
         started=text_of("started"),
@@ -191,12 +204,12 @@ def read_progress(worktree: Path, name: str) -> Progress | None:
     return parse(text, display=str(path))
 
 
-def check_status(value: str) -> str:
+def check_status(value: str) -> ProgressStatus:
     if value not in STATUSES:
         close = difflib.get_close_matches(value, STATUSES, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ProgressUsageError(f"--status {value!r} is not a status; {hint}use one of {', '.join(STATUSES)}")
-    return value
+    return ProgressStatus(value)
 
 
 def parse_completion(value: str) -> int:
@@ -216,7 +229,7 @@ def parse_completion(value: str) -> int:
 class Update:
     """What `streams progress` changes; unset fields keep their value."""
 
-    status: str | None = None
+    status: ProgressStatus | None = None
     completion: int | None = None
     done: tuple[str, ...] = ()
     current: str | None = None

@@ -28,7 +28,7 @@ from streams.kernel.errors import ConfigError, NotARepositoryError, PathError, S
 from streams.kernel.gitparse import LOG_ARGS, parse_log
 from streams.kernel.locks import lease_lookup
 from streams.kernel.rules import CompiledConfig, Finding, describe_owner
-from streams.ownership import compiled
+from streams.ownership import OwnerKind, compiled
 from streams.workspace import Workspace, discover
 
 # Set by receive-pack while a push is in quarantine: commands run from a pre-receive hook must keep
@@ -258,7 +258,7 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
 @dataclass(frozen=True)
 class PathOwner:
     path: str  # relative to the repository root
-    kind: str  # stream | progress | shared | reserved | unowned
+    kind: OwnerKind
     stream: str | None  # the owning stream (kind stream or progress)
     pattern: str | None  # the pattern in streams.yaml that decides
     # When run inside a stream's worktree: may that stream change it, and if not, why.
@@ -306,5 +306,5 @@ def owners(ws: Workspace, config: Config, raw_paths: Sequence[str], cwd: Path) -
             verdict = cc.judge(current, path, lease_of)
             allowed = verdict is None
             reason = verdict[0] if verdict else None
-        result.append(PathOwner(path, kind, stream, cc.pattern_for(path), current, allowed, reason))
+        result.append(PathOwner(path, OwnerKind(kind), stream, cc.pattern_for(path), current, allowed, reason))
     return result

@@ -110,18 +110,20 @@ from streams.kernel.errors import StreamsError
 from streams.kernel.locks import Lease, LeaseView, list_leases
 from streams.kernel.paths import read_marker
 from streams.kernel.procs import pid_alive
-from streams.progress import Progress, read_progress
+from streams.places import PlaceState
+from streams.progress import Progress, ProgressStatus, read_progress
 from streams.scope import check_paths
-from streams.state import Halt, read_halts
+from streams.state import Halt, HaltReason, read_halts
 from streams.workspace import Workspace
 
 DEFAULT_THREADS = 4
 
-STARTED = "started"
-NOT_STARTED = "not started"
-BRANCH_ONLY = "branch only"
-MISSING = "missing"
-UNCONFIGURED = "unconfigured"
+# The row states by their short names (the dashboard's cells and watchers use them).
+STARTED = PlaceState.STARTED
+NOT_STARTED = PlaceState.NOT_STARTED
+BRANCH_ONLY = PlaceState.BRANCH_ONLY
+MISSING = PlaceState.MISSING
+UNCONFIGURED = PlaceState.UNCONFIGURED
 
 
 def agent_pid_file(ws: Workspace, name: str) -> Path:
@@ -144,18 +146,18 @@ class HaltInfo:
     onto: str
     original_tip: str
     time: str
-    reason: str
+    reason: HaltReason | str
     upstream: str
 
 
 @dataclass(frozen=True)
 class StreamStatus:
     name: str
-    state: str
+    state: PlaceState
     branch: str
     worktree: str | None
     head: str | None = None
-    status: str | None = None
+    status: ProgressStatus | None = None
     completion: int | None = None
     current_task: str = ""
     blocked_items: tuple[str, ...] = ()
@@ -489,7 +491,7 @@ class _Row:
     """A row while it is being filled in."""
 
     name: str
-    state: str
+    state: PlaceState
     branch: str
     worktree: Path | None
     head: str | None = None

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from streams import git
@@ -20,6 +21,7 @@ from streams.kernel import locks
 from streams.kernel.errors import StreamsError, UsageError
 from streams.kernel.mutex import held
 from streams.kernel.paths import MARKER_FILE, read_marker
+from streams.places import PlaceState
 from streams.progress import Progress, render
 from streams.workspace import Workspace
 
@@ -48,7 +50,7 @@ class StreamState:
     name: str
     branch: str
     path: Path  # the worktree path (configured, or where git says it is)
-    state: str  # "started" | "not started" | "branch only" | "unconfigured"
+    state: PlaceState  # never MISSING: a deleted worktree counts as branch only (or not started)
     head: str | None
 
 
@@ -79,24 +81,29 @@ def survey(ws: Workspace, config: Config) -> list[StreamState]:
     for s, ref in zip(config.streams, refs, strict=True):
         wt = by_name.get(s.name)
         if wt is not None and not wt.prunable:  # prunable: its directory was deleted by hand
-            result.append(StreamState(s.name, config.branch(s.name), wt.path, "started", wt.head))
+            result.append(StreamState(s.name, config.branch(s.name), wt.path, PlaceState.STARTED, wt.head))
         else:
             result.append(
                 StreamState(
                     s.name,
                     config.branch(s.name),
                     config.worktree_path(ws.main_root, s.name),
-                    "branch only" if tips[ref] else "not started",
+                    PlaceState.BRANCH_ONLY if tips[ref] else PlaceState.NOT_STARTED,
                     tips[ref],
                 )
             )
     for name, wt in by_name.items():
         if name not in config.names:
-            result.append(StreamState(name, config.branch(name), wt.path, "unconfigured", wt.head))
+            result.append(StreamState(name, config.branch(name), wt.path, PlaceState.UNCONFIGURED, wt.head))
     return result
 
 
 # --- start -----------------------------------------------------------------------------------------
+
+
+class StartOutcome(StrEnum):
+    STARTED = "started"
+    ALREADY_STARTED = "already started"
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ class StartResult:
     name: str
     branch: str
     path: Path
-    outcome: str  # "started" | "already started"
+    outcome: StartOutcome
     branch_created: bool
     head: str
 
@@ -143,7 +150,7 @@ def start(
                     )
                 _write_marker(wt.path, s.name)
                 results[s.name] = StartResult(
-                    s.name, config.branch(s.name), wt.path, "already started", False, wt.head or ""
+                    s.name, config.branch(s.name), wt.path, StartOutcome.ALREADY_STARTED, False, wt.head or ""
                 )
                 continue
             path = config.worktree_path(ws.main_root, s.name)
@@ -188,7 +195,7 @@ def start(
                     if tips[later_ref] is None:
                         git.run("update-ref", "-d", later_ref, heads[later.name], cwd=ws.main_root, check=False)
                 raise
-            results[s.name] = StartResult(s.name, config.branch(s.name), path, "started", created, head)
+            results[s.name] = StartResult(s.name, config.branch(s.name), path, StartOutcome.STARTED, created, head)
     from streams import hooks_install  # the scope hooks, in the common dir (idempotent)
 
     hooks_install.install(ws)
@@ -256,12 +263,17 @@ def _undo_start(ws: Workspace, path: Path, ref: str, created_tip: str | None) ->
 # --- stop ------------------------------------------------------------------------------------------
 
 
+class StopOutcome(StrEnum):
+    STOPPED = "stopped"  # its worktree removed
+    NOT_STARTED = "not started"  # it had no worktree
+
+
 @dataclass(frozen=True)
 class StopResult:
     name: str
     branch: str
     path: Path | None
-    outcome: str  # "stopped" | "not started"
+    outcome: StopOutcome
     tip: str | None  # the branch tip left behind (None: no branch)
     branch_deleted: bool
     unmerged: int  # commits on the branch that are not on the base
@@ -357,7 +369,7 @@ def stop(
                     s.name,
                     branch,
                     wt.path if wt is not None else None,
-                    "stopped" if wt is not None else "not started",
+                    StopOutcome.STOPPED if wt is not None else StopOutcome.NOT_STARTED,
                     tip,
                     deleted,
                     len(unmerged),

@@ -25,7 +25,7 @@ def _paths(ws: Workspace, raws: tuple[str, ...]) -> list[str]:
 class TakenLease(locks.LeaseView):
     """A lease ``lock`` holds now: the lease shape, and how it got it."""
 
-    action: str
+    action: locks.LockAction
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,12 @@ class Leases:
     leases: list[locks.LeaseView]
 
 
-_VERB = {"take": "locked", "renew": "renewed", "break": "locked", "steal": "stole"}
+_VERB = {
+    locks.LockAction.TAKE: "locked",
+    locks.LockAction.RENEW: "renewed",
+    locks.LockAction.BREAK: "locked",
+    locks.LockAction.STEAL: "stole",
+}
 
 
 @cli.command("lock")
@@ -115,9 +120,9 @@ def _lock_text(done: Locked) -> str:
             f"({format_duration(lease.seconds_left)})"
         )
         previous = done.previous.get(lease.path)
-        if lease.action == "steal" and previous is not None:
+        if lease.action == locks.LockAction.STEAL and previous is not None:
             line += f" from {previous.stream} (its lease would have run until {locks.clock(previous.expires_at, now)})"
-        elif lease.action == "break" and previous is not None:
+        elif lease.action == locks.LockAction.BREAK and previous is not None:
             line += f"; took over the expired lease of {previous.stream or 'nobody (damaged file)'}"
         if lease.until_commit:
             line += "; released by your next commit of it"

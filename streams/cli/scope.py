@@ -15,6 +15,7 @@ from streams.cli.base import Reply, cli, info, json_option, table, wants_json, w
 from streams.cli.context import cwd, open_workspace, short, shown, workspace
 from streams.kernel.errors import ScopeViolationError
 from streams.kernel.rules import show
+from streams.ownership import OwnerKind
 
 if TYPE_CHECKING:
     from coordinator.watcher import WatchEventT
@@ -42,11 +43,11 @@ def owner_cmd(paths: tuple[str, ...]) -> Reply[Owners]:
 
 
 _WHO = {
-    "stream": "{stream}",
-    "progress": "{stream} (progress file)",
-    "shared": "shared (needs `streams lock`)",
-    "reserved": "no stream (streams' own file)",
-    "unowned": "unowned",
+    OwnerKind.STREAM: "{stream}",
+    OwnerKind.PROGRESS: "{stream} (progress file)",
+    OwnerKind.SHARED: "shared (needs `streams lock`)",
+    OwnerKind.RESERVED: "no stream (streams' own file)",
+    OwnerKind.UNOWNED: "unowned",
 }
 
 

@@ -12,7 +12,7 @@ from streams.cli.context import open_workspace, short, shown, workspace
 from streams.initfile import starter_config
 from streams.kernel.errors import StreamsError
 from streams.workspace import write_atomic
-from streams.worktrees import StartResult, StopResult, StreamState, start, stop, survey
+from streams.worktrees import StartResult, StopOutcome, StopResult, StreamState, start, stop, survey
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> Reply[
 def _stop_text(stopped: Stopped, base: str) -> str:
     lines = []
     for r in stopped.streams:
-        if r.outcome == "not started":
+        if r.outcome == StopOutcome.NOT_STARTED:
             head = f"{r.name}: not started"
         else:
             head = f"{r.name}: worktree {shown(r.path) if r.path else ''} removed"
