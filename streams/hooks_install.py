@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 import streams
 from streams import git
@@ -90,6 +91,8 @@ class HooksReport:
     python: str
     hooks: tuple[HookFile, ...]
     hooks_path: str | None = None  # core.hooksPath, when set
+
+    json_properties: ClassVar[tuple[str, ...]] = ("installed",)  # derived facts the JSON carries too
 
     @property
     def installed(self) -> bool:

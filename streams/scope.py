@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from streams import git
 from streams.config import CONFIG_NAME, Config, parse
@@ -119,6 +120,8 @@ class StreamVerdict:
     violations: tuple[Violation, ...]
     shared_changes: tuple[str, ...]  # shared paths the range changes (accepted: see the module doc)
 
+    json_properties: ClassVar[tuple[str, ...]] = ("ok",)  # derived facts the JSON carries too
+
     @property
     def ok(self) -> bool:
         return not self.violations
@@ -127,6 +130,8 @@ class StreamVerdict:
 @dataclass(frozen=True)
 class VerifyReport:
     results: tuple[StreamVerdict, ...]
+
+    json_properties: ClassVar[tuple[str, ...]] = ("ok",)
 
     @property
     def ok(self) -> bool:

@@ -84,6 +84,8 @@ streams[].last_commit_age    float | null      seconds since then
 streams[].agent_pid          int | null        pid from the agent's pid file
 streams[].agent_running      bool              that process is alive
 streams[].errors             [str]             what could not be read for this row
+streams[].active             bool              started, not halted, and progress ``in_progress``
+                                               or an agent running (what summary.active counts)
 warnings                     [str]             what could not be read for the whole snapshot
 ===========================  ================  ==================================================
 """
@@ -100,7 +102,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from streams import git
 from streams.config import Config, progress_path
@@ -179,6 +181,8 @@ class StreamStatus:
     agent_pid: int | None = None
     agent_running: bool = False
     errors: tuple[str, ...] = ()
+
+    json_properties: ClassVar[tuple[str, ...]] = ("active",)  # derived facts the JSON carries too
 
     @property
     def active(self) -> bool:

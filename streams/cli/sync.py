@@ -15,6 +15,9 @@ from streams.cli.context import open_workspace, short
 from streams.config import Config
 from streams.kernel.errors import HaltedError, StreamsError, UsageError
 
+# Derived facts the report's JSON carries too; they belong in SyncReport.json_properties (coordinator/sync.py).
+base.add_json_properties(syncing.SyncReport, "halted", "failed")
+
 
 @dataclass(frozen=True)
 class Synced:
