@@ -78,6 +78,20 @@ class HookState(StrEnum):
 
 @dataclass(frozen=True)
 class HookFile:
+    """One hook in ``<git-common-dir>/hooks``.
+
+    ======  ===========  ==========================================================================
+    field   type         meaning
+    ======  ===========  ==========================================================================
+    name    str          pre-commit | reference-transaction | post-commit
+    path    str          the hook file
+    state   str          what became of it (``HookState``): installed | updated | unchanged |
+                         outdated | removed | restored | not installed | foreign | missing
+    legacy  bool         a foreign hook is kept as <name>.legacy (the shim runs it first)
+    python  str | null   the interpreter the shim calls (null: not ours, or not there)
+    ======  ===========  ==========================================================================
+    """
+
     name: str
     path: Path
     state: HookState
@@ -87,6 +101,19 @@ class HookFile:
 
 @dataclass(frozen=True)
 class HooksReport:
+    """``streams hooks install|uninstall|status --json``'s ``data``.
+
+    ==========  ===========  ======================================================================
+    field       type         meaning
+    ==========  ===========  ======================================================================
+    hooks_dir   str          ``<git-common-dir>/hooks``
+    python      str          the interpreter installing (install) or running this command
+    hooks       [HookFile]   one per hook
+    hooks_path  str | null   core.hooksPath when set (status; git then ignores ``hooks_dir``)
+    installed   bool         every hook is ours and current
+    ==========  ===========  ======================================================================
+    """
+
     hooks_dir: Path
     python: str
     hooks: tuple[HookFile, ...]

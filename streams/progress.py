@@ -44,6 +44,24 @@ class ProgressError(StreamsError):
 
 @dataclass(frozen=True)
 class Progress:
+    """A stream's progress file (``.streams/stream-NAME.md``) as data.
+
+    ==========  ======  ===========================================================================
+    field       type    meaning
+    ==========  ======  ===========================================================================
+    stream      str     the stream
+    status      str     pending | in_progress | blocked | completed | failed | paused
+    completion  int     0-100
+    agent       str     who works on it
+    started     str     when the file was first written (ISO 8601, UTC)
+    updated     str     when it was last updated
+    completed   [str]   Completed Tasks
+    current     str     Current Task
+    blocked     [str]   Blocked Items
+    next        [str]   Next Steps
+    ==========  ======  ===========================================================================
+    """
+
     stream: str
     status: ProgressStatus = ProgressStatus.PENDING
     completion: int = 0
@@ -279,6 +297,20 @@ def apply_update(p: Progress, u: Update, *, when: str) -> Progress:
 
 @dataclass(frozen=True)
 class ProgressCommit:
+    """An update of a progress file: ``streams progress --json`` with options.
+
+    ========  ===========  ========================================================================
+    field     type         meaning
+    ========  ===========  ========================================================================
+    stream    str          the stream
+    path      str          the progress file in its worktree
+    progress  Progress     the file's contents after the update
+    commit    str | null   the commit made on the stream's branch; null: nothing changed
+    branch    str          that branch
+    changed   bool         a commit was made
+    ========  ===========  ========================================================================
+    """
+
     stream: str
     path: Path  # the progress file in the stream's worktree
     progress: Progress

@@ -49,7 +49,22 @@ class HaltReason(StrEnum):
 
 @dataclass(frozen=True)
 class Halt:
-    """A stream whose rebase stopped and waits for a human."""
+    """A stream whose rebase stopped and waits for a human (``sync --json``'s ``report.halts[]``).
+
+    ============  ======  =========================================================================
+    field         type    meaning
+    ============  ======  =========================================================================
+    stream        str     the stream
+    files         [str]   the conflicting paths (empty: the rebase stopped without a conflict)
+    original_tip  str     the branch tip before the rebase (``sync --abort`` restores it)
+    onto          str     the upstream commit the rebase replays onto
+    time          str     when it halted (ISO 8601, UTC)
+    worktree      str     where the rebase waits
+    reason        str     conflict | stopped | interrupted | found | resolved (``HaltReason``)
+    upstream      str     the upstream's name, e.g. ``origin/main``
+    ref           str     the stream's branch, e.g. ``refs/heads/streams/api``
+    ============  ======  =========================================================================
+    """
 
     stream: str
     files: tuple[str, ...]  # the conflicting paths (empty when the rebase was interrupted, not conflicted)

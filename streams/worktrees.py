@@ -47,6 +47,19 @@ def worktree_lock(ws: Workspace, on_wait: Callable[[str], None] | None = None) -
 
 @dataclass(frozen=True)
 class StreamState:
+    """A configured stream (or a stream worktree streams.yaml no longer names): ``list --json``.
+
+    ======  ===========  ===========================================================================
+    field   type         meaning
+    ======  ===========  ===========================================================================
+    name    str          the stream
+    branch  str          its branch, e.g. ``streams/api``
+    path    str          its worktree (where it is, or where ``streams start`` would put it)
+    state   str          started | not started | branch only | unconfigured (``PlaceState``)
+    head    str | null   the tip of its worktree (started) or branch; null: no branch
+    ======  ===========  ===========================================================================
+    """
+
     name: str
     branch: str
     path: Path  # the worktree path (configured, or where git says it is)
@@ -108,6 +121,20 @@ class StartOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class StartResult:
+    """A stream ``streams start`` started or found started.
+
+    ==============  ======  ====================================================================
+    field           type    meaning
+    ==============  ======  ====================================================================
+    name            str     the stream
+    branch          str     its branch
+    path            str     its worktree
+    outcome         str     started | already started
+    branch_created  bool    the branch was made from the base (false: an existing one reused)
+    head            str     the tip of the worktree
+    ==============  ======  ====================================================================
+    """
+
     name: str
     branch: str
     path: Path
@@ -270,6 +297,24 @@ class StopOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class StopResult:
+    """A stream ``streams stop`` stopped, and what it left behind.
+
+    ==============  ===========  =================================================================
+    field           type         meaning
+    ==============  ===========  =================================================================
+    name            str          the stream
+    branch          str          its branch
+    path            str | null   the worktree removed; null: it had none
+    outcome         str          stopped | not started
+    tip             str | null   the branch tip left behind; null: no branch
+    branch_deleted  bool         --delete-branch deleted it (``git branch BRANCH TIP`` restores it)
+    unmerged        int          commits on the branch that are not on the base
+    saved_ref       str | null   where --force saved uncommitted work
+    saved_commit    str | null   that commit
+    released_locks  [str]        shared files whose leases the stop released
+    ==============  ===========  =================================================================
+    """
+
     name: str
     branch: str
     path: Path | None

@@ -1,4 +1,7 @@
-"""lock, unlock, locks: leases on shared files."""
+"""lock, unlock, locks: leases on shared files.
+
+A lease has one JSON shape everywhere: ``streams.kernel.locks.LeaseView``.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +26,25 @@ def _paths(ws: Workspace, raws: tuple[str, ...]) -> list[str]:
 
 @dataclass(frozen=True)
 class TakenLease(locks.LeaseView):
-    """A lease ``lock`` holds now: the lease shape, and how it got it."""
+    """A lease ``lock`` holds now: the lease shape (``LeaseView``), and how it got it (``action``)."""
 
     action: locks.LockAction
 
 
 @dataclass(frozen=True)
 class Locked:
+    """``streams lock --json``.
+
+    ===============  =================  ===========================================================
+    field            type               meaning
+    ===============  =================  ===========================================================
+    stream           str                the stream the leases are for
+    leases           [LeaseView]        one per path: the lease it holds now, plus ``action``
+    leases[].action  str                take | renew | break | steal (``LockAction``)
+    previous         {path: LeaseView}  what a renew, break or steal replaced, by path
+    ===============  =================  ===========================================================
+    """
+
     stream: str
     leases: list[TakenLease]
     previous: dict[str, locks.LeaseView]
@@ -37,12 +52,31 @@ class Locked:
 
 @dataclass(frozen=True)
 class Unlocked:
+    """``streams unlock --json``.
+
+    ========  ===========  ========================================================================
+    field     type         meaning
+    ========  ===========  ========================================================================
+    stream    str | null   the stream unlocking (null: --force outside a stream's worktree)
+    released  [LeaseView]  the leases removed, as they were
+    ========  ===========  ========================================================================
+    """
+
     stream: str | None
     released: list[locks.LeaseView]
 
 
 @dataclass(frozen=True)
 class Leases:
+    """``streams locks --json``.
+
+    ======  ===========  ==========================================================================
+    field   type         meaning
+    ======  ===========  ==========================================================================
+    leases  [LeaseView]  every lease on a shared file, expired ones included (``live``: false)
+    ======  ===========  ==========================================================================
+    """
+
     leases: list[locks.LeaseView]
 
 

@@ -1,4 +1,7 @@
-"""progress: show or update a stream's progress file."""
+"""progress: show or update a stream's progress file.
+
+``--json``: ``ProgressShown`` without options, the core's ``ProgressCommit`` with them.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +31,21 @@ from streams.workspace import Workspace
 
 @dataclass(frozen=True)
 class ProgressShown:
+    """``streams progress --json`` without options.
+
+    ========  ========  ===========================================================================
+    field     type      meaning
+    ========  ========  ===========================================================================
+    stream    str       the stream
+    path      str       the file in its worktree, or BRANCH:PATH when it has no worktree
+    progress  Progress  the file's contents
+    commit    null      (an update's commit; always null here)
+    changed   bool      (whether an update committed; always false here)
+    ========  ========  ===========================================================================
+    """
+
     stream: str
-    path: str  # the file in the stream's worktree, or BRANCH:PATH when the stream has no worktree
+    path: str
     progress: Progress
     commit: str | None = None
     changed: bool = False

@@ -1,4 +1,48 @@
-"""owner, hooks install|uninstall|status, verify, watch: the scope commands."""
+"""owner, hooks install|uninstall|status, verify, watch: the scope commands.
+
+``owner``'s ``--json`` data is ``Owners``, ``hooks``' is ``streams.hooks_install.HooksReport``,
+``verify``'s is ``streams.scope.VerifyReport``. ``streams watch --json`` writes one envelope per line
+whose ``data`` is one of three shapes (``coordinator.watcher``'s events), told apart by ``kind``:
+
+``ScopeEvent`` (kind ``violation``): a change in a stream worktree that the stream may not commit
+
+========  ======  =================================================================================
+field     type    meaning
+========  ======  =================================================================================
+kind      str     violation
+time      float   when it was seen (epoch seconds)
+stream    str     the stream whose worktree it is
+worktree  str     that worktree
+path      str     relative to the worktree root
+change    str     created | modified | deleted | added | type changed
+reason    str     as the hooks say it: "owned by ui", "unowned", …
+fix       str     what to do about it
+========  ======  =================================================================================
+
+``WorktreeEvent`` (kind ``worktree``): a worktree the watcher started or stopped watching
+
+========  ======  =================================================================================
+field     type    meaning
+========  ======  =================================================================================
+kind      str     worktree
+time      float   when (epoch seconds)
+stream    str     the stream
+worktree  str     its worktree
+action    str     watching | gone
+observer  str     inotify | polling
+note      str     e.g. why it is polled
+========  ======  =================================================================================
+
+``WatchWarning`` (kind ``warning``): something the watcher cannot do, and what it does instead
+
+========  ======  =================================================================================
+field     type    meaning
+========  ======  =================================================================================
+kind      str     warning
+time      float   when (epoch seconds)
+message   str     what happened
+========  ======  =================================================================================
+"""
 
 from __future__ import annotations
 
@@ -25,6 +69,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Owners:
+    """``streams owner --json``.
+
+    =====  ===========  ===========================================================================
+    field  type         meaning
+    =====  ===========  ===========================================================================
+    paths  [PathOwner]  one per PATH, in order
+    =====  ===========  ===========================================================================
+    """
+
     paths: list[scope.PathOwner]
 
 

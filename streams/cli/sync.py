@@ -1,4 +1,9 @@
-"""sync: rebase the streams onto the base, once or on a timer; finish or abort a halted rebase."""
+"""sync: rebase the streams onto the base, once or on a timer; finish or abort a halted rebase.
+
+The ``--json`` data is ``Synced`` (a pass), ``SyncPass`` (each pass of ``--watch``, one envelope per
+line) or ``Aborted`` (``--abort``). Their tables document ``coordinator.sync``'s result types too,
+until that module documents them itself.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +26,71 @@ base.add_json_properties(syncing.SyncReport, "halted", "failed")
 
 @dataclass(frozen=True)
 class Synced:
+    """``streams sync --json`` (exit 4 on a halt, 1 on a failed stream: the data is there as well).
+
+    ============================  ========================  =======================================
+    field                         type                      meaning
+    ============================  ========================  =======================================
+    continued                     ContinueResult | null     --continue NAME: the rebase it finished
+    continued.stream              str                       the stream
+    continued.halt                Halt                      the halt it resolved
+    continued.tip                 str                       the branch tip once the rebase finished
+    continued.scope_checked       bool                      the rebased commits were checked
+                                                            against the stream's scope
+    report                        SyncReport                the pass
+    report.upstream               str                       what the streams are rebased onto, for
+                                                            people (e.g. ``origin/main``)
+    report.upstream_ref           str                       its ref, e.g. ``refs/remotes/origin/main``
+    report.upstream_tip           str                       its commit
+    report.fetched                bool                      the pass fetched from the remote first
+    report.streams                [StreamResult]            one per stream, in dependency order
+    report.streams[].name         str                       the stream
+    report.streams[].outcome      str                       up to date | rebased | dirty | halted |
+                                                            not started | no worktree | detached |
+                                                            failed | not reached
+    report.streams[].old_tip      str | null                the branch tip before the pass
+    report.streams[].new_tip      str | null                after it
+    report.streams[].files        [str]                     the dirty or conflicting paths
+    report.streams[].detail       str                       what happened, for people
+    report.streams[].push         str | null                pushed | rejected | diverged | failed;
+                                                            null: nothing to push, or no remote
+    report.streams[].push_detail  str                       what the push did, for people
+    report.halts                  [Halt]                    every halt pending among the streams
+                                                            after the pass
+    report.new_halt               Halt | null               the conflict this pass stopped on
+    report.reconciled             [{stream, what, detail}]  what the pass found in git that
+                                                            state.json did not say (what: resolved
+                                                            | aborted | worktree gone | recovered |
+                                                            found), and what it did about it
+    report.predicted              {stream: [str]} | null    paths a rebase of each stream would
+                                                            conflict on (git merge-tree; with
+                                                            --json only)
+    report.time                   str                       when the pass ran (ISO 8601, UTC)
+    report.halted                 bool                      a stream waits for a human (``halts``
+                                                            is not empty)
+    report.failed                 [StreamResult]            the streams that failed to rebase or
+                                                            to push
+    ============================  ========================  =======================================
+    """
+
     continued: syncing.ContinueResult | None
     report: syncing.SyncReport
 
 
 @dataclass(frozen=True)
 class SyncPass:
+    """Each pass of ``streams sync --watch --json``: one envelope per line (ok false when a stream
+    failed); a halt ends the command (exit 4) with the halting pass.
+
+    =========  =======================  ===========================================================
+    field      type                     meaning
+    =========  =======================  ===========================================================
+    iteration  int                      the pass, counting from 1
+    continued  ContinueResult | null    as in ``Synced`` (the first pass only)
+    report     SyncReport               as in ``Synced``
+    =========  =======================  ===========================================================
+    """
+
     iteration: int
     continued: syncing.ContinueResult | None
     report: syncing.SyncReport
@@ -34,6 +98,24 @@ class SyncPass:
 
 @dataclass(frozen=True)
 class Aborted:
+    """``streams sync --abort NAME --json``.
+
+    ====================  ===========  ============================================================
+    field                 type         meaning
+    ====================  ===========  ============================================================
+    aborted               AbortResult  the abort
+    aborted.stream        str          the stream
+    aborted.halt          Halt | null  the halt it gave up (null: a rebase streams had not
+                                       recorded)
+    aborted.original_tip  str          where the branch is back at
+    aborted.replaced_tip  str | null   a tip the abort moved away from (kept in the branch's
+                                       reflog)
+    aborted.worktree      str          the stream's worktree
+    aborted.removed       [str]        untracked copies of committed files a killed rebase left,
+                                       removed
+    ====================  ===========  ============================================================
+    """
+
     aborted: syncing.AbortResult
 
 

@@ -1,4 +1,8 @@
-"""init, start, stop, list."""
+"""init, start, stop, list.
+
+Each command's ``--json`` ``data`` is documented beside its result type (``tests/test_json_docs.py``
+keeps the tables true).
+"""
 
 from __future__ import annotations
 
@@ -17,22 +21,60 @@ from streams.worktrees import StartResult, StopOutcome, StopResult, StreamState,
 
 @dataclass(frozen=True)
 class Initialised:
+    """``streams init --json``.
+
+    =======  ======  ==============================================================================
+    field    type    meaning
+    =======  ======  ==============================================================================
+    path     str     the streams.yaml written
+    streams  [str]   the example streams in it
+    =======  ======  ==============================================================================
+    """
+
     path: Path
     streams: list[str]
 
 
 @dataclass(frozen=True)
 class Started:
+    """``streams start --json``.
+
+    =======  =============  =======================================================================
+    field    type           meaning
+    =======  =============  =======================================================================
+    streams  [StartResult]  one per stream named (all when none were)
+    =======  =============  =======================================================================
+    """
+
     streams: list[StartResult]
 
 
 @dataclass(frozen=True)
 class Stopped:
+    """``streams stop --json``.
+
+    =======  ============  ========================================================================
+    field    type          meaning
+    =======  ============  ========================================================================
+    streams  [StopResult]  one per stream named
+    =======  ============  ========================================================================
+    """
+
     streams: list[StopResult]
 
 
 @dataclass(frozen=True)
 class Listing:
+    """``streams list --json``.
+
+    =======  =============  =======================================================================
+    field    type           meaning
+    =======  =============  =======================================================================
+    base     str            the base branch
+    streams  [StreamState]  every configured stream, then stream worktrees no longer configured
+    =======  =============  =======================================================================
+    """
+
     base: str
     streams: list[StreamState]
 
