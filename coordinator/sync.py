@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 from coordinator.halts import (
     AbortResult,
@@ -117,6 +118,8 @@ class SyncReport:
     reconciled: tuple[Reconciled, ...]
     predicted: dict[str, list[str]] | None = None
     time: str = field(default_factory=iso_utc)
+
+    json_properties: ClassVar[tuple[str, ...]] = ("halted", "failed")  # derived facts the JSON carries too
 
     @property
     def halted(self) -> bool:

@@ -48,8 +48,8 @@ streams[].dirty              [str]             uncommitted paths (staged, unstag
                                                both sides of a staged rename)
 streams[].out_of_scope       [{path, reason}]  uncommitted paths the stream may not commit,
                                                with why (``streams.scope.check_paths``)
-streams[].locks              [{path, expires_at, seconds_left, until_commit, reason}]
-                                               live leases the stream holds
+streams[].locks              [LeaseView]       live leases the stream holds (``LeaseView``'s
+                                               fields: the lease shape of ``streams locks``)
 streams[].halted             bool              sync halted this stream on a conflict
 streams[].halt               {files, onto, original_tip, time, reason, upstream} | null
                                                the recorded halt (reason: conflict |
@@ -66,6 +66,8 @@ streams[].last_commit_age    float | null      seconds since then
 streams[].agent_pid          int | null        pid from the agent's pid file
 streams[].agent_running      bool              that process is alive
 streams[].errors             [str]             what could not be read for this row
+streams[].active             bool              started, not halted, and progress ``in_progress``
+                                               or an agent running (what summary.active counts)
 warnings                     [str]             what could not be read for the whole snapshot
 ===========================  ================  ==================================================
 """
@@ -74,12 +76,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-STARTED = "started"
-NOT_STARTED = "not started"
-BRANCH_ONLY = "branch only"
-MISSING = "missing"
-UNCONFIGURED = "unconfigured"
+from streams.kernel.locks import LeaseView
+from streams.places import PlaceState
+from streams.progress import ProgressStatus
+from streams.state import HaltReason
+
+# The row states by their short names (the dashboard's cells and watchers use them).
+STARTED = PlaceState.STARTED
+NOT_STARTED = PlaceState.NOT_STARTED
+BRANCH_ONLY = PlaceState.BRANCH_ONLY
+MISSING = PlaceState.MISSING
+UNCONFIGURED = PlaceState.UNCONFIGURED
 
 
 @dataclass(frozen=True)
@@ -89,32 +98,23 @@ class ScopeIssue:
 
 
 @dataclass(frozen=True)
-class HeldLock:
-    path: str
-    expires_at: float
-    seconds_left: float
-    until_commit: bool
-    reason: str
-
-
-@dataclass(frozen=True)
 class HaltInfo:
     files: tuple[str, ...]
     onto: str
     original_tip: str
     time: str
-    reason: str
+    reason: HaltReason | str
     upstream: str
 
 
 @dataclass(frozen=True)
 class StreamStatus:
     name: str
-    state: str
+    state: PlaceState
     branch: str
     worktree: str | None
     head: str | None = None
-    status: str | None = None
+    status: ProgressStatus | None = None
     completion: int | None = None
     current_task: str = ""
     blocked_items: tuple[str, ...] = ()
@@ -123,7 +123,7 @@ class StreamStatus:
     behind: int | None = None
     dirty: tuple[str, ...] = ()
     out_of_scope: tuple[ScopeIssue, ...] = ()
-    locks: tuple[HeldLock, ...] = ()
+    locks: tuple[LeaseView, ...] = ()
     halted: bool = False
     halt: HaltInfo | None = None
     operation: str | None = None
@@ -136,6 +136,8 @@ class StreamStatus:
     agent_pid: int | None = None
     agent_running: bool = False
     errors: tuple[str, ...] = ()
+
+    json_properties: ClassVar[tuple[str, ...]] = ("active",)  # derived facts the JSON carries too
 
     @property
     def active(self) -> bool:

@@ -20,7 +20,9 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 import streams
 from streams import git
@@ -59,27 +61,69 @@ class HooksPathError(HooksError):
     code = "hooks_path"
 
 
+class HookState(StrEnum):
+    """What became of a hook (install: installed | updated | unchanged; uninstall: removed | restored |
+    not installed | foreign; status: installed | outdated | foreign | missing)."""
+
+    INSTALLED = "installed"  # install: written where there was none; status: ours and current
+    UPDATED = "updated"  # install: ours, rewritten
+    UNCHANGED = "unchanged"  # install: ours and current already
+    OUTDATED = "outdated"  # status: ours, but from another version or interpreter
+    REMOVED = "removed"  # uninstall: ours, removed (its .legacy hook put back)
+    RESTORED = "restored"  # uninstall: ours was gone, the kept .legacy hook put back
+    NOT_INSTALLED = "not installed"  # uninstall: nothing there
+    FOREIGN = "foreign"  # not a streams hook: left alone
+    MISSING = "missing"  # status: no hook there
+
+
 @dataclass(frozen=True)
 class HookFile:
+    """One hook in ``<git-common-dir>/hooks``.
+
+    ======  ===========  ==========================================================================
+    field   type         meaning
+    ======  ===========  ==========================================================================
+    name    str          pre-commit | reference-transaction | post-commit
+    path    str          the hook file
+    state   str          what became of it (``HookState``): installed | updated | unchanged |
+                         outdated | removed | restored | not installed | foreign | missing
+    legacy  bool         a foreign hook is kept as <name>.legacy (the shim runs it first)
+    python  str | null   the interpreter the shim calls (null: not ours, or not there)
+    ======  ===========  ==========================================================================
+    """
+
     name: str
     path: Path
-    # install: installed | updated | unchanged; uninstall: removed | not installed | foreign;
-    # status: installed | outdated | foreign | missing
-    state: str
+    state: HookState
     legacy: bool  # a foreign hook kept as <name>.legacy (run by the shim)
     python: str | None = None  # the interpreter the shim calls
 
 
 @dataclass(frozen=True)
 class HooksReport:
+    """``streams hooks install|uninstall|status --json``'s ``data``.
+
+    ==========  ===========  ======================================================================
+    field       type         meaning
+    ==========  ===========  ======================================================================
+    hooks_dir   str          ``<git-common-dir>/hooks``
+    python      str          the interpreter installing (install) or running this command
+    hooks       [HookFile]   one per hook
+    hooks_path  str | null   core.hooksPath when set (status; git then ignores ``hooks_dir``)
+    installed   bool         every hook is ours and current
+    ==========  ===========  ======================================================================
+    """
+
     hooks_dir: Path
     python: str
     hooks: tuple[HookFile, ...]
     hooks_path: str | None = None  # core.hooksPath, when set
 
+    json_properties: ClassVar[tuple[str, ...]] = ("installed",)  # derived facts the JSON carries too
+
     @property
     def installed(self) -> bool:
-        return all(h.state in ("installed", "updated", "unchanged") for h in self.hooks)
+        return all(h.state in (HookState.INSTALLED, HookState.UPDATED, HookState.UNCHANGED) for h in self.hooks)
 
 
 def hooks_dir(ws: Workspace) -> Path:
@@ -195,10 +239,10 @@ def install(ws: Workspace, *, python: str | None = None) -> HooksReport:
             os.rename(path, legacy)
             exists = False
         if exists and path.read_text(encoding="utf-8", errors="replace") == wanted[name] and os.access(path, os.X_OK):
-            state = "unchanged"
+            state = HookState.UNCHANGED
         else:
             _write_executable(path, wanted[name])
-            state = "updated" if exists else "installed"
+            state = HookState.UPDATED if exists else HookState.INSTALLED
         results.append(HookFile(name, path, state, legacy.exists() or legacy.is_symlink(), python))
     return HooksReport(folder, python, tuple(results))
 
@@ -236,17 +280,19 @@ def uninstall(ws: Workspace) -> HooksReport:
         if not (path.exists() or path.is_symlink()):
             if has_legacy:  # a shim removed by hand: still put the kept hook back
                 os.rename(legacy, path)
-            results.append(HookFile(name, path, "restored" if has_legacy else "not installed", has_legacy))
+            results.append(
+                HookFile(name, path, HookState.RESTORED if has_legacy else HookState.NOT_INSTALLED, has_legacy)
+            )
             continue
         if not is_ours(path):
-            results.append(HookFile(name, path, "foreign", has_legacy))
+            results.append(HookFile(name, path, HookState.FOREIGN, has_legacy))
             continue
         python = baked_python(path)
         if has_legacy:
             os.replace(legacy, path)
         else:
             path.unlink()
-        results.append(HookFile(name, path, "removed", has_legacy, python))
+        results.append(HookFile(name, path, HookState.REMOVED, has_legacy, python))
     return HooksReport(folder, sys.executable, tuple(results))
 
 
@@ -258,9 +304,9 @@ def status(ws: Workspace) -> HooksReport:
         legacy = folder / (name + LEGACY_SUFFIX)
         has_legacy = legacy.exists() or legacy.is_symlink()
         if not (path.exists() or path.is_symlink()):
-            state, python = "missing", None
+            state, python = HookState.MISSING, None
         elif not is_ours(path):
-            state, python = "foreign", None
+            state, python = HookState.FOREIGN, None
         else:
             python = baked_python(path)
             current = render(name, python) if python else None
@@ -270,6 +316,6 @@ def status(ws: Workspace) -> HooksReport:
                 and os.access(python, os.X_OK)
                 and os.access(path, os.X_OK)
             )
-            state = "installed" if fine else "outdated"
+            state = HookState.INSTALLED if fine else HookState.OUTDATED
         results.append(HookFile(name, path, state, has_legacy, python))
     return HooksReport(folder, sys.executable, tuple(results), hooks_path(ws))

@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from streams.config import Config, ConfigError
 from streams.kernel import hookcache
@@ -180,9 +181,19 @@ class PatternSet(Matcher):
         return list(filter(self._combined.match, paths))
 
 
+class OwnerKind(StrEnum):
+    """Who owns a path (``owner --json``'s ``paths[].kind``)."""
+
+    STREAM = "stream"  # a stream's owns: patterns
+    PROGRESS = "progress"  # a stream's own progress file
+    SHARED = "shared"  # listed under shared: (changed under a lease)
+    RESERVED = "reserved"  # streams' own files: streams.yaml, a progress file of no configured stream
+    UNOWNED = "unowned"  # nobody
+
+
 @dataclass(frozen=True)
 class Owner:
-    kind: str  # "stream" | "progress" | "shared" | "reserved" | "unowned"
+    kind: OwnerKind
     stream: str | None = None
     pattern: str | None = None  # the pattern that decided, as written in streams.yaml
 
@@ -201,7 +212,7 @@ class Ownership:
 
     def owner(self, path: str) -> Owner:
         kind, stream = self.compiled.owner(path)
-        return Owner(kind, stream, self.compiled.pattern_for(path))
+        return Owner(OwnerKind(kind), stream, self.compiled.pattern_for(path))
 
 
 @dataclass(frozen=True)

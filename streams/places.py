@@ -25,6 +25,8 @@ from streams.workspace import Workspace
 
 
 class PlaceState(StrEnum):
+    """Where a stream is (``list --json``'s and ``status --json``'s ``state``)."""
+
     STARTED = "started"  # its worktree exists
     NOT_STARTED = "not started"  # no branch, no worktree
     BRANCH_ONLY = "branch only"  # a branch, no worktree

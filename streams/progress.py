@@ -8,7 +8,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -20,7 +22,19 @@ from streams.kernel.mutex import held
 from streams.kernel.paths import progress_path
 from streams.kernel.procs import pid_alive
 
-STATUSES = ("pending", "in_progress", "blocked", "completed", "failed", "paused")
+
+class ProgressStatus(StrEnum):
+    """A stream's status as its progress file says it (``progress --json``, ``status --json``)."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PAUSED = "paused"
+
+
+STATUSES = tuple(s.value for s in ProgressStatus)
 SECTIONS = ("Completed Tasks", "Current Task", "Blocked Items", "Next Steps")
 
 
@@ -30,8 +44,26 @@ class ProgressError(StreamsError):
 
 @dataclass(frozen=True)
 class Progress:
+    """A stream's progress file (``.streams/stream-NAME.md``) as data.
+
+    ==========  ======  ===========================================================================
+    field       type    meaning
+    ==========  ======  ===========================================================================
+    stream      str     the stream
+    status      str     pending | in_progress | blocked | completed | failed | paused
+    completion  int     0-100
+    agent       str     who works on it
+    started     str     when the file was first written (ISO 8601, UTC)
+    updated     str     when it was last updated
+    completed   [str]   Completed Tasks
+    current     str     Current Task
+    blocked     [str]   Blocked Items
+    next        [str]   Next Steps
+    ==========  ======  ===========================================================================
+    """
+
     stream: str
-    status: str = "pending"
+    status: ProgressStatus = ProgressStatus.PENDING
     completion: int = 0
     agent: str = ""
     started: str = ""
@@ -135,7 +167,7 @@ def parse(text: str, *, display: str) -> Progress:
 
     return Progress(
         stream=text_of("stream"),
-        status=status,
+        status=ProgressStatus(status),
         completion=completion,
         agent=text_of("agent"),
         started=text_of("started"),
@@ -190,12 +222,12 @@ def read_progress(worktree: Path, name: str) -> Progress | None:
     return parse(text, display=str(path))
 
 
-def check_status(value: str) -> str:
+def check_status(value: str) -> ProgressStatus:
     if value not in STATUSES:
         close = difflib.get_close_matches(value, STATUSES, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ProgressUsageError(f"--status {value!r} is not a status; {hint}use one of {', '.join(STATUSES)}")
-    return value
+    return ProgressStatus(value)
 
 
 def parse_completion(value: str) -> int:
@@ -215,7 +247,7 @@ def parse_completion(value: str) -> int:
 class Update:
     """What `streams progress` changes; unset fields keep their value."""
 
-    status: str | None = None
+    status: ProgressStatus | None = None
     completion: int | None = None
     done: tuple[str, ...] = ()
     current: str | None = None
@@ -265,11 +297,31 @@ def apply_update(p: Progress, u: Update, *, when: str) -> Progress:
 
 @dataclass(frozen=True)
 class ProgressCommit:
+    """An update of a progress file: ``streams progress --json`` with options.
+
+    ========  ===========  ========================================================================
+    field     type         meaning
+    ========  ===========  ========================================================================
+    stream    str          the stream
+    path      str          the progress file in its worktree
+    progress  Progress     the file's contents after the update
+    commit    str | null   the commit made on the stream's branch; null: nothing changed
+    branch    str          that branch
+    changed   bool         a commit was made
+    ========  ===========  ========================================================================
+    """
+
     stream: str
     path: Path  # the progress file in the stream's worktree
     progress: Progress
     commit: str | None  # the new commit on the stream's branch; None when nothing changed
     branch: str
+
+    json_properties: ClassVar[tuple[str, ...]] = ("changed",)
+
+    @property
+    def changed(self) -> bool:
+        return self.commit is not None
 
 
 def _commit_message(name: str, p: Progress, u: Update, message: str | None) -> str:

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from streams import git
 from streams.config import CONFIG_NAME, Config, parse
@@ -27,7 +28,7 @@ from streams.kernel import paths
 from streams.kernel.errors import ConfigError, NotARepositoryError, PathError, StreamsError, UsageError
 from streams.kernel.locks import lease_lookup
 from streams.kernel.rules import CompiledConfig, Finding, describe_owner
-from streams.ownership import compiled
+from streams.ownership import OwnerKind, compiled
 from streams.workspace import Workspace, discover
 
 # Set by receive-pack while a push is in quarantine: commands run from a pre-receive hook must keep
@@ -37,6 +38,20 @@ OBJECT_ENV = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_Q
 
 @dataclass(frozen=True)
 class Violation:
+    """A change a stream may not make.
+
+    ======  ===========  ==========================================================================
+    field   type         meaning
+    ======  ===========  ==========================================================================
+    path    str          the path, relative to the repository root
+    reason  str          why not, as the hooks say it: "owned by ui", "unowned", …
+    commit  str | null   the commit that makes the change; null: uncommitted
+    fix     str          what to do about it
+    status  str          A, M, D or T when known ("" otherwise)
+    stream  str          the stream that may not make it
+    ======  ===========  ==========================================================================
+    """
+
     path: str
     reason: str  # "owned by ui", "shared: run `streams lock pyproject.toml`", "shared: held by ui until 12:00", "unowned", …
     commit: str | None = None  # the commit that makes the change (None: uncommitted)
@@ -89,12 +104,29 @@ def violations_in_range(
 
 @dataclass(frozen=True)
 class StreamVerdict:
+    """One stream's commits, checked.
+
+    ==============  ===========  ==================================================================
+    field           type         meaning
+    ==============  ===========  ==================================================================
+    stream          str          the stream whose scope applies
+    range           str          what was checked, e.g. ``main..streams/api``
+    tip             str          the commit checked up to
+    commits         int          commits checked
+    violations      [Violation]  every change outside the scope, commit by commit
+    shared_changes  [str]        shared paths the range changes (leases are checked at commit time)
+    ok              bool         no violation
+    ==============  ===========  ==================================================================
+    """
+
     stream: str
     range: str  # what was checked, e.g. "main..streams/api"
     tip: str  # the commit checked up to
     commits: int
     violations: tuple[Violation, ...]
     shared_changes: tuple[str, ...]  # shared paths the range changes (accepted: see the module doc)
+
+    json_properties: ClassVar[tuple[str, ...]] = ("ok",)  # derived facts the JSON carries too
 
     @property
     def ok(self) -> bool:
@@ -103,7 +135,20 @@ class StreamVerdict:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """``streams verify --json``'s ``data``; with violations the command exits 5 and ``ok`` is false
+    in the envelope and here.
+
+    =======  ===============  =====================================================================
+    field    type             meaning
+    =======  ===============  =====================================================================
+    results  [StreamVerdict]  one per stream checked
+    ok       bool             no stream has a violation
+    =======  ===============  =====================================================================
+    """
+
     results: tuple[StreamVerdict, ...]
+
+    json_properties: ClassVar[tuple[str, ...]] = ("ok",)
 
     @property
     def ok(self) -> bool:
@@ -222,8 +267,23 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
 
 @dataclass(frozen=True)
 class PathOwner:
+    """Who owns a path, and whether the stream the command runs in may change it.
+
+    =======  ============  ========================================================================
+    field    type          meaning
+    =======  ============  ========================================================================
+    path     str           relative to the repository root
+    kind     str           stream | progress | shared | reserved | unowned (``OwnerKind``)
+    stream   str | null    the owning stream (kind stream or progress)
+    pattern  str | null    the pattern in streams.yaml that decides, as written
+    current  str | null    the stream whose worktree the command runs in (null: none)
+    allowed  bool | null   may ``current`` change the path (null: no current stream)
+    reason   str | null    why not
+    =======  ============  ========================================================================
+    """
+
     path: str  # relative to the repository root
-    kind: str  # stream | progress | shared | reserved | unowned
+    kind: OwnerKind
     stream: str | None  # the owning stream (kind stream or progress)
     pattern: str | None  # the pattern in streams.yaml that decides
     # When run inside a stream's worktree: may that stream change it, and if not, why.
@@ -271,5 +331,5 @@ def owners(ws: Workspace, config: Config, raw_paths: Sequence[str], cwd: Path) -
             verdict = cc.judge(current, path, lease_of)
             allowed = verdict is None
             reason = verdict[0] if verdict else None
-        result.append(PathOwner(path, kind, stream, cc.pattern_for(path), current, allowed, reason))
+        result.append(PathOwner(path, OwnerKind(kind), stream, cc.pattern_for(path), current, allowed, reason))
     return result

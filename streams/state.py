@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,34 @@ class StateError(StreamsError):
     code = "state"
 
 
+class HaltReason(StrEnum):
+    """Why a stream's rebase waits for a human."""
+
+    CONFLICT = "conflict"  # the rebase stopped on conflicting paths
+    STOPPED = "stopped"  # the rebase stopped with no unmerged paths
+    INTERRUPTED = "interrupted"  # a sync was killed while rebasing
+    FOUND = "found"  # a rebase in progress that streams did not start
+    RESOLVED = "resolved"  # finished by hand: what a pass reconciles a halt into
+
+
 @dataclass(frozen=True)
 class Halt:
-    """A stream whose rebase stopped and waits for a human."""
+    """A stream whose rebase stopped and waits for a human (``sync --json``'s ``report.halts[]``).
+
+    ============  ======  =========================================================================
+    field         type    meaning
+    ============  ======  =========================================================================
+    stream        str     the stream
+    files         [str]   the conflicting paths (empty: the rebase stopped without a conflict)
+    original_tip  str     the branch tip before the rebase (``sync --abort`` restores it)
+    onto          str     the upstream commit the rebase replays onto
+    time          str     when it halted (ISO 8601, UTC)
+    worktree      str     where the rebase waits
+    reason        str     conflict | stopped | interrupted | found | resolved (``HaltReason``)
+    upstream      str     the upstream's name, e.g. ``origin/main``
+    ref           str     the stream's branch, e.g. ``refs/heads/streams/api``
+    ============  ======  =========================================================================
+    """
 
     stream: str
     files: tuple[str, ...]  # the conflicting paths (empty when the rebase was interrupted, not conflicted)
@@ -47,11 +73,15 @@ class Halt:
     onto: str  # the upstream commit the rebase replays onto
     time: str  # ISO 8601, UTC
     worktree: str
-    reason: str = (
-        "conflict"  # conflict | stopped | interrupted (a killed sync) | found (a rebase streams did not start)
-    )
+    # A HaltReason: plain strings are taken (and turned into one) until coordinator/sync.py passes the enum.
+    reason: HaltReason | str = HaltReason.CONFLICT
     upstream: str = ""  # the upstream's name for messages, e.g. origin/main
     ref: str = ""  # the stream's branch, e.g. refs/heads/streams/api
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reason, HaltReason):
+            with suppress(ValueError):  # an unknown reason (a newer streams wrote state.json) stays as written
+                object.__setattr__(self, "reason", HaltReason(self.reason))
 
 
 @dataclass(frozen=True)

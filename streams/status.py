@@ -40,7 +40,6 @@ from streams.dashboard import (
     STARTED,
     UNCONFIGURED,
     HaltInfo,
-    HeldLock,
     ScopeIssue,
     Snapshot,
     StreamStatus,
@@ -51,7 +50,7 @@ from streams.git import RefTip
 from streams.kernel import paths
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
-from streams.kernel.locks import Lease, list_leases
+from streams.kernel.locks import Lease, LeaseView, list_leases
 from streams.kernel.procs import pid_alive
 from streams.places import PlaceState
 from streams.predict import predict_conflicts
@@ -70,7 +69,6 @@ __all__ = [
     "UNCONFIGURED",
     "Collector",
     "HaltInfo",
-    "HeldLock",
     "ScopeIssue",
     "Snapshot",
     "StreamStatus",
@@ -121,7 +119,7 @@ class _Row:
     """A row while it is being filled in."""
 
     name: str
-    state: str
+    state: PlaceState
     branch: str
     worktree: Path | None
     head: str | None = None
@@ -452,17 +450,14 @@ class Collector:
         )
 
 
-def _held_locks(leases: list[Lease], now: float) -> tuple[dict[str, list[HeldLock]], int]:
-    """The live leases by stream, and how many there are."""
-    held: dict[str, list[HeldLock]] = {}
+def _held_locks(leases: list[Lease], now: float) -> tuple[dict[str, list[LeaseView]], int]:
+    """The live leases by holding stream, in the one lease shape (``LeaseView``), and their count."""
+    held: dict[str, list[LeaseView]] = {}
     live = 0
     for lease in leases:
-        if not lease.live(now):
-            continue
-        live += 1
-        held.setdefault(lease.stream, []).append(
-            HeldLock(lease.path, lease.expires_at, round(lease.expires_at - now, 1), lease.until_commit, lease.reason)
-        )
+        if lease.live(now):
+            live += 1
+            held.setdefault(lease.stream, []).append(lease.view(now))
     return held, live
 
 

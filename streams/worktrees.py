@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from streams import git, places
@@ -45,7 +46,18 @@ def worktree_lock(ws: Workspace, on_wait: Callable[[str], None] | None = None) -
 
 @dataclass(frozen=True)
 class StreamState:
-    """A row of `streams list`."""
+    """A configured stream (or a stream worktree streams.yaml no longer names): ``list --json``.
+
+    ======  ===========  ===========================================================================
+    field   type         meaning
+    ======  ===========  ===========================================================================
+    name    str          the stream
+    branch  str          its branch, e.g. ``streams/api``
+    path    str          its worktree (where it is, or where ``streams start`` would put it)
+    state   str          started | not started | branch only | unconfigured (``PlaceState``)
+    head    str | null   the tip of its worktree (started) or branch; null: no branch
+    ======  ===========  ===========================================================================
+    """
 
     name: str
     branch: str
@@ -72,12 +84,31 @@ def survey(ws: Workspace, config: Config) -> list[StreamState]:
 # --- start -----------------------------------------------------------------------------------------
 
 
+class StartOutcome(StrEnum):
+    STARTED = "started"
+    ALREADY_STARTED = "already started"
+
+
 @dataclass(frozen=True)
 class StartResult:
+    """A stream ``streams start`` started or found started.
+
+    ==============  ======  ====================================================================
+    field           type    meaning
+    ==============  ======  ====================================================================
+    name            str     the stream
+    branch          str     its branch
+    path            str     its worktree
+    outcome         str     started | already started
+    branch_created  bool    the branch was made from the base (false: an existing one reused)
+    head            str     the tip of the worktree
+    ==============  ======  ====================================================================
+    """
+
     name: str
     branch: str
     path: Path
-    outcome: str  # "started" | "already started"
+    outcome: StartOutcome
     branch_created: bool
     head: str
 
@@ -129,7 +160,7 @@ def start(
                     if tips[later_ref] is None:
                         git.delete_ref(ws.main_root, later_ref, heads[later.name], check=False)
                 raise
-            results[s.name] = StartResult(s.name, config.branch(s.name), path, "started", created, head)
+            results[s.name] = StartResult(s.name, config.branch(s.name), path, StartOutcome.STARTED, created, head)
     from streams import hooks_install  # the scope hooks, in the common dir (idempotent)
 
     hooks_install.install(ws)
@@ -154,7 +185,7 @@ def _plan_start(
                 )
             _write_marker(wt.path, s.name)
             results[s.name] = StartResult(
-                s.name, config.branch(s.name), wt.path, "already started", False, wt.head or ""
+                s.name, config.branch(s.name), wt.path, StartOutcome.ALREADY_STARTED, False, wt.head or ""
             )
             continue
         path = config.worktree_path(ws.main_root, s.name)
@@ -232,12 +263,35 @@ def _undo_start(ws: Workspace, path: Path, ref: str, created_tip: str | None) ->
 # --- stop ------------------------------------------------------------------------------------------
 
 
+class StopOutcome(StrEnum):
+    STOPPED = "stopped"  # its worktree removed
+    NOT_STARTED = "not started"  # it had no worktree
+
+
 @dataclass(frozen=True)
 class StopResult:
+    """A stream ``streams stop`` stopped, and what it left behind.
+
+    ==============  ===========  =================================================================
+    field           type         meaning
+    ==============  ===========  =================================================================
+    name            str          the stream
+    branch          str          its branch
+    path            str | null   the worktree removed; null: it had none
+    outcome         str          stopped | not started
+    tip             str | null   the branch tip left behind; null: no branch
+    branch_deleted  bool         --delete-branch deleted it (``git branch BRANCH TIP`` restores it)
+    unmerged        int          commits on the branch that are not on the base
+    saved_ref       str | null   where --force saved uncommitted work
+    saved_commit    str | null   that commit
+    released_locks  [str]        shared files whose leases the stop released
+    ==============  ===========  =================================================================
+    """
+
     name: str
     branch: str
     path: Path | None
-    outcome: str  # "stopped" | "not started"
+    outcome: StopOutcome
     tip: str | None  # the branch tip left behind (None: no branch)
     branch_deleted: bool
     unmerged: int  # commits on the branch that are not on the base
@@ -320,7 +374,7 @@ def stop(
                     s.name,
                     branch,
                     wt.path if wt is not None else None,
-                    "stopped" if wt is not None else "not started",
+                    StopOutcome.STOPPED if wt is not None else StopOutcome.NOT_STARTED,
                     tip,
                     deleted,
                     len(unmerged),

@@ -153,6 +153,21 @@ def test_usage_errors_exit_2_with_one_line(repo: Repo, args: list[str]) -> None:
     assert disk_snapshot(repo.root.parent) == before
 
 
+def test_which_stream_has_one_answer_and_one_error(repo: Repo) -> None:
+    """Outside a stream's worktree and without --stream, every command fails the same way (exit 2)."""
+    assert run_cli(["start", "api"], repo.root).code == 0
+    errors = set()
+    for args in (["lock", "pyproject.toml"], ["unlock", "pyproject.toml"], ["progress"]):
+        result = run_cli([*args, "--json"], repo.root)
+        assert result.code == 2, result
+        env = json.loads(result.out)
+        assert env["error"]["code"] == "no_stream"
+        errors.add(env["error"]["message"])
+    assert errors == {"not inside a stream's worktree; run this in one, or pass --stream NAME (streams: api, ui, docs)"}
+    inside = run_cli(["progress", "--json"], repo.worktree("api"))  # the worktree answers it
+    assert inside.code == 0 and json.loads(inside.out)["data"]["stream"] == "api"
+
+
 def test_dash_C_runs_elsewhere(repo: Repo, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.progress import Progress, parse, read_progress, render
+from streams.progress import Progress, ProgressStatus, parse, read_progress, render
 from tests.conftest import Repo, run_cli, run_streams
 
 
@@ -180,7 +180,9 @@ def test_a_deleted_progress_file_is_recreated_and_committed(started: Repo) -> No
 
 def test_unchanged_content_makes_no_commit(started: Repo) -> None:
     wt = started.worktree("api")
-    p = Progress(stream="api", status="completed", completion=100, started="2026-01-01T00:00:00Z", updated="X")
+    p = Progress(
+        stream="api", status=ProgressStatus.COMPLETED, completion=100, started="2026-01-01T00:00:00Z", updated="X"
+    )
     # Same content as what the update will render (the update stamps the time, so freeze it via the API).
     from streams.progress import Update, update_progress
 
@@ -188,7 +190,7 @@ def test_unchanged_content_makes_no_commit(started: Repo) -> None:
     started.commit_all("set progress", cwd=wt)
     before = head(started, wt)
     result = update_progress(
-        started.root / ".git" / "streams", wt, "api", "streams/api", Update(status="completed"), when="X"
+        started.root / ".git" / "streams", wt, "api", "streams/api", Update(status=ProgressStatus.COMPLETED), when="X"
     )
     assert result.commit is None and head(started, wt) == before
 

@@ -1,7 +1,16 @@
-"""The CLI's common ground: the root group, output (text or the JSON envelope), errors, exit codes.
+"""The CLI's common ground: the root group, the one writer of results, errors, exit codes.
 
-This package is the only code that prints or exits. Commands parse, call the core or the
-coordinator with plain values, and render what comes back.
+This package is the only code that prints or exits. A command parses its options, opens the
+workspace through ``streams.cli.context``, calls one core or coordinator function with plain values
+and returns a ``Reply``: the result, how a person reads it, and the error it ends with, if any.
+``run_main`` hands the reply to ``respond``, the one writer of either the text or the JSON envelope
+``{"version": 1, "command", "ok", "data", "error": {"code", "message"}}``; a command that reports as
+it goes (``watch``, ``sync --watch``) writes each item with ``stream``. An error raised anywhere is
+written by ``respond`` too, as a reply without data.
+
+Each result type documents its ``data`` fields in a table in its docstring (``streams/status.py``
+has the model); ``tests/test_json_docs.py`` runs every command with ``--json`` and keeps the tables
+true.
 """
 
 from __future__ import annotations
@@ -15,38 +24,55 @@ import platform
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import click
 
 from streams import __version__
 from streams.kernel.errors import (
     EXIT_INTERRUPTED,
+    EXIT_OK,
     EXIT_USAGE,
     StreamsError,
     UsageError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 ENVELOPE_VERSION = 1
 
 
-class _Run:
-    """What the error handler needs to know about the command being run."""
+@dataclass
+class Run:
+    """One invocation of the CLI: what the writer and the error handler need to know.
 
-    json = False
-    command = ""
-    cwd: Path | None = None
+    ``run_main`` makes a fresh one per call and hands it to click as the context object
+    (``ctx.obj``), which every subcommand's context inherits; nothing about a run is global.
+    """
+
+    cwd: Path  # where the command acts: -C, else where it was started
+    command: str = ""  # the envelope's "command": "lock", "hooks install", …
+    json: bool = False  # --json was given
+    warned: set[str] = field(default_factory=set)  # config warnings already printed
 
 
-RUN = _Run()
+def current_run() -> Run:
+    """The run of the command being executed (from click's current context)."""
+    ctx = click.get_current_context(silent=True)
+    run = ctx.find_object(Run) if ctx is not None else None
+    if run is None:
+        raise RuntimeError("no streams command is running (commands run through streams.cli.base.run_main)")
+    return run
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    ctx.meta["streams.json"] = value
-    RUN.json = RUN.json or value
+    run = ctx.find_object(Run)
+    if run is not None and value:
+        run.json = True
     return value
 
 
@@ -63,12 +89,47 @@ def json_option(f: F) -> F:
 
 
 def wants_json() -> bool:
-    return bool(click.get_current_context().meta.get("streams.json"))
+    return current_run().json
+
+
+# --- replies: the one writer of results ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply(Generic[T]):
+    """What a command answers: its result and how a person reads it.
+
+    ``data`` is the result (a core frozen dataclass, or a small typed result of the command's
+    module) and becomes the envelope's ``data``; ``text`` renders it for a person (the lines for
+    stdout; "" for none); ``error`` ends the command with that error's exit code, the result still
+    written (a halted sync, a verify that found violations).
+    """
+
+    data: T
+    text: Callable[[T], str] | None = None
+    error: StreamsError | None = None
+
+
+# Derived facts (``@property``s) serialised next to a type's fields: a class lists them in
+# ``json_properties``; types the CLI may not edit are registered with ``add_json_properties``.
+_JSON_PROPERTIES: dict[type, tuple[str, ...]] = {}
+
+
+def add_json_properties(cls: type, *names: str) -> None:
+    _JSON_PROPERTIES[cls] = (*_JSON_PROPERTIES.get(cls, ()), *names)
+
+
+def json_properties(cls: type) -> tuple[str, ...]:
+    """The derived facts ``jsonable`` writes for ``cls`` after its fields."""
+    return (*getattr(cls, "json_properties", ()), *_JSON_PROPERTIES.get(cls, ()))
 
 
 def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        names = [f.name for f in dataclasses.fields(value)] + list(json_properties(type(value)))
+        return {name: jsonable(getattr(value, name)) for name in names}
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
@@ -78,25 +139,50 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def envelope(command: str, ok: bool, data: Any = None, error: StreamsError | None = None) -> str:
+def envelope(command: str, reply: Reply[Any]) -> str:
+    """The JSON envelope of ``reply``, on one line."""
+    error = reply.error
     return json.dumps(
         {
             "version": ENVELOPE_VERSION,
             "command": command,
-            "ok": ok,
-            "data": jsonable(data),
+            "ok": error is None,
+            "data": jsonable(reply.data),
             "error": None if error is None else {"code": error.code, "message": error.message},
         },
         ensure_ascii=False,
     )
 
 
-def emit(data: Any, text: Callable[[], None]) -> None:
-    """Render a command's result: the JSON envelope with ``--json``, else ``text()``."""
-    if wants_json():
-        click.echo(envelope(RUN.command, True, data))
-    else:
-        text()
+def respond(reply: Reply[Any], run: Run | None = None) -> int:
+    """Write a command's reply and return its exit code. The one writer of results: with --json the
+    envelope, else the text; an error adds its one line on stderr."""
+    run = run or current_run()
+    if run.json:
+        click.echo(envelope(run.command, reply))
+    elif reply.text is not None:
+        text = reply.text(reply.data)
+        if text:
+            click.echo(text)
+    if reply.error is None:
+        return EXIT_OK
+    click.echo(f"streams: error: {reply.error.message}", err=True)
+    return reply.error.exit_code
+
+
+def stream(item: Reply[Any]) -> None:
+    """Write one item of a command that reports as it goes (``watch``, ``sync --watch``): with
+    --json one envelope per line (ok false when the item carries an error), else its text, and the
+    item's error as a warning (the command goes on)."""
+    run = current_run()
+    if run.json:
+        click.echo(envelope(run.command, item))
+        return
+    text = item.text(item.data) if item.text is not None else ""
+    if text:
+        click.echo(text)
+    if item.error is not None:
+        warn(item.error.message)
 
 
 def warn(message: str) -> None:
@@ -116,11 +202,6 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def cwd() -> Path:
-    """Where the command acts: -C, else the directory it was started in (captured once)."""
-    return RUN.cwd or Path.cwd()
-
-
 # Which module defines each top-level command. Modules are imported only when their command runs
 # (or for --help), so `streams lock` does not pay for rich, watchdog and the sync loop.
 COMMAND_MODULES = {
@@ -135,13 +216,39 @@ COMMAND_MODULES = {
     "lock": "locks",
     "unlock": "locks",
     "locks": "locks",
-    "progress": "sync",
+    "progress": "progress",
     "sync": "sync",
     "status": "status",
 }
 
 
-class StreamsGroup(click.Group):
+def _dispatched(ctx: click.Context, name: str) -> str:
+    """The full name of the command a group dispatches to, without the program: ``hooks install``."""
+    names = [name]
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+class CommandGroup(click.Group):
+    """A group that records on the run which command it dispatches to (the envelope's "command")."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        run = ctx.find_object(Run)
+        if cmd is not None and run is not None:
+            run.command = _dispatched(ctx, cmd.name or name or "")
+        return name, cmd, rest
+
+
+class StreamsGroup(CommandGroup):
+    """The root group: command modules are imported only when their command runs."""
+
+    group_class = CommandGroup  # `@cli.group(...)` subgroups record their commands' names too
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMAND_MODULES) | set(self.commands))
 
@@ -150,14 +257,6 @@ class StreamsGroup(click.Group):
         if module is not None and cmd_name not in self.commands:
             importlib.import_module(f"streams.cli.{module}")
         return self.commands.get(cmd_name)
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, cmd, rest = super().resolve_command(ctx, args)
-        if cmd is not None and not RUN.command:
-            RUN.command = cmd.name or name or ""
-        return name, cmd, rest
 
 
 @click.group(cls=StreamsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -168,7 +267,8 @@ class StreamsGroup(click.Group):
     type=click.Path(file_okay=False, path_type=Path),
     help="Run as if streams was started in this directory (like git -C).",
 )
-def cli(directory: Path | None) -> None:
+@click.pass_obj
+def cli(run: Run, directory: Path | None) -> None:
     """Run several coding agents on one git repository without stepping on each other.
 
     Each stream gets its own worktree and branch and owns file patterns exclusively; shared files
@@ -181,10 +281,10 @@ def cli(directory: Path | None) -> None:
     if directory is not None:
         if not directory.is_dir():
             raise UsageError(f"-C {directory}: no such directory (see `streams --help`)")
-        RUN.cwd = directory.resolve()
+        run.cwd = directory.resolve()
 
 
-def _crash_log(exc: BaseException) -> Path | None:
+def _crash_log(exc: BaseException, run: Run) -> Path | None:
     import subprocess
 
     try:
@@ -193,7 +293,7 @@ def _crash_log(exc: BaseException) -> Path | None:
         git_version = "git not found"
     text = (
         f"streams {__version__}\npython {sys.version}\n{git_version}\nplatform {platform.platform()}\n"
-        f"argv {sys.argv!r}\ncwd {RUN.cwd}\ntime {dt.datetime.now(dt.UTC).isoformat()}\n\n"
+        f"argv {sys.argv!r}\ncwd {run.cwd}\ntime {dt.datetime.now(dt.UTC).isoformat()}\n\n"
         + "".join(traceback.format_exception(exc))
     )
     import tempfile
@@ -210,9 +310,9 @@ def _crash_log(exc: BaseException) -> Path | None:
     return None
 
 
-def _crash_where(exc: BaseException) -> str:
+def _crash_where(exc: BaseException, run: Run) -> str:
     """Where the crash report went, for the one error line."""
-    path = _crash_log(exc)
+    path = _crash_log(exc, run)
     if path is not None:
         return f"details in {path} (please attach it to a bug report)"
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
@@ -220,18 +320,14 @@ def _crash_where(exc: BaseException) -> str:
     return f"no crash log could be written{at} (please report it)"
 
 
-def _fail(exc: StreamsError) -> int:
-    if RUN.json:
-        click.echo(envelope(RUN.command, False, None, exc))
-    click.echo(f"streams: error: {exc.message}", err=True)
-    return exc.exit_code
+def _fail(exc: StreamsError, run: Run) -> int:
+    return respond(Reply(None, error=exc), run)
 
 
 def run_main(args: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; never lets a traceback reach the user."""
-    RUN.json, RUN.command = False, ""
     try:
-        RUN.cwd = Path.cwd()
+        run = Run(Path.cwd())
     except FileNotFoundError:  # the directory we were started in is gone
         click.echo("streams: error: the current directory no longer exists; cd somewhere that does", err=True)
         return 1
@@ -239,22 +335,24 @@ def run_main(args: Sequence[str] | None = None) -> int:
     try:
         # Not cli.main(): in non-standalone mode it returns (not raises) ctx.exit(N) codes, and it
         # prints a blank line on Ctrl-C even off a terminal.
-        with cli.make_context("streams", argv) as ctx:
-            cli.invoke(ctx)
+        with cli.make_context("streams", argv, obj=run) as ctx:
+            result = cli.invoke(ctx)
+            if isinstance(result, Reply):
+                return respond(result, run)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `streams` (click >= 8.2): the help, on stderr
             click.echo(exc.format_message(), err=True)
             return EXIT_USAGE
-        RUN.json = RUN.json or "--json" in argv  # parsing failed before --json was seen: honour it anyway
+        run.json = run.json or "--json" in argv  # parsing failed before --json was seen: honour it anyway
         where = exc.ctx.command_path if exc.ctx is not None else "streams"
         message = exc.format_message().splitlines()[0] if exc.format_message() else "usage error"
-        return _fail(StreamsError(f"{message} (see `{where} --help`)", code="usage"))
+        return _fail(StreamsError(f"{message} (see `{where} --help`)", code="usage"), run)
     except click.ClickException as exc:
-        return _fail(StreamsError(exc.format_message(), code="error"))
+        return _fail(StreamsError(exc.format_message(), code="error"), run)
     except StreamsError as exc:
-        return _fail(exc)
+        return _fail(exc, run)
     except (KeyboardInterrupt, click.Abort):
         if sys.stderr.isatty():
             click.echo(err=True)  # end the terminal's ^C echo
@@ -264,8 +362,8 @@ def run_main(args: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug
         err = StreamsError(
-            f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; {_crash_where(exc)}",
+            f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; {_crash_where(exc, run)}",
             code="internal",
         )
-        return _fail(err)
+        return _fail(err, run)
     return 0

@@ -1,33 +1,22 @@
-"""lock, unlock, locks: leases on shared files."""
+"""lock, unlock, locks: leases on shared files.
+
+A lease has one JSON shape everywhere: ``streams.kernel.locks.LeaseView``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Any
+from dataclasses import dataclass
 
 import click
 
-from streams.cli.base import cli, cwd, emit, info, json_option, table
-from streams.cli.workspace import open_workspace
-from streams.config import Config
+from streams.cli.base import Reply, cli, info, json_option, table
+from streams.cli.context import current_stream, cwd, open_workspace, which_stream
 from streams.kernel import locks, paths
 from streams.kernel.durations import format_duration, parse_duration
-from streams.kernel.errors import StreamsError
 from streams.scope import require_shared
 from streams.workspace import Workspace
-
-
-def _stream(ws: Workspace, config: Config, name: str | None, *, required: bool) -> str | None:
-    if name is not None:
-        config.stream(name)  # unknown → exit 1 naming the known streams
-        return name
-    current = ws.current_stream()
-    if current is None and required:
-        raise StreamsError(
-            "not inside a stream's worktree; run this in one (see `streams list`), or pass --stream NAME",
-            code="no_stream",
-        )  # exit 2, as from every command (the registry's)
-    return current
 
 
 def _paths(ws: Workspace, raws: tuple[str, ...]) -> list[str]:
@@ -35,15 +24,68 @@ def _paths(ws: Workspace, raws: tuple[str, ...]) -> list[str]:
     return [paths.repo_path(raw, cwd=here, roots=[str(ws.toplevel), str(ws.main_root)], strict=True) for raw in raws]
 
 
-def _lease_data(lease: locks.Lease, now: float) -> dict[str, Any]:
-    return {
-        **lease.to_json(),
-        "live": lease.live(now),
-        "seconds_left": round(lease.left(now), 3),
-    }
+@dataclass(frozen=True)
+class TakenLease(locks.LeaseView):
+    """A lease ``lock`` holds now: the lease shape (``LeaseView``), and how it got it (``action``)."""
+
+    action: locks.LockAction
 
 
-_VERB = {"take": "locked", "renew": "renewed", "break": "locked", "steal": "stole"}
+@dataclass(frozen=True)
+class Locked:
+    """``streams lock --json``.
+
+    ===============  =================  ===========================================================
+    field            type               meaning
+    ===============  =================  ===========================================================
+    stream           str                the stream the leases are for
+    leases           [LeaseView]        one per path: the lease it holds now, plus ``action``
+    leases[].action  str                take | renew | break | steal (``LockAction``)
+    previous         {path: LeaseView}  what a renew, break or steal replaced, by path
+    ===============  =================  ===========================================================
+    """
+
+    stream: str
+    leases: list[TakenLease]
+    previous: dict[str, locks.LeaseView]
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """``streams unlock --json``.
+
+    ========  ===========  ========================================================================
+    field     type         meaning
+    ========  ===========  ========================================================================
+    stream    str | null   the stream unlocking (null: --force outside a stream's worktree)
+    released  [LeaseView]  the leases removed, as they were
+    ========  ===========  ========================================================================
+    """
+
+    stream: str | None
+    released: list[locks.LeaseView]
+
+
+@dataclass(frozen=True)
+class Leases:
+    """``streams locks --json``.
+
+    ======  ===========  ==========================================================================
+    field   type         meaning
+    ======  ===========  ==========================================================================
+    leases  [LeaseView]  every lease on a shared file, expired ones included (``live``: false)
+    ======  ===========  ==========================================================================
+    """
+
+    leases: list[locks.LeaseView]
+
+
+_VERB = {
+    locks.LockAction.TAKE: "locked",
+    locks.LockAction.RENEW: "renewed",
+    locks.LockAction.BREAK: "locked",
+    locks.LockAction.STEAL: "stole",
+}
 
 
 @cli.command("lock")
@@ -67,7 +109,7 @@ def lock_cmd(
     until_commit: bool,
     force: bool,
     stream_name: str | None,
-) -> None:
+) -> Reply[Locked]:
     """Take the lock (a lease) on shared files, so this stream may commit changes to them.
 
     Only files listed under `shared:` in streams.yaml take locks. Several paths are taken all or
@@ -78,8 +120,7 @@ def lock_cmd(
     ttl_s = parse_duration(ttl, option="--ttl")
     wait_s = parse_duration(wait_for, option="--wait", allow_zero=True) if wait_for is not None else 0.0
     ws, config = open_workspace(check_tracked=False)
-    stream = _stream(ws, config, stream_name, required=True)
-    assert stream is not None
+    stream = which_stream(ws, config, stream_name)
     rel = _paths(ws, paths)
     require_shared(config, rel)
     taken = locks.acquire(
@@ -94,30 +135,33 @@ def lock_cmd(
         on_wait=info,
     )
     now = time.time()
-
-    def text() -> None:
-        for t in taken:
-            lease = t.lease
-            line = (
-                f"{_VERB[t.action]} {t.path} for {stream} until {locks.clock(lease.expires_at, now)} "
-                f"({format_duration(lease.left(now))})"
-            )
-            if t.action == "steal" and t.previous is not None:
-                line += f" from {t.previous.stream} (its lease would have run until {locks.clock(t.previous.expires_at, now)})"
-            elif t.action == "break" and t.previous is not None:
-                line += f"; took over the expired lease of {t.previous.stream or 'nobody (damaged file)'}"
-            if lease.until_commit:
-                line += "; released by your next commit of it"
-            click.echo(line)
-
-    emit(
-        {
-            "stream": stream,
-            "leases": [{"action": t.action, **_lease_data(t.lease, now)} for t in taken],
-            "previous": {t.path: t.previous.to_json() for t in taken if t.previous is not None},
-        },
-        text,
+    return Reply(
+        Locked(
+            stream,
+            [TakenLease(**dataclasses.asdict(t.lease.view(now)), action=t.action) for t in taken],
+            {t.path: t.previous.view(now) for t in taken if t.previous is not None},
+        ),
+        _lock_text,
     )
+
+
+def _lock_text(done: Locked) -> str:
+    now = time.time()
+    lines = []
+    for lease in done.leases:
+        line = (
+            f"{_VERB[lease.action]} {lease.path} for {done.stream} until {locks.clock(lease.expires_at, now)} "
+            f"({format_duration(lease.seconds_left)})"
+        )
+        previous = done.previous.get(lease.path)
+        if lease.action == locks.LockAction.STEAL and previous is not None:
+            line += f" from {previous.stream} (its lease would have run until {locks.clock(previous.expires_at, now)})"
+        elif lease.action == locks.LockAction.BREAK and previous is not None:
+            line += f"; took over the expired lease of {previous.stream or 'nobody (damaged file)'}"
+        if lease.until_commit:
+            line += "; released by your next commit of it"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 @cli.command("unlock")
@@ -125,48 +169,47 @@ def lock_cmd(
 @click.option("--force", is_flag=True, help="Remove the lease even if another stream holds it.")
 @click.option("--stream", "stream_name", default=None, help="Unlock as this stream (default: the current worktree's).")
 @json_option
-def unlock_cmd(paths: tuple[str, ...], force: bool, stream_name: str | None) -> None:
+def unlock_cmd(paths: tuple[str, ...], force: bool, stream_name: str | None) -> Reply[Unlocked]:
     """Release the locks on shared files.
 
     Only the holding stream may unlock (from its worktree, or with --stream), unless --force.
     All paths are checked before any is released.
     """
     ws, config = open_workspace(check_tracked=False)
-    stream = _stream(ws, config, stream_name, required=not force)
+    stream = current_stream(ws, config, stream_name) if force else which_stream(ws, config, stream_name)
     rel = _paths(ws, paths)
     released = locks.release(ws.common_dir, rel, stream=stream, force=force)
     now = time.time()
+    return Reply(Unlocked(stream, [lease.view(now) for lease in released]), _unlock_text)
 
-    def text() -> None:
-        for lease in released:
-            whose = "" if lease.stream == stream else f" (held by {lease.stream})"
-            click.echo(f"unlocked {lease.path}{whose}")
 
-    emit({"stream": stream, "released": [_lease_data(lease, now) for lease in released]}, text)
+def _unlock_text(done: Unlocked) -> str:
+    return "\n".join(
+        f"unlocked {lease.path}{'' if lease.stream == done.stream else f' (held by {lease.stream})'}"
+        for lease in done.released
+    )
 
 
 @cli.command("locks")
 @json_option
-def locks_cmd() -> None:
+def locks_cmd() -> Reply[Leases]:
     """List every lease on shared files: holder, reason and time left (expired ones say so)."""
     ws, _config = open_workspace(check_tracked=False)
-    leases = locks.list_leases(ws.common_dir)
     now = time.time()
+    return Reply(Leases([lease.view(now) for lease in locks.list_leases(ws.common_dir)]), _locks_text)
 
-    def text() -> None:
-        if not leases:
-            click.echo("no locks held")
-            return
-        rows = []
-        for lease in leases:
-            if lease.live(now):
-                left = format_duration(lease.left(now))
-                until = locks.clock(lease.expires_at, now)
-            else:
-                left = f"expired {format_duration(-lease.left(now))} ago"
-                until = locks.clock(lease.expires_at, now)
-            reason = " ".join(filter(None, [lease.reason, "(until commit)" if lease.until_commit else ""]))
-            rows.append([lease.path, lease.stream or "?", lease.holder, until, left, reason])
-        click.echo(table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"]))
 
-    emit({"leases": [_lease_data(lease, now) for lease in leases]}, text)
+def _locks_text(found: Leases) -> str:
+    if not found.leases:
+        return "no locks held"
+    now = time.time()
+    rows = []
+    for lease in found.leases:
+        until = locks.clock(lease.expires_at, now)
+        if lease.live:
+            left = format_duration(lease.seconds_left)
+        else:
+            left = f"expired {format_duration(-lease.seconds_left)} ago"
+        reason = " ".join(filter(None, [lease.reason, "(until commit)" if lease.until_commit else ""]))
+        rows.append([lease.path, lease.stream or "?", lease.holder, until, left, reason])
+    return table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"])

@@ -21,8 +21,8 @@ import click
 
 from coordinator.dashboard import Dashboard
 from coordinator.loop import RESIZE, Tick
-from streams.cli.base import RUN, cli, envelope, json_option, table, wants_json
-from streams.cli.workspace import open_workspace
+from streams.cli.base import Reply, cli, current_run, envelope, json_option, table, wants_json
+from streams.cli.context import open_workspace
 from streams.kernel.errors import UsageError
 from streams.status import (
     BRANCH_ONLY,
@@ -67,7 +67,7 @@ def parse_interval(text: str) -> float:
     help="With --watch: the longest time between two refreshes (e.g. 2s, 500ms, 1m; a bare number is seconds).",
 )
 @json_option
-def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
+def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> Reply[Snapshot] | None:
     """Show every stream at a glance (or only the NAMEd ones).
 
     A summary line (total, active, completed, blocked, halted, locks held) over one row per
@@ -82,29 +82,34 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> None:
     plain snapshot per interval (with --json: one envelope per line). NO_COLOR is honoured.
 
     Exits 0 whenever it can show the dashboard, also when some rows show errors. The JSON fields
-    are listed in the docstring of streams/status.py.
+    are listed in the docstring of streams/dashboard.py.
     """
     seconds = parse_interval(interval)
     ws, config = open_workspace(check_tracked=False)
     with Collector(ws, config, names, predict=True) as collector:
         if not watch:
-            snap = collector.collect()
-            if wants_json():
-                click.echo(envelope(RUN.command, True, snap))
-            elif sys.stdout.isatty():
-                console = _rich_console()
-                console.print(render_rich(snap, width=console.width))
-            else:
-                click.echo(render_text(snap))
-            return
+            return Reply(collector.collect(), _snapshot_text)
         live = sys.stdout.isatty() and not wants_json()
+        command = current_run().command
         with Dashboard(ws, config, collector, files=live) as dashboard:
-            if wants_json():
-                _loop_plain(dashboard, seconds, lambda s: envelope(RUN.command, True, s))
+            if wants_json():  # one envelope per snapshot, each from base.envelope (the loop writes the line)
+                _loop_plain(dashboard, seconds, lambda s: envelope(command, Reply(s)))
             elif live:
                 _loop_live(dashboard, seconds)
             else:
                 _loop_plain(dashboard, seconds, lambda s: render_text(s) + "\n")
+    return None
+
+
+def _snapshot_text(snap: Snapshot) -> str:
+    """Rich on a terminal, plain aligned text elsewhere."""
+    if not sys.stdout.isatty():
+        return render_text(snap)
+    console = _rich_console()
+    with console.capture() as captured:
+        console.print(render_rich(snap, width=console.width))
+    text: str = captured.get()
+    return text.rstrip("\n")
 
 
 def _loop_plain(dashboard: Dashboard, seconds: float, render: Callable[[Snapshot], str]) -> None:

@@ -1,148 +1,117 @@
-"""progress and sync."""
+"""sync: rebase the streams onto the base, once or on a timer; finish or abort a halted rebase.
+
+The ``--json`` data is ``Synced`` (a pass), ``SyncPass`` (each pass of ``--watch``, one envelope per
+line) or ``Aborted`` (``--abort``). Their tables document ``coordinator.sync``'s result types too,
+until that module documents them itself.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import Any, NoReturn
+from dataclasses import dataclass
 
 import click
 
 from coordinator import sync as syncing
 from coordinator.loop import Loop, Tick
-from streams import git, places
-from streams.cli.base import RUN, cli, cwd, emit, envelope, info, json_option, table, wants_json, warn
-from streams.cli.workspace import short, shown
-from streams.config import Config, progress_path
+from streams.cli import base
+from streams.cli.base import Reply, cli, info, json_option, table, wants_json, warn
+from streams.cli.context import open_workspace, short
+from streams.config import Config
 from streams.kernel.errors import HaltedError, StreamsError, UsageError
-from streams.progress import (
-    Progress,
-    ProgressError,
-    Update,
-    check_status,
-    parse,
-    parse_completion,
-    read_progress,
-    update_progress,
-)
-from streams.workspace import Workspace, discover, load_config
-
-# --- progress ------------------------------------------------------------------------------------
 
 
-def _stream_worktree(ws: Workspace, config: Config, name: str) -> Path | None:
-    if ws.current_stream() == name:
-        return ws.toplevel
-    return places.locate(ws, config, [name])[name].worktree
+@dataclass(frozen=True)
+class Synced:
+    """``streams sync --json`` (exit 4 on a halt, 1 on a failed stream: the data is there as well).
 
-
-def _progress_text(p: Progress, commit: str | None, where: str) -> None:
-    agent = f", agent {p.agent}" if p.agent else ""
-    click.echo(f"{p.stream}: {p.status}, {p.completion}%{agent} (updated {p.updated or '-'}){where}")
-    if commit:
-        click.echo(f"committed {short(commit)}")
-    click.echo(f"  done:    {'; '.join(p.completed) or '-'}")
-    click.echo(f"  current: {p.current or '-'}")
-    click.echo(f"  blocked: {'; '.join(p.blocked) or '-'}")
-    click.echo(f"  next:    {'; '.join(p.next) or '-'}")
-
-
-@cli.command("progress")
-@click.option("--stream", "stream_name", metavar="NAME", help="The stream (default: the worktree you are in).")
-@click.option("--status", metavar="S", help="pending, in_progress, blocked, completed, failed or paused.")
-@click.option("--completion", metavar="N", help="Percent done, a whole number from 0 to 100.")
-@click.option(
-    "--done", multiple=True, metavar="TEXT", help="A finished task (repeatable); it leaves current/next/blocked."
-)
-@click.option("--current", metavar="TEXT", help='The task being worked on ("" clears it).')
-@click.option("--blocked", multiple=True, metavar="TEXT", help="Something blocking the stream (repeatable).")
-@click.option("--next", "next_", multiple=True, metavar="TEXT", help="A next step (repeatable).")
-@click.option("--clear-blocked", is_flag=True, help="Empty Blocked Items before adding --blocked ones.")
-@click.option("--clear-next", is_flag=True, help="Empty Next Steps before adding --next ones.")
-@click.option("--agent", metavar="NAME", help="Who works on the stream.")
-@click.option("--message", "-m", metavar="TEXT", help="The commit message's subject line.")
-@json_option
-def progress_cmd(
-    stream_name: str | None,
-    status: str | None,
-    completion: str | None,
-    done: tuple[str, ...],
-    current: str | None,
-    blocked: tuple[str, ...],
-    next_: tuple[str, ...],
-    clear_blocked: bool,
-    clear_next: bool,
-    agent: str | None,
-    message: str | None,
-) -> None:
-    """Show or update a stream's progress file, committing only that file.
-
-    With no option, prints the stream's progress. Otherwise rewrites .streams/stream-NAME.md
-    atomically and commits it alone on the stream's branch: whatever you have staged stays
-    staged and out of the commit, and unstaged edits are untouched.
+    ============================  ========================  =======================================
+    field                         type                      meaning
+    ============================  ========================  =======================================
+    continued                     ContinueResult | null     --continue NAME: the rebase it finished
+    continued.stream              str                       the stream
+    continued.halt                Halt                      the halt it resolved
+    continued.tip                 str                       the branch tip once the rebase finished
+    report                        SyncReport                the pass
+    report.upstream               str                       what the streams are rebased onto, for
+                                                            people (e.g. ``origin/main``)
+    report.upstream_ref           str                       its ref, e.g. ``refs/remotes/origin/main``
+    report.upstream_tip           str                       its commit
+    report.fetched                bool                      the pass fetched from the remote first
+    report.streams                [StreamResult]            one per stream, in dependency order
+    report.streams[].name         str                       the stream
+    report.streams[].outcome      str                       up to date | rebased | dirty | halted |
+                                                            not started | no worktree | detached |
+                                                            failed | not reached
+    report.streams[].old_tip      str | null                the branch tip before the pass
+    report.streams[].new_tip      str | null                after it
+    report.streams[].files        [str]                     the dirty or conflicting paths
+    report.streams[].detail       str                       what happened, for people
+    report.streams[].push         str | null                pushed | rejected | diverged | failed;
+                                                            null: nothing to push, or no remote
+    report.streams[].push_detail  str                       what the push did, for people
+    report.halts                  [Halt]                    every halt pending among the streams
+                                                            after the pass
+    report.new_halt               Halt | null               the conflict this pass stopped on
+    report.reconciled             [{stream, what, detail}]  what the pass found in git that
+                                                            state.json did not say (what: resolved
+                                                            | aborted | worktree gone | recovered |
+                                                            found), and what it did about it
+    report.predicted              {stream: [str]} | null    paths a rebase of each stream would
+                                                            conflict on (git merge-tree; with
+                                                            --json only)
+    report.time                   str                       when the pass ran (ISO 8601, UTC)
+    report.halted                 bool                      a stream waits for a human (``halts``
+                                                            is not empty)
+    report.failed                 [StreamResult]            the streams that failed to rebase or
+                                                            to push
+    ============================  ========================  =======================================
     """
-    update = Update(
-        status=check_status(status) if status is not None else None,
-        completion=parse_completion(completion) if completion is not None else None,
-        done=done,
-        current=current,
-        blocked=blocked,
-        next=next_,
-        agent=agent,
-        clear_blocked=clear_blocked,
-        clear_next=clear_next,
-    )
-    ws = discover(cwd())
-    config = load_config(ws, check_tracked=False)
-    name = stream_name or ws.current_stream()
-    if name is None:
-        raise UsageError(
-            f"not inside a stream's worktree; pass --stream NAME (streams: {', '.join(config.names) or 'none'})",
-            code="no_stream",
-        )
-    config.stream(name)
-    worktree = _stream_worktree(ws, config, name)
 
-    if update.is_empty() and message is None:
-        p, where = _current_progress(ws, config, name, worktree)
-        emit(
-            {"stream": name, "path": where, "progress": p, "commit": None, "changed": False},
-            lambda: _progress_text(p, None, f" [{shown(Path(where)) if worktree else where}]"),
-        )
-        return
-    if worktree is None:
-        raise StreamsError(
-            f"stream {name!r} has no worktree; `streams start {name}` makes one, then update its progress there",
-            code="no_worktree",
-        )
-    result = update_progress(ws.state_dir, worktree, name, config.branch(name), update, message=message)
-    emit(
-        {
-            "stream": name,
-            "path": result.path,
-            "branch": result.branch,
-            "progress": result.progress,
-            "commit": result.commit,
-            "changed": result.commit is not None,
-        },
-        lambda: _progress_text(result.progress, result.commit, "" if result.commit else " (unchanged)"),
-    )
+    continued: syncing.ContinueResult | None
+    report: syncing.SyncReport
 
 
-def _current_progress(ws: Workspace, config: Config, name: str, worktree: Path | None) -> tuple[Progress, str]:
-    if worktree is not None:
-        p = read_progress(worktree, name)
-        path = worktree / progress_path(name)
-        if p is None:
-            raise ProgressError(
-                f"{path} does not exist; `streams progress --status in_progress` (or any option) writes it"
-            )
-        return p, str(path)
-    blob = git.read_blob(ws.main_root, config.branch_ref(name), progress_path(name))
-    if blob is None:
-        raise StreamsError(f"stream {name!r} is not started and has no progress file (`streams start {name}`)")
-    display = f"{config.branch(name)}:{progress_path(name)}"
-    return parse(blob.decode("utf-8", "replace"), display=display), display
+@dataclass(frozen=True)
+class SyncPass:
+    """Each pass of ``streams sync --watch --json``: one envelope per line (ok false when a stream
+    failed); a halt ends the command (exit 4) with the halting pass.
+
+    =========  =======================  ===========================================================
+    field      type                     meaning
+    =========  =======================  ===========================================================
+    iteration  int                      the pass, counting from 1
+    continued  ContinueResult | null    as in ``Synced`` (the first pass only)
+    report     SyncReport               as in ``Synced``
+    =========  =======================  ===========================================================
+    """
+
+    iteration: int
+    continued: syncing.ContinueResult | None
+    report: syncing.SyncReport
+
+
+@dataclass(frozen=True)
+class Aborted:
+    """``streams sync --abort NAME --json``.
+
+    ====================  ===========  ============================================================
+    field                 type         meaning
+    ====================  ===========  ============================================================
+    aborted               AbortResult  the abort
+    aborted.stream        str          the stream
+    aborted.halt          Halt | null  the halt it gave up (null: a rebase streams had not
+                                       recorded)
+    aborted.original_tip  str          where the branch is back at
+    aborted.replaced_tip  str | null   a tip the abort moved away from (kept in the branch's
+                                       reflog)
+    aborted.worktree      str          the stream's worktree
+    aborted.removed       [str]        untracked copies of committed files a killed rebase left,
+                                       removed
+    ====================  ===========  ============================================================
+    """
+
+    aborted: syncing.AbortResult
 
 
 # --- sync ----------------------------------------------------------------------------------------
@@ -163,11 +132,11 @@ def _arrow(r: syncing.StreamResult) -> str:
     return short(r.new_tip or r.old_tip) if (r.new_tip or r.old_tip) else "-"
 
 
-def _report_text(report: syncing.SyncReport) -> None:
+def _report_text(report: syncing.SyncReport) -> str:
     for note in report.reconciled:
         info(note.detail)
     fetched = " (fetched)" if report.fetched else ""
-    click.echo(f"upstream {report.upstream} at {short(report.upstream_tip)}{fetched}")
+    lines = [f"upstream {report.upstream} at {short(report.upstream_tip)}{fetched}"]
     rows = []
     for r in report.streams:
         detail = r.detail if r.outcome not in (syncing.Outcome.HALTED,) else f"conflict in {', '.join(r.files) or '-'}"
@@ -179,11 +148,30 @@ def _report_text(report: syncing.SyncReport) -> None:
             detail = ""
         rows.append([r.name, r.outcome, _arrow(r), detail])
     if rows:
-        click.echo(table(rows, ["STREAM", "OUTCOME", "TIP", "DETAIL"]))
+        lines.append(table(rows, ["STREAM", "OUTCOME", "TIP", "DETAIL"]))
     if report.predicted:
         for name, files in report.predicted.items():
             if files:
-                click.echo(f"predicted conflict: {name} in {', '.join(files)}")
+                lines.append(f"predicted conflict: {name} in {', '.join(files)}")
+    return "\n".join(lines)
+
+
+def _pass_text(p: SyncPass) -> str:
+    return f"-- {dt.datetime.now().strftime('%H:%M:%S')} pass {p.iteration}\n{_report_text(p.report)}"
+
+
+def _abort_text(a: Aborted, config: Config) -> str:
+    result = a.aborted
+    return (
+        f"{result.stream}: rebase aborted; {config.branch(result.stream)} is back at {short(result.original_tip)}"
+        + (f" (moved from {short(result.replaced_tip)}, kept in the reflog)" if result.replaced_tip else "")
+        + (
+            f"; removed {len(result.removed)} untracked cop{'ies' if len(result.removed) != 1 else 'y'} of "
+            f"committed files the interrupted rebase left: {', '.join(result.removed)}"
+            if result.removed
+            else ""
+        )
+    )
 
 
 def _halt_message(report: syncing.SyncReport) -> str:
@@ -201,14 +189,6 @@ def _halt_message(report: syncing.SyncReport) -> str:
         f"sync halted: {len(report.halts)} {'streams wait' if len(report.halts) != 1 else 'stream waits'} for a human: "
         + "; ".join(parts)
     )
-
-
-def _fail_with(data: Any, error: StreamsError) -> NoReturn:
-    """Exit with ``error`` while still giving ``--json`` readers the report."""
-    if wants_json():
-        click.echo(envelope(RUN.command, False, data, error))
-    click.echo(f"streams: error: {error.message}", err=True)
-    raise click.exceptions.Exit(error.exit_code)
 
 
 def _judge(report: syncing.SyncReport) -> StreamsError | None:
@@ -251,7 +231,7 @@ def sync_cmd(
     continue_name: str | None,
     abort_name: str | None,
     iterations: int | None,
-) -> None:
+) -> Reply[Synced] | Reply[SyncPass] | Reply[Aborted] | None:
     """Rebase streams onto the base branch (fetching first when `remote` is set) and push them.
 
     Per stream, in dependency order: nothing when it already contains the upstream; skipped
@@ -268,54 +248,38 @@ def sync_cmd(
     if iterations is not None and not watch:
         raise UsageError("--iterations needs --watch")
 
-    ws = discover(cwd())
-    config = load_config(ws)
-    for w in config.warnings:
-        warn(w)
+    ws, config = open_workspace()
     if abort_name:
-        result = syncing.abort_halt(ws, config, abort_name, on_wait=info)
-        emit(
-            {"aborted": result},
-            lambda: click.echo(
-                f"{result.stream}: rebase aborted; {config.branch(result.stream)} is back at {short(result.original_tip)}"
-                + (f" (moved from {short(result.replaced_tip)}, kept in the reflog)" if result.replaced_tip else "")
-                + (
-                    f"; removed {len(result.removed)} untracked cop{'ies' if len(result.removed) != 1 else 'y'} of "
-                    f"committed files the interrupted rebase left: {', '.join(result.removed)}"
-                    if result.removed
-                    else ""
-                )
-            ),
-        )
-        return
+        aborted = Aborted(syncing.abort_halt(ws, config, abort_name, on_wait=info))
+        return Reply(aborted, lambda a: _abort_text(a, config))
     continued = None
     if continue_name:
         continued = syncing.continue_halt(ws, config, continue_name, on_wait=info)
         if not wants_json():
-            info(f"{continued.stream}: rebase finished at {short(continued.tip)}")
+            info(f"{continued.stream}: rebase finished at {short(continued.tip)} (its scope re-checked)")
     if not watch:
         report = syncing.sync_pass(ws, config, names, predict=wants_json(), on_wait=info)
-        data = {"continued": continued, "report": report}
-        error = _judge(report)
-        if error is not None:
-            if not wants_json():
-                _report_text(report)
-            _fail_with(data, error)
-        emit(data, lambda: _report_text(report))
-        return
-    _watch(names, seconds, iterations, continued)
+        return Reply(Synced(continued, report), lambda synced: _report_text(synced.report), _judge(report))
+    return _watch(names, seconds, iterations, continued)
 
 
-def _watch(names: tuple[str, ...], seconds: float, iterations: int | None, continued: object) -> None:
-    """Repeat passes on the loop; each one re-discovers the repository and re-reads streams.yaml, keeps nothing."""
+def _watch(
+    names: tuple[str, ...], seconds: float, iterations: int | None, continued: syncing.ContinueResult | None
+) -> Reply[SyncPass] | None:
+    """Repeat passes on the loop; each one re-discovers the repository and re-reads streams.yaml, keeps nothing.
+
+    Each pass is streamed (with --json every pass; as text when something changed); a halt ends the
+    command with the halting pass as its reply.
+    """
     last: tuple[object, ...] | None = None
     last_warning: str | None = None
+    halted: list[Reply[SyncPass]] = []
+    loop = Loop(seconds, iterations=iterations)
 
     def one_pass(tick: Tick) -> None:
         nonlocal continued, last, last_warning
         try:
-            ws = discover(cwd())
-            config = load_config(ws)
+            ws, config = open_workspace()
             report = syncing.sync_pass(ws, config, names, predict=wants_json(), on_wait=info)
         except StreamsError as exc:  # a broken streams.yaml, a failed fetch, a busy lock: try again later
             if exc.message != last_warning:
@@ -323,20 +287,16 @@ def _watch(names: tuple[str, ...], seconds: float, iterations: int | None, conti
             last_warning = exc.message
             return
         last_warning = None
-        data = {"iteration": tick.n, "continued": continued, "report": report}
+        this = SyncPass(tick.n, continued, report)
         continued = None
         error = _judge(report)
         if report.halted and error is not None:
-            if not wants_json():
-                _report_text(report)
-            _fail_with(data, error)
-        if wants_json():
-            click.echo(envelope(RUN.command, error is None, data, error))
-        elif _signature(report) != last:
-            click.echo(f"-- {dt.datetime.now().strftime('%H:%M:%S')} pass {tick.n}")
-            _report_text(report)
-            if error is not None:
-                warn(error.message)
+            halted.append(Reply(this, lambda p: _report_text(p.report), error))
+            loop.stop()
+            return
+        if wants_json() or _signature(report) != last:
+            base.stream(Reply(this, _pass_text, error))
         last = _signature(report)
 
-    Loop(seconds, iterations=iterations).run(one_pass)
+    loop.run(one_pass)
+    return halted[0] if halted else None

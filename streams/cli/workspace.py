@@ -1,56 +1,94 @@
-"""init, start, stop, list."""
+"""init, start, stop, list.
+
+Each command's ``--json`` ``data`` is documented beside its result type (``tests/test_json_docs.py``
+keeps the tables true).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from streams.cli.base import cli, cwd, emit, info, json_option, table, warn
-from streams.config import Config
+from streams.cli.base import Reply, cli, info, json_option, table
+from streams.cli.context import open_workspace, short, shown, workspace
 from streams.initfile import starter_config
 from streams.kernel.errors import StreamsError
-from streams.workspace import Workspace, check_tracked_files, discover, load_config, write_atomic
-from streams.worktrees import start, stop, survey
+from streams.workspace import write_atomic
+from streams.worktrees import StartResult, StopOutcome, StopResult, StreamState, start, stop, survey
 
 
-def open_workspace(*, check_tracked: bool = True, names: tuple[str, ...] = ()) -> tuple[Workspace, Config]:
-    """The workspace and its validated config; unknown ``names`` fail before anything is written."""
-    ws = discover(cwd())
-    config = load_config(ws, check_tracked=False)
-    config.select(names)
-    if check_tracked:
-        config = check_tracked_files(ws, config)
-    for w in config.warnings:
-        warn(w)
-    return ws, config
+@dataclass(frozen=True)
+class Initialised:
+    """``streams init --json``.
+
+    =======  ======  ==============================================================================
+    field    type    meaning
+    =======  ======  ==============================================================================
+    path     str     the streams.yaml written
+    streams  [str]   the example streams in it
+    =======  ======  ==============================================================================
+    """
+
+    path: Path
+    streams: list[str]
 
 
-def short(oid: str | None) -> str:
-    return oid[:12] if oid else "-"
+@dataclass(frozen=True)
+class Started:
+    """``streams start --json``.
+
+    =======  =============  =======================================================================
+    field    type           meaning
+    =======  =============  =======================================================================
+    streams  [StartResult]  one per stream named (all when none were)
+    =======  =============  =======================================================================
+    """
+
+    streams: list[StartResult]
 
 
-def shown(path: Path) -> str:
-    """A path as a human reads it: relative to where the command runs when that is shorter."""
-    import os
+@dataclass(frozen=True)
+class Stopped:
+    """``streams stop --json``.
 
-    try:
-        rel = os.path.relpath(path, cwd())
-    except ValueError:
-        return str(path)
-    return rel if len(rel) < len(str(path)) else str(path)
+    =======  ============  ========================================================================
+    field    type          meaning
+    =======  ============  ========================================================================
+    streams  [StopResult]  one per stream named
+    =======  ============  ========================================================================
+    """
+
+    streams: list[StopResult]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """``streams list --json``.
+
+    =======  =============  =======================================================================
+    field    type           meaning
+    =======  =============  =======================================================================
+    base     str            the base branch
+    streams  [StreamState]  every configured stream, then stream worktrees no longer configured
+    =======  =============  =======================================================================
+    """
+
+    base: str
+    streams: list[StreamState]
 
 
 @cli.command("init")
 @click.option("--force", is_flag=True, help="Overwrite an existing streams.yaml.")
 @json_option
-def init_cmd(force: bool) -> None:
+def init_cmd(force: bool) -> Reply[Initialised]:
     """Write a commented starter streams.yaml at the repository root.
 
     The base branch is the current branch; each top-level source folder gets an example stream
     that owns it. Edit the file to say who owns what, then run `streams start`.
     """
-    ws = discover(cwd())
+    ws = workspace()
     path = ws.config_path
     if path.is_dir() or path.is_symlink():
         raise StreamsError(f"{path} is a directory or a symbolic link; move it away first", code="exists")
@@ -58,35 +96,35 @@ def init_cmd(force: bool) -> None:
         raise StreamsError(f"{path} already exists; edit it, or pass --force to overwrite it", code="exists")
     text, streams = starter_config(ws.main_root)
     write_atomic(path, text.encode())
-    emit(
-        {"path": path, "streams": streams},
-        lambda: click.echo(
-            f"wrote {shown(path)} with {len(streams)} example stream{'s' if len(streams) != 1 else ''}"
-            f"{': ' + ', '.join(streams) if streams else ''}; edit it, then run `streams start`"
-        ),
+    return Reply(Initialised(path, streams), _init_text)
+
+
+def _init_text(done: Initialised) -> str:
+    n = len(done.streams)
+    return (
+        f"wrote {shown(done.path)} with {n} example stream{'s' if n != 1 else ''}"
+        f"{': ' + ', '.join(done.streams) if done.streams else ''}; edit it, then run `streams start`"
     )
 
 
 @cli.command("start")
 @click.argument("names", nargs=-1)
 @json_option
-def start_cmd(names: tuple[str, ...]) -> None:
+def start_cmd(names: tuple[str, ...]) -> Reply[Started]:
     """Start streams: a branch from the base and a worktree each (all streams when none named).
 
     Each stream gets branch <branch_prefix>NAME (an existing one is reused) and a worktree at
     <worktree_root>/NAME with its progress file committed. Re-running is safe.
     """
     ws, config = open_workspace(names=names)
-    results = start(ws, config, list(names), on_wait=info)
+    return Reply(Started(start(ws, config, list(names), on_wait=info)), _start_text)
 
-    def text() -> None:
-        if not results:
-            click.echo("no streams configured; add some to streams.yaml")
-            return
-        rows = [[r.name, r.branch, shown(r.path), r.outcome] for r in results]
-        click.echo(table(rows, ["STREAM", "BRANCH", "PATH", ""]))
 
-    emit({"streams": results}, text)
+def _start_text(started: Started) -> str:
+    if not started.streams:
+        return "no streams configured; add some to streams.yaml"
+    rows = [[r.name, r.branch, shown(r.path), r.outcome] for r in started.streams]
+    return table(rows, ["STREAM", "BRANCH", "PATH", ""])
 
 
 @cli.command("stop")
@@ -96,7 +134,7 @@ def start_cmd(names: tuple[str, ...]) -> None:
 )
 @click.option("--delete-branch", is_flag=True, help="Also delete the stream's branch (its tip is printed).")
 @json_option
-def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> None:
+def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> Reply[Stopped]:
     """Remove streams' worktrees, keeping their branches unless --delete-branch.
 
     Refuses when a worktree has uncommitted changes or the branch has commits that are not on the
@@ -104,46 +142,43 @@ def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> None:
     """
     ws, config = open_workspace(check_tracked=False, names=names)
     results = stop(ws, config, list(names), force=force, delete_branch=delete_branch, on_wait=info)
+    return Reply(Stopped(results), lambda stopped: _stop_text(stopped, config.base))
 
-    def text() -> None:
-        for r in results:
-            if r.outcome == "not started":
-                head = f"{r.name}: not started"
-            else:
-                head = f"{r.name}: worktree {shown(r.path) if r.path else ''} removed"
-            if r.saved_ref:
-                click.echo(
-                    f"{r.name}: uncommitted work saved as {r.saved_ref} ({short(r.saved_commit)}); "
-                    f"restore with `git checkout {short(r.saved_commit)} -- .` in a worktree of {r.branch}"
-                )
-            if r.tip is None:
-                click.echo(f"{head}; no branch {r.branch}")
-            elif r.branch_deleted:
-                click.echo(
-                    f"{head}; deleted branch {r.branch} (was {short(r.tip)}; "
-                    f"`git branch {r.branch} {r.tip}` restores it)"
-                )
-            else:
-                extra = (
-                    f", {r.unmerged} commit{'s' if r.unmerged != 1 else ''} not on {config.base}" if r.unmerged else ""
-                )
-                click.echo(f"{head}; branch {r.branch} kept at {short(r.tip)}{extra}")
 
-    emit({"streams": results}, text)
+def _stop_text(stopped: Stopped, base: str) -> str:
+    lines = []
+    for r in stopped.streams:
+        if r.outcome == StopOutcome.NOT_STARTED:
+            head = f"{r.name}: not started"
+        else:
+            head = f"{r.name}: worktree {shown(r.path) if r.path else ''} removed"
+        if r.saved_ref:
+            lines.append(
+                f"{r.name}: uncommitted work saved as {r.saved_ref} ({short(r.saved_commit)}); "
+                f"restore with `git checkout {short(r.saved_commit)} -- .` in a worktree of {r.branch}"
+            )
+        if r.tip is None:
+            lines.append(f"{head}; no branch {r.branch}")
+        elif r.branch_deleted:
+            lines.append(
+                f"{head}; deleted branch {r.branch} (was {short(r.tip)}; `git branch {r.branch} {r.tip}` restores it)"
+            )
+        else:
+            extra = f", {r.unmerged} commit{'s' if r.unmerged != 1 else ''} not on {base}" if r.unmerged else ""
+            lines.append(f"{head}; branch {r.branch} kept at {short(r.tip)}{extra}")
+    return "\n".join(lines)
 
 
 @cli.command("list")
 @json_option
-def list_cmd() -> None:
+def list_cmd() -> Reply[Listing]:
     """List configured streams, started or not, with branch and worktree path."""
     ws, config = open_workspace(check_tracked=False)
-    states = survey(ws, config)
+    return Reply(Listing(config.base, survey(ws, config)), _list_text)
 
-    def text() -> None:
-        if not states:
-            click.echo("no streams configured; add some to streams.yaml")
-            return
-        rows = [[s.name, s.branch, s.state, short(s.head), shown(s.path)] for s in states]
-        click.echo(table(rows, ["STREAM", "BRANCH", "STATE", "HEAD", "PATH"]))
 
-    emit({"base": config.base, "streams": states}, text)
+def _list_text(listing: Listing) -> str:
+    if not listing.streams:
+        return "no streams configured; add some to streams.yaml"
+    rows = [[s.name, s.branch, s.state, short(s.head), shown(s.path)] for s in listing.streams]
+    return table(rows, ["STREAM", "BRANCH", "STATE", "HEAD", "PATH"])

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,25 @@ class Lease:
         """Seconds until expiry (negative once expired)."""
         return self.expires_at - (time.time() if now is None else now)
 
+    def view(self, now: float | None = None) -> LeaseView:
+        """The lease as commands report it at ``now``."""
+        now = time.time() if now is None else now
+        return LeaseView(
+            path=self.path,
+            stream=self.stream,
+            holder=self.holder,
+            pid=self.pid,
+            acquired_at=self.acquired_at,
+            expires_at=self.expires_at,
+            reason=self.reason,
+            lease_id=self.lease_id,
+            until_commit=self.until_commit,
+            live=self.live(now),
+            seconds_left=round(self.left(now), 3),
+        )
+
     def to_json(self) -> dict[str, Any]:
+        """The lease file's contents (its own format, with its own ``version``)."""
         return {
             "version": LEASE_VERSION,
             "path": self.path,
@@ -111,11 +130,55 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class LeaseView:
+    """A lease as every command reports it at one moment: ``lock``, ``unlock`` and ``locks --json``
+    (``leases[]``, ``released[]``, ``previous``) and ``status --json`` (``streams[].locks[]``).
+
+    ==============  ======  ==================================================================
+    field           type    meaning
+    ==============  ======  ==================================================================
+    path            str     the shared file, relative to the repository root
+    stream          str     the stream holding it ("" for a damaged lease file)
+    holder          str     user@host of the process that took it
+    pid             int     that process (it may have exited: the lease outlives it)
+    acquired_at     float   when it was taken (epoch seconds)
+    expires_at      float   when it expires unless renewed (epoch seconds)
+    reason          str     why it was taken (``--reason``)
+    lease_id        str     stays the same across renewals
+    until_commit    bool    released by the stream's next commit of the path
+    live            bool    not expired at the time of the report
+    seconds_left    float   until expiry (negative once expired)
+    ==============  ======  ==================================================================
+    """
+
+    path: str
+    stream: str
+    holder: str
+    pid: int
+    acquired_at: float
+    expires_at: float
+    reason: str
+    lease_id: str
+    until_commit: bool
+    live: bool
+    seconds_left: float
+
+
+class LockAction(StrEnum):
+    """What ``acquire`` did to get a path (``lock --json``'s ``leases[].action``)."""
+
+    TAKE = "take"  # nobody held it
+    RENEW = "renew"  # the stream held it already: same lease id, new expiry
+    BREAK = "break"  # took over an expired lease (or a damaged lease file)
+    STEAL = "steal"  # --force: took a live lease from another stream
+
+
+@dataclass(frozen=True)
 class Taken:
     """One path of a successful ``acquire``."""
 
     path: str
-    action: str  # "take" | "renew" | "break" (took over an expired lease) | "steal" (--force)
+    action: LockAction
     lease: Lease
     previous: Lease | None  # renew: our lease before; break: the expired one; steal: the victim's
 
@@ -314,7 +377,7 @@ def _try_take(common_dir: Path, stream: str, path: str, fresh: Lease, force: boo
     last: Lease | None = None
     for _ in range(MAX_RACES):
         if _publish(file, fresh):
-            return Taken(path, "take", fresh, None)
+            return Taken(path, LockAction.TAKE, fresh, None)
         cur = _read(file, path)
         if cur is None:
             continue  # released between our link and our read
@@ -331,7 +394,7 @@ def _try_take(common_dir: Path, stream: str, path: str, fresh: Lease, force: boo
                     reason=fresh.reason or cur.reason,
                 )
                 _overwrite(file, renewed)
-            return Taken(path, "renew", renewed, cur)
+            return Taken(path, LockAction.RENEW, renewed, cur)
         if not cur.live():
             with _guard(file):
                 if not _break(file, path, cur):
@@ -355,7 +418,7 @@ def _try_take(common_dir: Path, stream: str, path: str, fresh: Lease, force: boo
                     expired_at=cur.expires_at,
                 )
                 if _publish(file, fresh):
-                    return Taken(path, "break", fresh, cur)
+                    return Taken(path, LockAction.BREAK, fresh, cur)
             continue
         if force:
             with _guard(file):
@@ -363,7 +426,7 @@ def _try_take(common_dir: Path, stream: str, path: str, fresh: Lease, force: boo
                 if again is None or again.lease_id != cur.lease_id:
                     continue
                 _overwrite(file, fresh)
-            return Taken(path, "steal", fresh, cur)
+            return Taken(path, LockAction.STEAL, fresh, cur)
         return cur
     if last is None:
         raise BusyError(f"{path}: its lease changed {MAX_RACES} times while taking it; retry", code="busy")
@@ -377,7 +440,7 @@ def _undo(common_dir: Path, taken: Taken) -> None:
         cur = _read(file, taken.path)
         if cur is None or cur.lease_id != taken.lease.lease_id:
             return
-        if taken.action in ("renew", "steal") and taken.previous is not None:
+        if taken.action in (LockAction.RENEW, LockAction.STEAL) and taken.previous is not None:
             _overwrite(file, taken.previous)
         else:
             file.unlink(missing_ok=True)
@@ -499,10 +562,10 @@ def _log_taken(common_dir: Path, t: Taken) -> None:
         "reason": lease.reason,
         "until_commit": lease.until_commit,
     }
-    if t.action == "steal" and t.previous is not None:
+    if t.action == LockAction.STEAL and t.previous is not None:
         fields.update(previous_stream=t.previous.stream, previous_lease_id=t.previous.lease_id)
         events.append(common_dir, "lock.steal", **fields)
-    elif t.action == "renew":
+    elif t.action == LockAction.RENEW:
         events.append(common_dir, "lock.renew", **fields)
     else:
         if t.previous is not None:

@@ -1,0 +1,390 @@
+"""Every command's ``--json`` data is documented beside its result type, and the documentation is true.
+
+A result type documents its JSON fields in a table in its docstring, as ``streams/dashboard.py`` does::
+
+    =====  ===========  =======
+    field  type         meaning
+    =====  ===========  =======
+    base   str          ...
+    leases [LeaseView]  ...
+    =====  ===========  =======
+
+A field may be documented inline below its parent (``summary.total``, ``streams[].name``), or by
+naming a documented type in its type (``LeaseView``, ``[LeaseView]``, ``{path: LeaseView}``,
+``Halt | null``), or as an inline list of names (``{files, onto}``). A docstring that holds several
+tables names each on the line above it (````ScopeEvent````). ``null`` in a type says the field may be
+null. The test runs each command with ``--json`` against a real repository and checks, level by
+level, that the documented names are exactly the output's keys.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, is_dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import streams.dashboard
+from streams import hooks_install, progress, scope, state, worktrees
+from streams.cli import locks as cli_locks
+from streams.cli import progress as cli_progress
+from streams.cli import scope as cli_scope
+from streams.cli import sync as cli_sync
+from streams.cli import workspace as cli_workspace
+from streams.kernel import locks
+from tests.conftest import Repo, make_repo, run_cli
+from tests.test_cli import COMMANDS
+from tests.test_sync import make_conflict
+from tests.test_verify import sneak
+
+# --- reading the tables ------------------------------------------------------------------------------
+
+Table = dict[str, str]  # documented field (``streams[].name``) -> its type as written
+BORDER = re.compile(r"^\s*=+(\s+=+)+\s*$")
+TITLE = re.compile(r"^``(\w+)``")
+
+
+def tables(doc: str) -> dict[str | None, Table]:
+    """The field tables in ``doc``, by title (None for an untitled one)."""
+    lines = doc.splitlines()
+    borders = [i for i, ln in enumerate(lines) if BORDER.match(ln)]
+    assert len(borders) % 3 == 0, "a table is a top border, a header, a border, rows and a bottom border"
+    found: dict[str | None, Table] = {}
+    for top, _, bottom in zip(borders[0::3], borders[1::3], borders[2::3], strict=True):
+        above = next((ln.strip() for ln in reversed(lines[:top]) if ln.strip()), "")
+        title = m.group(1) if (m := TITLE.match(above)) else None
+        mid = borders[borders.index(top) + 1]
+        indent = len(lines[top]) - len(lines[top].lstrip())
+        table: Table = {}
+        for ln in lines[mid + 1 : bottom]:
+            text = ln[indent:]
+            if not text or text[0] == " ":  # a continuation of the row above
+                continue
+            parts = re.split(r"\s{2,}", text.strip())
+            head = parts[0].split(" ", 1)
+            table[head[0]] = head[1] if len(head) > 1 else (parts[1] if len(parts) > 1 else "")
+        assert title not in found, f"two tables titled {title!r}"
+        found[title] = table
+    return found
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where a JSON shape is documented: the docstring of ``owner``, the table titled ``title``, the
+    fields under ``prefix`` (a type documented inside another's table)."""
+
+    owner: object
+    title: str | None = None
+    prefix: str = ""
+
+    def table(self) -> Table:
+        found = tables(inspect.getdoc(self.owner) or "")
+        assert self.title in found, f"no table {self.title!r} in the docstring of {self.owner!r}"
+        table = found[self.title]
+        if self.prefix:
+            table = {k[len(self.prefix) :]: t for k, t in table.items() if k.startswith(self.prefix)}
+            assert table, f"nothing documented under {self.prefix!r}"
+        return table
+
+
+def _documented(*modules: ModuleType) -> dict[str, Shape]:
+    """Every dataclass of ``modules`` whose docstring holds a field table."""
+    found = {}
+    for module in modules:
+        for name, obj in vars(module).items():
+            mine = isinstance(obj, type) and is_dataclass(obj) and obj.__module__ == module.__name__
+            if mine and None in tables(inspect.getdoc(obj) or ""):
+                found[name] = Shape(obj)
+    return found
+
+
+SHAPES: dict[str, Shape] = {
+    **_documented(worktrees, scope, hooks_install, progress, state, locks),
+    **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync),
+    "Snapshot": Shape(streams.dashboard),
+    # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
+    "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
+    "WorktreeEvent": Shape(cli_scope, "WorktreeEvent"),
+    "WatchWarning": Shape(cli_scope, "WatchWarning"),
+    "SyncReport": Shape(cli_sync.Synced, prefix="report."),
+    "StreamResult": Shape(cli_sync.Synced, prefix="report.streams[]."),
+    "ContinueResult": Shape(cli_sync.Synced, prefix="continued."),
+    "AbortResult": Shape(cli_sync.Aborted, prefix="aborted."),
+}
+
+
+# --- checking output against them ----------------------------------------------------------------------
+
+
+def _item_table(inner: str) -> Table | None:
+    """The fields of one value of type ``inner``: an inline ``{a, b}``, a documented shape, or none."""
+    if m := re.fullmatch(r"\{([\w, ]+)\}", inner):
+        return {name.strip(): "" for name in m.group(1).split(",")}
+    named = re.findall(r"\b[A-Z]\w*", inner)
+    for name in named:
+        assert name in SHAPES, f"type {inner!r} names {name}, which is documented nowhere"
+    return SHAPES[named[0]].table() if named else None
+
+
+def _merged(table: Table | None, children: Table) -> Table | None:
+    return {**(table or {}), **children} if table or children else None
+
+
+def check(value: Any, table: Table, where: str) -> None:
+    assert isinstance(value, dict), f"{where}: documented as an object, got {value!r}"
+    top = {re.split(r"\.|\[\]", name)[0]: None for name in table}
+    assert set(value) == set(top), (
+        f"{where}: documented {sorted(top)}, the output has {sorted(value)} "
+        f"(missing from the docs: {sorted(set(value) - set(top))}; not in the output: {sorted(set(top) - set(value))})"
+    )
+    for name in top:
+        obj = {k[len(name) + 1 :]: t for k, t in table.items() if k.startswith(name + ".")}
+        items = {k[len(name) + 3 :]: t for k, t in table.items() if k.startswith(name + "[].")}
+        _check_field(value[name], table.get(name), obj, items, f"{where}.{name}")
+
+
+def _check_field(value: Any, typ: str | None, obj: Table, items: Table, where: str) -> None:
+    if typ is None:  # documented through its fields only
+        kind, inner, nullable = ("list" if items else "object"), "", False
+    else:
+        nullable = re.search(r"\bnull\b", typ) is not None
+        inner = re.sub(r"\s*\|\s*null\b|^null$", "", typ).strip()
+        kind = "object"
+        if inner.startswith("[") and inner.endswith("]"):
+            kind, inner = "list", inner[1:-1].strip()
+        elif inner.startswith("{") and ":" in inner:
+            kind, inner = "mapping", inner[1:-1].split(":", 1)[1].strip()
+    if value is None:
+        assert nullable, f"{where} is null, documented as {typ!r}"
+        return
+    if kind == "list":
+        assert isinstance(value, list), f"{where}: documented as a list, got {value!r}"
+        table = _merged(_item_table(inner), items)
+        for i, item in enumerate(value):
+            if table is not None:
+                check(item, table, f"{where}[{i}]")
+    elif kind == "mapping":
+        assert isinstance(value, dict), f"{where}: documented as a mapping, got {value!r}"
+        table = _item_table(inner)
+        for key, item in value.items():
+            if table is not None:
+                check(item, table, f"{where}[{key!r}]")
+    else:
+        table = _merged(_item_table(inner), obj)
+        if table is not None:
+            check(value, table, where)
+
+
+# --- the commands, each against a real repository --------------------------------------------------------
+
+Outputs = list[tuple[str, Any]]  # (the documented shape, the output's data)
+
+
+def data(args: list[str], cwd: Path, code: int = 0) -> Any:
+    """The ``data`` of ``streams ARGS --json`` (of its last envelope)."""
+    r = run_cli([*args, "--json"], cwd)
+    assert r.code == code, r
+    env = json.loads(r.out.splitlines()[-1])
+    assert env["ok"] is (code == 0), env
+    return env["data"]
+
+
+def started(tmp: Path, *names: str) -> Repo:
+    repo = make_repo(tmp)
+    assert run_cli(["start", *names], repo.root).code == 0
+    return repo
+
+
+def case_init(tmp: Path) -> Outputs:
+    repo = make_repo(tmp, files={"src/app.py": "x\n", "docs/index.md": "x\n"}, config=None)
+    return [("Initialised", data(["init"], repo.root))]
+
+
+def case_start(tmp: Path) -> Outputs:
+    repo = make_repo(tmp)
+    return [("Started", data(["start", "api", "docs"], repo.root))]
+
+
+def case_stop(tmp: Path) -> Outputs:
+    repo = started(tmp, "api", "docs")
+    repo.write("src/api/new.py", "work in progress\n", cwd=repo.worktree("api"))
+    stopped = data(["stop", "--force", "api", "docs"], repo.root)
+    assert stopped["streams"][0]["saved_ref"]
+    return [("Stopped", stopped)]
+
+
+def case_list(tmp: Path) -> Outputs:
+    return [("Listing", data(["list"], started(tmp, "api").root))]
+
+
+def case_owner(tmp: Path) -> Outputs:
+    repo = started(tmp, "api")
+    owners = data(["owner", "src/api/app.py", "pyproject.toml", "src/ui/main.ts"], repo.worktree("api"))
+    assert owners["paths"][2]["allowed"] is False
+    return [("Owners", owners)]
+
+
+def case_hooks_install(tmp: Path) -> Outputs:
+    report = data(["hooks", "install"], make_repo(tmp).root)
+    assert report["installed"] is True
+    return [("HooksReport", report)]
+
+
+def case_hooks_uninstall(tmp: Path) -> Outputs:
+    return [("HooksReport", data(["hooks", "uninstall"], started(tmp, "api").root))]
+
+
+def case_hooks_status(tmp: Path) -> Outputs:
+    return [("HooksReport", data(["hooks", "status"], started(tmp, "api").root))]
+
+
+def case_verify(tmp: Path) -> Outputs:
+    repo = started(tmp, "api", "ui")
+    sneak(repo, repo.worktree("api"), {"src/ui/main.ts": "not yours\n"})
+    report = data(["verify"], repo.root, code=5)  # the report is the data of the failing envelope too
+    assert report["ok"] is False and any(r["violations"] for r in report["results"])
+    return [("VerifyReport", report)]
+
+
+def case_watch(tmp: Path) -> Outputs:
+    repo = started(tmp, "api")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "watch", "--json"],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump(stream: Any, into: Callable[[str], None]) -> None:
+        for line in iter(stream.readline, ""):
+            into(line)
+
+    started_up = threading.Event()
+
+    def on_stderr(line: str) -> None:
+        if "Ctrl-C stops" in line:
+            started_up.set()
+
+    threading.Thread(target=pump, args=(proc.stdout, lines.put), daemon=True).start()
+    threading.Thread(target=pump, args=(proc.stderr, on_stderr), daemon=True).start()
+    got: list[dict[str, Any]] = []
+    try:
+        assert started_up.wait(60), "streams watch did not start"
+        repo.write("src/ui/main.ts", "out of scope\n", cwd=repo.worktree("api"))
+        deadline = time.monotonic() + 30
+        while not any(g["data"]["kind"] == "violation" for g in got) and time.monotonic() < deadline:
+            try:
+                got.append(json.loads(lines.get(timeout=max(0.01, deadline - time.monotonic()))))
+            except queue.Empty:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    assert {g["data"]["kind"] for g in got} == {"worktree", "violation"}, got  # watching api, then the report
+    kinds = {"violation": "ScopeEvent", "worktree": "WorktreeEvent", "warning": "WatchWarning"}
+    return [(kinds[g["data"]["kind"]], g["data"]) for g in got]
+
+
+def case_lock(tmp: Path) -> Outputs:
+    wt = started(tmp, "api").worktree("api")
+    first = data(["lock", "pyproject.toml", "--reason", "deps"], wt)
+    again = data(["lock", "pyproject.toml", "--until-commit"], wt)  # a renew: the lease it replaced too
+    assert again["previous"] and again["leases"][0]["action"] == "renew"
+    return [("Locked", first), ("Locked", again)]
+
+
+def case_unlock(tmp: Path) -> Outputs:
+    wt = started(tmp, "api").worktree("api")
+    assert run_cli(["lock", "pyproject.toml"], wt).code == 0
+    released = data(["unlock", "pyproject.toml"], wt)
+    assert released["released"]
+    return [("Unlocked", released)]
+
+
+def case_locks(tmp: Path) -> Outputs:
+    repo = started(tmp, "api")
+    assert run_cli(["lock", "pyproject.toml"], repo.worktree("api")).code == 0
+    leases = data(["locks"], repo.root)
+    assert leases["leases"]
+    return [("Leases", leases)]
+
+
+def case_progress(tmp: Path) -> Outputs:
+    wt = started(tmp, "api").worktree("api")
+    shown = data(["progress"], wt)
+    updated = data(["progress", "--status", "in_progress", "--current", "forms", "--next", "tests"], wt)
+    assert updated["changed"] is True
+    return [("ProgressShown", shown), ("ProgressCommit", updated)]
+
+
+def case_sync(tmp: Path) -> Outputs:
+    repo = started(tmp)
+    make_conflict(repo)
+    halted = data(["sync"], repo.root, code=4)  # a halt: the report is the data of the failing envelope
+    assert halted["report"]["halted"] is True and halted["report"]["new_halt"] is not None
+    aborted = data(["sync", "--abort", "api"], repo.root)
+    assert aborted["aborted"]["halt"] is not None
+    assert run_cli(["sync"], repo.root).code == 4  # the same conflict again
+    wt = repo.worktree("api")
+    repo.write("src/api/app.py", "both sides\n", cwd=wt)
+    repo.git("add", "src/api/app.py", cwd=wt)
+    continued = data(["sync", "--continue", "api"], repo.root)
+    assert continued["continued"] is not None
+    passed = data(["sync", "--watch", "--iterations", "1", "--interval", "1s"], repo.root)
+    return [("Synced", halted), ("Aborted", aborted), ("Synced", continued), ("SyncPass", passed)]
+
+
+def case_status(tmp: Path) -> Outputs:
+    repo = started(tmp)
+    make_conflict(repo)
+    assert run_cli(["sync"], repo.root).code == 4
+    assert run_cli(["lock", "pyproject.toml", "--stream", "api"], repo.root).code == 0
+    snap = data(["status"], repo.root)
+    api = next(s for s in snap["streams"] if s["name"] == "api")
+    assert api["halt"] is not None and api["locks"]
+    return [("Snapshot", snap)]
+
+
+CASES: dict[str, Callable[[Path], Outputs]] = {
+    "init": case_init,
+    "start": case_start,
+    "stop": case_stop,
+    "list": case_list,
+    "owner": case_owner,
+    "hooks install": case_hooks_install,
+    "hooks uninstall": case_hooks_uninstall,
+    "hooks status": case_hooks_status,
+    "verify": case_verify,
+    "watch": case_watch,
+    "lock": case_lock,
+    "unlock": case_unlock,
+    "locks": case_locks,
+    "progress": case_progress,
+    "sync": case_sync,
+    "status": case_status,
+}
+
+
+def test_every_command_with_json_has_a_case() -> None:
+    with_json = {" ".join(path) for path, command in COMMANDS if any(p.name == "json_output" for p in command.params)}
+    assert with_json == set(CASES)
+
+
+@pytest.mark.parametrize("command", sorted(CASES))
+def test_documented_fields_are_the_output_keys(command: str, tmp_path: Path) -> None:
+    for shape, output in CASES[command](tmp_path):
+        check(output, SHAPES[shape].table(), f"`streams {command} --json` data ({shape})")
