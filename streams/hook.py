@@ -178,7 +178,7 @@ def lease_lookup(common: str) -> Callable[[str], tuple[str, float] | None]:
 
     def lease_of(path: str) -> tuple[str, float] | None:
         if not found:
-            from streams.kernel.locks import lease_lookup as lookup
+            from streams.kernel.lease import lease_lookup as lookup
 
             found.append(lookup(common))
         return found[0](path)

@@ -26,7 +26,7 @@ from streams import git
 from streams.config import CONFIG_NAME, Config, parse
 from streams.kernel import paths
 from streams.kernel.errors import ConfigError, NotARepositoryError, PathError, StreamsError, UsageError
-from streams.kernel.locks import lease_lookup
+from streams.kernel.lease import lease_lookup
 from streams.kernel.rules import CompiledConfig, Finding, describe_owner
 from streams.ownership import OwnerKind, compiled
 from streams.workspace import Workspace, discover

@@ -43,7 +43,7 @@ from streams.cli import progress as cli_progress
 from streams.cli import scope as cli_scope
 from streams.cli import sync as cli_sync
 from streams.cli import workspace as cli_workspace
-from streams.kernel import locks
+from streams.kernel import lease, locks
 from tests.conftest import Repo, make_repo, run_cli
 from tests.test_cli import COMMANDS
 from tests.test_sync import make_conflict
@@ -111,7 +111,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 
 
 SHAPES: dict[str, Shape] = {
-    **_documented(worktrees, scope, hooks_install, progress, state, locks),
+    **_documented(worktrees, scope, hooks_install, progress, state, locks, lease),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them

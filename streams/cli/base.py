@@ -285,12 +285,9 @@ def cli(run: Run, directory: Path | None) -> None:
 
 
 def _crash_log(exc: BaseException, run: Run) -> Path | None:
-    import subprocess
+    from streams import git
 
-    try:
-        git_version = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        git_version = "git not found"
+    git_version = git.version()
     text = (
         f"streams {__version__}\npython {sys.version}\n{git_version}\nplatform {platform.platform()}\n"
         f"argv {sys.argv!r}\ncwd {run.cwd}\ntime {dt.datetime.now(dt.UTC).isoformat()}\n\n"

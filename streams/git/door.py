@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType
 
-from streams.kernel.errors import GitError, NotARepositoryError
+from streams.kernel.errors import GitError, NotARepositoryError, StreamsError
 from streams.kernel.paths import ZERO_OID
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "run",
     "run_unpiped",
     "split_z",
+    "version",
 ]
 
 # Typed git values (as git-revise does): an object id as git prints it (40 hex digits), a full ref
@@ -185,3 +186,11 @@ def run_unpiped(*args: str, cwd: Path | str, env: Mapping[str, str] | None = Non
         out.seek(0)
         err.seek(0)
         return Result(proc.returncode, out.read(), err.read())
+
+
+def version() -> str:
+    """``git --version``'s line, or why there is none (for crash logs: never raises)."""
+    try:
+        return run("--version", cwd=os.getcwd(), check=False).text.strip() or "git --version said nothing"
+    except (StreamsError, OSError) as exc:
+        return f"git not found ({exc})"

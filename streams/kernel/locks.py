@@ -8,8 +8,10 @@ lease (renew, steal, break of an expired one, release) happens under a short gua
 ``.<name>.lock.guard`` (``fcntl.flock``, as ``filelock`` does it); since a new lease can only be
 created where none exists, the guard is all it takes to keep those changes from interleaving.
 
+The lease as a value and a file, and reading one, are ``streams.kernel.lease``.
+
 Standard library only, at import time and at run time on POSIX: the git hooks import this module
-(``live_lease``, ``release_committed``) in an isolated interpreter without site-packages.
+(``release_committed``) in an isolated interpreter without site-packages.
 ``filelock`` is imported, lazily, only where ``fcntl`` does not exist.
 """
 
@@ -27,14 +29,24 @@ from typing import Any
 
 from streams.kernel import events
 from streams.kernel.durations import clock as clock  # locks.clock: the CLI and tests say it so
-from streams.kernel.durations import format_duration, iso_utc
+from streams.kernel.durations import format_duration
 from streams.kernel.errors import BusyError, StreamsError
+from streams.kernel.lease import (
+    LEASE_VERSION,
+    LOCK_SUFFIX,
+    Lease,
+    LeaseView,
+    lease_file,
+    lease_lookup,
+    live_lease,
+    locks_root,
+    new_lease_id,
+    read_file,
+    read_lease,
+)
 from streams.kernel.mutex import held, open_making_dirs
-from streams.kernel.paths import locks_dir
 from streams.kernel.procs import holder_name
 
-LEASE_VERSION = 1
-LOCK_SUFFIX = ".lock"
 GUARD_SUFFIX = ".guard"
 TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 600.0  # `streams locks` (and status) sweep older temp files of killed writers
@@ -56,114 +68,6 @@ class LockBusyError(BusyError):
         self.lease = lease
 
 
-# --- the lease ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lease:
-    path: str
-    stream: str
-    holder: str  # user@host
-    pid: int
-    acquired_at: float  # epoch seconds
-    expires_at: float
-    reason: str = ""
-    lease_id: str = ""
-    until_commit: bool = False
-
-    def live(self, now: float | None = None) -> bool:
-        return (time.time() if now is None else now) < self.expires_at
-
-    def left(self, now: float | None = None) -> float:
-        """Seconds until expiry (negative once expired)."""
-        return self.expires_at - (time.time() if now is None else now)
-
-    def view(self, now: float | None = None) -> LeaseView:
-        """The lease as commands report it at ``now``."""
-        now = time.time() if now is None else now
-        return LeaseView(
-            path=self.path,
-            stream=self.stream,
-            holder=self.holder,
-            pid=self.pid,
-            acquired_at=self.acquired_at,
-            expires_at=self.expires_at,
-            reason=self.reason,
-            lease_id=self.lease_id,
-            until_commit=self.until_commit,
-            live=self.live(now),
-            seconds_left=round(self.left(now), 3),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """The lease file's contents (its own format, with its own ``version``)."""
-        return {
-            "version": LEASE_VERSION,
-            "path": self.path,
-            "stream": self.stream,
-            "holder": self.holder,
-            "pid": self.pid,
-            "acquired_at": self.acquired_at,
-            "expires_at": self.expires_at,
-            "acquired": iso_utc(self.acquired_at),
-            "expires": iso_utc(self.expires_at),
-            "reason": self.reason,
-            "lease_id": self.lease_id,
-            "until_commit": self.until_commit,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> Lease:
-        if not isinstance(data, dict):
-            raise ValueError("lease is not a JSON object")
-        return cls(
-            path=str(data["path"]),
-            stream=str(data["stream"]),
-            holder=str(data.get("holder", "")),
-            pid=int(data.get("pid", 0)),
-            acquired_at=float(data["acquired_at"]),
-            expires_at=float(data["expires_at"]),
-            reason=str(data.get("reason") or ""),
-            lease_id=str(data["lease_id"]),
-            until_commit=bool(data.get("until_commit", False)),
-        )
-
-
-@dataclass(frozen=True)
-class LeaseView:
-    """A lease as every command reports it at one moment: ``lock``, ``unlock`` and ``locks --json``
-    (``leases[]``, ``released[]``, ``previous``) and ``status --json`` (``streams[].locks[]``).
-
-    ==============  ======  ==================================================================
-    field           type    meaning
-    ==============  ======  ==================================================================
-    path            str     the shared file, relative to the repository root
-    stream          str     the stream holding it ("" for a damaged lease file)
-    holder          str     user@host of the process that took it
-    pid             int     that process (it may have exited: the lease outlives it)
-    acquired_at     float   when it was taken (epoch seconds)
-    expires_at      float   when it expires unless renewed (epoch seconds)
-    reason          str     why it was taken (``--reason``)
-    lease_id        str     stays the same across renewals
-    until_commit    bool    released by the stream's next commit of the path
-    live            bool    not expired at the time of the report
-    seconds_left    float   until expiry (negative once expired)
-    ==============  ======  ==================================================================
-    """
-
-    path: str
-    stream: str
-    holder: str
-    pid: int
-    acquired_at: float
-    expires_at: float
-    reason: str
-    lease_id: str
-    until_commit: bool
-    live: bool
-    seconds_left: float
-
-
 class LockAction(StrEnum):
     """What ``acquire`` did to get a path (``lock --json``'s ``leases[].action``)."""
 
@@ -183,54 +87,11 @@ class Taken:
     previous: Lease | None  # renew: our lease before; break: the expired one; steal: the victim's
 
 
-def new_lease_id() -> str:
-    return os.urandom(8).hex()
-
-
 # --- where leases live ---------------------------------------------------------------------------
-
-
-def locks_root(common_dir: Path) -> Path:
-    return Path(locks_dir(common_dir))
-
-
-def lease_file(common_dir: Path, path: str) -> Path:
-    """``<common>/streams/locks/<dir>/.<name>.lock`` for the repository path ``path``."""
-    parts = path.split("/")
-    if not path or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"not a normalised repository path: {path!r}")
-    return locks_root(common_dir).joinpath(*parts[:-1], f".{parts[-1]}{LOCK_SUFFIX}")
 
 
 def _guard_file(file: Path) -> Path:
     return file.with_name(file.name + GUARD_SUFFIX)
-
-
-def _read(file: Path, path: str) -> Lease | None:
-    """The lease in ``file``, or None. A damaged file reads as a lease that has already expired.
-
-    Leases are published whole, so damage means someone edited the file or the machine lost it
-    mid-write; treating it as expired keeps the path from being stuck forever.
-    """
-    try:
-        with open(file, "rb") as fh:
-            data = fh.read()
-            st = os.fstat(fh.fileno())
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        return Lease.from_json(json.loads(data))
-    except (ValueError, KeyError, TypeError):
-        return Lease(
-            path=path,
-            stream="",
-            holder="?",
-            pid=0,
-            acquired_at=st.st_mtime,
-            expires_at=st.st_mtime,
-            reason="damaged lease file",
-            lease_id=f"damaged-{st.st_ino}-{st.st_mtime_ns}",
-        )
 
 
 def _write_temp(file: Path, lease: Lease) -> Path:
@@ -301,7 +162,7 @@ def _break(file: Path, path: str, expired: Lease) -> bool:
     Rename to a private name first, then re-read what was renamed: if it is not the lease judged
     expired (a writer that does not take the guard), put it back.
     """
-    cur = _read(file, path)
+    cur = read_file(file, path)
     if cur is None or cur.lease_id != expired.lease_id or cur.live():
         return False
     private = file.with_name(f"{file.name}.{new_lease_id()}.broken")
@@ -309,7 +170,7 @@ def _break(file: Path, path: str, expired: Lease) -> bool:
         os.rename(file, private)
     except FileNotFoundError:
         return False
-    got = _read(private, path)
+    got = read_file(private, path)
     if got is None or got.lease_id != expired.lease_id or got.live():
         with suppress(FileExistsError):
             os.link(private, file)
@@ -320,32 +181,6 @@ def _break(file: Path, path: str, expired: Lease) -> bool:
 
 
 # --- reading ---------------------------------------------------------------------------------------
-
-
-def read_lease(common_dir: Path, path: str) -> Lease | None:
-    """The lease on ``path``, live or expired, or None."""
-    return _read(lease_file(common_dir, path), path)
-
-
-def live_lease(common_dir: Path, path: str, now: float | None = None) -> Lease | None:
-    """The live lease on ``path``, or None (free, or expired). The hooks call this."""
-    try:
-        lease = read_lease(common_dir, path)
-    except ValueError:
-        return None
-    return lease if lease is not None and lease.live(now) else None
-
-
-def lease_lookup(common_dir: str | os.PathLike[str]) -> Callable[[str], tuple[str, float] | None]:
-    """``path -> (holding stream, expires_at)`` for live leases: the rules' view of the leases
-    (``kernel.rules.CompiledConfig.judge``), for the hooks and the full code alike."""
-    root = Path(common_dir)
-
-    def lease_of(path: str) -> tuple[str, float] | None:
-        lease = live_lease(root, path)
-        return (lease.stream, lease.expires_at) if lease is not None else None
-
-    return lease_of
 
 
 def list_leases(common_dir: Path) -> list[Lease]:
@@ -362,7 +197,7 @@ def list_leases(common_dir: Path) -> list[Lease]:
                 continue
             base = name[1 : -len(LOCK_SUFFIX)]
             path = base if rel_dir == "." else f"{Path(rel_dir).as_posix()}/{base}"
-            lease = _read(Path(dirpath) / name, path)
+            lease = read_file(Path(dirpath) / name, path)
             if lease is not None:
                 found.append(lease)
     return sorted(found, key=lambda lease: lease.path)
@@ -378,13 +213,13 @@ def _try_take(common_dir: Path, stream: str, path: str, fresh: Lease, force: boo
     for _ in range(MAX_RACES):
         if _publish(file, fresh):
             return Taken(path, LockAction.TAKE, fresh, None)
-        cur = _read(file, path)
+        cur = read_file(file, path)
         if cur is None:
             continue  # released between our link and our read
         last = cur
         if cur.stream == stream:
             with _guard(file):
-                again = _read(file, path)
+                again = read_file(file, path)
                 if again is None or again.lease_id != cur.lease_id:
                     continue
                 renewed = replace(
@@ -422,7 +257,7 @@ def _try_take(common_dir: Path, stream: str, path: str, fresh: Lease, force: boo
             continue
         if force:
             with _guard(file):
-                again = _read(file, path)
+                again = read_file(file, path)
                 if again is None or again.lease_id != cur.lease_id:
                     continue
                 _overwrite(file, fresh)
@@ -437,7 +272,7 @@ def _undo(common_dir: Path, taken: Taken) -> None:
     """Put one path back as it was before ``taken`` (all-or-none rollback)."""
     file = lease_file(common_dir, taken.path)
     with _guard(file):
-        cur = _read(file, taken.path)
+        cur = read_file(file, taken.path)
         if cur is None or cur.lease_id != taken.lease.lease_id:
             return
         if taken.action in (LockAction.RENEW, LockAction.STEAL) and taken.previous is not None:
@@ -580,7 +415,7 @@ def release_lease(common_dir: Path, lease: Lease, *, cause: str = "unlock", by: 
     """Remove exactly ``lease`` if it is still the one in place; False when it is not (anymore)."""
     file = lease_file(common_dir, lease.path)
     with _guard(file):
-        cur = _read(file, lease.path)
+        cur = read_file(file, lease.path)
         if cur is None or cur.lease_id != lease.lease_id:
             return False
         file.unlink()
@@ -653,3 +488,27 @@ def release_stream(common_dir: Path, stream: str) -> list[Lease]:
         for lease in list_leases(common_dir)
         if lease.stream == stream and release_lease(common_dir, lease, cause="stop")
     ]
+
+
+__all__ = [
+    "LEASE_VERSION",
+    "Lease",
+    "LeaseView",
+    "LockAction",
+    "LockBusyError",
+    "NotLockedError",
+    "Taken",
+    "acquire",
+    "busy_message",
+    "clock",
+    "lease_file",
+    "lease_lookup",
+    "list_leases",
+    "live_lease",
+    "locks_root",
+    "read_lease",
+    "release",
+    "release_committed",
+    "release_lease",
+    "release_stream",
+]
