@@ -27,6 +27,7 @@ from streams.places import Place, locate
 from streams.scope import Violation, violations_in_range
 from streams.state import (
     Halt,
+    HaltReason,
     InFlight,
     clear_halt,
     end_rebase,
@@ -86,9 +87,9 @@ class AbortResult:
 
 def halt_next(h: Halt) -> str:
     """What the halt is and the human's next steps, in one line."""
-    if h.reason == "interrupted":
+    if h.reason == HaltReason.INTERRUPTED:
         what = "an interrupted rebase is left half done"
-    elif h.reason == "found":
+    elif h.reason == HaltReason.FOUND:
         what = "a rebase streams did not start is in progress"
     elif h.files:
         what = f"conflict in {', '.join(h.files)}"
@@ -128,7 +129,7 @@ def _blocking_hint(res: git.Result) -> str:
 # --- reconciling state.json with git ---------------------------------------------------------------
 
 
-def halt_from_git(name: str, place: Place, upstream: str, reason: str) -> Halt:
+def halt_from_git(name: str, place: Place, upstream: str, reason: HaltReason) -> Halt:
     assert place.git_dir is not None and place.worktree is not None
     rebase_dir = git.rebase_dir(place.git_dir)
     orig = git.read_small(rebase_dir / "orig-head") if rebase_dir else None
@@ -164,7 +165,7 @@ def reconcile(
             notes.append(note)
     for name, place in places.items():
         if place.rebasing and name not in halts and place.worktree is not None:
-            halt = halt_from_git(name, place, upstream, "found")
+            halt = halt_from_git(name, place, upstream, HaltReason.FOUND)
             record_halt(ws, halt)
             halts[name] = halt
             notes.append(
@@ -183,7 +184,7 @@ def _recover(
             end_rebase(ws, name)
             return None
         files = git.unmerged_paths(place.worktree)
-        reason = "conflict" if files else "interrupted"
+        reason = HaltReason.CONFLICT if files else HaltReason.INTERRUPTED
         halt = Halt(
             name, files, rec.original_tip, rec.onto, iso_utc(), str(place.worktree), reason, upstream, place.ref
         )
@@ -266,7 +267,9 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
         res = git.rebase_continue(wt)
         if git.rebase_dir(place.git_dir) is not None:
             files = git.unmerged_paths(wt)
-            again = dataclasses.replace(halt, files=files, time=iso_utc(), reason="conflict" if files else halt.reason)
+            again = dataclasses.replace(
+                halt, files=files, time=iso_utc(), reason=HaltReason.CONFLICT if files else halt.reason
+            )
             record_halt(ws, again)
             events.append(ws.common_dir, "sync.halt", stream=name, files=list(files), onto=halt.onto, worktree=str(wt))
             what = (
@@ -285,7 +288,7 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
 
 
 def _resolved_halt(name: str, place: Place) -> Halt:
-    return Halt(name, (), place.tip or "", "", iso_utc(), str(place.worktree or ""), "resolved", ref=place.ref)
+    return Halt(name, (), place.tip or "", "", iso_utc(), str(place.worktree or ""), HaltReason.RESOLVED, ref=place.ref)
 
 
 def check_scope(

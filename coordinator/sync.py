@@ -49,7 +49,7 @@ from streams.kernel.durations import iso_utc
 from streams.places import Place, locate
 from streams.predict import conflicts_with
 from streams.progress import ProgressError, stream_worktree_lock
-from streams.state import Halt, begin_rebases, finish_pass, record_halt, sync_lock
+from streams.state import Halt, HaltReason, begin_rebases, finish_pass, record_halt, sync_lock
 from streams.workspace import Workspace
 
 __all__ = [
@@ -308,7 +308,7 @@ def _rebase_one(
             onto=upstream_tip,
             time=iso_utc(),
             worktree=str(wt),
-            reason="conflict" if unmerged else "stopped",
+            reason=HaltReason.CONFLICT if unmerged else HaltReason.STOPPED,
             upstream=upstream,
             ref=place.ref,
         )

@@ -51,9 +51,8 @@ streams[].out_of_scope       [{path, reason}]  uncommitted paths the stream may 
 streams[].locks              [LeaseView]       live leases the stream holds (``LeaseView``'s
                                                fields: the lease shape of ``streams locks``)
 streams[].halted             bool              sync halted this stream on a conflict
-streams[].halt               {files, onto, original_tip, time, reason, upstream} | null
-                                               the recorded halt (reason: conflict |
-                                               interrupted | found)
+streams[].halt               Halt | null       the recorded halt: the shape of ``sync --json``'s
+                                               ``report.halts[]`` (``streams.state.Halt``)
 streams[].operation          str | null        rebase | merge | cherry-pick | revert in progress
                                                in the worktree
 streams[].conflicted         [str]             unmerged paths in the worktree now
@@ -81,7 +80,7 @@ from typing import ClassVar
 from streams.kernel.locks import LeaseView
 from streams.places import PlaceState
 from streams.progress import ProgressStatus
-from streams.state import HaltReason
+from streams.state import Halt
 
 # The row states by their short names (the dashboard's cells and watchers use them).
 STARTED = PlaceState.STARTED
@@ -95,16 +94,6 @@ UNCONFIGURED = PlaceState.UNCONFIGURED
 class ScopeIssue:
     path: str
     reason: str
-
-
-@dataclass(frozen=True)
-class HaltInfo:
-    files: tuple[str, ...]
-    onto: str
-    original_tip: str
-    time: str
-    reason: HaltReason | str
-    upstream: str
 
 
 @dataclass(frozen=True)
@@ -125,7 +114,7 @@ class StreamStatus:
     out_of_scope: tuple[ScopeIssue, ...] = ()
     locks: tuple[LeaseView, ...] = ()
     halted: bool = False
-    halt: HaltInfo | None = None
+    halt: Halt | None = None
     operation: str | None = None
     conflicted: tuple[str, ...] = ()
     predicted_conflicts: tuple[str, ...] = ()

@@ -73,7 +73,7 @@ class Halt:
     onto: str  # the upstream commit the rebase replays onto
     time: str  # ISO 8601, UTC
     worktree: str
-    # A HaltReason: plain strings are taken (and turned into one) until coordinator/sync.py passes the enum.
+    # A string read from state.json is turned into a HaltReason; one a newer streams wrote stays as written.
     reason: HaltReason | str = HaltReason.CONFLICT
     upstream: str = ""  # the upstream's name for messages, e.g. origin/main
     ref: str = ""  # the stream's branch, e.g. refs/heads/streams/api

@@ -39,7 +39,6 @@ from streams.dashboard import (
     NOT_STARTED,
     STARTED,
     UNCONFIGURED,
-    HaltInfo,
     ScopeIssue,
     Snapshot,
     StreamStatus,
@@ -68,7 +67,6 @@ __all__ = [
     "STARTED",
     "UNCONFIGURED",
     "Collector",
-    "HaltInfo",
     "ScopeIssue",
     "Snapshot",
     "StreamStatus",
@@ -406,7 +404,7 @@ class Collector:
                 if other != r.name and changed[r.name] & paths
             }
             p = r.progress
-            halt = _halt_info(halts.get(r.name))
+            halt = halts.get(r.name)
             pid, running = read_agent(self.ws, r.name)
             result.append(
                 StreamStatus(
@@ -459,19 +457,6 @@ def _held_locks(leases: list[Lease], now: float) -> tuple[dict[str, list[LeaseVi
             live += 1
             held.setdefault(lease.stream, []).append(lease.view(now))
     return held, live
-
-
-def _halt_info(h: Halt | None) -> HaltInfo | None:
-    if h is None:
-        return None
-    return HaltInfo(
-        files=tuple(h.files),
-        onto=str(h.onto),
-        original_tip=str(h.original_tip),
-        time=str(h.time),
-        reason=h.reason,
-        upstream=h.upstream,
-    )
 
 
 def _unreadable(r: _Row, exc: BaseException) -> str:
