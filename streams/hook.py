@@ -29,7 +29,7 @@ import os
 import sys
 
 from streams.kernel import hookcache, rules
-from streams.kernel.gitparse import DIFF_ARGS, LOG_ARGS, parse_log, parse_name_status
+from streams.kernel.gitparse import DIFF_ARGS, LOG_ARGS, parse_entries, parse_log, parse_name_status
 from streams.kernel.paths import ZERO_OID, read_marker, token_file
 from streams.kernel.rules import CompiledConfig, Finding
 
@@ -277,18 +277,7 @@ def _drop_reverts(cc: CompiledConfig, findings: list[Finding]) -> list[Finding]:
     paths = [f[0] for f in findings]
     _, staged, _ = git("--literal-pathspecs", "ls-files", "-s", "-z", "--", *paths)
     _, at_base, _ = git("--literal-pathspecs", "ls-tree", "-z", base, "--", *paths)
-    index: dict[str, tuple[str, str]] = {}
-    for rec in staged.split(b"\0"):
-        if rec:
-            meta, _, path = rec.partition(b"\t")
-            mode, oid, _stage = meta.decode().split()
-            index[path.decode("utf-8", "surrogateescape")] = (mode, oid)
-    tree: dict[str, tuple[str, str]] = {}
-    for rec in at_base.split(b"\0"):
-        if rec:
-            meta, _, path = rec.partition(b"\t")
-            mode, _type, oid = meta.decode().split()
-            tree[path.decode("utf-8", "surrogateescape")] = (mode, oid)
+    index, tree = parse_entries(staged, stage=True), parse_entries(at_base, stage=False)
     return [f for f in findings if index.get(f[0]) != tree.get(f[0])]
 
 

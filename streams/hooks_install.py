@@ -269,14 +269,18 @@ def _write_executable(path: Path, text: str) -> None:
         raise
 
 
+def _hook_files(folder: Path, name: str) -> tuple[Path, Path, bool]:
+    """The hook ``name`` in ``folder``, its ``.legacy`` keep, and whether that exists (or is a link)."""
+    path, legacy = folder / name, folder / (name + LEGACY_SUFFIX)
+    return path, legacy, legacy.exists() or legacy.is_symlink()
+
+
 def uninstall(ws: Workspace) -> HooksReport:
     """Remove the shims and put back the hooks they kept as ``.legacy``; foreign hooks are left alone."""
     folder = hooks_dir(ws)
     results = []
     for name in HOOK_NAMES:
-        path = folder / name
-        legacy = folder / (name + LEGACY_SUFFIX)
-        has_legacy = legacy.exists() or legacy.is_symlink()
+        path, legacy, has_legacy = _hook_files(folder, name)
         if not (path.exists() or path.is_symlink()):
             if has_legacy:  # a shim removed by hand: still put the kept hook back
                 os.rename(legacy, path)
@@ -300,9 +304,7 @@ def status(ws: Workspace) -> HooksReport:
     folder = hooks_dir(ws)
     results = []
     for name in HOOK_NAMES:
-        path = folder / name
-        legacy = folder / (name + LEGACY_SUFFIX)
-        has_legacy = legacy.exists() or legacy.is_symlink()
+        path, _legacy, has_legacy = _hook_files(folder, name)
         if not (path.exists() or path.is_symlink()):
             state, python = HookState.MISSING, None
         elif not is_ours(path):

@@ -215,3 +215,18 @@ def operation_in_progress(git_dir: str | os.PathLike[str]) -> str | None:
         if os.path.exists(os.path.join(git_dir, marker)):
             return what
     return None
+
+
+# --- git ls-files -s / git ls-tree ----------------------------------------------------------------------
+
+
+def parse_entries(data: bytes, *, stage: bool) -> dict[str, tuple[str, str]]:
+    """``git ls-files -s -z`` (``stage``: ``MODE OID STAGE\tPATH``) or ``git ls-tree -z``
+    (``MODE TYPE OID\tPATH``) output -> ``{path: (mode, oid)}``."""
+    out: dict[str, tuple[str, str]] = {}
+    for rec in data.split(b"\0"):
+        if rec:
+            meta, _, path = rec.partition(b"\t")
+            fields = meta.decode().split()
+            out[path.decode("utf-8", "surrogateescape")] = (fields[0], fields[1] if stage else fields[2])
+    return out
