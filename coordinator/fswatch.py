@@ -31,6 +31,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,12 +43,24 @@ if TYPE_CHECKING:
 
 LIMIT_ERRNOS = (errno.ENOSPC, errno.EMFILE, errno.ENFILE, errno.ENOMEM)
 
-INOTIFY = "inotify"  # the native observer (inotify on Linux)
-POLLING = "polling"
 
-WATCHING = "watching"  # WorktreeChange.action
-GONE = "gone"
-UNWATCHABLE = "unwatchable"
+class ObserverKind(StrEnum):
+    """How a worktree is watched (``WorktreeChange.observer``; ``watch --json``'s ``observer``)."""
+
+    INOTIFY = "inotify"  # the native observer (inotify on Linux)
+    POLLING = "polling"
+
+
+class Action(StrEnum):
+    """What happened to a followed worktree (``WorktreeChange.action``)."""
+
+    WATCHING = "watching"
+    GONE = "gone"
+    UNWATCHABLE = "unwatchable"
+
+
+INOTIFY, POLLING = ObserverKind.INOTIFY, ObserverKind.POLLING
+WATCHING, GONE, UNWATCHABLE = Action.WATCHING, Action.GONE, Action.UNWATCHABLE
 
 # What a FileEvent says happened (watchdog's event types; reads and attribute changes never arrive).
 CREATED, DELETED, MODIFIED, MOVED, CLOSED = "created", "deleted", "modified", "moved", "closed"
@@ -75,8 +88,8 @@ class WorktreeChange:
     """What ``follow`` did to a worktree."""
 
     root: Path
-    action: str  # watching | gone | unwatchable
-    observer: str  # inotify | polling ("" when unwatchable)
+    action: Action
+    observer: ObserverKind | str  # "" when unwatchable
     stream: str | None  # the stream its marker names
     note: str = ""  # why polling, or why it cannot be watched
 
@@ -381,8 +394,10 @@ __all__ = [
     "POLLING",
     "UNWATCHABLE",
     "WATCHING",
+    "Action",
     "FSWatch",
     "FileEvent",
+    "ObserverKind",
     "ObserverLike",
     "WorktreeChange",
     "stream_worktree",
