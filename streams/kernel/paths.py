@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 
-from streams.kernel.errors import PathError
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -135,6 +133,8 @@ def repo_path(
     Refused with ``PathError``: empty or NUL, outside every root, under ``.git``; when ``strict``
     (a path to lock) also ``..`` segments, the root itself and directories.
     """
+    from streams.kernel.errors import PathError  # here, not at the top: the hooks import this module
+
     if not raw.strip():
         raise PathError("empty path; name a file, e.g. pyproject.toml")
     if "\0" in raw:
