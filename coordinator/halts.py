@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams import git
 from streams.config import Config
@@ -24,7 +25,6 @@ from streams.kernel import events
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import HaltedError, ScopeViolationError, StreamsError
 from streams.places import Place, locate
-from streams.scope import Violation, violations_in_range
 from streams.state import (
     Halt,
     HaltReason,
@@ -38,6 +38,9 @@ from streams.state import (
     sync_lock,
 )
 from streams.workspace import Workspace
+
+if TYPE_CHECKING:
+    from streams.scope import Violation
 
 Notify = Callable[[str], None]
 
@@ -295,6 +298,8 @@ def check_scope(
     ws: Workspace, config: Config, name: str, place: Place, *, onto: str | None = None, original: str | None = None
 ) -> None:
     """Raise ``ScopeViolationError`` when the stream's rebased commits leave its scope."""
+    from streams.scope import violations_in_range  # here: only --continue needs it (and its 5 ms of imports)
+
     assert place.tip is not None
     upstream_ref = config.upstream_ref()
     base = onto or git.resolve_commit(ws.main_root, upstream_ref) or upstream_ref
