@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.kernel.durations import iso_utc
+from streams.kernel.mutex import open_making_dirs
 from streams.kernel.paths import events_file
 
 # kind -> its own fields. `append` refuses a kind not listed here.
@@ -57,10 +58,8 @@ def append(common_dir: Path, kind: str, **fields: Any) -> dict[str, Any]:
         "pid": os.getpid(),
         **fields,
     }
-    path = events_path(common_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_making_dirs(Path(events_file(common_dir)), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, line)
     finally:
