@@ -3,7 +3,7 @@
 Patterns follow gitignore/CODEOWNERS semantics: pathspec (``PathSpec.from_lines("gitignore", …)``)
 turns each into a regex, and ``classify`` reduces the regex to a plain string test where one is
 exactly equivalent (``src/api/**`` is "starts with ``src/api/``"), so that the hooks rarely need
-``re`` at all. ``streams.patterns.Matcher`` evaluates the rules, last match wins. Semantics worth
+``re`` at all. ``streams.kernel.patterns.Matcher`` evaluates the rules, last match wins. Semantics worth
 knowing (they are CODEOWNERS', and pathspec's ``gitignore`` flavour, not ``GitIgnoreSpec``):
 
 - ``docs/*`` owns the files directly in ``docs/``, not ``docs/a/b.md`` (git's ignore rules would
@@ -88,7 +88,7 @@ def compile_patterns(patterns: Iterable[str]) -> list[PatternRule]:
 
 
 def compile_rules(patterns: Iterable[str]) -> list[Rule]:
-    """gitignore-style patterns -> ``streams.patterns`` rules (kind, arg, include), in order."""
+    """gitignore-style patterns -> ``streams.kernel.patterns`` rules (kind, arg, include), in order."""
     return [(k, a, i) for k, a, i, _ in compile_patterns(patterns)]
 
 

@@ -8,7 +8,7 @@ and returns a ``Reply``: the result, how a person reads it, and the error it end
 it goes (``watch``, ``sync --watch``) writes each item with ``stream``. An error raised anywhere is
 written by ``respond`` too, as a reply without data.
 
-Each result type documents its ``data`` fields in a table in its docstring (``streams/status.py``
+Each result type documents its ``data`` fields in a table in its docstring (``streams/dashboard.py``
 has the model); ``tests/test_json_docs.py`` runs every command with ``--json`` and keeps the tables
 true.
 """

@@ -143,7 +143,7 @@ def _overwrite(file: Path, lease: Lease) -> None:
 
 def _guard(file: Path) -> AbstractContextManager[None]:
     """The short critical section around changes to an existing lease: a kernel lock on
-    ``.<name>.lock.guard`` (never unlinked), ``streams.mutex.held``."""
+    ``.<name>.lock.guard`` (never unlinked), ``streams.kernel.mutex.held``."""
     guard = _guard_file(file)
     return held(guard, timeout=GUARD_TIMEOUT, busy=lambda: _guard_timeout(guard))
 

@@ -1,7 +1,7 @@
 """Short kernel locks around critical sections of streams' own processes.
 
 They die with their process, so they suit a command's own critical section, never a lease that
-must outlive it (that is ``streams.locks``).
+must outlive it (that is ``streams.kernel.locks``).
 
 On POSIX this is ``fcntl.flock`` on the lock file (never unlinked), which is exactly what
 ``filelock.FileLock`` does there, so the two interoperate. It is done directly for two reasons: the
