@@ -28,6 +28,11 @@ summary.locks_held           int               live leases on shared files, all 
 summary.out_of_scope         int               uncommitted out-of-scope paths, all streams
 summary.predicted_conflicts  int               streams whose rebase is predicted to conflict
 summary.errors               int               rows with at least one error
+summary.hooks                {hook: str}       each scope hook's state: installed | outdated |
+                                               foreign | missing (``streams hooks status``)
+summary.hooks_path           str | null        ``core.hooksPath`` when set: git then runs none of
+                                               streams' hooks
+summary.hooks_ok             bool              every hook installed and current, and run by git
 streams[].name               str               stream name
 streams[].state              str               ``started`` | ``not started`` | ``branch only``
                                                (branch, no worktree) | ``missing`` (worktree
@@ -147,6 +152,15 @@ class Summary:
     out_of_scope: int
     predicted_conflicts: int
     errors: int
+    hooks: dict[str, str] = field(default_factory=dict)
+    hooks_path: str | None = None
+
+    json_properties: ClassVar[tuple[str, ...]] = ("hooks_ok",)  # derived facts the JSON carries too
+
+    @property
+    def hooks_ok(self) -> bool:
+        """Every scope hook installed and current, and git runs them (no ``core.hooksPath``)."""
+        return self.hooks_path is None and all(state == "installed" for state in self.hooks.values())
 
 
 @dataclass(frozen=True)
@@ -160,7 +174,9 @@ class Snapshot:
     warnings: tuple[str, ...] = ()
 
 
-def summarize(rows: Sequence[StreamStatus], locks_held: int) -> Summary:
+def summarize(
+    rows: Sequence[StreamStatus], locks_held: int, hooks: dict[str, str] | None = None, hooks_path: str | None = None
+) -> Summary:
     return Summary(
         total=len(rows),
         started=sum(r.state == STARTED for r in rows),
@@ -174,4 +190,6 @@ def summarize(rows: Sequence[StreamStatus], locks_held: int) -> Summary:
         out_of_scope=sum(len(r.out_of_scope) for r in rows),
         predicted_conflicts=sum(bool(r.predicted_conflicts) for r in rows),
         errors=sum(bool(r.errors) for r in rows),
+        hooks=dict(hooks or {}),
+        hooks_path=hooks_path,
     )

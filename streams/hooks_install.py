@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import streams
 from streams import git
-from streams.kernel import paths
+from streams.kernel import events, paths, procs
 from streams.kernel.errors import StreamsError
 from streams.workspace import Workspace
 
@@ -297,10 +297,15 @@ def uninstall(ws: Workspace) -> HooksReport:
         else:
             path.unlink()
         results.append(HookFile(name, path, HookState.REMOVED, has_legacy, python))
+    removed = [h.name for h in results if h.state in (HookState.REMOVED, HookState.RESTORED)]
+    if removed:
+        events.append(ws.common_dir, "hooks.uninstall", hooks=removed, by=procs.holder_name())
     return HooksReport(folder, sys.executable, tuple(results))
 
 
-def status(ws: Workspace) -> HooksReport:
+def status(ws: Workspace, *, hooks_path_value: str | bool | None = True) -> HooksReport:
+    """Each hook's state. ``hooks_path_value``: ``core.hooksPath`` as the caller already read it
+    (``hooks_path``), or True to read it here."""
     folder = hooks_dir(ws)
     results = []
     for name in HOOK_NAMES:
@@ -320,4 +325,16 @@ def status(ws: Workspace) -> HooksReport:
             )
             state = HookState.INSTALLED if fine else HookState.OUTDATED
         results.append(HookFile(name, path, state, has_legacy, python))
-    return HooksReport(folder, sys.executable, tuple(results), hooks_path(ws))
+    value = hooks_path(ws) if hooks_path_value is True else hooks_path_value or None
+    return HooksReport(folder, sys.executable, tuple(results), value)
+
+
+def refuse_in_stream_worktree(ws: Workspace, verb: str) -> None:
+    """Scope cannot be switched off (or swapped) from a stream's worktree: an agent works there."""
+    stream = ws.current_stream()
+    if stream is not None:
+        raise HooksError(
+            f"`streams hooks {verb}` is refused in stream {stream}'s worktree: the hooks guard every "
+            "stream's scope; ask your human to run it from the main worktree",
+            code="hooks_in_stream",
+        )

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams import git, places
+from streams import git, hooks_install, places
 from streams.config import Config, progress_path
 from streams.dashboard import (
     BRANCH_ONLY,
@@ -166,6 +166,7 @@ class Collector:
         self._predicted: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self._worktrees: dict[Path, WorktreeRead] = {}  # the last git status of each worktree
         self._untracked: bool | None = None
+        self._hooks_path: tuple[str] | None = None
 
     def __enter__(self) -> Collector:
         return self
@@ -189,6 +190,14 @@ class Collector:
             value = git.config_get(self.ws.main_root, "core.untrackedCache") or ""
             self._untracked = value.lower() not in ("false", "no", "off", "0")
         return self._untracked
+
+    def _hooks(self) -> tuple[dict[str, str], str | None]:
+        """Each scope hook's state (missing, foreign, outdated are flagged), and ``core.hooksPath``
+        when set (read once: a git process)."""
+        if self._hooks_path is None:
+            self._hooks_path = (hooks_install.hooks_path(self.ws) or "",)
+        report = hooks_install.status(self.ws, hooks_path_value=self._hooks_path[0] or None)
+        return {h.name: str(h.state) for h in report.hooks}, report.hooks_path
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if self._pool is None:
@@ -442,7 +451,7 @@ class Collector:
             base_ref=base_ref,
             base_tip=base_tip,
             time=iso_utc(now),
-            summary=summarize(result, live),
+            summary=summarize(result, live, *self._hooks()),
             streams=tuple(result),
             warnings=tuple(warnings),
         )

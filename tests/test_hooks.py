@@ -6,6 +6,7 @@ Repository (tests/conftest.py): streams api [src/api/**, tests/api/**], ui [src/
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -614,3 +615,48 @@ def test_a_vanished_interpreter_fails_closed_with_a_clear_message(started: Repo,
     assert "outdated" in run_cli(["hooks", "status"], started.root).out
     assert run_cli(["hooks", "install"], started.root).code == 0
     assert commit(api).returncode == 0
+
+
+# --- scope cannot be switched off from a stream worktree; status flags the hooks -----------------------
+
+
+@pytest.mark.parametrize("verb", ["uninstall", "install"])
+def test_hooks_install_and_uninstall_are_refused_in_a_stream_worktree(started: Repo, verb: str) -> None:
+    api = started.worktree("api")
+    before = {p.name: p.read_bytes() for p in (started.root / ".git" / "hooks").iterdir()}
+    res = run_cli(["hooks", verb], api)
+    assert res.code == 1 and len(res.err.splitlines()) == 1, res.err
+    assert f"`streams hooks {verb}` is refused in stream api's worktree" in res.err
+    assert "ask your human" in res.err
+    assert {p.name: p.read_bytes() for p in (started.root / ".git" / "hooks").iterdir()} == before
+    stage(started, api, {"src/ui/main.ts": "x\n"})
+    assert commit(api).returncode != 0  # scope still holds
+
+
+def test_uninstall_is_an_event_and_status_flags_missing_hooks(started: Repo) -> None:
+    from streams.kernel import events
+
+    res = run_cli(["status", "--json"], started.root)
+    summary = json.loads(res.out)["data"]["summary"]
+    assert summary["hooks_ok"] is True and set(summary["hooks"].values()) == {"installed"}
+    assert "hooks:" not in run_cli(["status"], started.root).out
+
+    assert run_cli(["hooks", "uninstall"], started.root).code == 0
+    [ev] = [e for e in events.read(started.root / ".git") if e["event"] == "hooks.uninstall"]
+    assert ev["hooks"] == ["pre-commit", "reference-transaction", "post-commit"] and "@" in ev["by"]
+
+    summary = json.loads(run_cli(["status", "--json"], started.root).out)["data"]["summary"]
+    assert summary["hooks_ok"] is False and set(summary["hooks"].values()) == {"missing"}
+    line = run_cli(["status"], started.root).out.splitlines()[0]
+    assert "hooks: pre-commit missing, reference-transaction missing, post-commit missing" in line
+
+    (started.root / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+    summary = json.loads(run_cli(["status", "--json"], started.root).out)["data"]["summary"]
+    assert summary["hooks"]["pre-commit"] == "foreign"
+
+
+def test_status_flags_core_hookspath(started: Repo) -> None:
+    started.git("config", "core.hooksPath", ".githooks")
+    summary = json.loads(run_cli(["status", "--json"], started.root).out)["data"]["summary"]
+    assert summary["hooks_path"] == ".githooks" and summary["hooks_ok"] is False
+    assert "hooks bypassed (core.hooksPath=.githooks)" in run_cli(["status"], started.root).out.splitlines()[0]

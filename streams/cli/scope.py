@@ -137,8 +137,13 @@ def _hook_rows(report: hooks_install.HooksReport) -> str:
 @hooks_group.command("install")
 @json_option
 def hooks_install_cmd() -> Reply[hooks_install.HooksReport]:
-    """Install or update the hooks (idempotent), baking in this interpreter's absolute path."""
-    return Reply(hooks_install.install(workspace()), _installed_text)
+    """Install or update the hooks (idempotent), baking in this interpreter's absolute path.
+
+    Refused in a stream's worktree: run it from the main worktree.
+    """
+    ws = workspace()
+    hooks_install.refuse_in_stream_worktree(ws, "install")
+    return Reply(hooks_install.install(ws), _installed_text)
 
 
 def _installed_text(report: hooks_install.HooksReport) -> str:
@@ -148,8 +153,14 @@ def _installed_text(report: hooks_install.HooksReport) -> str:
 @hooks_group.command("uninstall")
 @json_option
 def hooks_uninstall_cmd() -> Reply[hooks_install.HooksReport]:
-    """Remove the hooks and put back any hook they kept as <hook>.legacy."""
-    return Reply(hooks_install.uninstall(workspace()), _hook_rows)
+    """Remove the hooks and put back any hook they kept as <hook>.legacy.
+
+    Refused in a stream's worktree (scope cannot be switched off where an agent works); logged as
+    the event hooks.uninstall.
+    """
+    ws = workspace()
+    hooks_install.refuse_in_stream_worktree(ws, "uninstall")
+    return Reply(hooks_install.uninstall(ws), _hook_rows)
 
 
 @hooks_group.command("status")

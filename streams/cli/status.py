@@ -217,6 +217,11 @@ def summary_text(snap: Snapshot) -> str:
         parts.append(f"{s.predicted_conflicts} predicted conflict{'s' if s.predicted_conflicts != 1 else ''}")
     if s.errors:
         parts.append(f"{s.errors} unreadable")
+    if s.started and s.hooks_path:
+        parts.append(f"hooks bypassed (core.hooksPath={s.hooks_path})")
+    elif s.started and not s.hooks_ok:
+        bad = [f"{name} {state}" for name, state in s.hooks.items() if state != "installed"]
+        parts.append(f"hooks: {', '.join(bad)} (`streams hooks install` from the main worktree)")
     shown = snap.base_ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
     base = f"base {shown} {snap.base_tip[:10]}" if snap.base_tip else f"base {shown} (missing)"
     return f"{' · '.join(parts)}   [{base}]"

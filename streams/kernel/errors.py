@@ -60,6 +60,7 @@ CODES: dict[str, tuple[int, str]] = {
     "hooks_path": (EXIT_FAILURE, "core.hooksPath is set; streams' hooks would not run"),
     "hook_template_missing": (EXIT_FAILURE, "a hook template is missing from the installation"),
     "legacy_exists": (EXIT_FAILURE, "a foreign hook and its .legacy copy both exist"),
+    "hooks_in_stream": (EXIT_FAILURE, "`streams hooks install/uninstall` run in a stream's worktree (refused)"),
     # sync and state
     "state": (EXIT_FAILURE, "state.json cannot be read or written"),
     "sync": (EXIT_FAILURE, "a sync failed; the message says where"),

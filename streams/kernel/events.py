@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "lock.break": "that expired lease removed (renamed, re-read, unlinked)",
     "lock.release": "a lease released; cause: unlock, commit, stop, force",
     "scope.reject": "a hook refused a change outside the stream's scope",
+    "hooks.uninstall": "the scope hooks were removed (hooks, by: user@host)",
     "sync.rebase": "a stream rebased onto its upstream",
     "sync.halt": "a rebase stopped on a conflict: halted for a human",
     "sync.push": "a rebased stream branch pushed with --force-with-lease",
