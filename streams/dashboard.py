@@ -51,6 +51,9 @@ streams[].ahead              int | null        commits on the branch not on ``ba
 streams[].behind             int | null        commits on ``base_ref`` not on the branch
 streams[].dirty              [str]             uncommitted paths (staged, unstaged, untracked;
                                                both sides of a staged rename)
+streams[].committed_out_of_scope [{path, reason}]  paths its commits since the merge base
+                                               changed outside its scope (``streams verify``
+                                               would refuse them; shared paths pass)
 streams[].out_of_scope       [{path, reason}]  uncommitted paths the stream may not commit,
                                                with why (``streams.scope.check_paths``)
 streams[].locks              [LeaseView]       live leases the stream holds (``LeaseView``'s
@@ -65,7 +68,8 @@ streams[].predicted_conflicts [str]            paths a rebase onto the base woul
 streams[].changed            [str]             paths changed since the merge base, committed or
                                                not (its own progress file left out)
 streams[].overlaps           {stream: [str]}   other streams that changed the same paths
-streams[].last_commit        str | null        committer date of the branch tip (ISO 8601, UTC)
+streams[].last_commit        str | null        author date of the branch tip (ISO 8601, UTC; a
+                                               rebase by sync keeps it)
 streams[].last_commit_age    float | null      seconds since then
 streams[].agent_pid          int | null        pid from the agent's pid file
 streams[].agent_running      bool              that process is alive
@@ -117,6 +121,7 @@ class StreamStatus:
     behind: int | None = None
     dirty: tuple[str, ...] = ()
     out_of_scope: tuple[ScopeIssue, ...] = ()
+    committed_out_of_scope: tuple[ScopeIssue, ...] = ()
     locks: tuple[LeaseView, ...] = ()
     halted: bool = False
     halt: Halt | None = None

@@ -69,13 +69,17 @@ def _rules(config: Config, stream: str) -> CompiledConfig:
     return compiled(config)
 
 
-def check_paths(ws: Workspace, config: Config, stream: str, paths: Iterable[str]) -> list[Violation]:
+def check_paths(
+    ws: Workspace, config: Config, stream: str, paths: Iterable[str], *, leases: bool = True
+) -> list[Violation]:
     """The paths among ``paths`` that ``stream`` may not change, each with reason and fix.
 
-    Applies DESIGN "Scope enforcement" as of now, live leases included.
+    Applies DESIGN "Scope enforcement" as of now, live leases included; with ``leases=False`` a
+    shared path passes (what is already committed: the hooks checked its lease at commit time).
     """
     cc = _rules(config, stream)
-    return _violations(stream, cc.check(stream, (("", p) for p in paths), lease_lookup(ws.common_dir)))
+    lease_of = lease_lookup(ws.common_dir) if leases else (lambda _path: (stream, math.inf))
+    return _violations(stream, cc.check(stream, (("", p) for p in paths), lease_of))
 
 
 def violations_in_range(

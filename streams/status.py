@@ -55,6 +55,7 @@ from streams.places import PlaceState
 from streams.predict import predict_conflicts
 from streams.private_index import READERS_FILE, WorktreeRead, private_index, read_worktree
 from streams.progress import Progress, read_progress
+from streams.progress import parse as parse_progress
 from streams.scope import check_paths
 from streams.state import Halt, read_halts
 from streams.workspace import Workspace
@@ -121,7 +122,7 @@ class _Row:
     branch: str
     worktree: Path | None
     head: str | None = None
-    committed: float | None = None
+    authored: float | None = None
     progress: Progress | None = None
     ahead: int | None = None
     behind: int | None = None
@@ -131,6 +132,7 @@ class _Row:
     operation: str | None = None
     committed_changes: tuple[str, ...] = ()
     out_of_scope: tuple[ScopeIssue, ...] = ()
+    committed_out_of_scope: tuple[ScopeIssue, ...] = ()
     predicted: tuple[str, ...] = ()
     errors: list[str] = field(default_factory=list)
 
@@ -191,6 +193,16 @@ class Collector:
             self._untracked = value.lower() not in ("false", "no", "off", "0")
         return self._untracked
 
+    def _progress(self, r: _Row) -> Progress | None:
+        """The stream's progress: its worktree's file; during a rebase (a halt) its branch tip's,
+        not the half-rebased file's (which holds the upstream's older version, or conflict markers)."""
+        assert r.worktree is not None
+        if r.operation != "rebase" or r.head is None:
+            return read_progress(r.worktree, r.name)
+        rel = progress_path(r.name)
+        blob = git.read_blob(self.ws.main_root, r.head, rel)
+        return parse_progress(blob.decode("utf-8"), display=f"{r.branch}:{rel}") if blob is not None else None
+
     def _hooks(self) -> tuple[dict[str, str], str | None]:
         """Each scope hook's state (missing, foreign, outdated are flagged), and ``core.hooksPath``
         when set (read once: a git process)."""
@@ -250,11 +262,11 @@ class Collector:
         # Meanwhile, the files: progress, leases, halts, agents.
         for r in rows:
             if r.state in (STARTED, UNCONFIGURED) and r.worktree is not None:
+                r.operation, _ = git.worktree_operation(r.worktree)
                 try:
-                    r.progress = read_progress(r.worktree, r.name)
+                    r.progress = self._progress(r)
                 except (StreamsError, OSError, UnicodeDecodeError) as exc:
                     r.errors.append(f"progress file: {_describe(exc)}")
-                r.operation, _ = git.worktree_operation(r.worktree)
         leases = self._leases(warnings)
         halts = self._halts(warnings)
 
@@ -324,7 +336,7 @@ class Collector:
             row = _Row(p.name, p.state, p.branch, p.worktree or p.path)
             tip = tips.get(p.ref)
             if tip is not None:
-                row.head, row.committed = tip.oid, tip.committed
+                row.head, row.authored = tip.oid, tip.authored
             if p.state == PlaceState.MISSING:
                 row.errors.append(
                     f"worktree {p.path} is gone: run `git worktree prune` and "
@@ -374,15 +386,22 @@ class Collector:
                 r.committed_changes = self._changes.get((r.merge_base, r.head), ())
 
     def _scope(self, rows: list[_Row], warnings: list[str]) -> None:
+        """Out-of-scope paths: uncommitted (a conflicted path is the rebase's, not an edit), and
+        committed since the merge base (shared paths pass: their leases were checked at commit)."""
         for r in rows:
-            if not r.dirty or r.state != STARTED:
+            if r.state != STARTED or r.name not in self.config.names:
                 continue
+            conflicted = set(r.conflicted)
+            edits = [p for p in r.dirty if p not in conflicted]
             try:
-                found = check_paths(self.ws, self.config, r.name, r.dirty)
+                if edits:
+                    found = check_paths(self.ws, self.config, r.name, edits)
+                    r.out_of_scope = tuple(ScopeIssue(v.path, v.reason) for v in found)
+                if r.committed_changes:
+                    found = check_paths(self.ws, self.config, r.name, r.committed_changes, leases=False)
+                    r.committed_out_of_scope = tuple(ScopeIssue(v.path, v.reason) for v in found)
             except (StreamsError, OSError) as exc:
                 r.errors.append(f"scope check: {_describe(exc)}")
-                continue
-            r.out_of_scope = tuple(ScopeIssue(v.path, v.reason) for v in found)
 
     def _trim_caches(self) -> None:
         for cache in (self._divergence, self._changes, self._predicted):
@@ -431,6 +450,7 @@ class Collector:
                     behind=r.behind,
                     dirty=r.dirty,
                     out_of_scope=r.out_of_scope,
+                    committed_out_of_scope=r.committed_out_of_scope,
                     locks=tuple(held.get(r.name, ())),
                     halted=halt is not None,
                     halt=halt,
@@ -439,8 +459,8 @@ class Collector:
                     predicted_conflicts=r.predicted,
                     changed=tuple(sorted(changed[r.name])),
                     overlaps=overlaps,
-                    last_commit=iso_utc(r.committed) if r.committed else None,
-                    last_commit_age=max(0.0, round(now - r.committed, 1)) if r.committed else None,
+                    last_commit=iso_utc(r.authored) if r.authored else None,
+                    last_commit_age=max(0.0, round(now - r.authored, 1)) if r.authored else None,
                     agent_pid=pid,
                     agent_running=running,
                     errors=tuple(r.errors),

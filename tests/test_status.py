@@ -124,10 +124,10 @@ def test_blocked_counts_in_summary(repo: Repo) -> None:
 def test_commits_ahead_behind_and_last_commit(repo: Repo) -> None:
     start(repo, "api")
     wt = repo.worktree("api")
-    tip = commit(repo, wt, "src/api/app.py", "v2\n", GIT_COMMITTER_DATE="2026-01-02T03:04:05Z")
+    tip = commit(repo, wt, "src/api/app.py", "v2\n", GIT_AUTHOR_DATE="2026-01-02T03:04:05Z")
     api = row(snapshot(repo), "api")
     assert (api["ahead"], api["behind"], api["head"]) == (2, 0, tip)
-    assert api["last_commit"] == "2026-01-02T03:04:05Z"
+    assert api["last_commit"] == "2026-01-02T03:04:05Z"  # the author date: a rebase keeps it
     assert api["last_commit_age"] > 0
     assert api["changed"] == ["src/api/app.py"]  # the progress file is bookkeeping, not a change
 
@@ -140,6 +140,12 @@ def test_commits_ahead_behind_and_last_commit(repo: Repo) -> None:
     assert (api["ahead"], api["behind"]) == (2, 2)
     assert data["base_tip"] == repo.git("rev-parse", "main").strip()
     assert "+2 -2" in line_of(text(repo), "api")
+
+    # sync rebases (new committer dates): LAST COMMIT still says when the agent last committed
+    assert run_cli(["sync", "api"], repo.root).code == 0
+    api = row(snapshot(repo), "api")
+    assert (api["ahead"], api["behind"]) == (2, 0)
+    assert api["last_commit"] == "2026-01-02T03:04:05Z"
 
 
 def test_dirty_files_staged_unstaged_untracked_and_renamed(repo: Repo) -> None:
@@ -219,6 +225,57 @@ def test_halted_sync_shows_halt_and_conflict_state(repo: Repo) -> None:
     out = text(repo)
     assert "HALTED: src/api/app.py" in line_of(out, "api")
     assert "api: halted by sync on src/api/app.py" in out
+
+
+def test_during_a_halt_progress_comes_from_the_streams_own_tip(repo: Repo) -> None:
+    """The half-rebased worktree holds the progress file as replayed so far (here: the one start
+    committed); status shows what the stream's branch says."""
+    start(repo, "api")
+    wt = repo.worktree("api")
+    commit(repo, wt, "src/api/app.py", "stream side\n")
+    r = run_cli(["progress", "--status", "completed", "--completion", "100", "--current", "done"], wt)
+    assert r.code == 0, r.err
+    repo.write("src/api/app.py", "base side\n")
+    repo.commit_all("base changes the same line")
+    assert run_cli(["sync", "api"], repo.root).code == 4
+    assert "status: pending" in (wt / ".streams/stream-api.md").read_text()  # the replayed file
+    api = row(snapshot(repo), "api")
+    assert api["halted"] is True and api["operation"] == "rebase"
+    assert (api["status"], api["completion"], api["current_task"]) == ("completed", 100, "done")
+
+
+def test_a_conflicted_shared_file_is_not_out_of_scope(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    assert run_cli(["lock", "pyproject.toml"], wt).code == 0
+    commit(repo, wt, "pyproject.toml", "[project]\nname = 'api side'\n")
+    assert run_cli(["unlock", "pyproject.toml"], wt).code == 0
+    repo.write("pyproject.toml", "[project]\nname = 'base side'\n")
+    repo.commit_all("base changes the shared file")
+    assert run_cli(["sync", "api"], repo.root).code == 4
+    api = row(snapshot(repo), "api")
+    assert api["conflicted"] == ["pyproject.toml"] and "pyproject.toml" in api["dirty"]
+    assert api["out_of_scope"] == []  # the rebase's conflict, not an edit that needs a lease
+
+
+def test_committed_out_of_scope_changes_are_shown(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    repo.write("src/ui/main.ts", "api wrote this\n", cwd=wt)
+    repo.git("add", "src/ui/main.ts", cwd=wt)
+    repo.git("-c", "core.hooksPath=/nonexistent", "commit", "-q", "-m", "past the hooks", cwd=wt)
+    api = row(snapshot(repo), "api")
+    assert api["out_of_scope"] == []
+    assert api["committed_out_of_scope"] == [{"path": "src/ui/main.ts", "reason": "owned by ui"}]
+    assert "api: out of scope (committed): src/ui/main.ts: owned by ui" in text(repo)
+
+
+def test_a_blocked_stream_shows_why_in_the_table(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    r = run_cli(["progress", "--status", "blocked", "--blocked", "which database?"], wt)
+    assert r.code == 0, r.err
+    assert "BLOCKED: which database?" in line_of(text(repo), "api")
 
 
 def test_predicted_conflict_with_the_base(repo: Repo) -> None:

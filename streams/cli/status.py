@@ -196,6 +196,8 @@ def dirty_cell(r: StreamStatus) -> str:
 def task_cell(r: StreamStatus) -> str:
     if r.errors:
         return f"ERROR: {r.errors[0]}"
+    if r.status == "blocked" and r.blocked_items:
+        return f"BLOCKED: {r.blocked_items[0]}"
     return r.current_task or "-"
 
 
@@ -257,6 +259,8 @@ def details(snap: Snapshot) -> list[str]:
             )
         for v in r.out_of_scope:
             lines.append(f"{r.name}: out of scope (uncommitted): {v.path}: {v.reason}")
+        for v in r.committed_out_of_scope:
+            lines.append(f"{r.name}: out of scope (committed): {v.path}: {v.reason}")
         if r.predicted_conflicts:
             lines.append(f"{r.name}: a rebase onto {snap.base} would conflict on {', '.join(r.predicted_conflicts)}")
         for other, paths in sorted(r.overlaps.items()):

@@ -170,11 +170,11 @@ def git_dir_and_head(cwd: Path) -> tuple[Path, str]:
 @dataclass(frozen=True)
 class RefTip:
     oid: str
-    committed: float  # committer date, epoch seconds
+    authored: float  # author date, epoch seconds: a rebase keeps it (and resets the committer date)
 
 
 def ref_tips(cwd: Path, patterns: Iterable[str], *, contains: str | None = None) -> dict[str, RefTip]:
-    """Tips (tags peeled) and committer dates of the refs matching ``patterns``, with ``contains``
+    """Tips (tags peeled) and author dates of the refs matching ``patterns``, with ``contains``
     only those whose history holds that commit: one ``git for-each-ref``, no optional locks."""
     args = ["for-each-ref", gitparse.REF_TIPS_FORMAT]
     if contains:

@@ -133,11 +133,11 @@ def parse_worktree_list(data: bytes) -> list[dict[str, str]]:
 # --- refs and history --------------------------------------------------------------------------------
 
 # `git for-each-ref` format read by ``parse_ref_tips``: ref, object, peeled object, committer date.
-REF_TIPS_FORMAT = "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:unix)"
+REF_TIPS_FORMAT = "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(authordate:unix)"
 
 
 def parse_ref_tips(text: str) -> dict[str, tuple[str, float]]:
-    """``git for-each-ref REF_TIPS_FORMAT`` output -> ``{ref: (commit, committer date)}``.
+    """``git for-each-ref REF_TIPS_FORMAT`` output -> ``{ref: (commit, author date)}``.
 
     A tag is peeled to what it points to; an unreadable date is 0.
     """
