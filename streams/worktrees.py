@@ -309,6 +309,16 @@ def unmerged_commits(ws: Workspace, config: Config, name: str) -> list[git.Oid]:
     return git.commits_not_on(ws.main_root, config.base_ref(), config.branch_ref(name), ignoring=[progress_path(name)])
 
 
+def _stoppable(config: Config, names: list[str], worktrees: dict[str, git.Worktree]) -> list[str]:
+    """``names`` without repeats, each configured or (removed or renamed in streams.yaml since) the
+    name of a stream worktree that still exists; any other name fails, naming the known streams."""
+    wanted = list(dict.fromkeys(names))
+    unknown = [n for n in wanted if n not in config.names and n not in worktrees]
+    if unknown:
+        config.select(unknown)  # UnknownStreamError naming the known streams
+    return wanted
+
+
 def stop(
     ws: Workspace,
     config: Config,
@@ -320,31 +330,31 @@ def stop(
 ) -> list[StopResult]:
     if not names:
         raise UsageError("name the streams to stop, e.g. `streams stop api`")
-    streams = config.select(names)
+    wanted = _stoppable(config, names, places.stream_worktrees(ws, config))  # before anything is written
     with worktree_lock(ws, on_wait):
         by_name = places.stream_worktrees(ws, config)
         plans = []
-        for s in streams:
-            branch = config.branch(s.name)
-            ref = config.branch_ref(s.name)
-            wt = by_name.get(s.name)
+        for name in wanted:
+            branch = config.branch(name)
+            ref = config.branch_ref(name)
+            wt = by_name.get(name)
             tip = git.resolve_commit(ws.main_root, ref)
             dirty: list[str] = []
             op = None
             if wt is not None and wt.path.is_dir():
                 dirty = git.is_dirty(wt.path)
                 op, _ = git.worktree_operation(wt.path)
-            unmerged = unmerged_commits(ws, config, s.name) if tip is not None else []
+            unmerged = unmerged_commits(ws, config, name) if tip is not None else []
             if not force:
                 if op is not None:
                     raise StreamsError(
-                        f"stream {s.name!r} has a {op} in progress in {wt.path if wt else ''}; finish or abort it, "
+                        f"stream {name!r} has a {op} in progress in {wt.path if wt else ''}; finish or abort it, "
                         "or pass --force (uncommitted work is saved to a ref first)",
                         code="operation_in_progress",
                     )
                 if dirty:
                     raise StreamsError(
-                        f"stream {s.name!r} has {len(dirty)} uncommitted change{'s' if len(dirty) != 1 else ''} "
+                        f"stream {name!r} has {len(dirty)} uncommitted change{'s' if len(dirty) != 1 else ''} "
                         f"in {wt.path if wt else ''} (e.g. {dirty[0]}); commit them, or pass --force "
                         "(they are saved to a ref first)",
                         code="dirty",
@@ -356,13 +366,13 @@ def stop(
                         "(the tip is printed so nothing is lost)",
                         code="unmerged",
                     )
-            plans.append((s, branch, ref, wt, tip, dirty, unmerged))
+            plans.append((name, branch, ref, wt, tip, dirty, unmerged))
 
         results = []
-        for s, branch, ref, wt, tip, dirty, unmerged in plans:
+        for name, branch, ref, wt, tip, dirty, unmerged in plans:
             saved_ref = saved_commit = None
             if wt is not None and dirty:
-                saved_ref, saved_commit = _save_uncommitted(ws, wt.path, s.name)
+                saved_ref, saved_commit = _save_uncommitted(ws, wt.path, name)
             if wt is not None:
                 git.remove_worktree(ws.main_root, wt.path, even_locked=True)
             deleted = False
@@ -371,7 +381,7 @@ def stop(
                 deleted = True
             results.append(
                 StopResult(
-                    s.name,
+                    name,
                     branch,
                     wt.path if wt is not None else None,
                     StopOutcome.STOPPED if wt is not None else StopOutcome.NOT_STARTED,
@@ -380,7 +390,7 @@ def stop(
                     len(unmerged),
                     saved_ref,
                     saved_commit,
-                    tuple(lease.path for lease in locks.release_stream(ws.common_dir, s.name)),
+                    tuple(lease.path for lease in locks.release_stream(ws.common_dir, name)),
                 )
             )
     return results

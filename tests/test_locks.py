@@ -336,10 +336,15 @@ def test_normalize_path(tmp_path: Path) -> None:
     assert norm("CHANGELOG.md", cwd=root / "docs", roots=[root]) == "docs/CHANGELOG.md"
     assert norm(str(root / "pyproject.toml"), cwd=root / "docs", roots=[root]) == "pyproject.toml"
     assert norm(str(other / "pyproject.toml"), cwd=root, roots=[root, other]) == "pyproject.toml"
+    # `..` that stays inside the repository is fine; a leading / is the repository root, as in streams.yaml
+    assert norm("../pyproject.toml", cwd=root / "docs", roots=[root]) == "pyproject.toml"
+    assert norm("docs/../pyproject.toml", cwd=root, roots=[root]) == "pyproject.toml"
+    assert norm("/pyproject.toml", cwd=root / "docs", roots=[root]) == "pyproject.toml"
+    assert norm("/docs/CHANGELOG.md", cwd=root / "docs", roots=[root, other]) == "docs/CHANGELOG.md"
     for raw, cwd, why in [
         ("", root, "empty"),
-        ("../pyproject.toml", root / "docs", "'..'"),
-        ("docs/../pyproject.toml", root, "'..'"),
+        ("../../pyproject.toml", root / "docs", "outside"),
+        ("/../pyproject.toml", root, "outside"),
         ("/etc/passwd", root, "outside"),
         (".git/config", root, ".git"),
         ("sub/.git/HEAD", root, ".git"),
@@ -456,8 +461,7 @@ def test_lock_with_stream_option_from_the_main_worktree(started: Repo) -> None:
 @pytest.mark.parametrize(
     ("args", "where", "needle"),
     [
-        (["lock", "../pyproject.toml"], "api/config", "'..'"),
-        (["lock", "config/../pyproject.toml"], "api", "'..'"),
+        (["lock", "../../pyproject.toml"], "api", "outside the repository"),
         (["lock", "/etc/hosts"], "api", "outside the repository"),
         (["lock", ".git/config"], "root:api", "under .git"),
         (["lock", "config"], "api", "directory"),
@@ -473,7 +477,7 @@ def test_lock_with_stream_option_from_the_main_worktree(started: Repo) -> None:
         (["lock", "pyproject.toml"], "root", "not inside a stream's worktree"),
         (["lock", "pyproject.toml", "--stream", "nope"], "root", "unknown stream 'nope'"),
         (["unlock", "pyproject.toml"], "api", "not locked"),
-        (["unlock", "../pyproject.toml"], "api/config", "'..'"),
+        (["unlock", "../../x.toml"], "api/config", "outside the repository"),
         (["unlock", "pyproject.toml"], "root", "not inside a stream's worktree"),
     ],
 )
@@ -584,3 +588,19 @@ def test_no_verify_does_not_skip_the_lease_check(started: Repo) -> None:
     assert run_cli(["lock", "pyproject.toml"], api).code == 0
     res = subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "x"], cwd=api, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_lock_reads_paths_as_owner_does(started: Repo) -> None:
+    """One normaliser: `..` inside the repository and a leading / (the repository root) both work;
+    a path that does not exist yet is locked with a warning."""
+    api = started.worktree("api")
+    (api / "config").mkdir(exist_ok=True)
+    res = run_cli(["lock", "../pyproject.toml", "--json"], api / "config")
+    assert res.code == 0, res.err
+    assert [lease["path"] for lease in json.loads(res.out)["data"]["leases"]] == ["pyproject.toml"]
+    assert run_cli(["unlock", "/pyproject.toml"], api / "config").code == 0
+    assert locks.live_lease(common(started), "pyproject.toml") is None
+    (api / "pyproject.toml").unlink()
+    (started.root / "pyproject.toml").unlink()
+    res = run_cli(["lock", "/pyproject.toml"], api)
+    assert res.code == 0 and "pyproject.toml does not exist (yet); locking it anyway" in res.err

@@ -487,3 +487,16 @@ def test_paths_with_spaces_and_unicode(tmp_path: Path) -> None:
     assert marker(wt) == "docs" and (wt / "docs" / "index.md").is_file()
     assert run_cli(["stop", "docs"], repo.root).code == 0
     assert not wt.exists()
+
+
+def test_a_stream_removed_from_the_config_can_still_be_stopped_by_its_old_name(started: Repo) -> None:
+    config = started.root.joinpath("streams.yaml").read_text()
+    started.write("streams.yaml", config.replace("  docs:\n    owns: [docs/**]\n", ""))
+    started.commit_all("docs is done")
+    assert run_cli(["list"], started.root).out.count("unconfigured") == 1
+    result = run_cli(["stop", "docs"], started.root)
+    assert result.code == 0, result.err
+    assert not started.worktree("docs").exists()
+    assert started.git("rev-parse", "--verify", "-q", "streams/docs", check=False).strip()  # branch kept
+    unknown = run_cli(["stop", "nope"], started.root)
+    assert unknown.code == 1 and "unknown stream 'nope'" in unknown.err

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import click
 
-from streams.cli.base import Reply, cli, info, json_option, table
+from streams.cli.base import Reply, cli, info, json_option, table, warn
 from streams.cli.context import current_stream, cwd, open_workspace, which_stream
 from streams.kernel import locks, paths
 from streams.kernel.durations import format_duration, parse_duration
@@ -123,6 +123,9 @@ def lock_cmd(
     stream = which_stream(ws, config, stream_name)
     rel = _paths(ws, paths)
     require_shared(config, rel)
+    for path in rel:
+        if not (ws.toplevel / path).exists() and not (ws.main_root / path).exists():
+            warn(f"{path} does not exist (yet); locking it anyway, so that this stream may create it")
     taken = locks.acquire(
         ws.common_dir,
         stream,

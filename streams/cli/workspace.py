@@ -140,7 +140,7 @@ def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> Reply[
     Refuses when a worktree has uncommitted changes or the branch has commits that are not on the
     base, unless --force. The tip left behind is always printed, so no commit is silently lost.
     """
-    ws, config = open_workspace(check_tracked=False, names=names)
+    ws, config = open_workspace(check_tracked=False)  # stop checks the names: a removed stream can still be stopped
     results = stop(ws, config, list(names), force=force, delete_branch=delete_branch, on_wait=info)
     return Reply(Stopped(results), lambda stopped: _stop_text(stopped, config.base))
 

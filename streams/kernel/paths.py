@@ -127,11 +127,13 @@ def saved_ref(name: str, stamp: str) -> str:
 def repo_path(
     raw: str, *, cwd: str | os.PathLike[str], roots: Sequence[str | os.PathLike[str]], strict: bool = False
 ) -> str:
-    """``raw`` (relative to ``cwd``, or absolute) as a path relative to the first of ``roots`` that
-    holds it.
+    """``raw`` as a path relative to the first of ``roots`` that holds it: relative to ``cwd``
+    (``..`` that stays inside the repository is fine), absolute, or with a leading ``/`` meaning the
+    repository root, as in streams.yaml (``/pyproject.toml``): an absolute path inside no root that
+    does not exist on disk is read that way.
 
     Refused with ``PathError``: empty or NUL, outside every root, under ``.git``; when ``strict``
-    (a path to lock) also ``..`` segments, the root itself and directories.
+    (a path to lock) also the root itself and directories.
     """
     from streams.kernel.errors import PathError  # here, not at the top: the hooks import this module
 
@@ -139,24 +141,11 @@ def repo_path(
         raise PathError("empty path; name a file, e.g. pyproject.toml")
     if "\0" in raw:
         raise PathError(f"{raw!r} contains a NUL byte; name a file")
-    if strict and ".." in raw.split("/"):
-        raise PathError(
-            f"{raw}: '..' segments are not allowed; name the file relative to the repository root "
-            "(or to the current directory inside it)"
-        )
     full = os.path.normpath(os.path.join(os.fspath(cwd), raw))
-    rel = root = None
-    for candidate in _candidates(full):
-        for r in roots:
-            for rr in dict.fromkeys((os.fspath(r), os.path.realpath(r))):
-                inside = os.path.relpath(candidate, rr)
-                if inside != ".." and not inside.startswith(".." + os.sep):
-                    rel, root = inside.replace(os.sep, "/"), rr
-                    break
-            if rel is not None:
-                break
-        if rel is not None:
-            break
+    if raw.startswith("/") and roots and not os.path.lexists(full) and _inside(full, roots) is None:
+        full = os.path.normpath(os.path.join(os.fspath(roots[0]), raw.lstrip("/")))  # as in streams.yaml
+    found = _inside(full, roots)
+    rel, root = found if found is not None else (None, None)
     if rel is None or root is None:
         raise PathError(f"{raw} is outside the repository; name a file inside {roots[0] if roots else cwd}")
     if ".git" in rel.split("/"):
@@ -167,6 +156,17 @@ def repo_path(
         if raw.endswith("/") or os.path.isdir(os.path.join(root, rel)):
             raise PathError(f"{raw} is a directory; lock the files in it one by one")
     return rel
+
+
+def _inside(full: str, roots: Sequence[str | os.PathLike[str]]) -> tuple[str, str] | None:
+    """``(path relative to the root, that root)`` for the first of ``roots`` holding ``full``."""
+    for candidate in _candidates(full):
+        for r in roots:
+            for rr in dict.fromkeys((os.fspath(r), os.path.realpath(r))):
+                inside = os.path.relpath(candidate, rr)
+                if inside != ".." and not inside.startswith(".." + os.sep):
+                    return inside.replace(os.sep, "/"), rr
+    return None
 
 
 def _candidates(full: str) -> list[str]:
