@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import unicodedata
@@ -11,6 +12,7 @@ import yaml
 
 from streams import git
 from streams.config import name_problem
+from streams.kernel.paths import CONFIG_FILE
 
 # Top-level folders that hold no source of their own.
 _NOT_SOURCE = {".git", ".github", ".streams", ".venv", "venv", "node_modules", "build", "dist", "target", "__pycache__"}
@@ -23,26 +25,44 @@ def _top_level_folders(root: Path) -> list[str]:
     return [f for f in folders if f not in _NOT_SOURCE and not f.startswith(".")]
 
 
-# Top-level files that several streams usually need to change: suggested as shared.
+# Top-level files that several streams usually need to change (manifests, lock files): suggested as
+# shared, anchored at the root (``/pyproject.toml``), so that a nested manifest a stream's folder
+# holds (``api/pyproject.toml``) stays that stream's. fnmatch patterns, matched against top-level names.
 _USUALLY_SHARED = (
     "pyproject.toml",
     "setup.cfg",
     "setup.py",
-    "requirements.txt",
+    "requirements*.txt",
+    "*-requirements.txt",
+    "uv.lock",
+    "poetry.lock",
+    "Pipfile",
+    "Pipfile.lock",
     "package.json",
     "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "pnpm-workspace.yaml",
     "Cargo.toml",
     "Cargo.lock",
     "go.mod",
     "go.sum",
+    "go.work",
+    "Gemfile",
+    "Gemfile.lock",
+    "composer.json",
+    "composer.lock",
     "Makefile",
     "CHANGELOG.md",
 )
 
 
-def _shared_files(root: Path) -> list[str]:
-    tracked = set(git.tracked_files(root, *_USUALLY_SHARED))
-    return [f for f in _USUALLY_SHARED if f in tracked]
+def _top_level_files(root: Path) -> list[str]:
+    return sorted({p for p in git.tracked_files(root) if "/" not in p})
+
+
+def _shared_files(top_files: list[str]) -> list[str]:
+    return [f for f in top_files if any(fnmatch.fnmatchcase(f, pattern) for pattern in _USUALLY_SHARED)]
 
 
 def _stream_name(folder: str) -> str | None:
@@ -79,7 +99,9 @@ def _comment(text: str) -> str:
 def starter_config(root: Path) -> tuple[str, list[str]]:
     """The text of a starter streams.yaml for the repository at ``root``, and its stream names."""
     branch = (git.symbolic_head(root) or "").removeprefix("refs/heads/") or "main"
-    shared = _shared_files(root)
+    top_files = _top_level_files(root)
+    shared = _shared_files(top_files)
+    unowned = [f for f in top_files if f not in shared and f != CONFIG_FILE]
     streams: list[tuple[str, str]] = []
     seen: set[str] = set()
     for folder in _top_level_folders(root):
@@ -101,9 +123,10 @@ def starter_config(root: Path) -> tuple[str, list[str]]:
         "worktree_root: ../{repo}.streams   # stream X's worktree: <worktree_root>/X",
         "unowned: reject             # reject | allow: paths no stream owns and that are not shared",
         "# shared: any stream may change these while it holds the path's lock (`streams lock PATH`)",
-        f"shared: [{', '.join(_quote(f) for f in shared)}]"
+        f"shared: [{', '.join(_quote('/' + f) for f in shared)}]"
         if shared
-        else "shared: []                  # e.g. [pyproject.toml]",
+        else "shared: []                  # e.g. [/pyproject.toml]: a leading / anchors at the root",
+        *_unowned_comment(unowned),
         "streams:" if streams else "streams: {}",
     ]
     for name, folder in streams:
@@ -122,3 +145,24 @@ def starter_config(root: Path) -> tuple[str, list[str]]:
             "  #   owns: [src/api/**, tests/api/**]",
         ]
     return "\n".join(lines) + "\n", [n for n, _ in streams]
+
+
+def _unowned_comment(unowned: list[str]) -> list[str]:
+    """Comment lines naming the top-level files no example stream owns and that are not shared:
+    with ``unowned: reject`` no stream may change them until streams.yaml says who owns them."""
+    if not unowned:
+        return []
+    shown = ", ".join(_comment(f) for f in unowned[:12]) + (
+        f" and {len(unowned) - 12} more" if len(unowned) > 12 else ""
+    )
+    return [f"# unowned (no stream may change them until a stream owns them or they are shared): {shown}"]
+
+
+def check_starter(root: Path, text: str) -> None:
+    """Refuse (``ConfigError``) a starter config that ``streams start`` would refuse: parsed and
+    checked against the tracked files before ``init`` writes it."""
+    from streams.config import parse
+    from streams.ownership import check_tree, raise_first
+
+    config = parse(text, path=root / CONFIG_FILE)
+    raise_first(check_tree(config, git.tracked_files(root)))

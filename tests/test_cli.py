@@ -431,3 +431,58 @@ def test_init_refuses_a_directory_named_streams_yaml(bare_repo: Repo) -> None:
     (bare_repo.root / "streams.yaml").mkdir()
     result = run_cli(["init", "--force"], bare_repo.root)
     assert result.code == 1 and "is a directory" in result.err
+
+
+LAYOUTS = {
+    "nested manifests": {
+        "pyproject.toml": "[project]\n",
+        "uv.lock": "x\n",
+        "requirements-dev.txt": "x\n",
+        "api/pyproject.toml": "[project]\n",
+        "api/app.py": "x\n",
+        "web/package.json": "{}\n",
+        "web/package-lock.json": "{}\n",
+        "web/src/main.ts": "x\n",
+        "README.md": "x\n",
+        "LICENSE": "x\n",
+    },
+    "monorepo": {
+        "package.json": "{}\n",
+        "pnpm-lock.yaml": "x\n",
+        "pnpm-workspace.yaml": "x\n",
+        "packages/ui/package.json": "{}\n",
+        "packages/core/package.json": "{}\n",
+        "apps/site/package.json": "{}\n",
+        "apps/site/Makefile": "x\n",
+        "Makefile": "x\n",
+    },
+    "docs site": {
+        "mkdocs.yml": "x\n",
+        "docs/index.md": "x\n",
+        "docs/CHANGELOG.md": "x\n",
+        "CHANGELOG.md": "x\n",
+        "requirements.txt": "x\n",
+        "overrides/main.html": "x\n",
+    },
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_init_then_commit_then_start_works_on_real_layouts(tmp_path: Path, layout: str) -> None:
+    """A manifest nested in a stream's folder stays that stream's: the starter anchors the shared
+    top-level ones (`/pyproject.toml`), lists lock files as shared, and names what stays unowned."""
+    repo = make_repo(tmp_path, files=LAYOUTS[layout], config=None)
+    result = run_cli(["init"], repo.root)
+    assert result.code == 0, result.err
+    text = (repo.root / "streams.yaml").read_text()
+    top = sorted(p for p in LAYOUTS[layout] if "/" not in p)
+    shared = next(line for line in text.splitlines() if line.startswith("shared:"))
+    for name in top:
+        if name in ("pyproject.toml", "uv.lock", "requirements-dev.txt", "requirements.txt", "package.json",
+                    "pnpm-lock.yaml", "pnpm-workspace.yaml", "Makefile", "CHANGELOG.md"):  # fmt: skip
+            assert f"/{name}" in shared, (name, shared)
+        else:
+            assert name in text.split("# unowned", 1)[1].splitlines()[0], name
+    repo.commit_all("streams.yaml")
+    started = run_cli(["start"], repo.root)
+    assert started.code == 0, started.err

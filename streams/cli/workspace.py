@@ -13,7 +13,7 @@ import click
 
 from streams.cli.base import Reply, cli, info, json_option, table
 from streams.cli.context import open_workspace, short, shown, workspace
-from streams.initfile import starter_config
+from streams.initfile import check_starter, starter_config
 from streams.kernel.errors import StreamsError
 from streams.workspace import write_atomic
 from streams.worktrees import StartResult, StopOutcome, StopResult, StreamState, start, stop, survey
@@ -95,6 +95,7 @@ def init_cmd(force: bool) -> Reply[Initialised]:
     if path.exists() and not force:
         raise StreamsError(f"{path} already exists; edit it, or pass --force to overwrite it", code="exists")
     text, streams = starter_config(ws.main_root)
+    check_starter(ws.main_root, text)  # never write a config that `streams start` would refuse
     write_atomic(path, text.encode())
     return Reply(Initialised(path, streams), _init_text)
 
