@@ -263,6 +263,29 @@ def end_rebase(ws: Workspace, stream: str) -> None:
     update_state(ws, change)
 
 
+def stopped_of(data: dict[str, Any]) -> dict[str, str]:
+    """Streams stopped on purpose (``streams stop``): name -> when. ``streams start`` with no names
+    leaves them stopped; naming one starts it again."""
+    stopped = data.get("stopped", {})
+    return {str(k): str(v) for k, v in stopped.items()} if isinstance(stopped, dict) else {}
+
+
+def mark_stopped(ws: Workspace, names: Sequence[str], *, stopped: bool) -> None:
+    """Record (``stopped``) or forget that ``names`` were stopped on purpose."""
+    if not names:
+        return
+
+    def change(data: dict[str, Any]) -> None:
+        table = data.setdefault("stopped", {})
+        for name in names:
+            if stopped:
+                table[name] = iso_utc()
+            else:
+                table.pop(name, None)
+
+    update_state(ws, change)
+
+
 def record_last_sync(ws: Workspace, summary: dict[str, Any]) -> None:
     def change(data: dict[str, Any]) -> None:
         data.setdefault("sync", {})["last"] = summary

@@ -22,6 +22,7 @@ from streams.kernel.mutex import held
 from streams.kernel.paths import MARKER_FILE
 from streams.places import PlaceState
 from streams.progress import Progress, render
+from streams.state import mark_stopped, read_state, stopped_of
 from streams.workspace import Workspace
 
 LOCK_WAIT_SECONDS = 120.0
@@ -87,6 +88,7 @@ def survey(ws: Workspace, config: Config) -> list[StreamState]:
 class StartOutcome(StrEnum):
     STARTED = "started"
     ALREADY_STARTED = "already started"
+    LEFT_STOPPED = "left stopped"  # stopped on purpose: `streams start` with no names leaves it
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ class StartResult:
     name            str     the stream
     branch          str     its branch
     path            str     its worktree
-    outcome         str     started | already started
+    outcome         str     started | already started | left stopped (stopped with
+                            ``streams stop``; name it to start it again)
     branch_created  bool    the branch was made from the base (false: an existing one reused)
     head            str     the tip of the worktree
     ==============  ======  ====================================================================
@@ -120,7 +123,9 @@ def start(
     *,
     on_wait: Callable[[str], None] | None = None,
 ) -> list[StartResult]:
-    streams = config.select(names)
+    everyone = config.select(names)
+    left = stopped_of(read_state(ws)) if not names else {}  # stopped on purpose: started only by name
+    streams = tuple(s for s in everyone if s.name not in left)
     base_tip = git.resolve_commit(ws.main_root, config.base_ref())
     if base_tip is None:
         raise StreamsError(
@@ -164,7 +169,13 @@ def start(
     from streams import hooks_install  # the scope hooks, in the common dir (idempotent)
 
     hooks_install.install(ws)
-    return [results[s.name] for s in streams]
+    mark_stopped(ws, [s.name for s in streams if s.name in stopped_of(read_state(ws))], stopped=False)
+    for s in everyone:
+        if s.name in left:
+            tip = git.resolve_commit(ws.main_root, config.branch_ref(s.name)) or ""
+            path = config.worktree_path(ws.main_root, s.name)
+            results[s.name] = StartResult(s.name, config.branch(s.name), path, StartOutcome.LEFT_STOPPED, False, tip)
+    return [results[s.name] for s in everyone]
 
 
 def _plan_start(
@@ -393,6 +404,7 @@ def stop(
                     tuple(lease.path for lease in locks.release_stream(ws.common_dir, name)),
                 )
             )
+        mark_stopped(ws, [r.name for r in results if r.outcome == StopOutcome.STOPPED], stopped=True)
     return results
 
 

@@ -500,3 +500,19 @@ def test_a_stream_removed_from_the_config_can_still_be_stopped_by_its_old_name(s
     assert started.git("rev-parse", "--verify", "-q", "streams/docs", check=False).strip()  # branch kept
     unknown = run_cli(["stop", "nope"], started.root)
     assert unknown.code == 1 and "unknown stream 'nope'" in unknown.err
+
+
+def test_start_with_no_names_leaves_a_stream_stopped_on_purpose(started: Repo) -> None:
+    assert run_cli(["stop", "docs"], started.root).code == 0
+    again = run_cli(["start"], started.root)
+    assert again.code == 0, again.err
+    assert not started.worktree("docs").exists()
+    docs = next(line for line in again.out.splitlines() if line.startswith("docs "))
+    assert docs.split()[-2:] == ["left", "stopped"]
+    assert [line.split()[-1] for line in again.out.splitlines()[1:3]] == ["started", "started"]  # api, ui
+    named = run_cli(["start", "docs"], started.root)
+    assert named.code == 0 and started.worktree("docs").is_dir()
+    assert run_cli(["stop", "docs"], started.root).code == 0
+    assert run_cli(["start", "docs"], started.root).code == 0  # naming it always starts it
+    assert run_cli(["stop", "docs"], started.root).code == 0
+    assert run_cli(["start", "--json"], started.root).code == 0 and not started.worktree("docs").exists()
