@@ -119,7 +119,7 @@ def locks_hint(worktree: Path, ref: str) -> str:
     return f" ({stale_locks_fix(locks, 'that worktree')})" if locks else ""
 
 
-def _blocking_hint(res: git.Result) -> str:
+def blocking_hint(res: git.Result) -> str:
     files = res.blocking_files()
     if not files:
         return ""
@@ -390,11 +390,11 @@ def _leave_rebase(name: str, place: Place, original: str) -> list[str]:
     if git.rebase_dir(place.git_dir) is not None and "untracked working tree files" in res.stderr.decode(
         "utf-8", "replace"
     ):
-        removed = _remove_leftovers(wt, [r for r in (onto, original) if r])
+        removed = remove_leftovers(wt, [r for r in (onto, original) if r])
         res = git.rebase_abort(wt)
     if git.rebase_dir(place.git_dir) is not None:
         raise SyncError(
-            f"`git rebase --abort` in {wt} failed: {res.first_error()}{_blocking_hint(res)}"
+            f"`git rebase --abort` in {wt} failed: {res.first_error()}{blocking_hint(res)}"
             f"{locks_hint(wt, place.ref)}; fix that, then retry `streams sync --abort {name}`",
             code="abort_failed",
         )
@@ -410,12 +410,12 @@ def _back_on_branch(name: str, place: Place, ontos: Sequence[str], original: str
     if head is None:
         res = git.switch(wt, place.branch)
         if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
-            removed = _remove_leftovers(wt, [*ontos, original])
+            removed = remove_leftovers(wt, [*ontos, original])
             res = git.switch(wt, place.branch)
         if res.returncode != 0:
             raise SyncError(
                 f"HEAD is detached in {wt} and `git switch {place.branch}` failed: {res.first_error()}"
-                f"{_blocking_hint(res)}{locks_hint(wt, place.ref)}; fix that, then retry `streams sync --abort {name}`",
+                f"{blocking_hint(res)}{locks_hint(wt, place.ref)}; fix that, then retry `streams sync --abort {name}`",
                 code="abort_failed",
             )
         head = git.symbolic_head(wt)
@@ -445,7 +445,7 @@ def _back_at_tip(place: Place, original: str) -> str | None:
     return tip
 
 
-def _remove_leftovers(worktree: Path, revs: Sequence[str]) -> list[str]:
+def remove_leftovers(worktree: Path, revs: Sequence[str]) -> list[str]:
     """Delete the untracked files a killed rebase wrote without recording them in the index.
 
     Only files whose content is byte for byte the blob at the same path in one of ``revs`` (the

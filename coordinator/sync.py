@@ -9,7 +9,9 @@ One pass (``sync_pass``), under a repository-wide lock so that two syncs never r
    skipped when its worktree has uncommitted changes to tracked files (never auto-stashed); else
    ``git rebase <upstream>`` in its worktree, recorded in ``state.json`` before it starts. After
    the rebase, unmerged entries and the rebase directory are checked, not only the exit code; a
-   conflict leaves the rebase in progress, records a ``Halt`` and stops the pass;
+   conflict leaves the rebase in progress and records a ``Halt``. A halt (this pass's or an earlier
+   one still pending) stops only that stream and the streams that depend on it, directly or
+   through others (``blocked``); every other stream is rebased in the same pass;
 4. with a remote, push every stream branch that moved, each with
    ``--force-with-lease=<ref>:<value fetched a moment ago>``, and only when that remote value is
    contained in the branch as it was before the rebase: commits someone else pushed are reported,
@@ -35,15 +37,17 @@ from coordinator.halts import (
     Reconciled,
     SyncError,
     abort_halt,
+    blocking_hint,
     continue_halt,
     halt_next,
     locks_hint,
     reconcile,
+    remove_leftovers,
     stale_locks_fix,
 )
 from streams import git
 from streams.config import Config, Stream
-from streams.graph import dependency_order
+from streams.graph import dependency_order, waits_for
 from streams.kernel import events
 from streams.kernel.durations import iso_utc
 from streams.places import Place, locate
@@ -79,7 +83,7 @@ class Outcome(StrEnum):
     NO_WORKTREE = "no worktree"
     DETACHED = "detached"
     FAILED = "failed"
-    NOT_REACHED = "not reached"
+    BLOCKED = "blocked"  # depends (directly or through others) on a halted stream: left alone
 
 
 class Push(StrEnum):
@@ -114,7 +118,7 @@ class SyncReport:
     fetched: bool
     streams: tuple[StreamResult, ...]
     halts: tuple[Halt, ...]  # every halt pending among the selected streams after the pass
-    new_halt: Halt | None  # the conflict this pass stopped on
+    new_halts: tuple[Halt, ...]  # the conflicts this pass stopped on, in dependency order
     reconciled: tuple[Reconciled, ...]
     predicted: dict[str, list[str]] | None = None
     time: str = field(default_factory=iso_utc)
@@ -192,7 +196,8 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
         _fetch(ws, config)
     upstream = config.upstream_name()
     upstream_tip = _upstream_tip(ws, config)
-    names = dependency_order([s.name for s in streams], {s.name: s.depends for s in config.streams})
+    depends = {s.name: s.depends for s in config.streams}
+    names = dependency_order([s.name for s in streams], depends)
     places = locate(ws, config, list(config.names))
     halts, notes = reconcile(ws, config, places, upstream)
     prefix = config.branch_prefix.rstrip("/")
@@ -211,12 +216,11 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
     # Intent first, in one write: a crash from here on is reconciled with git by the next pass.
     if candidates:
         begin_rebases(ws, [(n, places[n].tip or "", upstream_tip, places[n].worktree or Path()) for n in candidates])
-    new_halt: Halt | None = None
+    new_halts: list[Halt] = []
     for name in candidates:
         place = places[name]
-        if new_halt is not None:
-            detail = f"untouched: the pass stopped at {new_halt.stream}"
-            results[name] = StreamResult(name, Outcome.NOT_REACHED, place.tip, place.tip, detail=detail)
+        if (halted := waits_for(name, depends, halts)) is not None:
+            results[name] = _blocked(name, place, halted, any(h.stream == halted for h in new_halts))
             continue
         try:
             with stream_worktree_lock(ws.state_dir, name):  # no progress commit lands mid-rebase
@@ -224,7 +228,8 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
         except ProgressError as exc:  # busy: another streams command in that worktree
             results[name], halt = StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=exc.message), None
         if halt is not None:
-            new_halt = halts[name] = halt
+            halts[name] = halt
+            new_halts.append(halt)
 
     final = _with_new_tips(ws, config, places, results)
     if config.remote:
@@ -234,9 +239,9 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
         "upstream": upstream,
         "upstream_tip": upstream_tip,
         "outcomes": {n: final[n].outcome for n in names},
-        "halted": new_halt.stream if new_halt else None,
+        "halted": [h.stream for h in new_halts],
     }
-    finish_pass(ws, [n for n in candidates if not (new_halt and new_halt.stream == n)], summary)
+    finish_pass(ws, [n for n in candidates if n not in {h.stream for h in new_halts}], summary)
     return SyncReport(
         upstream=upstream,
         upstream_ref=config.upstream_ref(),
@@ -244,10 +249,17 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
         fetched=bool(config.remote),
         streams=tuple(final[n] for n in names),
         halts=tuple(halts[n] for n in names if n in halts),
-        new_halt=new_halt,
+        new_halts=tuple(new_halts),
         reconciled=tuple(notes),
         predicted=predicted,
     )
+
+
+def _blocked(name: str, place: Place, halted: str, new: bool) -> StreamResult:
+    """A stream left alone because ``halted``, which it depends on, waits for a human."""
+    when = "halted in this pass" if new else "is halted"
+    detail = f"not rebased: it depends on {halted}, which {when}; sync rebases it once {halted} is resolved"
+    return StreamResult(name, Outcome.BLOCKED, place.tip, place.tip, detail=detail)
 
 
 def _skip_reason(config: Config, place: Place, halt: Halt | None, on_top: dict[str, git.Oid]) -> StreamResult | None:
@@ -297,6 +309,10 @@ def _rebase_one(
     assert place.worktree is not None and place.git_dir is not None and place.tip is not None
     wt = place.worktree
     res = git.rebase(wt, upstream_tip)
+    blocked = res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace")
+    if blocked and remove_leftovers(wt, [upstream_tip, place.tip]):
+        # A sync killed while checking out left copies of committed files; removing them loses nothing.
+        res = git.rebase(wt, upstream_tip)
     # The exit code is not the whole story: look at the rebase state and the index.
     rebasing = git.rebase_dir(place.git_dir) is not None
     unmerged = git.unmerged_paths(wt)
@@ -325,7 +341,10 @@ def _rebase_one(
         detail = halt_next(halt) if unmerged else f"the rebase stopped: {res.says()}; {halt_next(halt)}"
         return StreamResult(name, Outcome.HALTED, place.tip, None, files=unmerged, detail=detail), halt
     if res.returncode != 0:
-        detail = f"`git rebase` in {wt} failed and changed nothing: {res.first_error()}{locks_hint(wt, place.ref)}"
+        detail = (
+            f"`git rebase` in {wt} failed and changed nothing: {res.first_error()}{blocking_hint(res)}"
+            f"{locks_hint(wt, place.ref)}"
+        )
         return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail), None
     events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)
     detail = f"rebased onto {upstream} ({upstream_tip[:12]})"

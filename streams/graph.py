@@ -1,12 +1,12 @@
 """The dependency graph of the streams: cycles and dependency order. Plain values in, plain values out.
 
 ``streams.config`` uses ``find_cycle`` to refuse a cyclic configuration; sync (and later plan, run
-and merge) use ``dependency_order``.
+and merge) use ``dependency_order``, and sync ``waits_for`` (a halted stream stops its dependents).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 
 def find_cycle(depends: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -55,6 +55,22 @@ def dependency_order(names: Sequence[str], depends: Mapping[str, Iterable[str]])
     for n in names:
         visit(n)
     return order
+
+
+def waits_for(name: str, depends: Mapping[str, Iterable[str]], stopped: Collection[str]) -> str | None:
+    """The first of ``stopped`` that ``name`` depends on, directly or through other names (any name
+    ``depends`` maps, selected or not), or None. ``name`` itself does not count."""
+    seen = {name}
+    todo = list(depends.get(name, ()))
+    while todo:
+        n = todo.pop(0)
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in stopped:
+            return n
+        todo.extend(depends.get(n, ()))
+    return None
 
 
 def levels(depends: Mapping[str, Iterable[str]]) -> dict[str, int]:

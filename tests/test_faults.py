@@ -144,6 +144,11 @@ def recover(repo: Repo, bare: Path, seed_note: str) -> int:
                     assert str(lock) in r.err + r.out, (seed_note, lock, r.err)
                     lock.unlink()
                     helped = True
+            if s["outcome"] == "failed" and "move them away" in s["detail"]:  # files a killed git half wrote
+                listed = s["detail"].split("would be overwritten by", 1)[1].split(":", 1)[1].split(" (untracked")[0]
+                for rel in listed.split(","):
+                    (wt / rel.strip()).unlink()
+                    helped = True
             if s["outcome"] == "halted":
                 assert rebasing(wt) or detached(wt), (seed_note, name, r.err)  # reported exactly: half done
                 assert str(wt) in r.err and f"streams sync --abort {name}" in r.err, (seed_note, r.err)

@@ -335,7 +335,7 @@ def case_sync(tmp: Path) -> Outputs:
     repo = started(tmp)
     make_conflict(repo)
     halted = data(["sync"], repo.root, code=4)  # a halt: the report is the data of the failing envelope
-    assert halted["report"]["halted"] is True and halted["report"]["new_halt"] is not None
+    assert halted["report"]["halted"] is True and len(halted["report"]["new_halts"]) == 1
     aborted = data(["sync", "--abort", "api"], repo.root)
     assert aborted["aborted"]["halt"] is not None
     assert run_cli(["sync"], repo.root).code == 4  # the same conflict again

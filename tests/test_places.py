@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from streams.graph import dependency_order, find_cycle, levels
+from streams.graph import dependency_order, find_cycle, levels, waits_for
 from streams.places import PlaceState, linked_worktrees, locate
 from streams.workspace import discover, load_config
 from tests.conftest import Repo, make_repo, run_cli
@@ -99,6 +99,12 @@ def test_graph_order_levels_and_cycles() -> None:
     assert levels(depends) == {"api": 0, "ui": 1, "docs": 0, "e2e": 2}
     assert find_cycle(depends) is None
     assert find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]}) == ["a", "b", "c", "a"]
+    # A halted stream stops its dependents, direct or through others, and nothing else.
+    assert waits_for("ui", depends, {"api"}) == "api"
+    assert waits_for("e2e", depends, {"api"}) == "api"  # through ui
+    assert waits_for("e2e", depends, {"docs", "zzz"}) == "docs"
+    assert waits_for("api", depends, {"api"}) is None  # not its own dependent
+    assert waits_for("docs", depends, {"api", "ui"}) is None
 
 
 def test_locate_in_a_repo_without_streams_started(tmp_path: object) -> None:

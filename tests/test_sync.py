@@ -14,7 +14,7 @@ import pytest
 from streams.predict import predict_conflicts
 from streams.state import begin_rebase, read_halts, read_inflight
 from streams.workspace import discover, load_config
-from tests.conftest import Repo, git, make_repo, run_cli, run_streams
+from tests.conftest import DEFAULT_FILES, Repo, git, make_repo, run_cli, run_streams
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -124,14 +124,15 @@ def test_conflict_halts_records_and_exits_4(repo: Repo) -> None:
     assert r.code == 4, r
     env = json.loads(r.out)
     assert env["ok"] is False and env["error"]["code"] == "halted"
-    assert outcomes(r.out) == {"api": "halted", "ui": "not reached", "docs": "not reached"}
+    # ui depends on api: left alone; docs does not: rebased in the same pass.
+    assert outcomes(r.out) == {"api": "halted", "ui": "blocked", "docs": "rebased"}
     # The message: worktree path and next steps, on one line.
     assert str(wt) in r.err and "streams sync --continue api" in r.err and "streams sync --abort api" in r.err
     assert "src/api/app.py" in r.err
     # The rebase is left in progress for the human; the others are untouched.
     assert rebasing(wt)
     assert "src/api/app.py" in git(wt, "diff", "--name-only", "--diff-filter=U")
-    assert {n: tip(repo, n) for n in ("ui", "docs")} == others
+    assert tip(repo, "ui") == others["ui"] and tip(repo, "docs") != others["docs"]
     # Recorded in state.json and the event log.
     halt = read_halts(discover(repo.root))["api"]
     assert halt.files == ("src/api/app.py",)
@@ -139,11 +140,11 @@ def test_conflict_halts_records_and_exits_4(repo: Repo) -> None:
     assert halt.time
     assert any(e["event"] == "sync.halt" and e["stream"] == "api" for e in events(repo))
 
-    # A later sync reports the halt, leaves api alone, and syncs the others.
+    # A later sync reports the halt, leaves api and its dependent alone, and syncs the others.
     head_during = git(wt, "rev-parse", "HEAD")
     r = run_cli(["sync", "--json"], repo.root)
     assert r.code == 4
-    assert outcomes(r.out) == {"api": "halted", "ui": "rebased", "docs": "rebased"}
+    assert outcomes(r.out) == {"api": "halted", "ui": "blocked", "docs": "up to date"}
     assert rebasing(wt) and git(wt, "rev-parse", "HEAD") == head_during
     assert "waits for a human" in r.err and "api" in r.err
 
@@ -157,6 +158,84 @@ def test_one_of_two_streams_conflicts_the_other_is_synced_first(repo: Repo) -> N
     main_tip = repo.git("rev-parse", "main").strip()
     assert contains(repo, main_tip, tip(repo, "api"))
     assert not contains(repo, main_tip, tip(repo, "docs"))
+
+
+FOUR_STREAMS = """\
+version: 1
+base: main
+streams:
+  api:
+    owns: [src/api/**]
+  ui:
+    owns: [src/ui/**]
+    depends: [api]
+  docs:
+    owns: [docs/**]
+  tools:
+    owns: [tools/**]
+"""
+
+
+def test_one_pass_halts_every_conflict_and_rebases_every_independent_stream(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {**DEFAULT_FILES, "tools/run.sh": "echo\n"}, FOUR_STREAMS)
+    start(repo)
+    api_tip, _ = make_conflict(repo, "api", "src/api/app.py")
+    docs_tip, main_tip = make_conflict(repo, "docs", "docs/index.md")
+    ui_tip = tip(repo, "ui")
+
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 4, r
+    # api comes first and halts; the pass still reaches docs (halts too) and tools (rebased); ui,
+    # which depends on api, is left alone and says why.
+    assert outcomes(r.out) == {"api": "halted", "ui": "blocked", "docs": "halted", "tools": "rebased"}
+    report = json.loads(r.out)["data"]["report"]
+    assert [h["stream"] for h in report["new_halts"]] == ["api", "docs"]
+    assert [h["stream"] for h in report["halts"]] == ["api", "docs"]
+    ui = next(s for s in report["streams"] if s["name"] == "ui")
+    assert "depends on api" in ui["detail"] and ui["new_tip"] == ui_tip
+    assert contains(repo, main_tip, tip(repo, "tools"))
+    assert tip(repo, "ui") == ui_tip and rebasing(repo.worktree("api")) and rebasing(repo.worktree("docs"))
+    assert set(read_halts(discover(repo.root))) == {"api", "docs"}
+    assert read_inflight(discover(repo.root)) == {}
+    last = json.loads((repo.root / ".git/streams/state.json").read_text())["sync"]["last"]
+    assert last["halted"] == ["api", "docs"]
+
+    # Every halt on a line of its own, with its worktree and its next steps.
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 3 and "2 streams wait for a human" in lines[0]
+    for line, name, file in zip(lines[1:], ("api", "docs"), ("src/api/app.py", "docs/index.md"), strict=True):
+        assert f"streams sync --continue {name}" in line and str(repo.worktree(name)) in line and file in line
+        assert f"--continue {'docs' if name == 'api' else 'api'}" not in line
+
+    # The text report: one row per stream, the blocked one naming what it waits for.
+    r = run_cli(["sync"], repo.root)
+    assert r.code == 4
+    rows = {line.split()[0]: line for line in r.out.splitlines()[2:]}
+    assert "halted" in rows["api"] and "halted" in rows["docs"] and "depends on api" in rows["ui"]
+    assert len(r.err.strip().splitlines()) == 3
+
+    # Each halt is finished on its own; ui is rebased once api is.
+    for name, rel in (("docs", "docs/index.md"), ("api", "src/api/app.py")):
+        wt = repo.worktree(name)
+        repo.write(rel, "both sides\n", cwd=wt)
+        git(wt, "add", rel)
+        r = run_cli(["sync", "--continue", name, "--json"], repo.root)
+        if name == "docs":
+            assert r.code == 4 and outcomes(r.out)["docs"] == "up to date" and outcomes(r.out)["ui"] == "blocked"
+            assert "sync halted: rebasing" not in r.err and "api waits for a human" in r.err
+        else:
+            assert r.code == 0, r.err
+            assert outcomes(r.out) == {
+                "api": "up to date",
+                "ui": "rebased",
+                "docs": "up to date",
+                "tools": "up to date",
+            }
+        assert not rebasing(wt)
+    for name, old in (("api", api_tip), ("ui", ui_tip), ("docs", docs_tip), ("tools", None)):
+        assert contains(repo, main_tip, tip(repo, name)), name
+        assert old is None or tip(repo, name) != old
+    assert read_halts(discover(repo.root)) == {}
 
 
 def test_continue_finishes_the_rebase_and_syncs(repo: Repo) -> None:

@@ -19,6 +19,7 @@ from streams.cli.base import Reply, cli, info, json_option, table, wants_json, w
 from streams.cli.context import open_workspace, short
 from streams.config import Config
 from streams.kernel.errors import HaltedError, StreamsError, UsageError
+from streams.state import Halt
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class Synced:
     report.streams[].name         str                       the stream
     report.streams[].outcome      str                       up to date | rebased | dirty | halted |
                                                             not started | no worktree | detached |
-                                                            failed | not reached
+                                                            failed | blocked (depends,
+                                                            directly or through others, on a
+                                                            halted stream: left alone)
     report.streams[].old_tip      str | null                the branch tip before the pass
     report.streams[].new_tip      str | null                after it
     report.streams[].files        [str]                     the dirty or conflicting paths
@@ -52,7 +55,8 @@ class Synced:
     report.streams[].push_detail  str                       what the push did, for people
     report.halts                  [Halt]                    every halt pending among the streams
                                                             after the pass
-    report.new_halt               Halt | null               the conflict this pass stopped on
+    report.new_halts              [Halt]                    the conflicts this pass stopped on (one
+                                                            per halted stream, dependency order)
     report.reconciled             [{stream, what, detail}]  what the pass found in git that
                                                             state.json did not say (what: resolved
                                                             | aborted | worktree gone | recovered |
@@ -174,21 +178,27 @@ def _abort_text(a: Aborted, config: Config) -> str:
     )
 
 
-def _halt_message(report: syncing.SyncReport) -> str:
-    h = report.new_halt
-    if h is not None:
-        what = f"conflicts in {', '.join(h.files)}" if h.files else "stopped"
-        return (
-            f"sync halted: rebasing {h.stream} onto {h.upstream or report.upstream} ({short(h.onto)}) {what}. "
-            f"The rebase is left in progress in {h.worktree}. Next: resolve the files there and `git add` them, "
-            f"then `git rebase --continue` there or `streams sync --continue {h.stream}`; "
-            f"or give up with `streams sync --abort {h.stream}` (back to {short(h.original_tip)})"
-        )
-    parts = [f"{h.stream} ({syncing.halt_next(h)})" for h in report.halts]
+def _new_halt_line(h: Halt, report: syncing.SyncReport) -> str:
+    what = f"conflicts in {', '.join(h.files)}" if h.files else "stopped"
     return (
-        f"sync halted: {len(report.halts)} {'streams wait' if len(report.halts) != 1 else 'stream waits'} for a human: "
-        + "; ".join(parts)
+        f"rebasing {h.stream} onto {h.upstream or report.upstream} ({short(h.onto)}) {what}. "
+        f"The rebase is left in progress in {h.worktree}. Next: resolve the files there and `git add` them, "
+        f"then `git rebase --continue` there or `streams sync --continue {h.stream}`; "
+        f"or give up with `streams sync --abort {h.stream}` (back to {short(h.original_tip)})"
     )
+
+
+def _halt_message(report: syncing.SyncReport) -> str:
+    """Every halt, one per line: those of this pass with the full next steps, then the older ones."""
+    new = {h.stream for h in report.new_halts}
+    lines = [_new_halt_line(h, report) for h in report.new_halts]
+    lines += [f"{h.stream} waits for a human: {syncing.halt_next(h)}" for h in report.halts if h.stream not in new]
+    if len(lines) == 1:
+        return f"sync halted: {lines[0]}"
+    waiting = f"{len(lines)} streams wait for a human"
+    if 0 < len(report.new_halts) < len(lines):
+        waiting += f" ({len(report.new_halts)} halted in this pass)"
+    return f"sync halted: {waiting}, one per line:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _judge(report: syncing.SyncReport) -> StreamsError | None:
@@ -236,7 +246,9 @@ def sync_cmd(
 
     Per stream, in dependency order: nothing when it already contains the upstream; skipped
     when its worktree has uncommitted changes; else `git rebase` in its worktree. A conflict
-    leaves the rebase in progress, records the halt and exits 4 with the next steps. With
+    leaves the rebase in progress and records the halt; the streams that depend on a halted
+    one are left alone (blocked), every other stream is still rebased. Any halt exits 4 with
+    the next steps, one halt per line. With
     `remote` set, moved stream branches are pushed with --force-with-lease, never forced over
     commits someone else pushed. --json also shows predicted conflicts (git merge-tree).
     """

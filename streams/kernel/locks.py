@@ -8,6 +8,12 @@ lease (renew, steal, break of an expired one, release) happens under a short gua
 ``.<name>.lock.guard`` (``fcntl.flock``, as ``filelock`` does it); since a new lease can only be
 created where none exists, the guard is all it takes to keep those changes from interleaving.
 
+The guard is never unlinked, also not when its lease is released: another process may have it
+open and be waiting for the ``flock``; unlinked, a third process would create a new guard file,
+lock that one, and both would be inside the critical section. So a released lease leaves its
+guard (and its folders) behind, and nothing on the hot path looks at them: the post-commit shim
+starts Python only while some ``.<name>.lock`` file (a lease) exists (``post-commit.in``).
+
 The lease as a value and a file, and reading one, are ``streams.kernel.lease``.
 
 Standard library only, at import time and at run time on POSIX: the git hooks import this module
