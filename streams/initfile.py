@@ -162,7 +162,7 @@ def check_starter(root: Path, text: str) -> None:
     """Refuse (``ConfigError``) a starter config that ``streams start`` would refuse: parsed and
     checked against the tracked files before ``init`` writes it."""
     from streams.config import parse
-    from streams.ownership import check_tree, raise_first
+    from streams.ownership import check_tree, raise_errors
 
     config = parse(text, path=root / CONFIG_FILE)
-    raise_first(check_tree(config, git.tracked_files(root)))
+    raise_errors(check_tree(config, git.tracked_files(root)))

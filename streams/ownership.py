@@ -264,7 +264,20 @@ def check_tree(config: Config, tracked: Sequence[str], *, display: str = CONFIG_
     return TreeCheck(tuple(errors), tuple(warnings))
 
 
-def raise_first(check: TreeCheck) -> None:
+def raise_errors(check: TreeCheck) -> None:
+    """Raise ``ConfigError`` listing every error of ``check``, one per line (none: return)."""
+    if len(check.errors) == 1:
+        raise ConfigError(check.errors[0])
     if check.errors:
-        extra = f" (and {len(check.errors) - 1} more)" if len(check.errors) > 1 else ""
-        raise ConfigError(check.errors[0] + extra)
+        listed = "\n".join(f"  {e}" for e in check.errors)
+        raise ConfigError(f"streams.yaml has {len(check.errors)} problems (`streams check` lists them):\n{listed}")
+
+
+def summarize_warnings(warnings: Sequence[str]) -> tuple[str, ...]:
+    """The tree check's warnings as a command says them: patterns that match no tracked file are
+    one line however many there are (``streams check`` lists them); others as they are."""
+    dead = [w for w in warnings if w.endswith("matches no tracked file")]
+    rest = tuple(w for w in warnings if w not in dead)
+    if len(dead) <= 1:
+        return (*rest, *dead)
+    return (*rest, f"{len(dead)} patterns in streams.yaml match no tracked file yet (`streams check` lists them)")

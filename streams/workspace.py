@@ -99,7 +99,7 @@ def check_tracked_files(ws: Workspace, cfg: Config) -> Config:
 
 
 def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> tuple[str, ...]:
-    """The tree check's warnings; its first error raised. Only a passed check is cached, so a hit
+    """The tree check's warnings (summarized); every error raised. Only a passed check is cached, so a hit
     needs neither the check nor pathspec (imported only on a miss: 15 ms a command)."""
     key = hashlib.sha256(ws.config_path.read_bytes() + b"\0" + tree.encode()).hexdigest()
     cache = ws.cache_dir / paths.TREE_CHECK_FILE
@@ -109,9 +109,10 @@ def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> tuple[str, ...]
             return tuple(str(w) for w in data["warnings"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    from streams.ownership import check_tree, raise_first
+    from streams.ownership import check_tree, raise_errors, summarize_warnings
 
     result = check_tree(cfg, git.ls_tree_names(ws.main_root, tree))
-    raise_first(result)  # a failing command leaves the disk as it was: nothing cached
-    write_json_atomic(cache, {"key": key, "errors": [], "warnings": list(result.warnings)})
-    return result.warnings
+    raise_errors(result)  # a failing command leaves the disk as it was: nothing cached
+    warnings = summarize_warnings(result.warnings)
+    write_json_atomic(cache, {"key": key, "errors": [], "warnings": list(warnings)})
+    return warnings

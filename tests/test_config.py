@@ -7,6 +7,7 @@ was. A few cases run as real subprocesses (``python -m streams``) to cover the w
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -326,3 +327,34 @@ def test_config_is_read_from_the_main_worktree_inside_a_stream(repo: Repo) -> No
     result = run_cli(["list"], repo.worktree("api"))
     assert result.code == 1
     assert "streams.yaml:3: colour: unknown key" in result.err
+
+
+def test_every_tree_problem_is_listed_and_dead_patterns_are_one_warning_line(tmp_path: Path) -> None:
+    """Two owners of two paths: both problems listed (no "(and 1 more)"); three patterns that match
+    nothing: one summary line per command, each listed by `streams check`."""
+    config = (
+        "version: 1\nbase: main\nstreams:\n"
+        "  api:\n    owns: [src/**, a/**, b/**, c/**]\n"
+        "  ui:\n    owns: [src/ui/**]\n"
+        "  docs:\n    owns: [src/api/**]\n"
+    )
+    repo = make_repo(tmp_path, config=config)
+    res = run_cli(["list"], repo.root)
+    assert res.code == 1, res.err
+    assert "streams.yaml has 2 problems" in res.err
+    assert "'src/ui/main.ts' is owned by both 'api' and 'ui'" in res.err
+    assert "'src/api/app.py' is owned by both 'api' and 'docs'" in res.err
+    assert "more)" not in res.err
+    check = run_cli(["check"], repo.root)
+    assert check.code == 1 and check.out.count("error: ") == 2 and check.out.count("warning: ") == 3, check.out
+
+    repo.write("streams.yaml", config.replace("  ui:\n    owns: [src/ui/**]\n  docs:\n    owns: [src/api/**]\n", ""))
+    repo.commit_all("one owner")
+    listed = run_cli(["list"], repo.root)
+    assert listed.code == 0, listed.err
+    warnings = [ln for ln in listed.err.splitlines() if ln.startswith("streams: warning:")]
+    assert warnings == [
+        "streams: warning: 3 patterns in streams.yaml match no tracked file yet (`streams check` lists them)"
+    ]
+    check = run_cli(["check", "--json"], repo.root)
+    assert check.code == 0 and len(json.loads(check.out)["data"]["warnings"]) == 3

@@ -38,6 +38,7 @@ import pytest
 
 import streams.dashboard
 from streams import hooks_install, progress, scope, state, worktrees
+from streams.cli import check as cli_check
 from streams.cli import locks as cli_locks
 from streams.cli import progress as cli_progress
 from streams.cli import scope as cli_scope
@@ -112,7 +113,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease),
-    **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync),
+    **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
@@ -359,7 +360,18 @@ def case_status(tmp: Path) -> Outputs:
     return [("Snapshot", snap)]
 
 
+def case_check(tmp: Path) -> Outputs:
+    repo = make_repo(tmp)
+    text = (repo.root / "streams.yaml").read_text().replace("[docs/**]", "[docs/**, manual/**, wiki/**]")
+    repo.write("streams.yaml", text)
+    repo.commit_all("two patterns that match nothing yet")
+    report = data(["check"], repo.root)
+    assert report["ok"] is True and len(report["warnings"]) == 2
+    return [("ConfigCheck", report)]
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
+    "check": case_check,
     "init": case_init,
     "start": case_start,
     "stop": case_stop,

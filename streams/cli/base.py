@@ -219,6 +219,7 @@ COMMAND_MODULES = {
     "progress": "progress",
     "sync": "sync",
     "status": "status",
+    "check": "check",
 }
 
 

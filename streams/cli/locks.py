@@ -119,7 +119,7 @@ def lock_cmd(
     """
     ttl_s = parse_duration(ttl, option="--ttl")
     wait_s = parse_duration(wait_for, option="--wait", allow_zero=True) if wait_for is not None else 0.0
-    ws, config = open_workspace(check_tracked=False)
+    ws, config = open_workspace()
     stream = which_stream(ws, config, stream_name)
     rel = _paths(ws, paths)
     require_shared(config, rel)

@@ -116,7 +116,7 @@ def progress_cmd(
         clear_blocked=clear_blocked,
         clear_next=clear_next,
     )
-    ws, config = open_workspace(check_tracked=False)
+    ws, config = open_workspace()
     name = which_stream(ws, config, stream_name)
     config.stream(name)  # also the current worktree's: progress files belong to configured streams
     worktree = _stream_worktree(ws, config, name)

@@ -90,7 +90,7 @@ def owner_cmd(paths: tuple[str, ...]) -> Reply[Owners]:
     worktree, also says whether that stream may change it, and why not. Patterns follow
     gitignore/CODEOWNERS rules; PATTERN is the line of streams.yaml that decides.
     """
-    ws, config = open_workspace(check_tracked=False)
+    ws, config = open_workspace()
     return Reply(Owners(scope.owners(ws, config, paths, cwd())), _owner_text)
 
 
@@ -263,7 +263,7 @@ def watch_cmd(polling: bool) -> None:
     """
     from coordinator.watcher import Watcher, WorktreeEvent
 
-    ws, config = open_workspace(check_tracked=False)
+    ws, config = open_workspace()
     json_mode = wants_json()
 
     def render(ev: WatchEventT) -> None:

@@ -85,7 +85,7 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> Reply[Snap
     are listed in the docstring of streams/dashboard.py.
     """
     seconds = parse_interval(interval)
-    ws, config = open_workspace(check_tracked=False)
+    ws, config = open_workspace()
     with Collector(ws, config, names, predict=True) as collector:
         if not watch:
             return Reply(collector.collect(), _snapshot_text)

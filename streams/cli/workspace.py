@@ -174,7 +174,7 @@ def _stop_text(stopped: Stopped, base: str) -> str:
 @json_option
 def list_cmd() -> Reply[Listing]:
     """List configured streams, started or not, with branch and worktree path."""
-    ws, config = open_workspace(check_tracked=False)
+    ws, config = open_workspace()
     return Reply(Listing(config.base, survey(ws, config)), _list_text)
 
 
