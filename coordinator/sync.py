@@ -349,6 +349,9 @@ def _rebase_fenced(
 ) -> tuple[StreamResult, Halt | None]:
     assert place.worktree is not None and place.git_dir is not None and place.tip is not None
     wt = place.worktree
+    replayed = _replay(ws, name, place, upstream_tip, upstream, raised)
+    if replayed is not None:
+        return replayed, None
     res = git.rebase(wt, upstream_tip, env=raised.env())
     # The exit code is not the whole story: look at the rebase state and the index.
     rebasing = git.rebase_dir(place.git_dir) is not None
@@ -388,6 +391,31 @@ def _rebase_fenced(
     events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)
     detail = f"rebased onto {upstream} ({upstream_tip[:12]})"
     return StreamResult(name, Outcome.REBASED, place.tip, None, detail=detail), None
+
+
+def _replay(
+    ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str, raised: fencing.Raised
+) -> StreamResult | None:
+    """The rebase made without touching the worktree (``git.replay``) and published with the worktree
+    brought along (only the files the upstream changed are written), or None: ``git rebase`` it."""
+    assert place.worktree is not None and place.git_dir is not None and place.tip is not None
+    new = git.replay(ws.main_root, place.tip, upstream_tip)
+    if new is None:
+        return None
+    message = f"streams sync: rebase {place.branch} onto {upstream} ({upstream_tip[:12]})"
+    for _ in range(3):  # an agent's `git add` may hold index.lock for a moment
+        res = git.move_checked_out(place.worktree, place.ref, new, place.tip, message, env=raised.env())
+        if res.returncode == 0 or "index.lock" not in res.stderr.decode("utf-8", "replace"):
+            break
+        fencing.wait_for_git(place.git_dir, timeout=2.0)
+    if res.returncode != 0:
+        detail = (
+            f"not rebased: moving {place.branch} and its worktree {place.worktree} to the rebased commits failed "
+            f"and was undone: {res.first_error()}; sync again"
+        )
+        return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
+    events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)
+    return StreamResult(name, Outcome.REBASED, place.tip, None, detail=f"rebased onto {upstream} ({upstream_tip[:12]})")
 
 
 def _roll_back(ws: Workspace, name: str, place: Place, res: git.Result, raised: fencing.Raised) -> StreamResult | None:
