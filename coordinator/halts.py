@@ -230,6 +230,14 @@ def _recover(
     tip = place.tip if place is not None else None
     if tip is not None and tip != rec.original_tip and rec.onto and git.is_ancestor(ws.main_root, rec.onto, tip):
         detail = f"a sync (pid {rec.pid}) was interrupted after rebasing {name} onto {rec.onto[:12]}; it had finished"
+        if place is not None and place.worktree is not None and _left_behind(place, rec.original_tip, tip):
+            res = git.bring_along(place.worktree, rec.original_tip, tip)
+            detail += (
+                "; its worktree, left at the old tip, was brought along"
+                if res.returncode == 0
+                else f"; its worktree is still at the old tip: `git read-tree -m -u {rec.original_tip[:12]} "
+                f"{tip[:12]}` there failed: {res.first_error()}"
+            )
     elif tip == rec.original_tip:
         detail = f"a sync (pid {rec.pid}) was interrupted before rebasing {name}; the branch is unchanged"
     else:
@@ -239,6 +247,17 @@ def _recover(
     end_rebase(ws, name)
     events.append(ws.common_dir, "sync.recover", stream=name, state="no rebase in progress", tip=tip, pid=rec.pid)
     return Reconciled(name, Found.RECOVERED, detail)
+
+
+def _left_behind(place: Place, original: str, tip: str) -> bool:
+    """The branch moved to ``tip`` but its worktree may still be at ``original`` (a sync killed
+    between moving the branch and bringing its worktree along): its fence says so, or its index
+    still holds ``original``."""
+    assert place.worktree is not None and place.git_dir is not None
+    left = fencing.read_fence(place.git_dir)
+    if left is not None and left.moving == f"{original} {tip}" and not left.holder_alive():
+        return True
+    return git.index_matches(place.worktree, original) and not git.index_matches(place.worktree, tip)
 
 
 def _settle(ws: Workspace, config: Config, name: str, halt: Halt, place: Place | None) -> Reconciled | None:

@@ -58,10 +58,15 @@ class Raised:
         """Keep the fence, with another purpose (``halted``: it stays for a human)."""
         kfence.write(self.git_dir, _fence(self.token, self.stream, purpose))
 
+    def moving(self, old: str, new: str) -> None:
+        """Say on the fence that the branch moves from ``old`` to ``new`` and its worktree follows:
+        killed in between, the fence keeps agents out until the next sync brings the worktree along."""
+        kfence.write(self.git_dir, _fence(self.token, self.stream, SYNC, f"{old} {new}"))
 
-def _fence(token: str, stream: str, purpose: str) -> Fence:
+
+def _fence(token: str, stream: str, purpose: str, moving: str = "") -> Fence:
     pid = os.getpid()
-    return Fence(token, pid, start_time(pid) or "", purpose, stream, iso_utc())
+    return Fence(token, pid, start_time(pid) or "", purpose, stream, iso_utc(), moving)
 
 
 def raise_fence(git_dir: Path, stream: str, purpose: str = SYNC) -> Raised:
@@ -95,7 +100,7 @@ def settle(git_dir: Path, stream: str, *, halted: bool) -> tuple[str, Fence] | N
     ``"halted"``, the fence as it was), or None when nothing changed.
     """
     found = kfence.read(git_dir)
-    if found is None or found.pid == os.getpid():
+    if found is None:
         return None
     if halted:
         if found.purpose == HALTED or found.holder_alive():

@@ -23,7 +23,7 @@ from streams.git import door
 from streams.git.refs import fast_import, idents, merge_base
 from streams.kernel.paths import SCRATCH_REFS
 
-__all__ = ["move_checked_out", "replay"]
+__all__ = ["bring_along", "index_matches", "move_checked_out", "replay"]
 
 _PLAIN_HEADERS = (b"tree ", b"parent ", b"author ", b"committer ")
 
@@ -118,6 +118,18 @@ def _quote(path: str) -> str:
     return path
 
 
+def index_matches(worktree: Path, rev: str) -> bool:
+    """Whether the worktree's index holds exactly ``rev``'s tree."""
+    res = door.run("diff-index", "--cached", "--quiet", rev, "--", cwd=worktree, check=False, optional_locks=False)
+    return res.returncode == 0
+
+
+def bring_along(worktree: Path, old: str, new: str, *, env: Mapping[str, str] | None = None) -> door.Result:
+    """``git read-tree -m -u old new``: the worktree's index and files from ``old`` to ``new``,
+    keeping uncommitted edits to files the two do not differ in (refused when they would be lost)."""
+    return door.run_unpiped("read-tree", "-m", "-u", old, new, cwd=worktree, env=env)
+
+
 def move_checked_out(
     worktree: Path, ref: str, new: str, old: str, message: str, *, env: Mapping[str, str] | None = None
 ) -> door.Result:
@@ -126,7 +138,7 @@ def move_checked_out(
     moved = door.run("update-ref", "-m", message, ref, new, old, cwd=worktree, check=False, env=env)
     if moved.returncode != 0:
         return moved
-    along = door.run_unpiped("read-tree", "-m", "-u", old, new, cwd=worktree, env=env)
+    along = bring_along(worktree, old, new, env=env)
     if along.returncode != 0:
         door.run("update-ref", "-m", f"{message} (rolled back)", ref, old, new, cwd=worktree, check=False, env=env)
     return along

@@ -19,8 +19,8 @@ Who passes a fence (``verdict``):
   --continue``. Once git says the rebase is over (no rebase directory, HEAD back on a branch: the
   human finished or aborted it by hand) commits pass again; the next sync lifts the fence;
 - while ``sync``, when the sync that raised it is gone (dead pid, or the pid now names another
-  process) and nothing it started is left (no rebase in progress, HEAD on a branch): the next sync
-  lifts it, and commits need not wait for that.
+  process) and nothing it started is left (no rebase in progress, HEAD on a branch, no branch move
+  whose worktree was not brought along yet): the next sync lifts it, and commits need not wait.
 
 Everything else is refused, with one line.
 """
@@ -40,20 +40,23 @@ SYNC_MESSAGE = "streams: sync in progress here; commit again in a moment"
 class Fence:
     """What ``<git-dir>/streams-fence`` says."""
 
-    __slots__ = ("pid", "purpose", "start", "stream", "time", "token")
+    __slots__ = ("moving", "pid", "purpose", "start", "stream", "time", "token")
 
-    def __init__(self, token: str, pid: int, start: str, purpose: str, stream: str, time: str) -> None:
+    def __init__(
+        self, token: str, pid: int, start: str, purpose: str, stream: str, time: str, moving: str = ""
+    ) -> None:
         self.token = token
         self.pid = pid
         self.start = start
         self.purpose = purpose
         self.stream = stream
         self.time = time
+        self.moving = moving  # "OLD NEW": the branch is being moved and its worktree brought along
 
     def text(self) -> str:
         return (
             f"{self.token}\npid {self.pid}\nstart {self.start}\npurpose {self.purpose}\n"
-            f"stream {self.stream}\ntime {self.time}\n"
+            f"stream {self.stream}\ntime {self.time}\n" + (f"moving {self.moving}\n" if self.moving else "")
         )
 
     def holder_alive(self) -> bool:
@@ -81,6 +84,7 @@ def parse(text: str) -> Fence | None:
         values.get("purpose", SYNC),
         values.get("stream", ""),
         values.get("time", ""),
+        values.get("moving", ""),
     )
 
 
@@ -189,7 +193,7 @@ def verdict(git_dir: str, worktree: str, env: dict[str, str] | os._Environ[str] 
     source = os.environ if env is None else env
     if source.get(FENCE_ENV) == fence.token:
         return None
-    settled = not rebase_in_progress(git_dir) and _head_on_branch(git_dir)
+    settled = not rebase_in_progress(git_dir) and _head_on_branch(git_dir) and not fence.moving
     if fence.purpose == HALTED:
         if settled or from_git_rebase():
             return None  # the human's `git rebase …`, or the rebase is over: the next sync lifts the fence
