@@ -3,9 +3,13 @@
 - ``reconcile``: state.json against git, at the start of every pass and of ``--continue``: halts
   the human finished or aborted by hand, rebases a killed sync left behind, rebases in progress
   that nobody recorded. Git is the truth; the state is a record of intent.
-- ``continue_halt``: ``streams sync --continue NAME``: finish the rebase, re-check the scope.
-- ``abort_halt``: ``streams sync --abort NAME``: leave the rebase and put the branch back at its
-  original tip (the tip it leaves stays in the branch's reflog).
+  Also the fences no live sync holds: lifted, or turned ``halted`` over a half-done rebase.
+- ``continue_halt``: ``streams sync --continue NAME``: refuse conflict markers left in the files
+  that were in conflict, finish the rebase (passing the halted fence with its token), re-check the
+  scope, lower the fence.
+- ``abort_halt``: ``streams sync --abort NAME``: keep commits made after the halt began under
+  ``refs/streams/saved/…``, leave the rebase, put the branch back at its original tip (the tip it
+  leaves stays in the branch's reflog), lower the fence.
 
 Each runs under the repository's sync lock (``state.sync_lock``).
 """

@@ -6,10 +6,15 @@ One pass (``sync_pass``), under a repository-wide lock so that two syncs never r
 2. reconcile ``state.json`` with git (``coordinator.halts.reconcile``): halts the human finished or
    aborted by hand, rebases a killed sync left behind, rebases in progress that nobody recorded;
 3. per stream, in dependency order: nothing when the branch already contains the upstream tip;
-   skipped when its worktree has uncommitted changes to tracked files (never auto-stashed); else
-   ``git rebase <upstream>`` in its worktree, recorded in ``state.json`` before it starts. After
-   the rebase, unmerged entries and the rebase directory are checked, not only the exit code; a
-   conflict leaves the rebase in progress, records a ``Halt`` and stops the pass;
+   skipped when its worktree has uncommitted changes to tracked files (never auto-stashed); else,
+   recorded in ``state.json`` before it starts and under the worktree's fence (``streams.fence``:
+   the hooks refuse agents' commits there meanwhile; sync waits for a running git command and
+   reads the branch again behind it), the stream is rebased: replayed without touching the
+   worktree when no path overlaps the upstream (``git.replay``, then the branch moves and the
+   worktree is brought along), else ``git rebase <upstream>`` in its worktree. After a rebase,
+   unmerged entries and the rebase directory are checked, not only the exit code; a rebase that
+   stopped without a conflict is rolled back at once; a conflict leaves the rebase in progress
+   and the fence up (``halted``), records a ``Halt`` and stops the pass;
 4. with a remote, push every stream branch that moved, each with
    ``--force-with-lease=<ref>:<value fetched a moment ago>``, and only when that remote value is
    contained in the branch as it was before the rebase: commits someone else pushed are reported,
