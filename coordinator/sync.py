@@ -310,7 +310,7 @@ def _rebase_one(
         if busy is not None:
             detail = (
                 f"skipped: a git command has held {busy} for {fencing.WAIT_SECONDS:.0f} s; if no git process "
-                f"runs in {place.worktree}, delete that file, then sync again"
+                f"runs in {place.worktree}, delete that file, then sync again{locks_hint(place.worktree, place.ref)}"
             )
             return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail), None
         now = _reread(ws, name, place, upstream_tip)
@@ -417,7 +417,7 @@ def _replay(
     if res.returncode != 0:
         detail = (
             f"not rebased: moving {place.branch} and its worktree {place.worktree} to the rebased commits failed "
-            f"and was undone: {res.first_error()}; sync again"
+            f"and was undone: {res.first_error()}{locks_hint(place.worktree, place.ref)}; sync again"
         )
         return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
     events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)

@@ -131,10 +131,10 @@ def test_a_rebase_that_stops_without_a_conflict_is_rolled_back_at_once(repo: Rep
     repo.commit_all("ten lines")
     start(repo, "api")
     wt = repo.worktree("api")
-    repo.write("src/api/app.py", "first\n" + "".join(f"line {i}\n" for i in range(1, 10)), cwd=wt)
-    stream_tip = repo.commit_all("api: first line", cwd=wt)
+    git(wt, "mv", "src/api/app.py", "src/api/main.py")
+    stream_tip = repo.commit_all("api: app.py is main.py", cwd=wt)
     repo.write("src/api/app.py", "".join(f"line {i}\n" for i in range(9)) + "last\n")
-    main_tip = repo.commit_all("main: last line")  # the same file, no conflict: a real rebase
+    main_tip = repo.commit_all("main: last line")  # a rename against an edit: git rebase, in the worktree
     _stop_once_hook(repo, [main_tip, stream_tip])
 
     r = run_cli(["sync", "--json", "api"], repo.root)
@@ -150,7 +150,7 @@ def test_a_rebase_that_stops_without_a_conflict_is_rolled_back_at_once(repo: Rep
     # Nothing stands in the way of the next sync.
     r = run_cli(["sync", "--json", "api"], repo.root)
     assert r.code == 0, r.err
-    assert git(wt, "show", "HEAD:src/api/app.py").splitlines()[::9] == ["first", "last"]
+    assert git(wt, "show", "HEAD:src/api/main.py").splitlines()[-1] == "last"
 
 
 # --- halts ----------------------------------------------------------------------------------------------
@@ -330,3 +330,28 @@ def test_an_agent_committing_while_syncs_run_loses_nothing(repo: Repo, tmp_path:
     fsck_clean(repo.root)
     assert syncs >= 3 and seen.get("rebased", 0) >= 1, (syncs, seen)
     print(f"{syncs} syncs while the agent made {COMMITS} commits ({out.strip()} refused); outcomes {seen}")
+
+
+def test_a_clean_merge_is_replayed_without_a_rebase_in_the_worktree(repo: Repo) -> None:
+    """The stream and main edit the same file, apart: replayed with a file merge (no `git rebase`
+    in the worktree), committed as git rebase would (author and message kept, merged content)."""
+    repo.write("pyproject.toml", "".join(f"line {i}\n" for i in range(10)))
+    repo.commit_all("ten lines")
+    start(repo, "api")
+    wt = repo.worktree("api")
+    assert run_cli(["lock", "pyproject.toml"], wt).code == 0
+    repo.write("pyproject.toml", "first\n" + "".join(f"line {i}\n" for i in range(1, 10)), cwd=wt)
+    repo.commit_all("api: first line", cwd=wt)
+    assert run_cli(["unlock", "pyproject.toml"], wt).code == 0
+    repo.write("pyproject.toml", "".join(f"line {i}\n" for i in range(9)) + "last\n")
+    main_tip = repo.commit_all("main: last line")
+
+    s = run_cli(["sync", "--json", "api"], repo.root)
+    assert s.code == 0, s.err
+    assert json.loads(s.out)["data"]["report"]["streams"][0]["outcome"] == "rebased"
+    merged = "first\n" + "".join(f"line {i}\n" for i in range(1, 9)) + "last\n"
+    assert git(repo.root, "show", "streams/api:pyproject.toml") == merged
+    assert (wt / "pyproject.toml").read_text() == merged and git(wt, "status", "--porcelain") == ""
+    assert git(wt, "log", "-1", "--format=%s|%an", "streams/api") == "api: first line|Test Author\n"
+    assert git(repo.root, "merge-base", "--is-ancestor", main_tip, "streams/api") == ""
+    assert "streams sync: rebase streams/api onto main" in git(repo.root, "reflog", "-1", "streams/api")

@@ -1,11 +1,13 @@
 """Replaying a stream's commits onto the upstream without touching any worktree.
 
-``replay`` makes the commits ``git rebase`` would make, in the object store alone, when that needs
-no merge at all: no commit of the stream is a merge, and no path the stream's commits change was
-changed upstream since the fork (streams own disjoint files, so this is the usual case). Each new
-commit is then the upstream tree with the stream commit's own changes applied, author and message
-kept, committer now: one ``git fast-import`` writes them all. Otherwise it says None and the caller
-rebases in the worktree.
+``replay`` makes the commits ``git rebase`` would make, in the object store alone: each stream
+commit's changes applied on top of the one before, starting at the upstream; a path the upstream
+changed as well is merged with ``git merge-file`` when both sides edited a text file and the merge
+is clean. Author and message are kept, the committer is now; a commit whose changes are all
+upstream already is dropped, as ``git rebase`` drops it; one ``git fast-import`` writes them all.
+Anything else (a conflict, a merge commit, a deletion or type change against an upstream edit, a
+signed commit) says None and the caller rebases in the worktree. Streams own disjoint files, so
+this is the usual case.
 
 ``move_checked_out`` publishes the result: a compare-and-swap of the branch, then ``git read-tree
 -m -u old new`` in the worktree that has the branch checked out, which updates only the files the
@@ -26,15 +28,19 @@ from streams.kernel.paths import SCRATCH_REFS
 __all__ = ["bring_along", "index_matches", "move_checked_out", "replay"]
 
 _PLAIN_HEADERS = (b"tree ", b"parent ", b"author ", b"committer ")
+_FILE_MODES = ("100644", "100755")
+
+Entry = tuple[str, str]  # (mode, object id) of a path in a tree
+Change = tuple[str, Entry | None, Entry | None, str]  # (status, before, after, path)
 
 
-def _changes(cwd: Path, commits: list[str]) -> dict[str, list[tuple[str, str, str, str]]]:
-    """Per commit, its changes against its parent: (status, new mode, new blob, path)."""
+def _changes(cwd: Path, commits: list[str]) -> dict[str, list[Change]]:
+    """Per commit, its changes against its parent (``diff-tree --raw``, no renames)."""
     res = door.run(
         "diff-tree", "--stdin", "-r", "-z", "--no-renames", "--always", cwd=cwd,
         input="".join(f"{c}\n" for c in commits).encode(),
     )  # fmt: skip
-    out: dict[str, list[tuple[str, str, str, str]]] = {c: [] for c in commits}
+    out: dict[str, list[Change]] = {c: [] for c in commits}
     words = res.stdout.split(b"\0")
     current: str | None = None
     i = 0
@@ -44,10 +50,12 @@ def _changes(cwd: Path, commits: list[str]) -> dict[str, list[tuple[str, str, st
             i += 1
             continue
         if word.startswith(":"):
-            _old_mode, new_mode, _old, new, status = word[1:].split()
+            old_mode, new_mode, old, new, status = word[1:].split()
             path = words[i + 1].decode("utf-8", "surrogateescape")
             assert current is not None
-            out[current].append((status, new_mode, new, path))
+            before = None if status.startswith("A") else (old_mode, old)
+            after = None if status.startswith("D") else (new_mode, new)
+            out[current].append((status[:1], before, after, path))
             i += 2
             continue
         current = word
@@ -55,10 +63,25 @@ def _changes(cwd: Path, commits: list[str]) -> dict[str, list[tuple[str, str, st
     return out
 
 
-def _objects(cwd: Path, commits: list[str]) -> dict[str, bytes]:
-    res = door.run("cat-file", "--batch", cwd=cwd, input="".join(f"{c}\n" for c in commits).encode())
+def _entries(cwd: Path, treeish: str, paths: list[str]) -> dict[str, Entry]:
+    """``{path: (mode, oid)}`` in ``treeish`` for those of ``paths`` it has."""
+    args = ["--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", treeish]
+    wanted = set(paths)
+    if len(paths) <= 500:
+        args += ["--", *paths]
+    out: dict[str, Entry] = {}
+    for rec in door.split_z(door.run(*args, cwd=cwd).stdout):
+        meta, _, path = rec.partition("\t")
+        mode, _kind, oid = meta.split()
+        if path in wanted:
+            out[path] = (mode, oid)
+    return out
+
+
+def _objects(cwd: Path, oids: list[str]) -> dict[str, bytes]:
+    res = door.run("cat-file", "--batch", cwd=cwd, input="".join(f"{c}\n" for c in oids).encode())
     data, out, pos = res.stdout, {}, 0
-    for c in commits:
+    for c in oids:
         header_end = data.index(b"\n", pos)
         size = int(data[pos:header_end].split()[2])
         out[c] = data[header_end + 1 : header_end + 1 + size]
@@ -66,49 +89,93 @@ def _objects(cwd: Path, commits: list[str]) -> dict[str, bytes]:
     return out
 
 
+def _merge(cwd: Path, base: Entry | None, ours: Entry | None, theirs: Entry | None) -> Entry | None:
+    """A clean three-way merge of one regular file (``git merge-file``), written as a blob; None
+    when it conflicts or is anything but a plain edit of a text file on both sides."""
+    if base is None or ours is None or theirs is None or not (base[0] == ours[0] == theirs[0] in _FILE_MODES):
+        return None
+    import tempfile
+
+    blobs = _objects(cwd, [ours[1], base[1], theirs[1]])
+    with tempfile.TemporaryDirectory(prefix="streams-merge-") as tmp:
+        files = []
+        for name, oid in (("ours", ours[1]), ("base", base[1]), ("theirs", theirs[1])):
+            path = Path(tmp) / name
+            path.write_bytes(blobs[oid])
+            files.append(str(path))
+        merged = door.run("merge-file", "-p", *files, cwd=cwd, check=False)
+    if merged.returncode != 0:
+        return None
+    oid = door.run("hash-object", "-w", "--stdin", cwd=cwd, input=merged.stdout).text.strip()
+    return (ours[0], oid)
+
+
+def _replayed(
+    cwd: Path, commits: list[str], changes: dict[str, list[Change]], onto: str
+) -> list[tuple[str, list[str]]] | None:
+    """Per commit to make, its file commands for ``fast-import`` on top of the one before (a commit
+    whose changes are all upstream already is dropped, as ``git rebase`` drops it); None when a
+    change does not apply cleanly."""
+    paths = sorted({ch[3] for c in commits for ch in changes[c]})
+    current: dict[str, Entry | None] = dict(_entries(cwd, onto, paths))
+    plan: list[tuple[str, list[str]]] = []
+    for c in commits:
+        lines: list[str] = []
+        for _status, before, after, path in changes[c]:
+            now = current.get(path)
+            if now == after:
+                continue  # already so on the upstream
+            result = after if now == before else _merge(cwd, before, now, after)
+            if result is None and not (now == before and after is None):
+                return None
+            current[path] = result
+            quoted = _quote(path)
+            lines.append(f"D {quoted}" if result is None else f"M {result[0]} {result[1]} {quoted}")
+        if lines or not changes[c]:  # a commit empty from the start is kept, as git rebase keeps it
+            plan.append((c, lines))
+    return plan
+
+
 def replay(cwd: Path, tip: str, onto: str) -> door.Oid | None:
     """The tip ``git rebase onto`` would give ``tip``, made without a worktree; None when that needs
-    a merge (or anything unusual: signed commits, other encodings), so a real rebase must do it."""
-    base = merge_base(cwd, onto, tip)
-    if base is None:
+    more than replaying each commit's changes with clean file merges (a conflict, a merge commit,
+    a rename or type change against an upstream edit, signed commits…), so a real rebase must do it."""
+    if merge_base(cwd, onto, tip) is None:
         return None
     listing = door.run("rev-list", "--reverse", "--topo-order", "--parents", f"{onto}..{tip}", cwd=cwd).text
     rows = [line.split() for line in listing.splitlines()]
-    if not rows:
-        return door.Oid(onto)  # nothing of its own: the branch catches up with the upstream
     if any(len(r) != 2 for r in rows):
         return None  # a merge (or a root commit)
     commits = [r[0] for r in rows]
-    upstream = set(door.split_z(door.run("diff", "--name-only", "-z", "--no-renames", base, onto, cwd=cwd).stdout))
-    changes = _changes(cwd, commits)
-    if any(path in upstream for c in commits for *_, path in changes[c]):
+    plan = _replayed(cwd, commits, _changes(cwd, commits), onto) if commits else []
+    if plan is None:
         return None
-    objects = _objects(cwd, commits)
+    if not plan:
+        return door.Oid(onto)  # nothing of its own left: the branch catches up with the upstream
+    objects = _objects(cwd, [c for c, _ in plan])
     _, committer = idents(cwd)
     scratch = f"{SCRATCH_REFS}/replay-{os.getpid()}"
     stream = [b"feature done\n"]
-    for mark, c in enumerate(commits, 1):
+    for mark, (c, lines) in enumerate(plan, 1):
         head, _, message = objects[c].partition(b"\n\n")
-        lines = head.split(b"\n")
-        if any(not ln.startswith(_PLAIN_HEADERS) for ln in lines):
+        headers = head.split(b"\n")
+        if any(not ln.startswith(_PLAIN_HEADERS) for ln in headers):
             return None  # gpgsig, encoding, mergetag…: leave it to git rebase
-        author = next(ln for ln in lines if ln.startswith(b"author "))
+        author = next(ln for ln in headers if ln.startswith(b"author "))
         stream += [
             f"commit {scratch}\nmark :{mark}\n".encode(),
             author + b"\n",
             f"committer {committer}\n".encode(),
             b"data %d\n%s\n" % (len(message), message),
             f"from {onto if mark == 1 else f':{mark - 1}'}\n".encode(),
+            "".join(f"{ln}\n" for ln in lines).encode("utf-8", "surrogateescape"),
         ]
-        for status, mode, blob, path in changes[c]:
-            quoted = _quote(path)
-            stream.append(f"D {quoted}\n".encode() if status == "D" else f"M {mode} {blob} {quoted}\n".encode())
     stream.append(b"done\n")
     try:
         marks = fast_import(cwd, b"".join(stream))
     finally:
         door.run("update-ref", "-d", scratch, cwd=cwd, check=False)
-    return marks.get(f":{len(commits)}")
+    return marks.get(f":{len(plan)}")
 
 
 def _quote(path: str) -> str:
