@@ -171,6 +171,7 @@ def replay(cwd: Path, tip: str, onto: str) -> door.Oid | None:
             "".join(f"{ln}\n" for ln in lines).encode("utf-8", "surrogateescape"),
         ]
     stream.append(b"done\n")
+    door.run("update-ref", "-d", scratch, cwd=cwd, check=False)  # a killed run's leftover (pids are reused)
     try:
         marks = fast_import(cwd, b"".join(stream))
     finally:
