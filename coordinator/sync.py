@@ -52,6 +52,7 @@ from streams.config import Config, Stream
 from streams.graph import dependency_order
 from streams.kernel import events
 from streams.kernel.durations import iso_utc
+from streams.kernel.errors import GitError
 from streams.places import Place, locate
 from streams.predict import conflicts_with
 from streams.progress import ProgressError, stream_worktree_lock
@@ -404,7 +405,10 @@ def _replay(
     """The rebase made without touching the worktree (``git.replay``) and published with the worktree
     brought along (only the files the upstream changed are written), or None: ``git rebase`` it."""
     assert place.worktree is not None and place.git_dir is not None and place.tip is not None
-    new = git.replay(ws.main_root, place.tip, upstream_tip)
+    try:
+        new = git.replay(ws.main_root, place.tip, upstream_tip)
+    except GitError:  # e.g. a lock a killed git left: let `git rebase` try, and say what stands in its way
+        new = None
     if new is None:
         return None
     message = f"streams sync: rebase {place.branch} onto {upstream} ({upstream_tip[:12]})"
