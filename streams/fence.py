@@ -117,9 +117,15 @@ def wait_for_git(git_dir: Path, timeout: float = WAIT_SECONDS) -> Path | None:
     """Wait (at most ``timeout`` seconds) until no git command holds the worktree's ``index.lock``.
 
     Returns None once it is free, else the lock file still there (a command still running, or a
-    lock a killed git left: the caller reports it, it is never waited on forever).
+    lock a killed git left: the caller reports it, it is never waited on forever); a lock already
+    older than ``timeout`` is returned at once.
     """
     lock = git_dir / "index.lock"
+    try:
+        if lock.stat().st_mtime < time.time() - timeout:
+            return lock  # older than the wait itself: stale (a killed git), reported at once
+    except OSError:
+        return None
     deadline = time.monotonic() + timeout
     while lock.exists():
         if time.monotonic() >= deadline:

@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from streams import fence as fencing
@@ -355,3 +357,27 @@ def test_a_clean_merge_is_replayed_without_a_rebase_in_the_worktree(repo: Repo) 
     assert git(wt, "log", "-1", "--format=%s|%an", "streams/api") == "api: first line|Test Author\n"
     assert git(repo.root, "merge-base", "--is-ancestor", main_tip, "streams/api") == ""
     assert "streams sync: rebase streams/api onto main" in git(repo.root, "reflog", "-1", "streams/api")
+
+
+def test_sync_waits_for_a_running_git_and_reports_a_stale_lock(repo: Repo) -> None:
+    start(repo, "api")
+    wt = repo.worktree("api")
+    lock = git_dir_of(wt) / "index.lock"
+    advance_main(repo)
+    lock.write_text("")  # a git command at work in the worktree: it finishes half a second later
+    threading.Timer(0.5, lock.unlink).start()
+    t0 = time.monotonic()
+    s = run_cli(["sync", "--json", "api"], repo.root)
+    assert s.code == 0, s.err
+    assert json.loads(s.out)["data"]["report"]["streams"][0]["outcome"] == "rebased"
+    assert time.monotonic() - t0 >= 0.4
+    # A lock older than the wait (a killed git left it): reported at once, named, nothing changed.
+    advance_main(repo, "README.md", "# again\n")
+    lock.write_text("")
+    os.utime(lock, (time.time() - 3600, time.time() - 3600))
+    before = tip(repo, "api")
+    s = run_cli(["sync", "--json", "api"], repo.root)
+    assert s.code == 1, s
+    api = json.loads(s.out)["data"]["report"]["streams"][0]
+    assert api["outcome"] == "failed" and str(lock) in api["detail"], api
+    assert tip(repo, "api") == before and not (git_dir_of(wt) / "streams-fence").exists()
