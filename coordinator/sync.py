@@ -310,7 +310,7 @@ def _rebase_one(
         busy = fencing.wait_for_git(place.git_dir)
         if busy is not None:
             detail = (
-                f"skipped: a git command has held {busy} for {fencing.WAIT_SECONDS:.0f} s; if no git process "
+                f"skipped: a git command holds {busy} (waited up to {fencing.WAIT_SECONDS:.0f} s); if no git process "
                 f"runs in {place.worktree}, delete that file, then sync again{locks_hint(place.worktree, place.ref)}"
             )
             return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail), None
