@@ -414,7 +414,7 @@ def _replay(
     message = f"streams sync: rebase {place.branch} onto {upstream} ({upstream_tip[:12]})"
     raised.moving(place.tip, new)
     for _ in range(3):  # an agent's `git add` may hold index.lock for a moment
-        res = git.move_checked_out(place.worktree, place.ref, new, place.tip, message, env=raised.env())
+        res = git.move_checked_out(place.worktree, place.git_dir, place.ref, new, place.tip, message, env=raised.env())
         if res.returncode == 0 or "index.lock" not in res.stderr.decode("utf-8", "replace"):
             break
         fencing.wait_for_git(place.git_dir, timeout=2.0)

@@ -18,12 +18,13 @@ moved back.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from streams.git import door
 from streams.git.refs import fast_import, idents, merge_base
-from streams.kernel.paths import SCRATCH_REFS
+from streams.kernel.paths import MOVE_INDEX, SCRATCH_REFS
 
 __all__ = ["bring_along", "index_matches", "move_checked_out", "replay"]
 
@@ -199,14 +200,48 @@ def bring_along(worktree: Path, old: str, new: str, *, env: Mapping[str, str] | 
 
 
 def move_checked_out(
-    worktree: Path, ref: str, new: str, old: str, message: str, *, env: Mapping[str, str] | None = None
+    worktree: Path,
+    git_dir: Path,
+    ref: str,
+    new: str,
+    old: str,
+    message: str,
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> door.Result:
-    """Move ``ref`` (checked out in ``worktree``) from ``old`` to ``new`` and bring the worktree
-    along (``read-tree -m -u``); on failure the ref is moved back and the result says why."""
-    moved = door.run("update-ref", "-m", message, ref, new, old, cwd=worktree, check=False, env=env)
-    if moved.returncode != 0:
-        return moved
-    along = bring_along(worktree, old, new, env=env)
-    if along.returncode != 0:
-        door.run("update-ref", "-m", f"{message} (rolled back)", ref, old, new, cwd=worktree, check=False, env=env)
-    return along
+    """Move ``ref`` (checked out in ``worktree``, whose private git dir is ``git_dir``) from ``old``
+    to ``new`` and bring the worktree along (``read-tree -m -u``).
+
+    The worktree's ``index.lock`` is held from before the branch moves until the new index is in
+    place, so no other git command (an agent's ``git add``) writes the index in between; the new
+    index is built in a copy and renamed into place. On failure the branch is moved back and the
+    result says why.
+    """
+    import shutil
+
+    lock, index = git_dir / "index.lock", git_dir / "index"
+    try:
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return door.Result(128, b"", f"fatal: Unable to create '{lock}': File exists.".encode())
+    tmp = git_dir / MOVE_INDEX.format(pid=os.getpid())
+    try:
+        shutil.copyfile(index, tmp)
+        moved = door.run("update-ref", "-m", message, ref, new, old, cwd=worktree, check=False, env=env)
+        if moved.returncode != 0:
+            return moved
+        along = bring_along(worktree, old, new, env={**(env or {}), "GIT_INDEX_FILE": str(tmp)})
+        if along.returncode == 0:
+            os.replace(tmp, index)
+            return along
+        for _ in range(100):  # an agent's commit may hold the branch's lock for a moment
+            back = door.run(
+                "update-ref", "-m", f"{message} (undone)", ref, old, new, cwd=worktree, check=False, env=env
+            )
+            if back.returncode == 0:
+                break
+            time.sleep(0.02)
+        return along
+    finally:
+        tmp.unlink(missing_ok=True)
+        lock.unlink(missing_ok=True)

@@ -46,6 +46,7 @@ PRIVATE_INDEX_DIR = "streams-status"  # the dashboard's private copies of the wo
 PRIVATE_INDEX_READERS = "readers.flock"
 WORKTREE_LOCK = "streams-worktree.flock"  # a progress commit or a rebase in this worktree holds it
 FENCE_FILE = "streams-fence"  # a sync works here (or a halt waits for a human): the hooks refuse commits
+MOVE_INDEX = "streams-move-{pid}.index"  # sync's new index, built while it holds index.lock
 FENCE_ENV = "STREAMS_FENCE"  # the fence's token in a process's environment: the fence holder's own git
 
 
