@@ -195,7 +195,8 @@ def _settle_fences(ws: Workspace, places: dict[str, Place], halts: dict[str, Hal
         if place.git_dir is None:
             continue
         halt = halts.get(name)
-        done = fencing.settle(place.git_dir, name, halted=halt is not None and halt.reason != HaltReason.FOUND)
+        halted = halt is not None and halt.reason != HaltReason.FOUND
+        done = fencing.settle(place.git_dir, place.worktree, name, halted=halted)
         if done is None:
             continue
         what, old = done
@@ -234,8 +235,13 @@ def _recover(
     tip = place.tip if place is not None else None
     if tip is not None and tip != rec.original_tip and rec.onto and git.is_ancestor(ws.main_root, rec.onto, tip):
         detail = f"a sync (pid {rec.pid}) was interrupted after rebasing {name} onto {rec.onto[:12]}; it had finished"
+        if place is not None and place.git_dir is not None:
+            fencing.clear_dead_move(place.git_dir, place.worktree)
         if place is not None and place.worktree is not None and _left_behind(place, rec.original_tip, tip):
             res = git.bring_along(place.worktree, rec.original_tip, tip)
+            if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
+                _remove_leftovers(place.worktree, [tip])  # the killed read-tree had written them already
+                res = git.bring_along(place.worktree, rec.original_tip, tip)
             detail += (
                 "; its worktree, left at the old tip, was brought along"
                 if res.returncode == 0

@@ -331,7 +331,7 @@ def _reread(ws: Workspace, name: str, place: Place, upstream_tip: str) -> Place 
     wt = place.worktree
     head = git.symbolic_head(wt)
     tip = git.resolve_commit(wt, place.ref)
-    if head != place.ref or tip is None or git.operation_in_progress(place.git_dir or wt) is not None:
+    if head != place.ref or tip is None or git.rebase_dir(place.git_dir or wt) is not None:
         detail = f"skipped: {wt} is no longer plainly on {place.branch} (HEAD is {head or 'detached'}); sync again"
         return StreamResult(name, Outcome.DETACHED, place.tip, place.tip, detail=detail)
     if tip != place.tip:  # the agent committed meanwhile: rebase what is there now

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams import git
 from streams.kernel import fence as kfence
 from streams.kernel.durations import iso_utc
-from streams.kernel.paths import FENCE_ENV
-from streams.kernel.procs import start_time
+from streams.kernel.paths import FENCE_ENV, MOVE_INDEX, MOVE_LOCK_TAG
+from streams.kernel.procs import pid_alive, start_time
 
 SYNC = kfence.SYNC
 HALTED = kfence.HALTED
@@ -34,6 +35,7 @@ __all__ = [
     "WAIT_SECONDS",
     "Fence",
     "Raised",
+    "clear_dead_move",
     "holder_env",
     "lower",
     "raise_fence",
@@ -92,13 +94,14 @@ def lower(git_dir: Path) -> bool:
     return kfence.remove(git_dir)
 
 
-def settle(git_dir: Path, stream: str, *, halted: bool) -> tuple[str, Fence] | None:
+def settle(git_dir: Path, worktree: Path | None, stream: str, *, halted: bool) -> tuple[str, Fence] | None:
     """Make a fence no live sync holds agree with the halts (a sync pass, under the sync lock).
 
     ``halted``: the stream has a halt pending: a fence a dead sync left turns ``halted``. Otherwise a
     ``halted`` fence (the halt is over) or a dead sync's fence is lifted. Returns (``"lifted"`` or
     ``"halted"``, the fence as it was), or None when nothing changed.
     """
+    clear_dead_move(git_dir, worktree)
     found = kfence.read(git_dir)
     if found is None:
         return None
@@ -111,6 +114,33 @@ def settle(git_dir: Path, stream: str, *, halted: bool) -> tuple[str, Fence] | N
         return None
     kfence.remove(git_dir)
     return "lifted", found
+
+
+def clear_dead_move(git_dir: Path, worktree: Path | None = None) -> bool:
+    """Finish or clear what a sync killed while it moved the branch left behind: its ``index.lock``
+    (naming that sync's pid, which is gone) is removed; its new index, when complete (it holds the
+    tree HEAD now names), is put in place, else dropped. True when there was such a lock."""
+    lock = git_dir / "index.lock"
+    try:
+        with open(lock, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return False
+    tag = MOVE_LOCK_TAG.encode()
+    if not head.startswith(tag):
+        return False
+    try:
+        pid = int(head[len(tag) :].split()[0])
+    except (ValueError, IndexError):
+        return False
+    if pid_alive(pid):
+        return False
+    built = git_dir / MOVE_INDEX.format(pid=pid)
+    if worktree is not None and built.exists() and git.index_matches(worktree, "HEAD", built):
+        os.replace(built, git_dir / "index")
+    built.unlink(missing_ok=True)
+    lock.unlink(missing_ok=True)
+    return True
 
 
 def wait_for_git(git_dir: Path, timeout: float = WAIT_SECONDS) -> Path | None:

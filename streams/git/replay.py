@@ -24,7 +24,7 @@ from pathlib import Path
 
 from streams.git import door
 from streams.git.refs import fast_import, idents, merge_base
-from streams.kernel.paths import MOVE_INDEX, SCRATCH_REFS
+from streams.kernel.paths import MOVE_INDEX, MOVE_LOCK_TAG, SCRATCH_REFS
 
 __all__ = ["bring_along", "index_matches", "move_checked_out", "replay"]
 
@@ -187,9 +187,12 @@ def _quote(path: str) -> str:
     return path
 
 
-def index_matches(worktree: Path, rev: str) -> bool:
-    """Whether the worktree's index holds exactly ``rev``'s tree."""
-    res = door.run("diff-index", "--cached", "--quiet", rev, "--", cwd=worktree, check=False, optional_locks=False)
+def index_matches(worktree: Path, rev: str, index_file: Path | None = None) -> bool:
+    """Whether the worktree's index (or ``index_file``) holds exactly ``rev``'s tree."""
+    env = {"GIT_INDEX_FILE": str(index_file)} if index_file is not None else None
+    res = door.run(
+        "diff-index", "--cached", "--quiet", rev, "--", cwd=worktree, check=False, optional_locks=False, env=env
+    )
     return res.returncode == 0
 
 
@@ -221,9 +224,13 @@ def move_checked_out(
 
     lock, index = git_dir / "index.lock", git_dir / "index"
     try:
-        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return door.Result(128, b"", f"fatal: Unable to create '{lock}': File exists.".encode())
+    try:  # whose lock it is, for a sync that finds it after this one was killed (git's own hold index data)
+        os.write(fd, f"{MOVE_LOCK_TAG}{os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
     tmp = git_dir / MOVE_INDEX.format(pid=os.getpid())
     try:
         shutil.copyfile(index, tmp)

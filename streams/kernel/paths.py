@@ -47,6 +47,7 @@ PRIVATE_INDEX_READERS = "readers.flock"
 WORKTREE_LOCK = "streams-worktree.flock"  # a progress commit or a rebase in this worktree holds it
 FENCE_FILE = "streams-fence"  # a sync works here (or a halt waits for a human): the hooks refuse commits
 MOVE_INDEX = "streams-move-{pid}.index"  # sync's new index, built while it holds index.lock
+MOVE_LOCK_TAG = "streams-sync "  # what sync writes in the index.lock it holds, before its pid
 FENCE_ENV = "STREAMS_FENCE"  # the fence's token in a process's environment: the fence holder's own git
 
 
