@@ -3,9 +3,13 @@
 - ``reconcile``: state.json against git, at the start of every pass and of ``--continue``: halts
   the human finished or aborted by hand, rebases a killed sync left behind, rebases in progress
   that nobody recorded. Git is the truth; the state is a record of intent.
-- ``continue_halt``: ``streams sync --continue NAME``: finish the rebase, re-check the scope.
-- ``abort_halt``: ``streams sync --abort NAME``: leave the rebase and put the branch back at its
-  original tip (the tip it leaves stays in the branch's reflog).
+  Also the fences no live sync holds: lifted, or turned ``halted`` over a half-done rebase.
+- ``continue_halt``: ``streams sync --continue NAME``: refuse conflict markers left in the files
+  that were in conflict, finish the rebase (passing the halted fence with its token), re-check the
+  scope, lower the fence.
+- ``abort_halt``: ``streams sync --abort NAME``: keep commits made after the halt began under
+  ``refs/streams/saved/…``, leave the rebase, put the branch back at its original tip (the tip it
+  leaves stays in the branch's reflog), lower the fence.
 
 Each runs under the repository's sync lock (``state.sync_lock``).
 """
@@ -19,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streams import fence as fencing
 from streams import git
 from streams.config import Config
 from streams.kernel import events
@@ -38,6 +43,7 @@ from streams.state import (
     sync_lock,
 )
 from streams.workspace import Workspace
+from streams.worktrees import save_ref
 
 if TYPE_CHECKING:
     from streams.scope import Violation
@@ -57,6 +63,7 @@ class Found(StrEnum):
     GONE = "worktree gone"
     RECOVERED = "recovered"  # a rebase a killed sync left behind
     FOUND = "found"  # a rebase streams did not start
+    FENCE_LIFTED = "fence lifted"  # a fence a dead sync left (or a finished halt's) taken down
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class AbortResult:
     replaced_tip: str | None  # a tip the abort moved away from (still in the branch's reflog)
     worktree: Path
     removed: tuple[str, ...] = ()  # untracked copies of committed files a killed rebase left behind
+    saved: tuple[str, ...] = ()  # refs/streams/saved/… keeping commits made after the halt began
 
 
 # --- what to tell the human ---------------------------------------------------------------------------
@@ -175,7 +183,33 @@ def reconcile(
                 Reconciled(name, Found.FOUND, f"a rebase that streams did not start is in progress in {place.worktree}")
             )
             events.append(ws.common_dir, "halt.find", stream=name, worktree=str(place.worktree))
+    notes += _settle_fences(ws, places, halts)
     return halts, notes
+
+
+def _settle_fences(ws: Workspace, places: dict[str, Place], halts: dict[str, Halt]) -> list[Reconciled]:
+    """Fences no live sync holds, made to agree with the halts: a dead sync's fence is lifted (or
+    turns ``halted`` when its rebase is left half done); a finished halt's fence is lifted."""
+    notes: list[Reconciled] = []
+    for name, place in places.items():
+        if place.git_dir is None:
+            continue
+        halt = halts.get(name)
+        halted = halt is not None and halt.reason != HaltReason.FOUND
+        done = fencing.settle(place.git_dir, place.worktree, name, halted=halted)
+        if done is None:
+            continue
+        what, old = done
+        events.append(ws.common_dir, "fence.lift" if what == "lifted" else "fence.halt", stream=name, pid=old.pid)
+        if what == "lifted" and old.purpose == fencing.SYNC:
+            notes.append(
+                Reconciled(
+                    name,
+                    Found.FENCE_LIFTED,
+                    f"lifted the fence in {place.worktree} that a sync (pid {old.pid}) left when it died",
+                )
+            )
+    return notes
 
 
 def _recover(
@@ -201,6 +235,19 @@ def _recover(
     tip = place.tip if place is not None else None
     if tip is not None and tip != rec.original_tip and rec.onto and git.is_ancestor(ws.main_root, rec.onto, tip):
         detail = f"a sync (pid {rec.pid}) was interrupted after rebasing {name} onto {rec.onto[:12]}; it had finished"
+        if place is not None and place.git_dir is not None:
+            fencing.clear_dead_move(place.git_dir, place.worktree)
+        if place is not None and place.worktree is not None and _left_behind(place, rec.original_tip, tip):
+            res = git.bring_along(place.worktree, rec.original_tip, tip)
+            if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
+                remove_leftovers(place.worktree, [tip])  # the killed read-tree had written them already
+                res = git.bring_along(place.worktree, rec.original_tip, tip)
+            detail += (
+                "; its worktree, left at the old tip, was brought along"
+                if res.returncode == 0
+                else f"; its worktree is still at the old tip: `git read-tree -m -u {rec.original_tip[:12]} "
+                f"{tip[:12]}` there failed: {res.first_error()}"
+            )
     elif tip == rec.original_tip:
         detail = f"a sync (pid {rec.pid}) was interrupted before rebasing {name}; the branch is unchanged"
     else:
@@ -210,6 +257,17 @@ def _recover(
     end_rebase(ws, name)
     events.append(ws.common_dir, "sync.recover", stream=name, state="no rebase in progress", tip=tip, pid=rec.pid)
     return Reconciled(name, Found.RECOVERED, detail)
+
+
+def _left_behind(place: Place, original: str, tip: str) -> bool:
+    """The branch moved to ``tip`` but its worktree may still be at ``original`` (a sync killed
+    between moving the branch and bringing its worktree along): its fence says so, or its index
+    still holds ``original``."""
+    assert place.worktree is not None and place.git_dir is not None
+    left = fencing.read_fence(place.git_dir)
+    if left is not None and left.moving == f"{original} {tip}" and not left.holder_alive():
+        return True
+    return git.index_matches(place.worktree, original) and not git.index_matches(place.worktree, tip)
 
 
 def _settle(ws: Workspace, config: Config, name: str, halt: Halt, place: Place | None) -> Reconciled | None:
@@ -267,8 +325,17 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
                 f"{name}: {len(unmerged)} file{'s' if len(unmerged) != 1 else ''} still unmerged in {wt}: "
                 f"{', '.join(unmerged)}; resolve them, `git add` them, then run `streams sync --continue {name}` again"
             )
-        res = git.rebase_continue(wt)
+        marked = files_with_markers(wt, halt.files)
+        if marked:
+            raise HaltedError(
+                f"{name}: conflict markers are still in {', '.join(marked)} in {wt}; resolve them, `git add` "
+                f"the files, then run `streams sync --continue {name}` again",
+                code="conflict_markers",
+            )
+        res = git.rebase_continue(wt, env=fencing.holder_env(place.git_dir))
         if git.rebase_dir(place.git_dir) is not None:
+            if fencing.read_fence(place.git_dir) is None:
+                fencing.raise_fence(place.git_dir, name, fencing.HALTED)
             files = git.unmerged_paths(wt)
             again = dataclasses.replace(
                 halt, files=files, time=iso_utc(), reason=HaltReason.CONFLICT if files else halt.reason
@@ -285,9 +352,33 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
             raise SyncError(f"`git rebase --continue` in {wt} failed: {res.first_error()}", code="continue_failed")
         tip = git.rev_parse(wt)
         clear_halt(ws, name)
+        fencing.lower(place.git_dir)
         events.append(ws.common_dir, "halt.resolve", stream=name, tip=tip, via="streams sync --continue")
         check_scope(ws, config, name, dataclasses.replace(place, tip=tip), onto=halt.onto, original=halt.original_tip)
         return ContinueResult(name, halt, tip)
+
+
+MARKER_STARTS = (b"<<<<<<< ", b">>>>>>> ")
+MARKER_LINE = b"======="
+
+
+def files_with_markers(worktree: Path, files: Sequence[str]) -> list[str]:
+    """Those of ``files`` (the paths that were in conflict) that still hold a conflict marker line:
+    ``<<<<<<< …``, ``=======``, ``>>>>>>> …``."""
+    marked = []
+    for rel in files:
+        path = worktree / rel
+        try:
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        for line in data.splitlines():
+            if line.startswith(MARKER_STARTS) or line.rstrip(b"\r") == MARKER_LINE:
+                marked.append(rel)
+                break
+    return marked
 
 
 def _resolved_halt(name: str, place: Place) -> Halt:
@@ -344,11 +435,14 @@ def abort_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | No
             )
         original = _original_tip(place, halt, inflight)
         ontos = [h.onto for h in (halt, inflight) if h is not None and h.onto]
-        removed = _leave_rebase(name, place, original)
-        removed += _back_on_branch(name, place, ontos, original)
-        replaced = _back_at_tip(place, original)
+        env = fencing.holder_env(place.git_dir)
+        saved = save_new_work(ws, name, place, original, ontos)
+        removed = _leave_rebase(name, place, original, env)
+        removed += _back_on_branch(name, place, ontos, original, env)
+        replaced = _back_at_tip(place, original, env)
         clear_halt(ws, name)
         end_rebase(ws, name)
+        fencing.lower(place.git_dir)
         events.append(
             ws.common_dir,
             "halt.abort",
@@ -356,9 +450,35 @@ def abort_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | No
             tip=original,
             replaced=replaced,
             removed=removed,
+            saved=list(saved),
             via="streams sync --abort",
         )
-        return AbortResult(name, halt, original, replaced, place.worktree, tuple(removed))
+        return AbortResult(name, halt, original, replaced, place.worktree, tuple(removed), saved)
+
+
+def save_new_work(ws: Workspace, name: str, place: Place, original: str, ontos: Sequence[str]) -> tuple[str, ...]:
+    """Keep, under ``refs/streams/saved/<name>/<time>``, HEAD and the branch tip when either holds a
+    commit made after the halt began: one that is not on the original tip nor the upstream, is not
+    a commit the rebase wrote (its ``rewritten-list``), and has no equivalent patch on the original
+    tip. An abort then drops nothing but the rebase's own replays. Returns the refs written."""
+    assert place.worktree is not None and place.git_dir is not None
+    wt = place.worktree
+    rebase_dir = git.rebase_dir(place.git_dir)
+    rewritten: set[str] = set()
+    for listing in ("rewritten-list", "rewritten-pending"):
+        text = git.read_small(rebase_dir / listing) if rebase_dir else None
+        rewritten |= {w for line in (text or "").splitlines() for w in line.split()[1:2]}
+    tips = [git.resolve_commit(wt, "HEAD"), git.resolve_commit(wt, place.ref)]
+    saved: list[str] = []
+    for tip in dict.fromkeys(t for t in tips if t and t != original):
+        fresh = set(git.commits_from(ws.main_root, tip, [original, *ontos])) - rewritten
+        only = git.commits_only_in(ws.main_root, original, tip) if fresh else None
+        if only is not None:
+            fresh &= set(only)
+        if fresh:
+            why = f"streams: sync --abort {name}: {len(fresh)} commit(s) made after the halt began"
+            saved.append(save_ref(ws, name, tip, why))
+    return tuple(saved)
 
 
 def _original_tip(place: Place, halt: Halt | None, inflight: InFlight | None) -> str:
@@ -376,7 +496,7 @@ def _original_tip(place: Place, halt: Halt | None, inflight: InFlight | None) ->
     return original
 
 
-def _leave_rebase(name: str, place: Place, original: str) -> list[str]:
+def _leave_rebase(name: str, place: Place, original: str, env: dict[str, str]) -> list[str]:
     """``git rebase --abort``, removing the untracked copies of committed files a killed rebase left
     in the way (and nothing else). Returns the removed paths."""
     assert place.worktree is not None and place.git_dir is not None
@@ -386,12 +506,12 @@ def _leave_rebase(name: str, place: Place, original: str) -> list[str]:
         return []
     onto = git.read_small(rebase_dir / "onto")
     removed: list[str] = []
-    res = git.rebase_abort(wt)
+    res = git.rebase_abort(wt, env=env)
     if git.rebase_dir(place.git_dir) is not None and "untracked working tree files" in res.stderr.decode(
         "utf-8", "replace"
     ):
         removed = remove_leftovers(wt, [r for r in (onto, original) if r])
-        res = git.rebase_abort(wt)
+        res = git.rebase_abort(wt, env=env)
     if git.rebase_dir(place.git_dir) is not None:
         raise SyncError(
             f"`git rebase --abort` in {wt} failed: {res.first_error()}{blocking_hint(res)}"
@@ -401,17 +521,17 @@ def _leave_rebase(name: str, place: Place, original: str) -> list[str]:
     return removed
 
 
-def _back_on_branch(name: str, place: Place, ontos: Sequence[str], original: str) -> list[str]:
+def _back_on_branch(name: str, place: Place, ontos: Sequence[str], original: str, env: dict[str, str]) -> list[str]:
     """Switch a worktree left detached (a rebase killed at its start or end) back to its branch."""
     assert place.worktree is not None
     wt = place.worktree
     removed: list[str] = []
     head = git.symbolic_head(wt)
     if head is None:
-        res = git.switch(wt, place.branch)
+        res = git.switch(wt, place.branch, env=env)
         if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
             removed = remove_leftovers(wt, [*ontos, original])
-            res = git.switch(wt, place.branch)
+            res = git.switch(wt, place.branch, env=env)
         if res.returncode != 0:
             raise SyncError(
                 f"HEAD is detached in {wt} and `git switch {place.branch}` failed: {res.first_error()}"
@@ -428,14 +548,14 @@ def _back_on_branch(name: str, place: Place, ontos: Sequence[str], original: str
     return removed
 
 
-def _back_at_tip(place: Place, original: str) -> str | None:
+def _back_at_tip(place: Place, original: str, env: dict[str, str]) -> str | None:
     """Put the branch back at ``original``; the tip it leaves (returned) stays in the branch's reflog."""
     assert place.worktree is not None
     wt = place.worktree
     tip = git.rev_parse(wt)
     if tip == original:
         return None
-    res = git.reset_keep(wt, original)
+    res = git.reset_keep(wt, original, env=env)
     if res.returncode != 0 or git.rev_parse(wt) != original:
         raise SyncError(
             f"could not move {place.branch} back to {original[:12]} in {wt}: "

@@ -6,12 +6,17 @@ One pass (``sync_pass``), under a repository-wide lock so that two syncs never r
 2. reconcile ``state.json`` with git (``coordinator.halts.reconcile``): halts the human finished or
    aborted by hand, rebases a killed sync left behind, rebases in progress that nobody recorded;
 3. per stream, in dependency order: nothing when the branch already contains the upstream tip;
-   skipped when its worktree has uncommitted changes to tracked files (never auto-stashed); else
-   ``git rebase <upstream>`` in its worktree, recorded in ``state.json`` before it starts. After
-   the rebase, unmerged entries and the rebase directory are checked, not only the exit code; a
-   conflict leaves the rebase in progress and records a ``Halt``. A halt (this pass's or an earlier
-   one still pending) stops only that stream and the streams that depend on it, directly or
-   through others (``blocked``); every other stream is rebased in the same pass;
+   skipped when its worktree has uncommitted changes to tracked files (never auto-stashed); else,
+   recorded in ``state.json`` before it starts and under the worktree's fence (``streams.fence``:
+   the hooks refuse agents' commits there meanwhile; sync waits for a running git command and
+   reads the branch again behind it), the stream is rebased: replayed without touching the
+   worktree when no path overlaps the upstream (``git.replay``, then the branch moves and the
+   worktree is brought along), else ``git rebase <upstream>`` in its worktree. After a rebase,
+   unmerged entries and the rebase directory are checked, not only the exit code; a rebase that
+   stopped without a conflict is rolled back at once; a conflict leaves the rebase in progress
+   and the fence up (``halted``) and records a ``Halt``. A halt (this pass's or an earlier one
+   still pending) stops only that stream and the streams that depend on it, directly or through
+   others (``blocked``); every other stream is rebased in the same pass;
 4. with a remote, push every stream branch that moved, each with
    ``--force-with-lease=<ref>:<value fetched a moment ago>``, and only when that remote value is
    contained in the branch as it was before the rebase: commits someone else pushed are reported,
@@ -45,16 +50,19 @@ from coordinator.halts import (
     remove_leftovers,
     stale_locks_fix,
 )
+from streams import fence as fencing
 from streams import git
 from streams.config import Config, Stream
 from streams.graph import dependency_order, waits_for
 from streams.kernel import events
 from streams.kernel.durations import iso_utc
+from streams.kernel.errors import GitError
 from streams.places import Place, locate
 from streams.predict import conflicts_with
 from streams.progress import ProgressError, stream_worktree_lock
-from streams.state import Halt, HaltReason, begin_rebases, finish_pass, record_halt, sync_lock
+from streams.state import Halt, HaltReason, begin_rebase, begin_rebases, finish_pass, record_halt, sync_lock
 from streams.workspace import Workspace
+from streams.worktrees import save_uncommitted
 
 __all__ = [
     "AbortResult",
@@ -281,11 +289,7 @@ def _skip_reason(config: Config, place: Place, halt: Halt | None, on_top: dict[s
         return StreamResult(name, Outcome.NO_WORKTREE, tip, tip, detail=detail)
     dirty = tuple(git.is_dirty(place.worktree, untracked=False))
     if dirty:
-        detail = (
-            f"skipped: {len(dirty)} uncommitted change{'s' if len(dirty) != 1 else ''} in "
-            f"{place.worktree}; commit them, then sync again"
-        )
-        return StreamResult(name, Outcome.DIRTY, tip, tip, files=dirty, detail=detail)
+        return StreamResult(name, Outcome.DIRTY, tip, tip, files=dirty, detail=_dirty_detail(dirty, place.worktree))
     return None
 
 
@@ -305,17 +309,79 @@ def _with_new_tips(
 def _rebase_one(
     ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str
 ) -> tuple[StreamResult, Halt | None]:
-    """Rebase one clean stream worktree (its in-flight record is already written)."""
+    """Rebase one clean stream worktree (its in-flight record is already written), under its fence.
+
+    The fence goes up first; then sync waits for a git command already running there, reads the
+    branch again (the agent may have committed meanwhile), rebases with the fence's token, and
+    lowers the fence, unless the rebase halted on a conflict: then it stays, ``halted``.
+    """
+    assert place.worktree is not None and place.git_dir is not None and place.tip is not None
+    raised = fencing.raise_fence(place.git_dir, name)
+    keep = False
+    try:
+        busy = fencing.wait_for_git(place.git_dir)
+        if busy is not None:
+            detail = (
+                f"skipped: a git command holds {busy} (waited up to {fencing.WAIT_SECONDS:.0f} s); if no git process "
+                f"runs in {place.worktree}, delete that file, then sync again{locks_hint(place.worktree, place.ref)}"
+            )
+            return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail), None
+        now = _reread(ws, name, place, upstream_tip)
+        if isinstance(now, StreamResult):
+            return now, None
+        result, halt = _rebase_fenced(ws, name, now, upstream_tip, upstream, raised)
+        keep = halt is not None
+        return result, halt
+    finally:
+        if not keep:
+            fencing.lower(place.git_dir)
+
+
+def _reread(ws: Workspace, name: str, place: Place, upstream_tip: str) -> Place | StreamResult:
+    """The stream's place read again behind the fence, or why it is left alone after all."""
+    assert place.worktree is not None and place.tip is not None
+    wt = place.worktree
+    head = git.symbolic_head(wt)
+    tip = git.resolve_commit(wt, place.ref)
+    if head != place.ref or tip is None or git.rebase_dir(place.git_dir or wt) is not None:
+        detail = f"skipped: {wt} is no longer plainly on {place.branch} (HEAD is {head or 'detached'}); sync again"
+        return StreamResult(name, Outcome.DETACHED, place.tip, place.tip, detail=detail)
+    if tip != place.tip:  # the agent committed meanwhile: rebase what is there now
+        begin_rebase(ws, name, tip, upstream_tip, wt)
+        place = dataclasses.replace(place, tip=tip, head=tip)
+        if git.is_ancestor(wt, upstream_tip, tip):
+            return StreamResult(name, Outcome.UP_TO_DATE, tip, tip)
+    dirty = tuple(git.is_dirty(wt, untracked=False))
+    if dirty:
+        return StreamResult(name, Outcome.DIRTY, tip, tip, files=dirty, detail=_dirty_detail(dirty, wt))
+    return place
+
+
+def _dirty_detail(dirty: Sequence[str], wt: Path) -> str:
+    n = len(dirty)
+    return f"skipped: {n} uncommitted change{'s' if n != 1 else ''} in {wt}; commit them, then sync again"
+
+
+def _rebase_fenced(
+    ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str, raised: fencing.Raised
+) -> tuple[StreamResult, Halt | None]:
     assert place.worktree is not None and place.git_dir is not None and place.tip is not None
     wt = place.worktree
-    res = git.rebase(wt, upstream_tip)
+    replayed = _replay(ws, name, place, upstream_tip, upstream, raised)
+    if replayed is not None:
+        return replayed, None
+    res = git.rebase(wt, upstream_tip, env=raised.env())
     blocked = res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace")
     if blocked and remove_leftovers(wt, [upstream_tip, place.tip]):
         # A sync killed while checking out left copies of committed files; removing them loses nothing.
-        res = git.rebase(wt, upstream_tip)
+        res = git.rebase(wt, upstream_tip, env=raised.env())
     # The exit code is not the whole story: look at the rebase state and the index.
     rebasing = git.rebase_dir(place.git_dir) is not None
     unmerged = git.unmerged_paths(wt)
+    if rebasing and not unmerged:
+        rolled = _roll_back(ws, name, place, res, raised)
+        if rolled is not None:
+            return rolled, None
     if rebasing or unmerged:
         halt = Halt(
             stream=name,
@@ -329,6 +395,7 @@ def _rebase_one(
             ref=place.ref,
         )
         record_halt(ws, halt)
+        raised.turn(fencing.HALTED)
         events.append(
             ws.common_dir,
             "sync.halt",
@@ -349,6 +416,60 @@ def _rebase_one(
     events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)
     detail = f"rebased onto {upstream} ({upstream_tip[:12]})"
     return StreamResult(name, Outcome.REBASED, place.tip, None, detail=detail), None
+
+
+def _replay(
+    ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str, raised: fencing.Raised
+) -> StreamResult | None:
+    """The rebase made without touching the worktree (``git.replay``) and published with the worktree
+    brought along (only the files the upstream changed are written), or None: ``git rebase`` it."""
+    assert place.worktree is not None and place.git_dir is not None and place.tip is not None
+    try:
+        new = git.replay(ws.main_root, place.tip, upstream_tip)
+    except GitError:  # e.g. a lock a killed git left: let `git rebase` try, and say what stands in its way
+        new = None
+    if new is None:
+        return None
+    message = f"streams sync: rebase {place.branch} onto {upstream} ({upstream_tip[:12]})"
+    raised.moving(place.tip, new)
+    for _ in range(3):  # an agent's `git add` may hold index.lock for a moment
+        res = git.move_checked_out(place.worktree, place.git_dir, place.ref, new, place.tip, message, env=raised.env())
+        if res.returncode == 0 or "index.lock" not in res.stderr.decode("utf-8", "replace"):
+            break
+        fencing.wait_for_git(place.git_dir, timeout=2.0)
+    if res.returncode != 0:
+        detail = (
+            f"not rebased: moving {place.branch} and its worktree {place.worktree} to the rebased commits failed "
+            f"and was undone: {res.first_error()}{locks_hint(place.worktree, place.ref)}; sync again"
+        )
+        return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
+    events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)
+    return StreamResult(name, Outcome.REBASED, place.tip, None, detail=f"rebased onto {upstream} ({upstream_tip[:12]})")
+
+
+def _roll_back(ws: Workspace, name: str, place: Place, res: git.Result, raised: fencing.Raised) -> StreamResult | None:
+    """A rebase that stopped for anything but a conflict: ``git rebase --abort`` at once, the branch
+    back at its tip, the worktree's uncommitted files saved first under a ref (an abort resets them).
+    None when the abort did not get there: the caller records a halt for a human."""
+    assert place.worktree is not None and place.git_dir is not None and place.tip is not None
+    wt = place.worktree
+    saved = ""
+    if git.is_dirty(wt, untracked=True):
+        ref, _ = save_uncommitted(ws, wt, name, "when a sync's rebase stopped", f"streams: sync rolled back {name}")
+        saved = f"; the worktree's uncommitted files were saved first as {ref}"
+    git.rebase_abort(wt, env=raised.env())
+    if (
+        git.rebase_dir(place.git_dir) is not None
+        or git.symbolic_head(wt) != place.ref
+        or git.resolve_commit(wt, place.ref) != place.tip
+    ):
+        return None
+    events.append(ws.common_dir, "sync.rollback", stream=name, tip=place.tip, said=res.says())
+    detail = (
+        f"the rebase stopped without a conflict ({res.says()}); rolled back at once: {place.branch} is at "
+        f"{place.tip[:12]} as before, nothing lost{saved}; sync again"
+    )
+    return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
 
 
 # --- pushing --------------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ a stream branch, or when no stream ref moves, no Python starts at all.
 - ``reference-transaction prepared [OLD NEW REF]…``: every commit a stream branch gains that is
   not on the base, each against its parent, for any stream ref, from any worktree.
 - ``post-commit``: releases the stream's ``--until-commit`` leases on the committed paths.
+- ``fence pre-commit|reference-transaction``: called by those shims only when the worktree is fenced
+  (``<git-dir>/streams-fence``, see ``streams.kernel.fence``) and the process does not carry the
+  fence's token: refuses the commit or the move of HEAD or a branch with one line, unless the fence
+  lets it through (a halted rebase's own ``git rebase``, a sync that is gone).
 
 Only the standard library and ``streams.kernel`` are imported (``streams.kernel.locks`` only when a
 shared path is involved); a stale or missing compiled configuration falls back to the full loader
@@ -429,11 +433,21 @@ def post_commit() -> int:
     return 0
 
 
+def fence() -> int:
+    from streams.kernel.fence import verdict
+
+    refused = verdict(git_dir(), os.getcwd())
+    if refused is None:
+        return 0
+    say(refused)
+    return 1
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-HOOKS = {"pre-commit", "reference-transaction", "post-commit"}
+HOOKS = {"pre-commit", "reference-transaction", "post-commit", "fence"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -447,6 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return pre_commit()
         if hook == "reference-transaction":
             return reference_transaction(rest)
+        if hook == "fence":
+            return fence()
         return post_commit()
     except HookError as exc:
         say(f"streams: {exc}")

@@ -41,6 +41,8 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "hook_templates"
 TEMPLATE_NAMES = {
     "MARKER_FILE": paths.MARKER_FILE,
     "TOKEN_FILE": paths.TOKEN_FILE,
+    "FENCE_FILE": paths.FENCE_FILE,
+    "FENCE_ENV": paths.FENCE_ENV,
     "STATE_DIR": paths.STATE_DIR,
     "LOCKS_DIR": paths.LOCKS_DIR,
     "CACHE_DIR": paths.CACHE_DIR,

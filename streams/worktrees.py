@@ -409,11 +409,21 @@ def stop(
 
 
 def _save_uncommitted(ws: Workspace, path: Path, name: str) -> tuple[str, str]:
-    """Snapshot every uncommitted change (staged, unstaged, untracked) as a commit kept under a ref."""
+    return save_uncommitted(ws, path, name, "at stop", f"streams: stop {name} --force")
+
+
+def save_uncommitted(ws: Workspace, path: Path, name: str, when: str, why: str) -> tuple[str, str]:
+    """Snapshot every uncommitted change (staged, unstaged, untracked) in the worktree at ``path`` as
+    a commit on top of HEAD kept under ``refs/streams/saved/<name>/<time>``. Returns (ref, commit)."""
     head = git.resolve_commit(path, "HEAD")
     tree = git.worktree_tree(path, from_head=bool(head))
+    commit = git.commit_tree(path, tree, [head] if head else [], f"streams: uncommitted work of {name} {when}\n")
+    return save_ref(ws, name, commit, why), commit
+
+
+def save_ref(ws: Workspace, name: str, commit: str, why: str) -> str:
+    """Keep ``commit`` under a new ``refs/streams/saved/<name>/<time>`` (never overwriting one); returns it."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    commit = git.commit_tree(path, tree, [head] if head else [], f"streams: uncommitted work of {name} at stop\n")
     ref = paths.saved_ref(name, stamp)
-    git.update_ref(ws.main_root, ref, commit, git.ZERO_OID, f"streams: stop {name} --force")
-    return ref, commit
+    git.update_ref(ws.main_root, ref, commit, git.ZERO_OID, why)
+    return ref

@@ -478,16 +478,19 @@ def test_someone_elses_push_to_a_stream_branch_is_reported_not_forced(remote_rep
 def test_a_push_race_is_rejected_by_the_lease(remote_repo: tuple[Repo, Path]) -> None:
     """Someone pushes between our fetch and our push: --force-with-lease refuses, sync reports it.
 
-    The other push happens from a post-rewrite hook, which git runs when the rebase finishes.
+    The other push happens from a hook that git runs once the rebased branch is in place (kept by
+    streams' reference-transaction hook as its ``.legacy`` hook).
     """
     repo, bare = remote_repo
     with_remote(repo)
     start(repo, "api")
     assert run_cli(["sync"], repo.root).code == 0
     other, theirs = their_api_commit(repo, bare)
-    hook = repo.root / ".git/hooks/post-rewrite"
-    hook.parent.mkdir(exist_ok=True)
-    hook.write_text(f"#!/bin/sh\ncd '{other}' && env -u GIT_DIR -u GIT_INDEX_FILE git push -q origin streams/api\n")
+    hook = repo.root / ".git/hooks/reference-transaction.legacy"
+    hook.write_text(
+        "#!/bin/sh\n[ \"$1\" = committed ] || exit 0\ngrep -q ' refs/heads/streams/api$' || exit 0\n"
+        f"cd '{other}' && env -u GIT_DIR -u GIT_INDEX_FILE git push -q origin streams/api\n"
+    )
     hook.chmod(0o755)
     advance_main(repo)
     repo.git("push", "-q", "origin", "main")

@@ -60,7 +60,8 @@ class Synced:
     report.reconciled             [{stream, what, detail}]  what the pass found in git that
                                                             state.json did not say (what: resolved
                                                             | aborted | worktree gone | recovered |
-                                                            found), and what it did about it
+                                                            found | fence lifted), and what it did
+                                                            about it
     report.predicted              {stream: [str]} | null    paths a rebase of each stream would
                                                             conflict on (git merge-tree; with
                                                             --json only)
@@ -112,6 +113,9 @@ class Aborted:
     aborted.worktree      str          the stream's worktree
     aborted.removed       [str]        untracked copies of committed files a killed rebase left,
                                        removed
+    aborted.saved         [str]        refs (``refs/streams/saved/<stream>/<time>``) keeping
+                                       commits made after the halt began, which the abort would
+                                       otherwise have dropped
     ====================  ===========  ============================================================
     """
 
@@ -173,6 +177,11 @@ def _abort_text(a: Aborted, config: Config) -> str:
             f"; removed {len(result.removed)} untracked cop{'ies' if len(result.removed) != 1 else 'y'} of "
             f"committed files the interrupted rebase left: {', '.join(result.removed)}"
             if result.removed
+            else ""
+        )
+        + (
+            f"; commits made after the halt began are kept as {', '.join(result.saved)} (`git log {result.saved[0]}`)"
+            if result.saved
             else ""
         )
     )

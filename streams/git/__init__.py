@@ -5,6 +5,7 @@ what it asks about:
 - ``door``: ``run``/``run_unpiped``/``out``, the environment git gets, ``Result``, the typed values
   ``Oid`` and ``RefName``;
 - ``refs``: repository discovery, refs and objects, history, fetch and push;
+- ``replay``: a stream's commits replayed onto the upstream without a worktree, and published;
 - ``worktree``: the worktree list, status, the index and commits, a worktree's state files, rebases,
   stale lock files.
 
@@ -15,4 +16,5 @@ themselves (``streams.hook``), the one documented exception.
 
 from streams.git.door import *  # noqa: F403
 from streams.git.refs import *  # noqa: F403
+from streams.git.replay import *  # noqa: F403
 from streams.git.worktree import *  # noqa: F403

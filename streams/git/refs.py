@@ -18,6 +18,7 @@ __all__ = [
     "branch_ref",
     "changed_paths_many",
     "commit_tree",
+    "commits_from",
     "commits_not_on",
     "commits_only_in",
     "config_get",
@@ -328,6 +329,12 @@ def rev_parse_range(cwd: Path, rev_range: str, *, env: Mapping[str, str] | None 
 def ref_oids(cwd: Path, *patterns: str, contains: str | None = None) -> dict[str, door.Oid]:
     """``ref_tips`` without the dates: ``{ref: oid}``."""
     return {ref: door.Oid(tip.oid) for ref, tip in ref_tips(cwd, patterns, contains=contains).items()}
+
+
+def commits_from(cwd: Path, tip: str, exclude: Iterable[str]) -> list[door.Oid]:
+    """Commits reachable from ``tip`` and from none of ``exclude`` (merges included), newest first."""
+    res = door.run("rev-list", tip, "--not", *exclude, "--", cwd=cwd)
+    return [door.Oid(c) for c in res.text.split()]
 
 
 def reflog_oids(cwd: Path, ref: str) -> list[str]:

@@ -3,7 +3,7 @@ its state read from its files, a rebase in it, and the lock files a killed git l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -248,28 +248,35 @@ def unmerged_paths(worktree: Path) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def rebase(worktree: Path, onto: str) -> door.Result:
-    """``git rebase <onto>`` in ``worktree``: no autostash, no editor, no other branch moved."""
+def rebase(worktree: Path, onto: str, *, env: Mapping[str, str] | None = None) -> door.Result:
+    """``git rebase <onto>`` in ``worktree``: no autostash, no editor, no other branch moved.
+    ``env``: added to git's environment (the fence's token)."""
     return door.run_unpiped(
-        "rebase", "--quiet", "--no-autostash", "--no-update-refs", onto, cwd=worktree, env={"GIT_EDITOR": "true"}
+        "rebase",
+        "--quiet",
+        "--no-autostash",
+        "--no-update-refs",
+        onto,
+        cwd=worktree,
+        env={"GIT_EDITOR": "true", **(env or {})},
     )
 
 
-def rebase_continue(worktree: Path) -> door.Result:
-    return door.run_unpiped("rebase", "--continue", cwd=worktree, env={"GIT_EDITOR": "true"})
+def rebase_continue(worktree: Path, *, env: Mapping[str, str] | None = None) -> door.Result:
+    return door.run_unpiped("rebase", "--continue", cwd=worktree, env={"GIT_EDITOR": "true", **(env or {})})
 
 
-def rebase_abort(worktree: Path) -> door.Result:
-    return door.run_unpiped("rebase", "--abort", cwd=worktree)
+def rebase_abort(worktree: Path, *, env: Mapping[str, str] | None = None) -> door.Result:
+    return door.run_unpiped("rebase", "--abort", cwd=worktree, env=env)
 
 
-def switch(worktree: Path, branch: str) -> door.Result:
-    return door.run_unpiped("switch", "--quiet", branch, cwd=worktree)
+def switch(worktree: Path, branch: str, *, env: Mapping[str, str] | None = None) -> door.Result:
+    return door.run_unpiped("switch", "--quiet", branch, cwd=worktree, env=env)
 
 
-def reset_keep(worktree: Path, rev: str) -> door.Result:
+def reset_keep(worktree: Path, rev: str, *, env: Mapping[str, str] | None = None) -> door.Result:
     """``git reset --keep <rev>``: move HEAD's branch, keeping (or refusing to lose) local changes."""
-    return door.run_unpiped("reset", "--quiet", "--keep", rev, cwd=worktree)
+    return door.run_unpiped("reset", "--quiet", "--keep", rev, cwd=worktree, env=env)
 
 
 def untracked_files(worktree: Path) -> list[str]:

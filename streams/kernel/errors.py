@@ -70,6 +70,7 @@ CODES: dict[str, tuple[int, str]] = {
     "not_halted": (EXIT_FAILURE, "--continue/--abort of a stream that is not halted"),
     "continue_failed": (EXIT_FAILURE, "`git rebase --continue` failed"),
     "abort_failed": (EXIT_FAILURE, "`--abort` could not restore the original tip"),
+    "conflict_markers": (EXIT_HALTED, "--continue refused: files that were in conflict still hold conflict markers"),
 }
 
 

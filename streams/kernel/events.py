@@ -40,6 +40,9 @@ KINDS: dict[str, str] = {
     "halt.resolve": "a halt finished: the rebase completed",
     "halt.abort": "a halt aborted: the stream back at its original tip",
     "halt.clear": "a halt dropped because its worktree is gone",
+    "sync.rollback": "a rebase that stopped without a conflict, rolled back at once (branch at its tip)",
+    "fence.lift": "a fence that no live sync holds (its sync died, or its halt is over) taken down",
+    "fence.halt": "a fence a dead sync left over a half-done rebase, turned into a halted fence",
 }
 
 

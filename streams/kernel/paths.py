@@ -45,6 +45,10 @@ TOKEN_FILE = "streams-checked"  # pre-commit's "checked" token for reference-tra
 PRIVATE_INDEX_DIR = "streams-status"  # the dashboard's private copies of the worktree's index
 PRIVATE_INDEX_READERS = "readers.flock"
 WORKTREE_LOCK = "streams-worktree.flock"  # a progress commit or a rebase in this worktree holds it
+FENCE_FILE = "streams-fence"  # a sync works here (or a halt waits for a human): the hooks refuse commits
+MOVE_INDEX = "streams-move-{pid}.index"  # sync's new index, built while it holds index.lock
+MOVE_LOCK_TAG = "streams-sync "  # what sync writes in the index.lock it holds, before its pid
+FENCE_ENV = "STREAMS_FENCE"  # the fence's token in a process's environment: the fence holder's own git
 
 
 def marker_file(git_dir: str | os.PathLike[str]) -> str:
@@ -53,6 +57,10 @@ def marker_file(git_dir: str | os.PathLike[str]) -> str:
 
 def token_file(git_dir: str | os.PathLike[str]) -> str:
     return os.path.join(os.fspath(git_dir), TOKEN_FILE)
+
+
+def fence_file(git_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(os.fspath(git_dir), FENCE_FILE)
 
 
 def read_marker(git_dir: str | os.PathLike[str]) -> str | None:

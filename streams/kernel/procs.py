@@ -25,6 +25,26 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def start_time(pid: int) -> str | None:
+    """When process ``pid`` started (``/proc/<pid>/stat`` field 22, clock ticks since boot), or None
+    when there is no such process or no ``/proc``. With the pid it names one process: pids are reused."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def same_process(pid: int, started: str | None) -> bool:
+    """Whether ``pid`` is alive and, when ``started`` is known, is still the process that started then."""
+    if not pid_alive(pid):
+        return False
+    if not started:
+        return True
+    now = start_time(pid)
+    return now is None or now == started
+
+
 _HOLDER: str | None = None
 
 

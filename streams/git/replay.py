@@ -1,0 +1,254 @@
+"""Replaying a stream's commits onto the upstream without touching any worktree.
+
+``replay`` makes the commits ``git rebase`` would make, in the object store alone: each stream
+commit's changes applied on top of the one before, starting at the upstream; a path the upstream
+changed as well is merged with ``git merge-file`` when both sides edited a text file and the merge
+is clean. Author and message are kept, the committer is now; a commit whose changes are all
+upstream already is dropped, as ``git rebase`` drops it; one ``git fast-import`` writes them all.
+Anything else (a conflict, a merge commit, a deletion or type change against an upstream edit, a
+signed commit) says None and the caller rebases in the worktree. Streams own disjoint files, so
+this is the usual case.
+
+``move_checked_out`` publishes the result: a compare-and-swap of the branch, then ``git read-tree
+-m -u old new`` in the worktree that has the branch checked out, which updates only the files the
+upstream changed and keeps an agent's uncommitted edits to others; when that fails the branch is
+moved back.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from streams.git import door
+from streams.git.refs import fast_import, idents, merge_base
+from streams.kernel.paths import MOVE_INDEX, MOVE_LOCK_TAG, SCRATCH_REFS
+
+__all__ = ["bring_along", "index_matches", "move_checked_out", "replay"]
+
+_PLAIN_HEADERS = (b"tree ", b"parent ", b"author ", b"committer ")
+_FILE_MODES = ("100644", "100755")
+
+Entry = tuple[str, str]  # (mode, object id) of a path in a tree
+Change = tuple[str, Entry | None, Entry | None, str]  # (status, before, after, path)
+
+
+def _changes(cwd: Path, commits: list[str]) -> dict[str, list[Change]]:
+    """Per commit, its changes against its parent (``diff-tree --raw``, no renames)."""
+    res = door.run(
+        "diff-tree", "--stdin", "-r", "-z", "--no-renames", "--always", cwd=cwd,
+        input="".join(f"{c}\n" for c in commits).encode(),
+    )  # fmt: skip
+    out: dict[str, list[Change]] = {c: [] for c in commits}
+    words = res.stdout.split(b"\0")
+    current: str | None = None
+    i = 0
+    while i < len(words):
+        word = words[i].decode("utf-8", "surrogateescape").strip("\n")
+        if not word:
+            i += 1
+            continue
+        if word.startswith(":"):
+            old_mode, new_mode, old, new, status = word[1:].split()
+            path = words[i + 1].decode("utf-8", "surrogateescape")
+            assert current is not None
+            before = None if status.startswith("A") else (old_mode, old)
+            after = None if status.startswith("D") else (new_mode, new)
+            out[current].append((status[:1], before, after, path))
+            i += 2
+            continue
+        current = word
+        i += 1
+    return out
+
+
+def _entries(cwd: Path, treeish: str, paths: list[str]) -> dict[str, Entry]:
+    """``{path: (mode, oid)}`` in ``treeish`` for those of ``paths`` it has."""
+    args = ["--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", treeish]
+    wanted = set(paths)
+    if len(paths) <= 500:
+        args += ["--", *paths]
+    out: dict[str, Entry] = {}
+    for rec in door.split_z(door.run(*args, cwd=cwd).stdout):
+        meta, _, path = rec.partition("\t")
+        mode, _kind, oid = meta.split()
+        if path in wanted:
+            out[path] = (mode, oid)
+    return out
+
+
+def _objects(cwd: Path, oids: list[str]) -> dict[str, bytes]:
+    res = door.run("cat-file", "--batch", cwd=cwd, input="".join(f"{c}\n" for c in oids).encode())
+    data, out, pos = res.stdout, {}, 0
+    for c in oids:
+        header_end = data.index(b"\n", pos)
+        size = int(data[pos:header_end].split()[2])
+        out[c] = data[header_end + 1 : header_end + 1 + size]
+        pos = header_end + 1 + size + 1
+    return out
+
+
+def _merge(cwd: Path, base: Entry | None, ours: Entry | None, theirs: Entry | None) -> Entry | None:
+    """A clean three-way merge of one regular file (``git merge-file``), written as a blob; None
+    when it conflicts or is anything but a plain edit of a text file on both sides."""
+    if base is None or ours is None or theirs is None or not (base[0] == ours[0] == theirs[0] in _FILE_MODES):
+        return None
+    import tempfile
+
+    blobs = _objects(cwd, [ours[1], base[1], theirs[1]])
+    with tempfile.TemporaryDirectory(prefix="streams-merge-") as tmp:
+        files = []
+        for name, oid in (("ours", ours[1]), ("base", base[1]), ("theirs", theirs[1])):
+            path = Path(tmp) / name
+            path.write_bytes(blobs[oid])
+            files.append(str(path))
+        merged = door.run("merge-file", "-p", *files, cwd=cwd, check=False)
+    if merged.returncode != 0:
+        return None
+    oid = door.run("hash-object", "-w", "--stdin", cwd=cwd, input=merged.stdout).text.strip()
+    return (ours[0], oid)
+
+
+def _replayed(
+    cwd: Path, commits: list[str], changes: dict[str, list[Change]], onto: str
+) -> list[tuple[str, list[str]]] | None:
+    """Per commit to make, its file commands for ``fast-import`` on top of the one before (a commit
+    whose changes are all upstream already is dropped, as ``git rebase`` drops it); None when a
+    change does not apply cleanly."""
+    paths = sorted({ch[3] for c in commits for ch in changes[c]})
+    current: dict[str, Entry | None] = dict(_entries(cwd, onto, paths))
+    plan: list[tuple[str, list[str]]] = []
+    for c in commits:
+        lines: list[str] = []
+        for _status, before, after, path in changes[c]:
+            now = current.get(path)
+            if now == after:
+                continue  # already so on the upstream
+            result = after if now == before else _merge(cwd, before, now, after)
+            if result is None and not (now == before and after is None):
+                return None
+            current[path] = result
+            quoted = _quote(path)
+            lines.append(f"D {quoted}" if result is None else f"M {result[0]} {result[1]} {quoted}")
+        if lines or not changes[c]:  # a commit empty from the start is kept, as git rebase keeps it
+            plan.append((c, lines))
+    return plan
+
+
+def replay(cwd: Path, tip: str, onto: str) -> door.Oid | None:
+    """The tip ``git rebase onto`` would give ``tip``, made without a worktree; None when that needs
+    more than replaying each commit's changes with clean file merges (a conflict, a merge commit,
+    a rename or type change against an upstream edit, signed commits…), so a real rebase must do it."""
+    if merge_base(cwd, onto, tip) is None:
+        return None
+    listing = door.run("rev-list", "--reverse", "--topo-order", "--parents", f"{onto}..{tip}", cwd=cwd).text
+    rows = [line.split() for line in listing.splitlines()]
+    if any(len(r) != 2 for r in rows):
+        return None  # a merge (or a root commit)
+    commits = [r[0] for r in rows]
+    plan = _replayed(cwd, commits, _changes(cwd, commits), onto) if commits else []
+    if plan is None:
+        return None
+    if not plan:
+        return door.Oid(onto)  # nothing of its own left: the branch catches up with the upstream
+    objects = _objects(cwd, [c for c, _ in plan])
+    _, committer = idents(cwd)
+    scratch = f"{SCRATCH_REFS}/replay-{os.getpid()}"
+    stream = [b"feature done\n"]
+    for mark, (c, lines) in enumerate(plan, 1):
+        head, _, message = objects[c].partition(b"\n\n")
+        headers = head.split(b"\n")
+        if any(not ln.startswith(_PLAIN_HEADERS) for ln in headers):
+            return None  # gpgsig, encoding, mergetag…: leave it to git rebase
+        author = next(ln for ln in headers if ln.startswith(b"author "))
+        stream += [
+            f"commit {scratch}\nmark :{mark}\n".encode(),
+            author + b"\n",
+            f"committer {committer}\n".encode(),
+            b"data %d\n%s\n" % (len(message), message),
+            f"from {onto if mark == 1 else f':{mark - 1}'}\n".encode(),
+            "".join(f"{ln}\n" for ln in lines).encode("utf-8", "surrogateescape"),
+        ]
+    stream.append(b"done\n")
+    door.run("update-ref", "-d", scratch, cwd=cwd, check=False)  # a killed run's leftover (pids are reused)
+    try:
+        marks = fast_import(cwd, b"".join(stream))
+    finally:
+        door.run("update-ref", "-d", scratch, cwd=cwd, check=False)
+    return marks.get(f":{len(plan)}")
+
+
+def _quote(path: str) -> str:
+    if path.startswith('"') or any(ch in path for ch in '\n\\"') or path != path.strip(" "):
+        escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    return path
+
+
+def index_matches(worktree: Path, rev: str, index_file: Path | None = None) -> bool:
+    """Whether the worktree's index (or ``index_file``) holds exactly ``rev``'s tree."""
+    env = {"GIT_INDEX_FILE": str(index_file)} if index_file is not None else None
+    res = door.run(
+        "diff-index", "--cached", "--quiet", rev, "--", cwd=worktree, check=False, optional_locks=False, env=env
+    )
+    return res.returncode == 0
+
+
+def bring_along(worktree: Path, old: str, new: str, *, env: Mapping[str, str] | None = None) -> door.Result:
+    """``git read-tree -m -u old new``: the worktree's index and files from ``old`` to ``new``,
+    keeping uncommitted edits to files the two do not differ in (refused when they would be lost)."""
+    return door.run_unpiped("read-tree", "-m", "-u", old, new, cwd=worktree, env=env)
+
+
+def move_checked_out(
+    worktree: Path,
+    git_dir: Path,
+    ref: str,
+    new: str,
+    old: str,
+    message: str,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> door.Result:
+    """Move ``ref`` (checked out in ``worktree``, whose private git dir is ``git_dir``) from ``old``
+    to ``new`` and bring the worktree along (``read-tree -m -u``).
+
+    The worktree's ``index.lock`` is held from before the branch moves until the new index is in
+    place, so no other git command (an agent's ``git add``) writes the index in between; the new
+    index is built in a copy and renamed into place. On failure the branch is moved back and the
+    result says why.
+    """
+    import shutil
+
+    lock, index = git_dir / "index.lock", git_dir / "index"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return door.Result(128, b"", f"fatal: Unable to create '{lock}': File exists.".encode())
+    try:  # whose lock it is, for a sync that finds it after this one was killed (git's own hold index data)
+        os.write(fd, f"{MOVE_LOCK_TAG}{os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+    tmp = git_dir / MOVE_INDEX.format(pid=os.getpid())
+    try:
+        shutil.copyfile(index, tmp)
+        moved = door.run("update-ref", "-m", message, ref, new, old, cwd=worktree, check=False, env=env)
+        if moved.returncode != 0:
+            return moved
+        along = bring_along(worktree, old, new, env={**(env or {}), "GIT_INDEX_FILE": str(tmp)})
+        if along.returncode == 0:
+            os.replace(tmp, index)
+            return along
+        for _ in range(100):  # an agent's commit may hold the branch's lock for a moment
+            back = door.run(
+                "update-ref", "-m", f"{message} (undone)", ref, old, new, cwd=worktree, check=False, env=env
+            )
+            if back.returncode == 0:
+                break
+            time.sleep(0.02)
+        return along
+    finally:
+        tmp.unlink(missing_ok=True)
+        lock.unlink(missing_ok=True)
