@@ -1,14 +1,38 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one. Standard library only."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of one. Standard library only.
+
+``replace_file`` is the hooks' (no ``pathlib``, no ``json``, no fsync: a cache or a marker that a
+crash may lose but never tear); ``write_atomic`` the full code's for state (fsync'd).
+"""
 
 from __future__ import annotations
 
 import errno
-import json
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def replace_file(path: str, data: bytes) -> None:
+    """Write ``path`` whole (a temp file beside it, then ``os.replace``), removing the temp file on
+    any failure."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:  # noqa: SIM105 - contextlib costs the hooks an import
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def write_json_atomic(path: Path, data: object) -> None:
+    import json  # here: the hooks import this module for replace_file
+
     write_atomic(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 

@@ -99,18 +99,9 @@ def read(git_dir: str | os.PathLike[str]) -> Fence | None:
 
 def write(git_dir: str | os.PathLike[str], fence: Fence) -> None:
     """Raise (or replace) the fence, whole: a reader sees the old file or the new one."""
-    path = fence_file(git_dir)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(fence.text())
-        os.replace(tmp, path)
-    except BaseException:
-        try:  # noqa: SIM105 - contextlib costs the hooks an import
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from streams.kernel.atomic import replace_file  # here: a hook that only reads never imports it
+
+    replace_file(fence_file(git_dir), fence.text().encode("utf-8"))
 
 
 def remove(git_dir: str | os.PathLike[str]) -> bool:

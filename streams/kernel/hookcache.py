@@ -102,36 +102,24 @@ def save(common_dir: str | os.PathLike[str], cc: CompiledConfig) -> None:
     """Write the cache, the branch-prefix file and the shell fast path (temp file + ``os.replace``
     each). The fast path's copy of streams.yaml is emptied first and written last, so a shim never
     trusts prefix files that are being rewritten."""
+    from streams.kernel.atomic import replace_file  # here: a hook that only reads never imports it
+
     folder = cache_dir(common_dir)
     fast = os.path.join(folder, FAST_DIR)
     os.makedirs(fast, exist_ok=True)
-    _replace(os.path.join(fast, "source"), b"")
-    _replace(os.path.join(folder, HOOKCACHE_FILE), marshal.dumps(cc.to_data()))
-    _replace(os.path.join(folder, PREFIX_FILE), cc.branch_prefix.encode() + b"\n")
+    replace_file(os.path.join(fast, "source"), b"")
+    replace_file(os.path.join(folder, HOOKCACHE_FILE), marshal.dumps(cc.to_data()))
+    replace_file(os.path.join(folder, PREFIX_FILE), cc.branch_prefix.encode() + b"\n")
     rules = shell_rules(cc)
     for entry in os.listdir(fast):
         if entry.startswith("s-") and entry[2:] not in rules:
             os.unlink(os.path.join(fast, entry))
     for name, pairs in rules.items():
         text = "".join(f"{kind} {arg}\n" for kind, arg in pairs)
-        _replace(os.path.join(fast, f"s-{name}"), text.encode("utf-8", "surrogateescape"))
-    _replace(os.path.join(fast, "config"), os.fsencode(cc.config_path) + b"\n")
+        replace_file(os.path.join(fast, f"s-{name}"), text.encode("utf-8", "surrogateescape"))
+    replace_file(os.path.join(fast, "config"), os.fsencode(cc.config_path) + b"\n")
     if rules:
-        _replace(os.path.join(fast, "source"), cc.source)
-
-
-def _replace(path: str, data: bytes) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:  # noqa: SIM105 - contextlib costs the hooks an import
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        replace_file(os.path.join(fast, "source"), cc.source)
 
 
 def prefix_matches(common_dir: str | os.PathLike[str], prefix: str) -> bool:
