@@ -124,7 +124,8 @@ def start(
     on_wait: Callable[[str], None] | None = None,
 ) -> list[StartResult]:
     everyone = config.select(names)
-    left = stopped_of(read_state(ws)) if not names else {}  # stopped on purpose: started only by name
+    stopped = stopped_of(read_state(ws))
+    left = stopped if not names else {}  # stopped on purpose: started only by name
     streams = tuple(s for s in everyone if s.name not in left)
     base_tip = git.resolve_commit(ws.main_root, config.base_ref())
     if base_tip is None:
@@ -169,7 +170,8 @@ def start(
     from streams import hooks_install  # the scope hooks, in the common dir (idempotent)
 
     hooks_install.install(ws)
-    mark_stopped(ws, [s.name for s in streams if s.name in stopped_of(read_state(ws))], stopped=False)
+    if names:
+        mark_stopped(ws, [s.name for s in streams if s.name in stopped], stopped=False)
     for s in everyone:
         if s.name in left:
             tip = git.resolve_commit(ws.main_root, config.branch_ref(s.name)) or ""
@@ -320,13 +322,16 @@ def unmerged_commits(ws: Workspace, config: Config, name: str) -> list[git.Oid]:
     return git.commits_not_on(ws.main_root, config.base_ref(), config.branch_ref(name), ignoring=[progress_path(name)])
 
 
-def _stoppable(config: Config, names: list[str], worktrees: dict[str, git.Worktree]) -> list[str]:
+def _stoppable(ws: Workspace, config: Config, names: list[str]) -> list[str]:
     """``names`` without repeats, each configured or (removed or renamed in streams.yaml since) the
     name of a stream worktree that still exists; any other name fails, naming the known streams."""
     wanted = list(dict.fromkeys(names))
-    unknown = [n for n in wanted if n not in config.names and n not in worktrees]
-    if unknown:
-        config.select(unknown)  # UnknownStreamError naming the known streams
+    others = [n for n in wanted if n not in config.names]
+    if others:  # only then ask git which stream worktrees exist
+        worktrees = places.stream_worktrees(ws, config)
+        unknown = [n for n in others if n not in worktrees]
+        if unknown:
+            config.select(unknown)  # UnknownStreamError naming the known streams
     return wanted
 
 
@@ -341,7 +346,7 @@ def stop(
 ) -> list[StopResult]:
     if not names:
         raise UsageError("name the streams to stop, e.g. `streams stop api`")
-    wanted = _stoppable(config, names, places.stream_worktrees(ws, config))  # before anything is written
+    wanted = _stoppable(ws, config, names)  # before anything is written
     with worktree_lock(ws, on_wait):
         by_name = places.stream_worktrees(ws, config)
         plans = []
