@@ -168,7 +168,8 @@ class Collector:
         self._predicted: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self._worktrees: dict[Path, WorktreeRead] = {}  # the last git status of each worktree
         self._untracked: bool | None = None
-        self._hooks_path: tuple[str] | None = None
+        self._hooks_path: str | None = None
+        self._hooks_path_read = False
 
     def __enter__(self) -> Collector:
         return self
@@ -206,9 +207,9 @@ class Collector:
     def _hooks(self) -> tuple[dict[str, str], str | None]:
         """Each scope hook's state (missing, foreign, outdated are flagged), and ``core.hooksPath``
         when set (read once: a git process)."""
-        if self._hooks_path is None:
-            self._hooks_path = (hooks_install.hooks_path(self.ws) or "",)
-        report = hooks_install.status(self.ws, hooks_path_value=self._hooks_path[0] or None)
+        if not self._hooks_path_read:
+            self._hooks_path, self._hooks_path_read = hooks_install.hooks_path(self.ws), True
+        report = hooks_install.status(self.ws, hooks_path_value=self._hooks_path)
         return {h.name: str(h.state) for h in report.hooks}, report.hooks_path
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
