@@ -40,6 +40,7 @@ class Dashboard:
     def __init__(self, ws: Workspace, config: Config, collector: Collector, *, files: bool = False) -> None:
         self.collector = collector
         self.config = ConfigWatch(ws, config, on_change=collector.set_config)
+        self._said = frozenset(config.warnings)  # printed once when the command opened the config
         self.wake = Wakeup()
         self.files = FSWatch(ws.common_dir, lambda _ev: self.wake.poke(CHANGE), common=True) if files else None
         self.snapshot: Snapshot | None = None  # the last one taken
@@ -78,8 +79,11 @@ class Dashboard:
             message = exc.message if isinstance(exc, StreamsError) else str(exc)
             self.problem = f"cannot read the repository: {message}"
             return None
+        news = tuple(w for w in self.config.config.warnings if w not in self._said)  # e.g. an uncommitted edit
         if self.config.problem is not None:
-            snap = dataclasses.replace(snap, warnings=(*snap.warnings, self.config.problem))
+            news += (self.config.problem,)
+        if news:
+            snap = dataclasses.replace(snap, warnings=(*snap.warnings, *news))
         self.snapshot, self.problem = snap, ""
         if self.files is not None:
             self._follow(snap)

@@ -38,6 +38,7 @@ from typing import Any
 
 from streams.config import Config
 from streams.kernel.errors import StreamsError
+from streams.kernel.reffiles import read_ref
 from streams.workspace import Workspace, load_config
 
 # Why a step runs (``Tick.reasons``); a timer's reason is its name, a poke's whatever it says.
@@ -121,12 +122,15 @@ class ConfigWatch:
         self.problem: str | None = None
         self._stamp = self._read_stamp()
 
-    def _read_stamp(self) -> tuple[int, int] | None:
+    def _read_stamp(self) -> tuple[object, ...]:
+        """What says the configuration may have changed: the base's tip (the file in force is
+        committed there) and the working copy (whose difference is warned about)."""
+        tip = read_ref(str(self.ws.common_dir), self.config.base_ref())
         try:
             st = self.ws.config_path.stat()
         except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size
+            return (tip,)
+        return tip, st.st_mtime_ns, st.st_size
 
     def check(self) -> bool:
         """Reload if the file changed since the last check; True when it did (see ``problem``)."""

@@ -23,7 +23,7 @@ from streams.graph import find_cycle
 from streams.kernel.errors import ConfigError, UnknownStreamError
 from streams.kernel.paths import CONFIG_FILE, progress_path
 
-__all__ = ["Config", "ConfigError", "Stream", "load", "parse", "progress_path"]
+__all__ = ["Config", "ConfigError", "Origin", "Stream", "load", "parse", "progress_path"]
 
 CONFIG_NAME = CONFIG_FILE
 
@@ -81,6 +81,16 @@ class Stream:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where the configuration in force came from: ``streams.yaml`` as committed on the base."""
+
+    source: bytes  # the committed bytes
+    blob: str  # their blob
+    commit: str  # the base's commit they were read from
+    tree: str  # that commit's tree (the tracked files the ownership checks run against)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # the streams.yaml file
     base: str
@@ -93,6 +103,7 @@ class Config:
     shared: tuple[str, ...] = ()
     shared_lines: tuple[int, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    origin: Origin | None = field(default=None, compare=False)  # None: parsed from a working copy
 
     @property
     def names(self) -> tuple[str, ...]:

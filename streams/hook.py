@@ -34,7 +34,16 @@ import sys
 
 from streams.kernel import hookcache, rules
 from streams.kernel.gitparse import DIFF_ARGS, LOG_ARGS, parse_entries, parse_log, parse_name_status
-from streams.kernel.paths import ZERO_OID, read_marker, token_file
+from streams.kernel.paths import (
+    CONFIG_FILE,
+    FENCE_ENV,
+    FENCE_FILE,
+    REBASE_LEASES_FILE,
+    ZERO_OID,
+    read_marker,
+    token_file,
+)
+from streams.kernel.reffiles import read_head, read_ref
 from streams.kernel.rules import CompiledConfig, Finding
 
 TYPE_CHECKING = False
@@ -146,34 +155,48 @@ def marker(gd: str) -> str | None:
 
 
 def config(common: str) -> CompiledConfig | None:
-    """The compiled configuration, recompiled by the full loader when ``streams.yaml`` changed."""
+    """The configuration in force (``streams.yaml`` as committed on the base), compiled.
+
+    The cache holds while the base ref's file names the commit it was compiled for; when the base
+    moved, one ``git rev-parse`` says whether ``streams.yaml`` did (if not, the cache learns the new
+    commit); when it changed, the full loader compiles it and checks it against the base's files.
+    """
     cc = hookcache.load(common)
-    if cc is not None and cc.is_fresh():
-        return cc
-    return _full_load(common, cc)
+    if cc is not None:
+        if cc.in_force(common):
+            return cc
+        tip = read_ref(common, cc.base_ref)
+        code, out, _ = git("rev-parse", "-q", "--verify", f"{tip or cc.base_ref}:{CONFIG_FILE}")
+        if code == 0 and out.decode().strip() == cc.blob:
+            if tip is not None:
+                try:  # noqa: SIM105 - contextlib costs an import
+                    hookcache.move_base(common, cc, tip)
+                except OSError:
+                    pass
+            return cc
+    return _full_load(common)
 
 
-def _full_load(common: str, stale: CompiledConfig | None) -> CompiledConfig | None:
+def _full_load(common: str) -> CompiledConfig | None:
     import site
 
     site.main()  # the shim starts Python with -S: add site-packages for PyYAML and pathspec
-    from pathlib import Path
-
-    from streams.config import load
     from streams.kernel.errors import StreamsError
     from streams.ownership import refresh
+    from streams.workspace import discover, load_config
 
-    path = Path(stale.config_path) if stale is not None else None
     try:
-        if path is None or not path.exists():
-            from streams.workspace import discover
-
-            path = discover(os.getcwd()).config_path
-        if not path.exists():
-            return None
-        return refresh(common, load(path, display=path.name))
+        ws = discover(os.getcwd())
+        if not ws.config_path.exists() and hookcache.load(common) is None:
+            return None  # streams never configured here
+        cfg = load_config(ws)
+        return refresh(common, cfg)
     except StreamsError as exc:
-        raise HookError(f"cannot check scope: {exc.message}") from None
+        raise HookError(
+            f"cannot check scope: {exc.message}\n"
+            "Ask your human to fix the configuration (`streams check` lists every problem); "
+            "do not edit streams.yaml yourself."
+        ) from None
 
 
 def lease_lookup(common: str) -> Callable[[str], tuple[str, float] | None]:
@@ -224,11 +247,13 @@ def pre_commit() -> int:
         pass
     cc = config(common)
     if cc is None:
-        raise HookError("streams.yaml not found in the main worktree; cannot check this stream's scope")
+        raise HookError(
+            "no streams.yaml is committed on the base branch, so this stream's scope cannot be checked; ask your human"
+        )
     if stream not in cc.stream_rules:
         raise HookError(
-            f"this worktree belongs to stream {stream!r}, which streams.yaml no longer lists; "
-            f"add it back, or stop it with `streams stop {stream}`"
+            f"this worktree belongs to stream {stream!r}, which streams.yaml on {cc.base} no longer lists; "
+            f"ask your human (to add it back, or to run `streams stop {stream}`)"
         )
     procs = [_spawn(["diff", "--cached", *DIFF_ARGS, "--"]), _spawn(["write-tree"])]
     merge_heads = _merge_heads(gd)
@@ -287,37 +312,6 @@ def _drop_reverts(cc: CompiledConfig, findings: list[Finding]) -> list[Finding]:
 
 def _rebase_in_progress(gd: str) -> bool:
     return os.path.isdir(os.path.join(gd, "rebase-merge")) or os.path.isdir(os.path.join(gd, "rebase-apply"))
-
-
-def read_head(gd: str, common: str) -> str | None:
-    """The commit HEAD points to, read from the files (loose ref or packed-refs); None if unsure.
-
-    Saves a git process; anything unusual (another ref backend, a symbolic ref chain) says None,
-    which only costs the reference-transaction hook its shortcut.
-    """
-    try:
-        with open(os.path.join(gd, "HEAD"), encoding="utf-8") as fh:
-            head = fh.read().strip()
-        if not head.startswith("ref: "):
-            return head if len(head) == 40 else None
-        ref = head[len("ref: ") :]
-        if not ref.startswith("refs/heads/"):
-            return None
-        try:
-            with open(os.path.join(common, ref), encoding="utf-8") as fh:
-                oid = fh.read().strip()
-            return oid if len(oid) == 40 else None
-        except FileNotFoundError:
-            pass
-        suffix = " " + ref
-        with open(os.path.join(common, "packed-refs"), encoding="utf-8") as fh:
-            for line in fh:
-                line = line.rstrip("\n")
-                if line.endswith(suffix) and len(line) == 40 + len(suffix):
-                    return line[:40]
-    except OSError:
-        return None
-    return None
 
 
 def _merge_heads(gd: str) -> list[str]:
@@ -380,6 +374,8 @@ def reference_transaction(args: Sequence[str]) -> int:
         if code != 0:
             raise HookError(f"cannot list the commits {ref} would gain: {err.decode(errors='replace').strip()}")
         findings = [f for commit, changes in parse_log(out) for f in cc.check(stream, changes, lease_of, commit)]
+        if findings and old != ZERO_OID and _rewriting(gd):
+            findings = _drop_own_shared(cc, old, findings)
         if findings:
             refused.append((ref, stream, findings))
     if not refused:
@@ -394,10 +390,7 @@ def reference_transaction(args: Sequence[str]) -> int:
         )
         log_rejection(common, "reference-transaction", stream, findings)
     if _rebase_in_progress(gd):
-        say(
-            "A rebase is in progress here: put those paths back (e.g. `git checkout <onto> -- PATH`), "
-            "`git commit --amend`, then `git rebase --continue`; or `git rebase --abort`."
-        )
+        say(_rebase_advice(gd, common, refused))
     else:
         say(
             "Rewrite those commits without these changes (e.g. `git rebase -i`, or `git reset` and commit "
@@ -405,6 +398,58 @@ def reference_transaction(args: Sequence[str]) -> int:
         )
     say("This check runs whenever a stream branch moves; `--no-verify` does not skip it.")
     return 1
+
+
+def _rebase_advice(gd: str, common: str, refused: list[tuple[str, str, list[Finding]]]) -> str:
+    """How to get out of a rebase whose result is refused: amending works only when the offending
+    commit is the one checked out (the last one made) and nothing fences the worktree; otherwise
+    the rebase must be undone and done again without those paths."""
+    commits = {f[4] for _, _, findings in refused for f in findings}
+    fenced = os.path.exists(os.path.join(gd, FENCE_FILE))
+    if commits == {read_head(gd, common)} and not fenced:
+        return (
+            "A rebase is in progress here and the offending commit is the last one: put those paths back "
+            "(`git checkout HEAD~1 -- PATH`, or `git rm --cached PATH` for a new file), "
+            "`git commit --amend --no-edit`, then `git rebase --continue`; or `git rebase --abort`."
+        )
+    stream = refused[0][1]
+    undo = f"`streams sync --abort {stream}`" if fenced else "`git rebase --abort`"
+    return (
+        f"A rebase is in progress here and {'these commits were' if len(commits) > 1 else 'this commit was'} "
+        f"made during it: {undo} puts the branch back as it was; then rebase again "
+        "(`streams sync`) and resolve without changing those paths."
+    )
+
+
+def _rewriting(gd: str) -> bool:
+    """Whether the ref moves because history is being replayed here: a rebase in this worktree
+    (a human's, or sync's fallback), or the sync that holds this worktree's fence (its replay)."""
+    if _rebase_in_progress(gd):
+        return True
+    token = os.environ.get(FENCE_ENV)
+    if not token:
+        return False
+    from streams.kernel.fence import read as read_fence
+
+    held = read_fence(gd)
+    return held is not None and held.token == token
+
+
+def _drop_own_shared(cc: CompiledConfig, old: str, findings: list[Finding]) -> list[Finding]:
+    """Findings minus the shared paths the stream's history at ``old`` already changes.
+
+    Replaying a stream's commit that changed a shared file under a lease valid then (a rebase,
+    the conflict resolution of a sync halt) changes that file again: no new lease is needed. Any
+    other path, or a shared path the stream never changed, is judged as usual.
+    """
+    shared = {f[0] for f in findings if cc.owner(f[0])[0] == "shared"}
+    if not shared:
+        return findings
+    code, out, _ = git(*range_args(cc, old, None))
+    if code != 0:
+        return findings
+    touched = {path for _, changes in parse_log(out) for _, path in changes}
+    return [f for f in findings if f[0] not in (shared & touched)]
 
 
 def post_commit() -> int:
@@ -433,6 +478,30 @@ def post_commit() -> int:
     return 0
 
 
+def post_rewrite(args: Sequence[str]) -> int:
+    """After a rebase: release the leases ``streams lock`` took while it was in progress here."""
+    gd = git_dir()
+    stream = marker(gd)
+    if stream is None or not args or args[0] != "rebase":
+        return 0  # (git runs it at the very end of a rebase, before it removes its directory)
+    from pathlib import Path
+
+    from streams.kernel.locks import release_ids
+
+    listing = os.path.join(gd, REBASE_LEASES_FILE)
+    try:
+        with open(listing, encoding="utf-8", errors="surrogateescape") as fh:
+            records = [r.partition(" ") for r in fh.read().split("\0") if " " in r]
+        released = release_ids(Path(common_dir(gd)), stream, [(i, p) for i, _, p in records], cause="rebase")
+        os.unlink(listing)
+    except Exception as exc:  # noqa: BLE001 - the rebase is done; say what went wrong
+        say(f"streams: warning: could not release the locks taken during the rebase: {exc}")
+        return 0
+    for lease in released:
+        say(f"streams: released the lock on {rules.show(lease.path)} (taken during the rebase)")
+    return 0
+
+
 def fence() -> int:
     from streams.kernel.fence import verdict
 
@@ -447,7 +516,8 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-HOOKS = {"pre-commit", "reference-transaction", "post-commit", "fence"}
+HOOKS = {"pre-commit", "reference-transaction", "post-commit", "post-rewrite", "fence"}
+ADVISORY = ("post-commit", "post-rewrite")  # run after the fact: they cannot refuse anything
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -463,16 +533,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reference_transaction(rest)
         if hook == "fence":
             return fence()
+        if hook == "post-rewrite":
+            return post_rewrite(rest)
         return post_commit()
     except HookError as exc:
         say(f"streams: {exc}")
-        return 1 if hook != "post-commit" else 0
+        return 0 if hook in ADVISORY else 1
     except Exception:  # noqa: BLE001 - fail closed, and say it is a bug
         import traceback
 
         say(f"streams: internal error in the {hook} hook (a bug in streams); the change is refused:")
         say(traceback.format_exc())
-        return 1 if hook != "post-commit" else 0
+        return 0 if hook in ADVISORY else 1
 
 
 if __name__ == "__main__":

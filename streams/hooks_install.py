@@ -30,7 +30,7 @@ from streams.kernel import events, paths, procs
 from streams.kernel.errors import StreamsError
 from streams.workspace import Workspace
 
-HOOK_NAMES = ("pre-commit", "reference-transaction", "post-commit")
+HOOK_NAMES = ("pre-commit", "reference-transaction", "post-commit", "post-rewrite")
 MARKER = "streams-managed-hook 4f5b1a57"
 LEGACY_SUFFIX = ".legacy"
 # Package data, so a wheel install finds them too (the repo-level hooks/ holds the pre-receive example).
@@ -42,6 +42,7 @@ TEMPLATE_NAMES = {
     "MARKER_FILE": paths.MARKER_FILE,
     "TOKEN_FILE": paths.TOKEN_FILE,
     "FENCE_FILE": paths.FENCE_FILE,
+    "REBASE_LEASES_FILE": paths.REBASE_LEASES_FILE,
     "FENCE_ENV": paths.FENCE_ENV,
     "STATE_DIR": paths.STATE_DIR,
     "LOCKS_DIR": paths.LOCKS_DIR,
@@ -85,7 +86,7 @@ class HookFile:
     ======  ===========  ==========================================================================
     field   type         meaning
     ======  ===========  ==========================================================================
-    name    str          pre-commit | reference-transaction | post-commit
+    name    str          pre-commit | reference-transaction | post-commit | post-rewrite
     path    str          the hook file
     state   str          what became of it (``HookState``): installed | updated | unchanged |
                          outdated | removed | restored | not installed | foreign | missing
@@ -250,14 +251,13 @@ def install(ws: Workspace, *, python: str | None = None) -> HooksReport:
 
 
 def _write_config_cache(ws: Workspace) -> None:
-    """Compile streams.yaml for the hooks now, so the first commit does not pay for it."""
+    """Compile the configuration in force for the hooks now, so the first commit does not pay for it."""
     if not ws.config_path.exists():
         return
-    from streams.config import load
-    from streams.ownership import refresh
+    from streams.workspace import load_config
 
-    with contextlib.suppress(StreamsError):  # a broken streams.yaml: the hooks report it when they run
-        refresh(ws.common_dir, load(ws.config_path, display=ws.config_path.name))
+    with contextlib.suppress(StreamsError):  # none in force, or refused: the hooks report it when they run
+        load_config(ws)
 
 
 def _write_executable(path: Path, text: str) -> None:

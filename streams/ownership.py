@@ -92,12 +92,15 @@ def compile_rules(patterns: Iterable[str]) -> list[Rule]:
     return [(k, a, i) for k, a, i, _ in compile_patterns(patterns)]
 
 
-def compile_config(config: Config, *, source: bytes = b"", config_path: str = "") -> CompiledConfig:
+def compile_config(config: Config) -> CompiledConfig:
     """The hooks' view of ``config`` (see ``streams.kernel.rules``); refuses bad ``touches:`` first."""
     check_touches(config)
+    origin = config.origin
     return CompiledConfig(
-        config_path=config_path or str(config.path),
-        source=source,
+        config_path=str(config.path),
+        source=origin.source if origin else b"",
+        blob=origin.blob if origin else "",
+        base_commit=origin.commit if origin else "",
         base=config.base,
         remote=config.remote,
         branch_prefix=config.branch_prefix,
@@ -110,26 +113,26 @@ def compile_config(config: Config, *, source: bytes = b"", config_path: str = ""
 def refresh(common_dir: str | os.PathLike[str], config: Config) -> CompiledConfig:
     """The compiled form of ``config``, rewriting the hooks' cache (``kernel.hookcache``) if stale.
 
-    Also checks what only compiled patterns can (``check_touches``). A cache that cannot be written
-    (read-only repository) is not an error: the hooks then use the loader.
+    Only the configuration in force (``config.origin``: committed on the base) is ever cached. The
+    cache is current when it was compiled from the same blob; a base that moved without changing
+    ``streams.yaml`` only updates the commit it names. A cache that cannot be written (read-only
+    repository) is not an error: the hooks then use the loader.
     """
-    path = os.fspath(config.path)
-    try:
-        with open(path, "rb") as fh:
-            source = fh.read()
-    except OSError:
-        source = b""
+    origin = config.origin
     cc = hookcache.load(common_dir)
     if (
-        cc is not None
-        and cc.config_path == path
-        and cc.source == source
-        and source
+        origin is not None
+        and cc is not None
+        and cc.blob == origin.blob
+        and cc.config_path == os.fspath(config.path)
         and hookcache.prefix_matches(common_dir, cc.branch_prefix)
     ):
-        return cc  # compiled (and checked) from these very bytes before
-    cc = compile_config(config, source=source, config_path=path)
-    if source:
+        if cc.base_commit != origin.commit:
+            with contextlib.suppress(OSError):
+                hookcache.move_base(common_dir, cc, origin.commit)
+        return cc
+    cc = compile_config(config)
+    if origin is not None:
         with contextlib.suppress(OSError):
             hookcache.save(common_dir, cc)
     return cc

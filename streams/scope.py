@@ -170,8 +170,8 @@ def object_env() -> dict[str, str]:
 def open_for_verify(cwd: Path, config_rev: str | None) -> tuple[Workspace, Config]:
     """The workspace and configuration ``verify`` works with; bare repositories (a server) included.
 
-    ``config_rev``: read ``streams.yaml`` from that revision instead of the main worktree (default
-    HEAD in a bare repository, which has no worktree).
+    ``config_rev``: read ``streams.yaml`` from that revision instead of the configuration in force
+    (the one committed on the base; default HEAD in a bare repository, which has no worktree).
     """
     env = object_env()
     dirs = git.git_dirs(cwd, env=env)

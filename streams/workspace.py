@@ -9,11 +9,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams import git
-from streams.config import CONFIG_NAME, Config, load
-from streams.kernel import paths
+from streams.config import CONFIG_NAME, Config, ConfigError, Origin, load, parse
+from streams.kernel import hookcache, paths
 from streams.kernel.atomic import write_atomic, write_json_atomic
+from streams.kernel.reffiles import read_ref
 
-__all__ = ["Workspace", "check_tracked_files", "discover", "load_config", "write_atomic", "write_json_atomic"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from streams.kernel.rules import CompiledConfig
+
+DEFAULT_BASE = "main"
+
+__all__ = [
+    "Workspace",
+    "check_tracked_files",
+    "committed_config",
+    "discover",
+    "load_config",
+    "write_atomic",
+    "write_json_atomic",
+]
 
 
 @dataclass(frozen=True)
@@ -76,32 +91,127 @@ def _is_bare(common: Path) -> bool:
 
 
 def load_config(ws: Workspace, *, check_tracked: bool = True) -> Config:
-    """Load and validate streams.yaml, including the checks against the base branch's files.
+    """The configuration in force: ``streams.yaml`` as committed on the base branch, validated.
 
-    The tracked-file checks are cached in the common dir, keyed by the file's bytes and the base
-    tree, so commands after the first pay only for parsing.
+    With ``check_tracked`` also checked against the base's files (``check_tracked_files``), after
+    which the hooks' compiled copy is refreshed. A working copy that differs from the committed file
+    is not in force; it adds one warning.
     """
-    cfg = load(ws.config_path, display=CONFIG_NAME)
-    from streams.ownership import refresh
-
-    refresh(ws.common_dir, cfg)  # the hooks' precompiled copy (streams.kernel.hookcache)
+    cfg = committed_config(ws)
     return check_tracked_files(ws, cfg) if check_tracked else cfg
 
 
+def committed_config(ws: Workspace) -> Config:
+    """``streams.yaml`` as committed on the base branch (see ``load_config``), with a warning when the
+    main worktree's copy differs. The base is the one the cached configuration names, else the one
+    the working copy names; a committed file naming another base is followed once."""
+    working = _read(ws.config_path)
+    cached = hookcache.load(ws.common_dir)
+    if cached is not None and cached.config_path == str(ws.config_path):
+        base = cached.base
+    elif working is not None:
+        base = _working_base(ws, working)
+    else:
+        load(ws.config_path, display=CONFIG_NAME)  # raises: not found (run `streams init`)
+        raise AssertionError("unreachable")
+    for _ in range(2):
+        origin = _committed(ws, base, cached)
+        display = CONFIG_NAME if working == origin.source else f"{base}:{CONFIG_NAME}"  # git's REV:PATH
+        cfg = parse(_text(origin.source, base), path=ws.config_path, display=display)
+        if cfg.base == base:
+            break
+        base = cfg.base
+    else:
+        raise ConfigError(f"{CONFIG_NAME} on {base} names another base branch ({cfg.base!r}); fix `base:`")
+    note = _difference(working, origin.source, base)
+    return dataclasses.replace(cfg, origin=origin, warnings=cfg.warnings + ((note,) if note else ()))
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{CONFIG_NAME}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _working_base(ws: Workspace, working: bytes) -> str:
+    """The base the working copy names (nothing is cached yet, e.g. a fresh clone)."""
+    try:
+        return parse(working.decode("utf-8"), path=ws.config_path).base
+    except (ConfigError, UnicodeDecodeError):
+        return DEFAULT_BASE
+
+
+def _committed(ws: Workspace, base: str, cached: CompiledConfig | None) -> Origin:
+    ref = f"refs/heads/{base}"
+    commit = read_ref(str(ws.common_dir), ref) or git.resolve_commit(ws.main_root, ref)
+    if commit is None:
+        raise ConfigError(
+            f"the base branch {base!r} does not exist yet, so no {CONFIG_NAME} is in force: "
+            f"commit {CONFIG_NAME} on {base} (or fix `base:`)"
+        )
+    spec, tree_spec = f"{commit}:{CONFIG_NAME}", f"{commit}^{{tree}}"
+    found = git.resolve_many(ws.main_root, [spec, tree_spec], types=("blob", "tree"))
+    blob, tree = found.get(spec), found.get(tree_spec)
+    if blob is None or tree is None:
+        raise ConfigError(
+            f"{CONFIG_NAME} is not committed on {base}, and only the committed file is in force: "
+            f"commit it there (`git add {CONFIG_NAME} && git commit`), then run this again"
+        )
+    if cached is not None and cached.blob == blob:
+        source = cached.source
+    else:
+        read = git.read_blob(ws.main_root, commit, CONFIG_NAME)
+        if read is None:
+            raise ConfigError(f"cannot read {CONFIG_NAME} from {base} ({commit[:12]})")
+        source = read
+    return Origin(source=source, blob=blob, commit=commit, tree=tree)
+
+
+def _text(source: bytes, base: str) -> str:
+    try:
+        return source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{CONFIG_NAME} on {base}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def _difference(working: bytes | None, committed: bytes, base: str) -> str | None:
+    """The one warning line when the main worktree's copy is not the configuration in force."""
+    if working == committed:
+        return None
+    if working is None:
+        return f"{CONFIG_NAME} is missing from the main worktree; the one committed on {base} is in force"
+    return (
+        f"{CONFIG_NAME} in the main worktree differs from the one committed on {base}: "
+        f"not in force until committed on {base} (`streams check` checks it)"
+    )
+
+
 def check_tracked_files(ws: Workspace, cfg: Config) -> Config:
-    """``cfg`` after the checks against the base branch's files (overlaps raise; warnings kept)."""
-    rev = f"{cfg.base_ref()}^{{tree}}"  # the branch, even if a tag has the same name
-    tree = git.resolve_many(ws.main_root, [rev]).get(rev)
+    """``cfg`` after the checks against the base's files (overlaps raise; warnings kept). A config
+    in force that passes refreshes the hooks' compiled copy (``streams.kernel.hookcache``); one
+    that fails leaves the disk as it was."""
+    if cfg.origin is not None:
+        tree: str | None = cfg.origin.tree
+    else:
+        rev = f"{cfg.base_ref()}^{{tree}}"  # the branch, even if a tag has the same name
+        tree = git.resolve_many(ws.main_root, [rev]).get(rev)
     if tree is None:
         return cfg  # no base yet: commands that need it say so
     warnings = _tree_check_cached(ws, cfg, tree)
+    from streams.ownership import refresh
+
+    refresh(ws.common_dir, cfg)
     return dataclasses.replace(cfg, warnings=cfg.warnings + warnings)
 
 
 def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> tuple[str, ...]:
     """The tree check's warnings (summarized); every error raised. Only a passed check is cached, so a hit
     needs neither the check nor pathspec (imported only on a miss: 15 ms a command)."""
-    key = hashlib.sha256(ws.config_path.read_bytes() + b"\0" + tree.encode()).hexdigest()
+    source = cfg.origin.source if cfg.origin is not None else ws.config_path.read_bytes()
+    key = hashlib.sha256(source + b"\0" + tree.encode()).hexdigest()
     cache = ws.cache_dir / paths.TREE_CHECK_FILE
     try:
         data = json.loads(cache.read_text(encoding="utf-8"))

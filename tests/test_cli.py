@@ -108,6 +108,7 @@ def test_envelope_on_success(repo: Repo) -> None:
 def test_envelope_on_failure(repo: Repo, args: list[str], code: int, error_code: str, words: str) -> None:
     if error_code == "config":
         (repo.root / "streams.yaml").write_text("version: 1\nbase: main\ncolour: blue\n")
+        repo.commit_all("a broken streams.yaml")
     result = run_cli(args, repo.root)
     assert result.code == code
     env = json.loads(result.out)
@@ -339,6 +340,12 @@ def test_init_writes_a_starter_that_validates_and_starts(bare_repo: Repo) -> Non
         "docs": ("docs/**",),
         "frontend": ("frontend/**",),
     }
+    # Only the configuration committed on the base is in force: start says so, and changes nothing.
+    before = disk_snapshot(repo.root.parent)
+    refused = run_cli(["start"], repo.root)
+    assert refused.code == 1 and "streams.yaml is not committed on trunk" in refused.err
+    assert disk_snapshot(repo.root.parent) == before
+    repo.commit_all("streams: configure")
     started = run_cli(["start"], repo.root)
     assert started.code == 0, started.err
     assert started.err == "", "the starter file gives no warnings"
@@ -391,7 +398,8 @@ def test_init_in_a_repository_without_commits(tmp_path: Path) -> None:
     # start then explains the base branch is missing, without a traceback.
     started = run_cli(["start"], root)
     assert started.code == 1 and started.err == (
-        "streams: error: base branch 'dev' does not exist (create it, or set `base:` in streams.yaml)\n"
+        "streams: error: the base branch 'dev' does not exist yet, so no streams.yaml is in force: "
+        "commit streams.yaml on dev (or fix `base:`)\n"
     )
 
 
@@ -423,6 +431,7 @@ def test_init_quotes_and_escapes_odd_folder_names(tmp_path: Path) -> None:
     assert len({o.stream for o in owners.values()}) == len(folders), "one stream per folder"
     assert owners["ünï"].stream == "uni" and owners["true"].stream == "true"
     assert {owners["src"].stream, owners["Src"].stream} == {"Src", "src-2"}, "no two names differ only in case"
+    repo.commit_all("streams: configure")
     started = run_cli(["start"], repo.root)
     assert (started.code, started.err) == (0, "")
 

@@ -322,8 +322,9 @@ def test_negated_pattern_is_allowed_and_narrows_ownership(tmp_path: Path) -> Non
 
 def test_config_is_read_from_the_main_worktree_inside_a_stream(repo: Repo) -> None:
     assert run_cli(["start", "api"], repo.root).code == 0
-    # Break the config in the main worktree: commands run inside a stream see the same file.
+    # Break the config on the base: commands run inside a stream see the same file.
     (repo.root / "streams.yaml").write_text(HEAD + "colour: blue\n")
+    repo.commit_all("a broken streams.yaml")
     result = run_cli(["list"], repo.worktree("api"))
     assert result.code == 1
     assert "streams.yaml:3: colour: unknown key" in result.err

@@ -24,7 +24,10 @@ def test_session_init_start_list_stop(tmp_path: Path) -> None:
     # $ streams init
     r = run_streams(["init"], root)
     assert r.code == 0, r.err
-    assert r.out == "wrote streams.yaml with 3 example streams: api, docs, ui; edit it, then run `streams start`\n"
+    assert (
+        r.out
+        == "wrote streams.yaml with 3 example streams: api, docs, ui; edit it, commit it, then run `streams start`\n"
+    )
     repo.commit_all("streams: configure")
 
     # $ streams start api ui docs

@@ -49,7 +49,7 @@ def stage(repo: Repo, wt: Path, files: dict[str, str]) -> None:
 # --- installation --------------------------------------------------------------------------------
 
 
-def test_start_installs_the_three_hooks_in_the_common_dir(started: Repo) -> None:
+def test_start_installs_the_hooks_in_the_common_dir(started: Repo) -> None:
     hooks = started.root / ".git" / "hooks"
     for name in hooks_install.HOOK_NAMES:
         text = (hooks / name).read_text()
@@ -67,7 +67,7 @@ def test_install_is_idempotent_and_status_reports(started: Repo) -> None:
     assert '"state": "unchanged"' in res.out and '"command": "hooks install"' in res.out
     res = run_cli(["hooks", "status"], started.root)
     assert res.code == 0
-    assert res.out.count("installed") == 3, res.out
+    assert res.out.count("installed") == len(hooks_install.HOOK_NAMES) == 4, res.out
 
 
 def test_status_sees_an_outdated_shim(started: Repo) -> None:
@@ -258,15 +258,21 @@ def test_main_worktree_lets_everything_through(started: Repo) -> None:
     assert started.commit_all("integration")
 
 
-def test_edited_config_is_enforced_at_once(started: Repo) -> None:
+def test_the_config_in_force_is_the_one_committed_on_the_base(started: Repo) -> None:
     api = started.worktree("api")
     stage(started, api, {"README.md": "x\n"})
     assert commit(api).returncode == 1
-    # The main worktree's streams.yaml changes (not even committed): the hook sees it next time.
+    # An uncommitted edit of the main worktree's streams.yaml is not in force: still refused, and the
+    # refusal tells the agent to ask its human, not to edit the configuration.
     cfg = started.root / "streams.yaml"
     cfg.write_text(
         cfg.read_text().replace("owns: [src/api/**, tests/api/**]", "owns: [src/api/**, tests/api/**, README.md]")
     )
+    res = commit(api)
+    assert res.returncode == 1 and "ask your human" in res.stderr
+    assert "add it to" not in res.stderr
+    # Committed on main, it is in force for the very next commit.
+    started.commit_all("streams: api owns README.md")
     res = commit(api)
     assert res.returncode == 0, res.stderr
 
@@ -274,10 +280,11 @@ def test_edited_config_is_enforced_at_once(started: Repo) -> None:
 def test_a_stream_dropped_from_the_config_cannot_commit(started: Repo) -> None:
     cfg = started.root / "streams.yaml"
     cfg.write_text(cfg.read_text().replace("  docs:\n    owns: [docs/**]\n", ""))
+    started.commit_all("streams: drop docs")
     docs = started.worktree("docs")
     stage(started, docs, {"docs/index.md": "x\n"})
     res = commit(docs)
-    assert res.returncode == 1 and "no longer lists" in res.stderr
+    assert res.returncode == 1 and "no longer lists" in res.stderr and "ask your human" in res.stderr
 
 
 # --- reference-transaction: every bypass -----------------------------------------------------------
@@ -495,6 +502,7 @@ def test_a_checked_commit_costs_the_reference_transaction_hook_no_python(
     if not prefixes_only:  # a pattern that is not a plain directory prefix: the shim runs the full check
         text = (started.root / "streams.yaml").read_text().replace("owns: [docs/**]", "owns: [docs/**, '*.rst']")
         started.write("streams.yaml", text)
+        started.commit_all("streams: docs owns *.rst")
     log = tmp_path / "python-runs"
     wrapper = tmp_path / "python"
     wrapper.write_text(f'#!/bin/sh\necho "$5" >> {log}\nexec {sys.executable} "$@"\n')  # -I -S -c CODE HOOK
@@ -534,11 +542,15 @@ def test_the_shell_fast_path_follows_every_change_of_streams_yaml(started: Repo)
     api = started.worktree("api")
     stage(started, api, {"src/api/app.py": "v2\n"})
     assert commit(api).returncode == 0
-    # api no longer owns src/api/app.py: the cached prefixes are stale and must not let it through,
-    # even when nothing has reloaded the configuration since the edit.
+    # api no longer owns src/api/app.py: an uncommitted edit changes nothing; once committed on the
+    # base the cached prefixes are stale and must not let it through, even when nothing has
+    # reloaded the configuration since.
     text = (started.root / "streams.yaml").read_text().replace("src/api/**", "src/api/v2/**")
     started.write("streams.yaml", text)
     stage(started, api, {"src/api/app.py": "v3\n"})
+    assert commit(api).returncode == 0
+    started.commit_all("streams: api owns src/api/v2 only")
+    stage(started, api, {"src/api/app.py": "v4\n"})
     res = commit(api)
     assert res.returncode != 0 and "src/api/app.py" in res.stderr
     stage(started, api, {"src/api/v2/new.py": "v3\n"})
@@ -568,6 +580,7 @@ def test_hook_entry_point_imports_only_the_standard_library(started: Repo) -> No
         "streams.kernel",
         "streams.kernel.errors",
         "streams.kernel.gitparse",
+        "streams.kernel.reffiles",
         "streams.kernel.hookcache",
         "streams.kernel.paths",
         "streams.kernel.patterns",
@@ -643,12 +656,12 @@ def test_uninstall_is_an_event_and_status_flags_missing_hooks(started: Repo) -> 
 
     assert run_cli(["hooks", "uninstall"], started.root).code == 0
     [ev] = [e for e in events.read(started.root / ".git") if e["event"] == "hooks.uninstall"]
-    assert ev["hooks"] == ["pre-commit", "reference-transaction", "post-commit"] and "@" in ev["by"]
+    assert ev["hooks"] == list(hooks_install.HOOK_NAMES) and "@" in ev["by"]
 
     summary = json.loads(run_cli(["status", "--json"], started.root).out)["data"]["summary"]
     assert summary["hooks_ok"] is False and set(summary["hooks"].values()) == {"missing"}
     line = run_cli(["status"], started.root).out.splitlines()[0]
-    assert "hooks: pre-commit missing, reference-transaction missing, post-commit missing" in line
+    assert "hooks: pre-commit missing, reference-transaction missing, post-commit missing, post-rewrite missing" in line
 
     (started.root / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
     summary = json.loads(run_cli(["status", "--json"], started.root).out)["data"]["summary"]

@@ -152,9 +152,13 @@ def test_config_is_reloaded_on_change_and_kept_when_broken(repo: Repo) -> None:
     assert watch.check() is False
     path = repo.root / "streams.yaml"
     path.write_text(path.read_text() + "  extra:\n    owns: [extra/**]\n")
+    assert watch.check() is True and "extra" not in watch.config.names  # not in force until committed
+    assert any("not in force until committed" in w for w in watch.config.warnings)
+    repo.commit_all("streams: extra")
     assert watch.check() is True and "extra" in watch.config.names and watch.problem is None
     assert told and "extra" in told[-1]
     path.write_text("version: [\n")
+    repo.commit_all("streams: broken")
     assert watch.check() is True and "extra" in watch.config.names
     assert watch.problem is not None and "streams.yaml changed but cannot be used" in watch.problem
     assert watch.check() is False  # said once per change
@@ -170,6 +174,7 @@ def test_on_change_may_refuse_a_configuration(repo: Repo) -> None:
     watch = ConfigWatch(ws, before, on_change=refuse)
     path = repo.root / "streams.yaml"
     path.write_text(path.read_text() + "  extra:\n    owns: [extra/**]\n")
+    repo.commit_all("streams: extra")
     assert watch.check() is True and watch.config is before
     assert watch.problem is not None and "not this one" in watch.problem
 
@@ -183,8 +188,8 @@ def test_the_loop_reloads_the_config_before_each_step(repo: Repo) -> None:
     def step(tick: Tick) -> None:
         reloaded.append(tick.reloaded)
         if tick.n == 1:
-            time.sleep(0.02)  # a new modification time, whatever the file system's resolution
             path.write_text(path.read_text() + "  extra:\n    owns: [extra/**]\n")
+            repo.commit_all("streams: extra")  # the base moves: the configuration in force changed
 
     Loop(0.01, config=watch, iterations=3).run(step)
     assert reloaded == [False, True, False] and "extra" in watch.config.names

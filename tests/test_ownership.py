@@ -271,26 +271,31 @@ def test_shared_and_owned_is_a_config_error(tmp_path: Path) -> None:
     assert res.code == 1 and "shared but also owned by stream 'api'" in res.err
 
 
-def test_compiled_cache_is_written_on_load_and_detects_edits(repo: Repo) -> None:
+def test_compiled_cache_follows_the_committed_config_not_the_working_copy(repo: Repo) -> None:
     ws = discover(repo.root)
-    cfg = load_config(ws, check_tracked=False)
+    cfg = load_config(ws)
     cc = hookcache.load(ws.common_dir)
-    assert cc is not None and cc.is_fresh() and cc.names == ("api", "ui", "docs")
+    common = str(ws.common_dir)
+    assert cc is not None and cc.in_force(common) and cc.names == ("api", "ui", "docs")
     assert cc.owner("src/ui/x") == ("stream", "ui")
     assert Path(hookcache.prefix_file(ws.common_dir)).read_text() == cfg.branch_prefix + "\n"
     ws.config_path.write_text(ws.config_path.read_text() + "# edited\n")
-    assert not cc.is_fresh()
-    load_config(ws, check_tracked=False)
+    assert cc.in_force(common)  # an uncommitted edit is not in force
+    assert any("not in force until committed" in w for w in load_config(ws).warnings)
+    repo.commit_all("edit streams.yaml")
+    assert cc.in_force(common) is None  # the base moved: only git can say
+    load_config(ws)
     fresh = hookcache.load(ws.common_dir)
-    assert fresh is not None and fresh.is_fresh()
+    assert fresh is not None and fresh.in_force(common) and fresh.blob != cc.blob
+    assert fresh.source == ws.config_path.read_bytes()
 
 
 def test_a_corrupt_cache_is_ignored(repo: Repo) -> None:
     ws = discover(repo.root)
-    load_config(ws, check_tracked=False)
+    load_config(ws)
     Path(hookcache.cache_file(ws.common_dir)).write_bytes(b"garbage")
     assert hookcache.load(ws.common_dir) is None
-    load_config(ws, check_tracked=False)
+    load_config(ws)
     assert hookcache.load(ws.common_dir) is not None
 
 

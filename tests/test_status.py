@@ -331,6 +331,7 @@ def test_branch_only_and_unconfigured_streams(repo: Repo) -> None:
     r = run_cli(["stop", "api"], repo.root)
     assert r.code == 0, r.err
     repo.write("streams.yaml", (repo.root / "streams.yaml").read_text().replace("  docs:\n", "  manual:\n"))
+    repo.commit_all("streams: docs is now manual")
     data = snapshot(repo)
     api = row(data, "api")
     assert api["state"] == "branch only" and api["ahead"] == 1 and api["dirty"] == []
@@ -617,8 +618,11 @@ def test_watch_picks_up_an_edited_streams_yaml_and_survives_a_broken_one(repo: R
     try:
         _wait_for(lambda: len(lines) >= 1, "the first snapshot")
         config.write_text(config.read_text() + "  extra:\n    owns: [extra/**]\n")
+        _wait_for(lambda: "not in force until committed" in lines[-1], "the warning about the uncommitted edit")
+        repo.commit_all("streams: extra")
         _wait_for(lambda: '"name": "extra"' in lines[-1], "the added stream")
         config.write_text("version: [\n")
+        repo.commit_all("streams: broken")
         _wait_for(lambda: "cannot be used" in lines[-1], "the warning about the broken file")
     finally:
         proc.send_signal(signal.SIGINT)

@@ -604,6 +604,7 @@ def test_watch_rereads_the_configuration(repo: Repo) -> None:
         assert [s["name"] for s in first["data"]["report"]["streams"]] == ["api", "ui", "docs"]
         text = (repo.root / "streams.yaml").read_text().replace("  docs:\n    owns: [docs/**]\n", "")
         (repo.root / "streams.yaml").write_text(text)
+        repo.commit_all("streams: drop docs")
         for line in proc.stdout:
             names = [s["name"] for s in json.loads(line)["data"]["report"]["streams"]]
             if names == ["api", "ui"]:

@@ -184,9 +184,12 @@ def test_verify_with_config_from_a_revision(started: Repo) -> None:
     assert run_cli(["verify", "--stream", "api"], started.root).code == 5
     cfg = started.root / "streams.yaml"
     cfg.write_text(cfg.read_text().replace("version: 1\n", "version: 1\nunowned: allow\n"))
-    assert run_cli(["verify", "--stream", "api"], started.root).code == 0  # the worktree's file
-    res = run_cli(["verify", "main..streams/api", "--config-rev", "main"], started.root)
-    assert res.code == 5  # the committed one
+    res = run_cli(["verify", "--stream", "api"], started.root)
+    assert res.code == 5 and "not in force until committed" in res.err  # the committed file is in force
+    started.commit_all("streams: unowned allowed")
+    assert run_cli(["verify", "--stream", "api"], started.root).code == 0
+    res = run_cli(["verify", "main..streams/api", "--config-rev", "main~1"], started.root)
+    assert res.code == 5  # the one committed before
 
 
 def test_pre_receive_example_guards_a_bare_remote(tmp_path: Path) -> None:

@@ -391,6 +391,7 @@ def test_list_json_shows_every_state(repo: Repo) -> None:
     assert run_cli(["start", "docs"], repo.root).code == 0
     config = (repo.root / "streams.yaml").read_text()
     (repo.root / "streams.yaml").write_text(config.replace("  docs:\n    owns: [docs/**]\n", ""))
+    repo.commit_all("streams: drop docs")
 
     result = run_cli(["list", "--json"], repo.root)
     assert result.code == 0, result.err
@@ -408,6 +409,7 @@ def test_list_json_shows_every_state(repo: Repo) -> None:
     assert rows["docs"]["branch"] == "streams/docs"
 
     (repo.root / "streams.yaml").write_text(config + "  extra:\n    owns: [extra/**]\n")
+    repo.commit_all("streams: extra")
     rows = list_json(repo)
     assert (rows["extra"]["state"], rows["extra"]["head"]) == ("not started", None)
     assert rows["extra"]["path"] == str(repo.worktree("extra"))

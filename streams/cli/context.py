@@ -13,7 +13,7 @@ from pathlib import Path
 
 from streams.cli.base import current_run, warn
 from streams.config import Config
-from streams.kernel.errors import StreamsError
+from streams.kernel.errors import StreamsError, UnknownStreamError
 from streams.workspace import Workspace, check_tracked_files, discover, load_config
 
 
@@ -35,7 +35,15 @@ def open_workspace(*, check_tracked: bool = True, names: tuple[str, ...] = ()) -
     """
     ws = discover(cwd())
     config = load_config(ws, check_tracked=False)
-    config.select(names)
+    try:
+        config.select(names)
+    except UnknownStreamError as exc:
+        if any("not in force until committed" in w for w in config.warnings):
+            exc.message += (
+                f"; streams.yaml in the main worktree has changes not committed on {config.base}, "
+                "and only the committed file is in force"
+            )
+        raise
     if check_tracked:
         config = check_tracked_files(ws, config)
     warned = current_run().warned

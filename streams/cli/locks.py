@@ -42,12 +42,14 @@ class Locked:
     leases           [LeaseView]        one per path: the lease it holds now, plus ``action``
     leases[].action  str                take | renew | break | steal (``LockAction``)
     previous         {path: LeaseView}  what a renew, break or steal replaced, by path
+    until_rebase     bool               taken during a rebase in this worktree: released when it ends
     ===============  =================  ===========================================================
     """
 
     stream: str
     leases: list[TakenLease]
     previous: dict[str, locks.LeaseView]
+    until_rebase: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,14 @@ def lock_cmd(
         wait=wait_s,
         on_wait=info,
     )
+    during_rebase = stream == ws.current_stream() and locks.remember_for_rebase(ws.git_dir, taken)
     now = time.time()
     return Reply(
         Locked(
             stream,
             [TakenLease(**dataclasses.asdict(t.lease.view(now)), action=t.action) for t in taken],
             {t.path: t.previous.view(now) for t in taken if t.previous is not None},
+            during_rebase,
         ),
         _lock_text,
     )
@@ -163,6 +167,8 @@ def _lock_text(done: Locked) -> str:
             line += f"; took over the expired lease of {previous.stream or 'nobody (damaged file)'}"
         if lease.until_commit:
             line += "; released by your next commit of it"
+        if done.until_rebase:
+            line += "; released when the rebase here finishes"
         lines.append(line)
     return "\n".join(lines)
 

@@ -191,7 +191,7 @@ def _hooks_status_text(report: hooks_install.HooksReport) -> str:
 @click.option(
     "--config-rev",
     metavar="REV",
-    help="Read streams.yaml from this revision, not the worktree (default in a bare repository: HEAD).",
+    help="Read streams.yaml from this revision (default: as committed on the base; in a bare repository: HEAD).",
 )
 @json_option
 def verify_cmd(rev_range: str | None, stream: str | None, config_rev: str | None) -> Reply[scope.VerifyReport]:

@@ -86,7 +86,8 @@ def init_cmd(force: bool) -> Reply[Initialised]:
     """Write a commented starter streams.yaml at the repository root.
 
     The base branch is the current branch; each top-level source folder gets an example stream
-    that owns it. Edit the file to say who owns what, then run `streams start`.
+    that owns it. Edit the file to say who owns what, commit it on the base branch (only the
+    committed file is in force), then run `streams start`.
     """
     ws = workspace()
     path = ws.config_path
@@ -104,7 +105,7 @@ def _init_text(done: Initialised) -> str:
     n = len(done.streams)
     return (
         f"wrote {shown(done.path)} with {n} example stream{'s' if n != 1 else ''}"
-        f"{': ' + ', '.join(done.streams) if done.streams else ''}; edit it, then run `streams start`"
+        f"{': ' + ', '.join(done.streams) if done.streams else ''}; edit it, commit it, then run `streams start`"
     )
 
 

@@ -130,8 +130,11 @@ def resolve_commit(cwd: Path, rev: str) -> door.Oid | None:
     return door.Oid(res.text.strip()) or None if res.returncode == 0 else None
 
 
-def resolve_many(cwd: Path, revs: Iterable[str]) -> dict[str, str | None]:
-    """Resolve several revisions with one process (``cat-file --batch-check``)."""
+def resolve_many(
+    cwd: Path, revs: Iterable[str], *, types: tuple[str, ...] = ("commit", "tree")
+) -> dict[str, str | None]:
+    """Resolve several revisions with one process (``cat-file --batch-check``); None for a revision
+    that names nothing, or an object of none of ``types``."""
     revs = list(revs)
     if not revs:
         return {}
@@ -144,7 +147,7 @@ def resolve_many(cwd: Path, revs: Iterable[str]) -> dict[str, str | None]:
     result: dict[str, str | None] = {}
     for rev, line in zip(revs, res.text.splitlines(), strict=True):
         parts = line.split()
-        result[rev] = parts[0] if len(parts) == 2 and parts[1] in ("commit", "tree") else None
+        result[rev] = parts[0] if len(parts) == 2 and parts[1] in types else None
     return result
 
 

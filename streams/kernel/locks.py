@@ -51,6 +51,7 @@ from streams.kernel.lease import (
     read_lease,
 )
 from streams.kernel.mutex import held, open_making_dirs
+from streams.kernel.paths import REBASE_LEASES_FILE
 from streams.kernel.procs import holder_name
 
 GUARD_SUFFIX = ".guard"
@@ -487,6 +488,37 @@ def release_committed(common_dir: Path, stream: str, paths: Iterable[str]) -> li
     return released
 
 
+def release_ids(common_dir: Path, stream: str, taken: Iterable[tuple[str, str]], *, cause: str) -> list[Lease]:
+    """Release ``stream``'s leases named by ``(lease id, path)``, each only while it is still that
+    very lease (a renewal keeps the id; a lease taken again later has another)."""
+    released = []
+    for lease_id, path in dict.fromkeys(taken):
+        try:
+            lease = read_lease(common_dir, path)
+        except ValueError:
+            continue
+        if (
+            lease is not None
+            and lease.stream == stream
+            and lease.lease_id == lease_id
+            and release_lease(common_dir, lease, cause=cause)
+        ):
+            released.append(lease)
+    return released
+
+
+def remember_for_rebase(git_dir: Path, taken: Iterable[Taken]) -> bool:
+    """When a rebase is in progress in the worktree of ``git_dir``: list the leases just taken in
+    ``REBASE_LEASES_FILE`` there (``ID PATH`` records, NUL-terminated), for the post-rewrite hook to
+    release when the rebase finishes; True then."""
+    if not any((git_dir / d).is_dir() for d in ("rebase-merge", "rebase-apply")):
+        return False
+    records = "".join(f"{t.lease.lease_id} {t.path}\0" for t in taken)
+    with open(git_dir / REBASE_LEASES_FILE, "a", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.write(records)
+    return True
+
+
 def release_stream(common_dir: Path, stream: str) -> list[Lease]:
     """Release every lease ``stream`` holds (``streams stop``/``merge`` of the stream)."""
     return [
@@ -515,6 +547,8 @@ __all__ = [
     "read_lease",
     "release",
     "release_committed",
+    "release_ids",
     "release_lease",
     "release_stream",
+    "remember_for_rebase",
 ]

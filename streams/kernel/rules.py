@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-FORMAT = 1
+FORMAT = 2  # 2: compiled from the streams.yaml committed on the base (blob, base commit)
 
 # (kind, arg, include, pattern as written in streams.yaml)
 PatternRule = tuple[str, str, bool, str]
@@ -31,7 +31,10 @@ class CompiledConfig:
 
     __slots__ = (
         "_matchers",
+        "_rivals",
         "base",
+        "base_commit",
+        "blob",
         "branch_prefix",
         "config_path",
         "remote",
@@ -46,6 +49,8 @@ class CompiledConfig:
         *,
         config_path: str,
         source: bytes,
+        blob: str,
+        base_commit: str,
         base: str,
         remote: str | None,
         branch_prefix: str,
@@ -54,7 +59,9 @@ class CompiledConfig:
         shared: Sequence[PatternRule],
     ) -> None:
         self.config_path = config_path
-        self.source = source
+        self.source = source  # the bytes of streams.yaml as committed on the base: blob ``blob``
+        self.blob = blob
+        self.base_commit = base_commit  # a commit of the base whose streams.yaml is ``blob``
         self.base = base
         self.remote = remote
         self.branch_prefix = branch_prefix
@@ -62,6 +69,7 @@ class CompiledConfig:
         self.stream_rules: dict[str, tuple[PatternRule, ...]] = {n: tuple(r) for n, r in streams}
         self.shared_rules: tuple[PatternRule, ...] = tuple(shared)
         self._matchers: dict[str | None, Matcher] = {}
+        self._rivals: dict[str, tuple[str, ...]] = {}
 
     # --- serialisation ---------------------------------------------------------------------------
 
@@ -71,6 +79,8 @@ class CompiledConfig:
             "python": sys.version_info[:2],
             "config_path": self.config_path,
             "source": self.source,
+            "blob": self.blob,
+            "base_commit": self.base_commit,
             "base": self.base,
             "remote": self.remote,
             "branch_prefix": self.branch_prefix,
@@ -84,6 +94,8 @@ class CompiledConfig:
         return cls(
             config_path=str(data["config_path"]),
             source=data["source"],  # type: ignore[arg-type]
+            blob=str(data["blob"]),
+            base_commit=str(data["base_commit"]),
             base=str(data["base"]),
             remote=data["remote"],  # type: ignore[arg-type]
             branch_prefix=str(data["branch_prefix"]),
@@ -92,13 +104,18 @@ class CompiledConfig:
             shared=[tuple(r) for r in data["shared"]],  # type: ignore[attr-defined]
         )
 
-    def is_fresh(self) -> bool:
-        """Whether ``streams.yaml`` still holds exactly the bytes this was compiled from."""
-        try:
-            with open(self.config_path, "rb") as fh:
-                return fh.read() == self.source
-        except OSError:
-            return False
+    @property
+    def base_ref(self) -> str:
+        return f"refs/heads/{self.base}"
+
+    def in_force(self, common_dir: str) -> bool | None:
+        """Whether this is still the configuration in force, judged from the files alone: True when
+        the base branch still points at ``base_commit``; None when it moved (or cannot be read),
+        and only git can say whether its ``streams.yaml`` is still ``blob``."""
+        from streams.kernel.reffiles import read_ref
+
+        tip = read_ref(common_dir, self.base_ref)
+        return True if tip is not None and tip == self.base_commit else None
 
     # --- ownership -------------------------------------------------------------------------------
 
@@ -124,6 +141,32 @@ class CompiledConfig:
             rules = self.shared_rules if name is None else self.stream_rules[name]
             m = self._matchers[name] = Matcher((k, a, i) for k, a, i, _ in rules)
         return m
+
+    def rivals(self, name: str) -> tuple[str, ...]:
+        """The other streams with a pattern that could match a path one of ``name``'s patterns matches
+        (their literal heads, ``literal_head``, are prefixes one of the other): only those can make
+        a path of ``name``'s ambiguous."""
+        found = self._rivals.get(name)
+        if found is None:
+            mine = {literal_head(k, a) for k, a, inc, _ in self.stream_rules[name] if inc}
+            found = tuple(
+                other
+                for other, rules in self.stream_rules.items()
+                if other != name
+                and any(
+                    h.startswith(m) or m.startswith(h)
+                    for k, a, inc, _ in rules
+                    if inc
+                    for h in [literal_head(k, a)]
+                    for m in mine
+                )
+            )
+            self._rivals[name] = found
+        return found
+
+    def co_owners(self, name: str, path: str) -> list[str]:
+        """The other streams whose patterns match ``path``, which ``name``'s patterns match too."""
+        return [o for o in self.rivals(name) if self.matcher(o).matches(path)]
 
     def owner(self, path: str) -> tuple[str, str | None]:
         """``(kind, stream)``; kind is stream, progress, shared, reserved or unowned."""
@@ -163,7 +206,13 @@ class CompiledConfig:
         if path == progress_path(stream):
             return None
         if self.matcher(stream).matches(path):
-            return None
+            others = self.co_owners(stream, path)
+            if not others:
+                return None
+            return (
+                f"owned by {' and '.join([stream, *others])}: two owners",
+                "streams.yaml gives it two owners; ask your human to fix that",
+            )
         kind, other = self.owner(path)
         if kind == "stream":
             return (f"owned by {other}", f"leave it to stream {other}")
@@ -173,7 +222,7 @@ class CompiledConfig:
             if path == CONFIG_FILE:
                 return (
                     "streams.yaml belongs to no stream",
-                    f"change it on {self.base} in the main worktree",
+                    f"only your human changes it, on {self.base}; ask them",
                 )
             return (f"{PROGRESS_DIR}/ belongs to no stream", "a stream may change only its own progress file there")
         if kind == "shared":
@@ -190,7 +239,7 @@ class CompiledConfig:
             return (f"shared: held by {holder} until {clock}", f"wait until {holder} releases it, then `{lock}`")
         if self.unowned == "allow":
             return None
-        return ("unowned", "add it to a stream's owns in streams.yaml (or set `unowned: allow`)")
+        return ("unowned", "no stream owns it; ask your human to give it an owner in streams.yaml")
 
     def check(
         self,
@@ -203,9 +252,10 @@ class CompiledConfig:
         found: list[Finding] = []
         seen: set[str] = set()
         mine = self.matcher(stream).matches
+        alone = not self.rivals(stream)  # no other stream's pattern can reach a path of this one's
         progress = progress_path(stream)
         for status, path in changes:
-            if path == progress or mine(path):  # the common case, without the full judgement
+            if path == progress or (alone and mine(path)):  # the common case, without the full judgement
                 continue
             if path in seen:
                 continue
@@ -214,6 +264,23 @@ class CompiledConfig:
             if verdict is not None:
                 found.append((path, verdict[0], verdict[1], status, commit))
         return found
+
+
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+
+
+def literal_head(kind: str, arg: str) -> str:
+    """A string every path a rule matches starts with ("" when it may match anywhere)."""
+    if kind in ("prefix", "path", "child"):
+        return arg
+    if kind == "regex" and arg.startswith("^") and not arg.startswith("^(?:.+/)?"):
+        head = ""
+        for ch in arg[1:]:
+            if ch in _REGEX_META:
+                break
+            head += ch
+        return head
+    return ""  # all, seg, dirseg, segsuffix: floating
 
 
 # --- messages --------------------------------------------------------------------------------------
