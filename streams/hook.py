@@ -79,6 +79,17 @@ def _git_exe() -> str:
     return _GIT[0]
 
 
+_ENV: list[dict[str, str]] = []
+
+
+def _env() -> dict[str, str]:
+    """The hook's environment (GIT_DIR, GIT_INDEX_FILE… as git set them) with replace objects and
+    grafts off, as for every git call streams makes (``streams.git.door.JUDGE_ENV``)."""
+    if not _ENV:
+        _ENV.append({**os.environ, "GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull})
+    return _ENV[0]
+
+
 def _spawn(args: Sequence[str]) -> tuple[int, int, int]:
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
@@ -88,7 +99,7 @@ def _spawn(args: Sequence[str]) -> tuple[int, int, int]:
         (os.POSIX_SPAWN_DUP2, w_err, 2),
     ]
     try:
-        pid = os.posix_spawnp(_git_exe(), ["git", *args], os.environ, file_actions=actions)
+        pid = os.posix_spawnp(_git_exe(), ["git", *args], _env(), file_actions=actions)
     finally:
         os.close(w_out)
         os.close(w_err)
@@ -255,20 +266,15 @@ def pre_commit() -> int:
             f"this worktree belongs to stream {stream!r}, which streams.yaml on {cc.base} no longer lists; "
             f"ask your human (to add it back, or to run `streams stop {stream}`)"
         )
-    procs = [_spawn(["diff", "--cached", *DIFF_ARGS, "--"]), _spawn(["write-tree"])]
     merge_heads = _merge_heads(gd)
-    procs += [_spawn(["diff", "--cached", *DIFF_ARGS, h, "--"]) for h in merge_heads]
+    against = _automatic_merge(merge_heads) if merge_heads else None
+    procs = [_spawn(["diff", "--cached", *DIFF_ARGS, *([against] if against else []), "--"]), _spawn(["write-tree"])]
     head = read_head(gd, common)
     results = [_collect(p) for p in procs]
     code, out, err = results[0]
     if code != 0:
         raise HookError(f"`git diff --cached` failed: {err.decode(errors='replace').strip()}")
     changes = parse_name_status(out)
-    if merge_heads:  # a merge: only what differs from every parent is this commit's own change
-        for c, o, _ in results[2:]:
-            if c == 0:
-                others = {p for _, p in parse_name_status(o)}
-                changes = [ch for ch in changes if ch[1] in others]
     findings = cc.check(stream, changes, lease_lookup(common))
     if findings:
         findings = _drop_reverts(cc, findings)
@@ -290,6 +296,17 @@ def pre_commit() -> int:
         except OSError:
             pass
     return 0
+
+
+def _automatic_merge(merge_heads: list[str]) -> str | None:
+    """The tree git's automatic merge of HEAD and ``merge_heads`` makes (conflicts left as markers):
+    a merge's own change is where the staged tree differs from it. None (judge against HEAD, which
+    over-reports) when git cannot say, e.g. an octopus merge."""
+    if len(merge_heads) != 1:
+        return None
+    code, out, _ = git("merge-tree", "--write-tree", "--allow-unrelated-histories", "HEAD", merge_heads[0])
+    tree = out.decode().split("\n", 1)[0].strip()
+    return tree if code in (0, 1) and len(tree) == 40 else None
 
 
 def _drop_reverts(cc: CompiledConfig, findings: list[Finding]) -> list[Finding]:

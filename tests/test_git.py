@@ -17,7 +17,7 @@ def test_hook_time_variables_are_stripped() -> None:
     env = git.no_git_env(
         {"GIT_DIR": "/x", "GIT_INDEX_FILE": "/y", "GIT_CONFIG_KEY_0": "a", "GIT_CONFIG_VALUE_0": "b", "HOME": "/h"}
     )
-    assert env == {"HOME": "/h", "GIT_TERMINAL_PROMPT": "0"}
+    assert env == {"HOME": "/h", "GIT_TERMINAL_PROMPT": "0", **git.JUDGE_ENV}
 
 
 def test_git_answers_streams_in_english_whatever_the_locale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from streams.kernel.errors import GitError, NotARepositoryError, StreamsError
 from streams.kernel.paths import ZERO_OID
 
 __all__ = [
+    "JUDGE_ENV",
     "LOCAL_ENV_VARS",
     "ZERO_OID",
     "Oid",
@@ -63,8 +64,15 @@ LOCAL_ENV_VARS = frozenset(
 )
 
 
+# Git's object-rewriting knobs, off for every call streams makes: `git replace` and grafts could
+# otherwise show the judge (hooks, verify, a server's pre-receive) other commits than the ones a
+# branch really holds, and sync would rebase the replacements.
+JUDGE_ENV = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull}
+
+
 def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``env`` (default: ``os.environ``) without git's repository-locating variables."""
+    """A copy of ``env`` (default: ``os.environ``) without git's repository-locating variables, with
+    replace objects and grafts off (``JUDGE_ENV``)."""
     source = os.environ if env is None else env
     out = {
         k: v
@@ -72,6 +80,7 @@ def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
         if k not in LOCAL_ENV_VARS and not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
     }
     out["GIT_TERMINAL_PROMPT"] = "0"
+    out.update(JUDGE_ENV)
     return out
 
 

@@ -17,7 +17,7 @@ LOG_ARGS = (
     "-z",
     "--name-status",
     "--no-renames",
-    "--diff-merges=combined",
+    "--diff-merges=remerge",
     "--root",
     "--no-relative",
     "--no-show-signature",
@@ -47,9 +47,11 @@ def parse_name_status(data: bytes) -> list[tuple[str, str]]:
 def parse_log(data: bytes) -> list[tuple[str, list[tuple[str, str]]]]:
     """``git log LOG_ARGS`` output -> ``[(commit, [(status, path)])]``, oldest first.
 
-    A merge counts only the paths it changes against *every* parent (``--diff-merges=combined``):
-    what it brought in from one side is that side's change, not the merge's; an evil merge's own
-    edits still show.
+    A merge counts the paths where it differs from the automatic merge of its parents
+    (``--diff-merges=remerge``, git ≥ 2.36): what it brought in from one side is that side's change
+    (its commits are judged themselves), while whatever the merge itself adds, removes or reverts
+    shows, e.g. a file deleted while merging an unrelated branch, or another stream's work put
+    back as an old base had it.
     """
     parts = data.split(b"\0")
     result: list[tuple[str, list[tuple[str, str]]]] = []

@@ -1,0 +1,140 @@
+"""The judge (hooks, `streams verify`, a server's pre-receive) sees what commits really change
+(issue "Scope that holds against a determined agent", items 1 and 4): a merge is judged by its
+difference from the automatic merge of its parents, and replace objects or grafts cannot show it
+other commits than the ones a branch holds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Repo, make_repo, run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+
+
+def git_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GIT_EDITOR": "true"}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+def out(cwd: Path, *args: str) -> str:
+    res = git_run(cwd, *args)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> tuple[Repo, Path]:
+    repo = make_repo(tmp_path)
+    bare = tmp_path / "server.git"
+    repo.git("init", "-q", "--bare", "-b", "main", str(bare))
+    shutil.copy(ROOT / "hooks" / "pre-receive", bare / "hooks" / "pre-receive")
+    repo.git("remote", "add", "origin", str(bare))
+    repo.git("push", "-q", "origin", "main")
+    assert run_cli(["start", "api"], repo.root).code == 0
+    return repo, bare
+
+
+def mktree(cwd: Path, listing: str) -> str:
+    res = subprocess.run(["git", "mktree"], cwd=cwd, input=listing, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def push(wt: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STREAMS": f"{sys.executable} -m streams"}
+    return subprocess.run(["git", "push", *args], cwd=wt, capture_output=True, text=True, env=env)
+
+
+def judged_everywhere(repo: Repo, wt: Path, bad: str, path: str) -> None:
+    """``bad`` may not become streams/api: the reference-transaction hook refuses the move, and
+    once forced past the hooks, verify and the server's pre-receive refuse it, naming ``path``."""
+    res = git_run(wt, "update-ref", "refs/heads/streams/api", bad)
+    assert res.returncode != 0 and path in res.stderr, res.stderr
+    assert out(wt, *NO_HOOKS, "update-ref", "refs/heads/streams/api", bad) == ""
+    verdict = run_cli(["verify", "--stream", "api"], repo.root)
+    assert verdict.code == 5 and path in verdict.out, verdict.out
+    pushed = push(wt, "origin", "streams/api")
+    assert pushed.returncode != 0 and "pre-receive hook declined" in pushed.stderr and path in pushed.stderr
+
+
+def test_a_file_deleted_while_merging_an_unrelated_in_scope_branch_is_caught(server: tuple[Repo, Path]) -> None:
+    repo, _ = server
+    api = repo.worktree("api")
+    # An orphan branch holding only api's folder: each of its commits is in scope.
+    api_tree = out(api, "rev-parse", "HEAD:src/api")
+    src = mktree(api, f"040000 tree {api_tree}\tapi\n")
+    orphan = out(api, "commit-tree", mktree(api, f"040000 tree {src}\tsrc\n"), "-m", "orphan: api only")
+    # The evil merge: the stream's tree minus another stream's file, parents the tip and the orphan.
+    head = out(api, "rev-parse", "HEAD")
+    git_run(api, "rm", "-q", "--cached", "src/ui/main.ts")
+    evil_tree = out(api, "write-tree")
+    git_run(api, "reset", "-q")
+    evil = out(api, "commit-tree", evil_tree, "-p", head, "-p", orphan, "-m", "merge orphan")
+    judged_everywhere(repo, api, evil, "src/ui/main.ts")
+
+
+def test_the_same_merge_made_with_git_merge_is_refused_at_commit(server: tuple[Repo, Path]) -> None:
+    repo, _ = server
+    api = repo.worktree("api")
+    git_run(api, "checkout", "-q", "--orphan", "side")
+    git_run(api, "rm", "-rq", "--cached", ".")
+    for p in ("src", "tests", "docs", "README.md", "pyproject.toml", "streams.yaml", ".streams"):
+        shutil.rmtree(api / p, ignore_errors=True) if (api / p).is_dir() else (api / p).unlink(missing_ok=True)
+    repo.write("src/api/other.py", "side\n", cwd=api)
+    git_run(api, "add", "src/api/other.py")
+    assert git_run(api, *NO_HOOKS, "commit", "-q", "-m", "side").returncode == 0
+    git_run(api, "checkout", "-q", "-f", "streams/api")
+    git_run(api, "merge", "-q", "--no-commit", "--allow-unrelated-histories", "side")
+    git_run(api, "rm", "-q", "src/ui/main.ts")
+    res = git_run(api, "commit", "-q", "-m", "merge side")
+    assert res.returncode != 0 and "src/ui/main.ts" in res.stderr, res.stderr
+    res = git_run(api, "commit", "-q", "--no-verify", "-m", "merge side")
+    assert res.returncode != 0 and "src/ui/main.ts" in res.stderr, res.stderr
+
+
+def test_reverting_landed_work_by_merging_an_old_base_is_caught(server: tuple[Repo, Path]) -> None:
+    repo, _ = server
+    old_base = repo.git("rev-parse", "main").strip()
+    repo.write("src/ui/main.ts", "ui's landed work\n")
+    repo.commit_all("ui: landed")
+    assert run_cli(["sync"], repo.root).code == 0
+    api = repo.worktree("api")
+    head = out(api, "rev-parse", "HEAD")
+    # "Merge" the old base, taking ui's file as it was there.
+    git_run(api, "checkout", "-q", old_base, "--", "src/ui/main.ts")
+    tree = out(api, "write-tree")
+    git_run(api, "reset", "-q", "--hard")
+    evil = out(api, "commit-tree", tree, "-p", head, "-p", old_base, "-m", "merge old main")
+    judged_everywhere(repo, api, evil, "src/ui/main.ts")
+
+
+def test_replace_objects_do_not_fool_the_judge(server: tuple[Repo, Path]) -> None:
+    repo, bare = server
+    api = repo.worktree("api")
+    repo.write("src/ui/main.ts", "not api's\n", cwd=api)
+    git_run(api, "add", "-A")
+    assert git_run(api, *NO_HOOKS, "commit", "-q", "-m", "bad").returncode == 0
+    bad = out(api, "rev-parse", "HEAD")
+    # An innocent twin with the same parent, and a replace ref that shows it in place of bad.
+    git_run(api, "checkout", "-q", "HEAD~1", "--", "src/ui/main.ts")
+    repo.write("src/api/app.py", "innocent\n", cwd=api)
+    git_run(api, "add", "-A")
+    twin = out(api, "commit-tree", out(api, "write-tree"), "-p", f"{bad}~1", "-m", "bad")
+    git_run(api, "reset", "-q", "--hard", bad)
+    assert out(api, "replace", bad, twin) == ""
+    assert "src/ui/main.ts" not in out(api, "show", "--name-only", "--format=", bad)  # git itself is fooled
+    verdict = run_cli(["verify", "--stream", "api"], repo.root)
+    assert verdict.code == 5 and "src/ui/main.ts" in verdict.out
+    # Pushed together with the replace ref, the server is not fooled either.
+    res = push(api, "origin", "streams/api", "refs/replace/*:refs/replace/*")
+    assert res.returncode != 0 and "src/ui/main.ts" in res.stderr
+    assert subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/heads/streams/api"], cwd=bare).returncode != 0
