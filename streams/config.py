@@ -21,7 +21,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from streams.git import RefName, branch_ref
 from streams.graph import find_cycle
 from streams.kernel.errors import ConfigError, UnknownStreamError
-from streams.kernel.paths import CONFIG_FILE, progress_path
+from streams.kernel.paths import CONFIG_FILE, PROGRESS_DIR, progress_path
 
 __all__ = ["Config", "ConfigError", "Origin", "Stream", "load", "parse", "progress_path"]
 
@@ -60,6 +60,12 @@ def pattern_problem(pattern: str) -> str | None:
         return f"pattern {pattern!r} escapes the repository ('.' and '..' segments are not allowed); write it relative to the repository root"
     if body.startswith(".git/") or body in (".git", "/.git") or body.startswith("/.git/"):
         return f"pattern {pattern!r} points into .git; git's own files cannot be owned"
+    head = body.lstrip("/")
+    if head in (CONFIG_FILE, PROGRESS_DIR) or head.startswith(PROGRESS_DIR + "/"):
+        return (
+            f"pattern {pattern!r} names only streams' own files ({CONFIG_FILE}, {PROGRESS_DIR}/), "
+            "which no stream may own; remove it"
+        )
     return None
 
 

@@ -138,3 +138,49 @@ def test_replace_objects_do_not_fool_the_judge(server: tuple[Repo, Path]) -> Non
     res = push(api, "origin", "streams/api", "refs/replace/*:refs/replace/*")
     assert res.returncode != 0 and "src/ui/main.ts" in res.stderr
     assert subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/heads/streams/api"], cwd=bare).returncode != 0
+
+
+# --- reserved paths come first (item 2) ---------------------------------------------------------------
+
+GREEDY = """\
+version: 1
+base: main
+streams:
+  api:
+    owns: [src/api/**, '*.yaml', '*.md']
+  ui:
+    owns: [src/ui/**]
+"""
+
+
+def test_reserved_paths_are_refused_whatever_the_patterns(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files={"src/api/app.py": "a\n", "src/ui/main.ts": "u\n"}, config=GREEDY)
+    assert run_cli(["start"], repo.root).code == 0
+    api = repo.worktree("api")
+    for rel, words in (
+        ("streams.yaml", "streams.yaml belongs to no stream"),
+        (".streams/stream-ui.md", "progress file of ui"),
+    ):
+        repo.write(rel, "taken over\n", cwd=api)
+        git_run(api, "add", rel)
+        res = git_run(api, "commit", "-q", "-m", f"rewrite {rel}")
+        assert res.returncode != 0 and words in res.stderr, res.stderr
+        res = git_run(api, "commit", "-q", "--no-verify", "-m", f"rewrite {rel}")
+        assert res.returncode != 0 and words in res.stderr, res.stderr
+        assert git_run(api, *NO_HOOKS, "commit", "-q", "-m", f"rewrite {rel}").returncode == 0
+        verdict = run_cli(["verify", "--stream", "api"], repo.root)
+        assert verdict.code == 5 and rel in verdict.out, verdict.out
+        git_run(api, *NO_HOOKS, "reset", "-q", "--hard", "HEAD~1")
+    repo.write("notes.md", "api's own\n", cwd=api)  # what the patterns name apart from reserved paths
+    git_run(api, "add", "notes.md")
+    assert git_run(api, "commit", "-q", "-m", "notes").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "pattern", [".streams/**", "/.streams/stream-ui.md", "streams.yaml", "/streams.yaml", ".streams"]
+)
+def test_a_pattern_that_names_only_reserved_paths_is_a_config_error(tmp_path: Path, pattern: str) -> None:
+    config = GREEDY.replace("owns: [src/ui/**]", f"owns: [src/ui/**, '{pattern}']")
+    repo = make_repo(tmp_path, files={"src/api/app.py": "a\n", "src/ui/main.ts": "u\n"}, config=config)
+    res = run_cli(["start"], repo.root)
+    assert res.code == 1 and "names only streams' own files" in res.err, res.err

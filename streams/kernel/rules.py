@@ -205,7 +205,7 @@ class CompiledConfig:
         """
         if path == progress_path(stream):
             return None
-        if self.matcher(stream).matches(path):
+        if not is_reserved(path) and self.matcher(stream).matches(path):
             others = self.co_owners(stream, path)
             if not others:
                 return None
@@ -255,7 +255,7 @@ class CompiledConfig:
         alone = not self.rivals(stream)  # no other stream's pattern can reach a path of this one's
         progress = progress_path(stream)
         for status, path in changes:
-            if path == progress or (alone and mine(path)):  # the common case, without the full judgement
+            if path == progress or (alone and mine(path) and not is_reserved(path)):  # the common case
                 continue
             if path in seen:
                 continue
@@ -264,6 +264,12 @@ class CompiledConfig:
             if verdict is not None:
                 found.append((path, verdict[0], verdict[1], status, commit))
         return found
+
+
+def is_reserved(path: str) -> bool:
+    """streams' own files, which no pattern can give a stream: ``streams.yaml`` and ``.streams/``
+    (a stream writes only its own progress file there, whatever its patterns say)."""
+    return path == CONFIG_FILE or path == PROGRESS_DIR or path.startswith(PROGRESS_DIR + "/")
 
 
 _REGEX_META = frozenset(".^$*+?{}[]\\|()")
