@@ -269,7 +269,7 @@ class CompiledConfig:
 def is_reserved(path: str) -> bool:
     """streams' own files, which no pattern can give a stream: ``streams.yaml`` and ``.streams/``
     (a stream writes only its own progress file there, whatever its patterns say)."""
-    return path == CONFIG_FILE or path == PROGRESS_DIR or path.startswith(PROGRESS_DIR + "/")
+    return path in (CONFIG_FILE, PROGRESS_DIR) or path.startswith(PROGRESS_DIR + "/")
 
 
 _REGEX_META = frozenset(".^$*+?{}[]\\|()")
