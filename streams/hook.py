@@ -198,8 +198,11 @@ def _full_load(common: str) -> CompiledConfig | None:
 
     try:
         ws = discover(os.getcwd())
-        if not ws.config_path.exists() and hookcache.load(common) is None:
-            return None  # streams never configured here
+        configured = (
+            ws.config_path.exists() or os.path.exists(hookcache.prefix_file(common)) or marker(git_dir()) is not None
+        )
+        if not configured and hookcache.load(common) is None:
+            return None  # streams never configured here: nothing to enforce
         cfg = load_config(ws)
         return refresh(common, cfg)
     except StreamsError as exc:
@@ -376,6 +379,10 @@ def reference_transaction(args: Sequence[str]) -> int:
     cc = config(common)
     if cc is None:
         return 0  # no streams.yaml: nothing to enforce
+    trespass = _trespass(cc, gd, updates)
+    if trespass:
+        say(trespass)
+        return 1
     todo = [(o, n, r) for o, n, r in updates if n != ZERO_OID and cc.stream_of_ref(r) is not None]
     if not todo:
         return 0
@@ -417,6 +424,43 @@ def reference_transaction(args: Sequence[str]) -> int:
     return 1
 
 
+def _trespass(cc: CompiledConfig, gd: str, updates: list[tuple[str, str, str]]) -> str | None:
+    """Why this transaction may not run in a stream's worktree, or None: an agent there moves its
+    own branch only. Another stream's branch, or the base (which decides what counts as already
+    landed), moves only by a fetch, or by the sync that holds this worktree's fence."""
+    here = marker(gd)
+    if here is None or not updates or _fence_holder(gd):
+        return None
+    for _, _, ref in updates:
+        other = cc.stream_of_ref(ref)
+        if other is not None and other != here:
+            return (
+                f"streams: refusing to move {ref} from stream {here}'s worktree: a stream moves only its own "
+                f"branch ({cc.branch(here)}); stream {other}'s is its own agent's"
+            )
+        if ref in cc.base_refs:
+            from streams.kernel.fence import from_git
+
+            if from_git(("fetch", "pull")):
+                continue
+            return (
+                f"streams: refusing to move {ref} from stream {here}'s worktree: the base says what has "
+                "landed, and only a fetch or your human moves it (`streams sync` keeps streams current)"
+            )
+    return None
+
+
+def _fence_holder(gd: str) -> bool:
+    """Whether this process carries the token of the fence raised in this worktree (a sync)."""
+    token = os.environ.get(FENCE_ENV)
+    if not token:
+        return False
+    from streams.kernel.fence import read as read_fence
+
+    held = read_fence(gd)
+    return held is not None and held.token == token
+
+
 def _rebase_advice(gd: str, common: str, refused: list[tuple[str, str, list[Finding]]]) -> str:
     """How to get out of a rebase whose result is refused: amending works only when the offending
     commit is the one checked out (the last one made) and nothing fences the worktree; otherwise
@@ -441,15 +485,7 @@ def _rebase_advice(gd: str, common: str, refused: list[tuple[str, str, list[Find
 def _rewriting(gd: str) -> bool:
     """Whether the ref moves because history is being replayed here: a rebase in this worktree
     (a human's, or sync's fallback), or the sync that holds this worktree's fence (its replay)."""
-    if _rebase_in_progress(gd):
-        return True
-    token = os.environ.get(FENCE_ENV)
-    if not token:
-        return False
-    from streams.kernel.fence import read as read_fence
-
-    held = read_fence(gd)
-    return held is not None and held.token == token
+    return _rebase_in_progress(gd) or _fence_holder(gd)
 
 
 def _drop_own_shared(cc: CompiledConfig, old: str, findings: list[Finding]) -> list[Finding]:

@@ -49,6 +49,7 @@ TEMPLATE_NAMES = {
     "CACHE_DIR": paths.CACHE_DIR,
     "FAST_DIR": paths.FAST_DIR,
     "PREFIX_FILE": paths.PREFIX_FILE,
+    "BASE_REFS_FILE": paths.BASE_REFS_FILE,
     "PROGRESS_DIR": paths.PROGRESS_DIR,
     "PROGRESS_PREFIX": paths.PROGRESS_PREFIX,
     "PROGRESS_SUFFIX": paths.PROGRESS_SUFFIX,
@@ -113,7 +114,7 @@ class HooksReport:
     python      str          the interpreter installing (install) or running this command
     hooks       [HookFile]   one per hook
     hooks_path  str | null   core.hooksPath when set (status; git then ignores ``hooks_dir``)
-    installed   bool         every hook is ours and current
+    installed   bool         every hook is ours and current, and git runs them (no hooks_path)
     ==========  ===========  ======================================================================
     """
 
@@ -126,7 +127,10 @@ class HooksReport:
 
     @property
     def installed(self) -> bool:
-        return all(h.state in (HookState.INSTALLED, HookState.UPDATED, HookState.UNCHANGED) for h in self.hooks)
+        """Every hook ours and current, and git runs them (no core.hooksPath sends it elsewhere)."""
+        return not self.hooks_path and all(
+            h.state in (HookState.INSTALLED, HookState.UPDATED, HookState.UNCHANGED) for h in self.hooks
+        )
 
 
 def hooks_dir(ws: Workspace) -> Path:
@@ -193,16 +197,31 @@ def baked_python(path: Path) -> str | None:
 
 
 def hooks_path(ws: Workspace) -> str | None:
-    """``core.hooksPath`` when it sends git somewhere other than ``<git-common-dir>/hooks``."""
+    """``core.hooksPath`` when it sends git somewhere other than ``<git-common-dir>/hooks``: the
+    repository's, else one a worktree sets for itself alone (``git config --worktree``, read from
+    ``config.worktree`` files when ``extensions.worktreeConfig`` is on), said with its worktree."""
     value = git.config_get(ws.toplevel, "core.hooksPath")
-    if not value:
+    if value and _elsewhere(ws, value):
+        return value
+    if (git.config_get(ws.toplevel, "extensions.worktreeConfig") or "").lower() not in ("true", "yes", "on", "1"):
         return None
+    files = [ws.common_dir / "config.worktree", *sorted((ws.common_dir / "worktrees").glob("*/config.worktree"))]
+    for file in files:
+        if not file.is_file():
+            continue
+        res = git.run("config", "--file", str(file), "--get", "core.hooksPath", cwd=ws.main_root, check=False)
+        own = res.text.strip()
+        if res.returncode == 0 and own and _elsewhere(ws, own):
+            where = "the main worktree" if file.parent == ws.common_dir else f"worktree {file.parent.name}"
+            return f"{own} (set for {where} only)"
+    return None
+
+
+def _elsewhere(ws: Workspace, value: str) -> bool:
     target = Path(os.path.expanduser(value))
     if not target.is_absolute():
         target = ws.toplevel / target
-    if target.resolve() == hooks_dir(ws).resolve():
-        return None
-    return value
+    return target.resolve() != hooks_dir(ws).resolve()
 
 
 def _refuse_hooks_path(ws: Workspace, value: str) -> HooksPathError:

@@ -111,9 +111,14 @@ def committed_config(ws: Workspace) -> Config:
         base = cached.base
     elif working is not None:
         base = _working_base(ws, working)
-    else:
-        load(ws.config_path, display=CONFIG_NAME)  # raises: not found (run `streams init`)
-        raise AssertionError("unreachable")
+    else:  # neither: the branch the main worktree has checked out may hold one
+        head = git.symbolic_head(ws.main_root)
+        base = head.removeprefix("refs/heads/") if head else DEFAULT_BASE
+        try:
+            _committed(ws, base, None)
+        except ConfigError:
+            load(ws.config_path, display=CONFIG_NAME)  # raises: not found (run `streams init`)
+            raise
     for _ in range(2):
         origin = _committed(ws, base, cached)
         display = CONFIG_NAME if working == origin.source else f"{base}:{CONFIG_NAME}"  # git's REV:PATH

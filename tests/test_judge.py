@@ -184,3 +184,84 @@ def test_a_pattern_that_names_only_reserved_paths_is_a_config_error(tmp_path: Pa
     repo = make_repo(tmp_path, files={"src/api/app.py": "a\n", "src/ui/main.ts": "u\n"}, config=config)
     res = run_cli(["start"], repo.root)
     assert res.code == 1 and "names only streams' own files" in res.err, res.err
+
+
+# --- a stream worktree moves its own branch only (item 4) ----------------------------------------------
+
+
+def test_a_stream_worktree_cannot_move_the_base_or_another_streams_branch(server: tuple[Repo, Path]) -> None:
+    repo, _ = server
+    text = (repo.root / "streams.yaml").read_text()
+    repo.write("streams.yaml", text.replace("base: main\n", "base: main\nremote: origin\n"))
+    repo.commit_all("streams: remote origin")
+    repo.git("push", "-q", "origin", "main")
+    assert run_cli(["start", "ui"], repo.root).code == 0
+    api = repo.worktree("api")
+    repo.write("src/ui/main.ts", "not api's\n", cwd=api)
+    git_run(api, "add", "-A")
+    assert git_run(api, *NO_HOOKS, "commit", "-q", "-m", "bad").returncode == 0
+    bad = out(api, "rev-parse", "HEAD")
+    git_run(api, *NO_HOOKS, "reset", "-q", "--hard", "HEAD~1")
+    main_before = repo.git("rev-parse", "main").strip()
+    for ref, words in (
+        ("refs/heads/main", "only a fetch or your human moves it"),
+        ("refs/remotes/origin/main", "only a fetch or your human moves it"),
+        ("refs/heads/streams/ui", "a stream moves only its own branch"),
+    ):
+        res = git_run(api, "update-ref", ref, bad)
+        assert res.returncode != 0 and words in res.stderr, (ref, res.stderr)
+    assert repo.git("rev-parse", "main").strip() == main_before
+    stopped = run_cli(["stop", "ui"], repo.root)  # its branch stays, no longer checked out anywhere
+    assert stopped.code == 0, stopped.err
+    ui_before = repo.git("rev-parse", "streams/ui").strip()
+    res = git_run(api, "branch", "-f", "streams/ui", bad)
+    assert res.returncode != 0 and "a stream moves only its own branch" in res.stderr
+    # `git branch -C/-M` copies or renames a ref without a reference transaction before git 2.46 or
+    # so (no hook runs): then verify, the wall before landing, catches what it brought.
+    repo.write("src/api/app.py", "api's work\n", cwd=api)
+    assert git_run(api, "commit", "-q", "-am", "api work").returncode == 0
+    res = git_run(api, "branch", "-C", "streams/api", "streams/ui")
+    if res.returncode == 0:
+        verdict = run_cli(["verify", "--stream", "ui"], repo.root)
+        assert verdict.code == 5 and "src/api/app.py" in verdict.out, verdict.out
+    else:
+        assert "a stream moves only its own branch" in res.stderr
+        assert repo.git("rev-parse", "streams/ui").strip() == ui_before
+    # A fetch moves the remote-tracking base; the main worktree moves anything.
+    repo.write("README.md", "main moves\n")
+    repo.commit_all("main moves")
+    repo.git("push", "-q", "origin", "main")
+    assert git_run(api, "fetch", "-q", "origin").returncode == 0
+    assert out(api, "rev-parse", "refs/remotes/origin/main") == repo.git("rev-parse", "main").strip()
+    assert git_run(repo.root, "update-ref", "refs/heads/scratch", bad).returncode == 0
+
+
+def test_hooks_status_flags_a_worktree_that_switched_its_hooks_off(server: tuple[Repo, Path]) -> None:
+    repo, _ = server
+    api = repo.worktree("api")
+    assert git_run(api, "config", "extensions.worktreeConfig", "true").returncode == 0
+    assert git_run(api, "config", "--worktree", "core.hooksPath", "/dev/null").returncode == 0
+    res = run_cli(["hooks", "status", "--json"], repo.root)
+    assert '"installed": false' in res.out and "set for worktree api only" in res.out, res.out
+    status = run_cli(["status"], repo.root).out.splitlines()[0]
+    assert "hooks bypassed" in status and "worktree api" in status
+
+
+def test_the_reference_transaction_hook_fails_closed_on_a_config_it_cannot_read(server: tuple[Repo, Path]) -> None:
+    repo, _ = server
+    repo.write("streams.yaml", "version: [\n")
+    repo.commit_all("a broken streams.yaml")
+    api = repo.worktree("api")
+    repo.write("src/api/app.py", "v2\n", cwd=api)
+    res = git_run(api, "commit", "-q", "--no-verify", "-am", "api work")
+    assert res.returncode != 0 and "cannot check scope" in res.stderr, res.stderr
+
+
+def test_the_hooks_judge_by_the_committed_config_with_no_working_copy_and_no_cache(server: tuple[Repo, Path]) -> None:
+    repo, _ = server
+    (repo.root / "streams.yaml").unlink()  # not committed: still in force on main
+    shutil.rmtree(repo.root / ".git" / "streams" / "cache")
+    api = repo.worktree("api")
+    repo.write("src/ui/main.ts", "not api's\n", cwd=api)
+    res = git_run(api, "commit", "-q", "--no-verify", "-am", "bad")
+    assert res.returncode != 0 and "src/ui/main.ts" in res.stderr, res.stderr

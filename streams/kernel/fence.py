@@ -166,6 +166,22 @@ def from_git_rebase(levels: int = 6) -> bool:
     return False
 
 
+def from_git(commands: tuple[str, ...], levels: int = 6) -> bool | None:
+    """Whether this process runs under a git command among ``commands`` (``git fetch``…), looking
+    up to ``levels`` ancestors; None when ``/proc`` cannot say."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    pid = os.getppid()
+    for _ in range(levels):
+        if pid <= 1:
+            return False
+        ppid, argv = _parent(pid)
+        if _git_subcommand(argv) in commands:
+            return True
+        pid = ppid
+    return False
+
+
 def halted_message(fence: Fence, worktree: str) -> str:
     name = fence.stream or "this stream"
     return (

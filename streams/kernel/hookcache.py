@@ -21,7 +21,15 @@ import contextlib
 import marshal
 import os
 
-from streams.kernel.paths import CONFIG_FILE, FAST_DIR, HOOKCACHE_FILE, PREFIX_FILE, PROGRESS_DIR, cache_dir
+from streams.kernel.paths import (
+    BASE_REFS_FILE,
+    CONFIG_FILE,
+    FAST_DIR,
+    HOOKCACHE_FILE,
+    PREFIX_FILE,
+    PROGRESS_DIR,
+    cache_dir,
+)
 from streams.kernel.rules import FORMAT, CompiledConfig, literal_head
 
 
@@ -101,6 +109,7 @@ def save(common_dir: str | os.PathLike[str], cc: CompiledConfig) -> None:
             os.unlink(os.path.join(fast, stale))
     replace_file(os.path.join(folder, HOOKCACHE_FILE), marshal.dumps(cc.to_data()))
     replace_file(os.path.join(folder, PREFIX_FILE), cc.branch_prefix.encode() + b"\n")
+    replace_file(os.path.join(folder, BASE_REFS_FILE), " ".join(cc.base_refs).encode() + b"\n")
     rules = shell_rules(cc)
     for entry in os.listdir(fast):
         if entry.startswith("s-") and entry[2:] not in rules:

@@ -87,6 +87,7 @@ EVENTS_FILE = "events.jsonl"
 TREE_CHECK_FILE = "tree-check.json"
 HOOKCACHE_FILE = "compiled.marshal"
 PREFIX_FILE = "branch-prefix"  # the branch prefix alone, for the reference-transaction shim
+BASE_REFS_FILE = "base-refs"  # the base's refs (local, remote-tracking) on one line, for the same shim
 FAST_DIR = "fast"  # the pre-commit shim's shell fast path
 
 

@@ -108,6 +108,11 @@ class CompiledConfig:
     def base_ref(self) -> str:
         return f"refs/heads/{self.base}"
 
+    @property
+    def base_refs(self) -> tuple[str, ...]:
+        """The refs that say what is on the base: the branch, and its remote-tracking ref."""
+        return (self.base_ref, *([f"refs/remotes/{self.remote}/{self.base}"] if self.remote else []))
+
     def in_force(self, common_dir: str) -> bool | None:
         """Whether this is still the configuration in force, judged from the files alone: True when
         the base branch still points at ``base_commit``; None when it moved (or cannot be read),
