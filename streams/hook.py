@@ -38,6 +38,7 @@ from streams.kernel.paths import (
     CONFIG_FILE,
     FENCE_ENV,
     FENCE_FILE,
+    NO_GRAFT_FILE,
     REBASE_LEASES_FILE,
     ZERO_OID,
     read_marker,
@@ -86,7 +87,7 @@ def _env() -> dict[str, str]:
     """The hook's environment (GIT_DIR, GIT_INDEX_FILE… as git set them) with replace objects and
     grafts off, as for every git call streams makes (``streams.git.door.JUDGE_ENV``)."""
     if not _ENV:
-        _ENV.append({**os.environ, "GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull})
+        _ENV.append({**os.environ, "GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": NO_GRAFT_FILE})
     return _ENV[0]
 
 

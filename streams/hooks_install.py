@@ -44,6 +44,7 @@ TEMPLATE_NAMES = {
     "FENCE_FILE": paths.FENCE_FILE,
     "REBASE_LEASES_FILE": paths.REBASE_LEASES_FILE,
     "FENCE_ENV": paths.FENCE_ENV,
+    "NO_GRAFT_FILE": paths.NO_GRAFT_FILE,
     "STATE_DIR": paths.STATE_DIR,
     "LOCKS_DIR": paths.LOCKS_DIR,
     "CACHE_DIR": paths.CACHE_DIR,

@@ -265,3 +265,14 @@ def test_the_hooks_judge_by_the_committed_config_with_no_working_copy_and_no_cac
     repo.write("src/ui/main.ts", "not api's\n", cwd=api)
     res = git_run(api, "commit", "-q", "--no-verify", "-am", "bad")
     assert res.returncode != 0 and "src/ui/main.ts" in res.stderr, res.stderr
+
+
+def test_grafts_are_off_without_a_word(server: tuple[Repo, Path]) -> None:
+    """GIT_GRAFT_FILE names a path that cannot exist: git reads no grafts and prints no advice."""
+    repo, _ = server
+    api = repo.worktree("api")
+    repo.write("src/ui/main.ts", "not api's\n", cwd=api)
+    res = git_run(api, "commit", "-q", "--no-verify", "-am", "bad")
+    assert res.returncode != 0 and "graft" not in res.stderr.lower(), res.stderr
+    verdict = run_cli(["verify"], repo.root)
+    assert "graft" not in (verdict.out + verdict.err).lower()

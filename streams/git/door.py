@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NewType
 
 from streams.kernel.errors import GitError, NotARepositoryError, StreamsError
-from streams.kernel.paths import ZERO_OID
+from streams.kernel.paths import NO_GRAFT_FILE, ZERO_OID
 
 __all__ = [
     "JUDGE_ENV",
@@ -67,7 +67,7 @@ LOCAL_ENV_VARS = frozenset(
 # Git's object-rewriting knobs, off for every call streams makes: `git replace` and grafts could
 # otherwise show the judge (hooks, verify, a server's pre-receive) other commits than the ones a
 # branch really holds, and sync would rebase the replacements.
-JUDGE_ENV = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull}
+JUDGE_ENV = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": NO_GRAFT_FILE}
 
 
 def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:

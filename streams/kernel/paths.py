@@ -49,6 +49,7 @@ REBASE_LEASES_FILE = "streams-rebase-leases"  # leases taken during a rebase her
 FENCE_FILE = "streams-fence"  # a sync works here (or a halt waits for a human): the hooks refuse commits
 MOVE_INDEX = "streams-move-{pid}.index"  # sync's new index, built while it holds index.lock
 MOVE_LOCK_TAG = "streams-sync "  # what sync writes in the index.lock it holds, before its pid
+NO_GRAFT_FILE = os.path.join(os.devnull, "no-grafts")  # GIT_GRAFT_FILE that cannot exist: no grafts, no advice
 FENCE_ENV = "STREAMS_FENCE"  # the fence's token in a process's environment: the fence holder's own git
 
 
