@@ -372,6 +372,14 @@ def _read_worktree_root(r: _Reader, top: _Top) -> str:
         raise r.fail(
             wr[1], "worktree_root", f"{worktree_root!r}: use a directory path; the only placeholder is {{repo}}"
         )
+    segments = [s for s in worktree_root.replace("\\", "/").split("/") if s not in ("", ".")]
+    if ".git" in segments or os.path.normpath(worktree_root) in ("/", "//"):
+        raise r.fail(
+            wr[1],
+            "worktree_root",
+            f"{worktree_root!r} puts worktrees {'inside .git' if '.git' in segments else 'at the file system root'}; "
+            "use a directory of their own, e.g. ../{repo}.streams",
+        )
     return worktree_root
 
 

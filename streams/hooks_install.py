@@ -234,12 +234,18 @@ def _refuse_hooks_path(ws: Workspace, value: str) -> HooksPathError:
     )
 
 
-def install(ws: Workspace, *, python: str | None = None) -> HooksReport:
-    """Install (or update) the shims. Idempotent; checks everything before changing anything."""
-    python = python or sys.executable
+def require_hooks_run(ws: Workspace) -> None:
+    """Refuse (``HooksPathError``) when git would not run the hooks streams installs: a
+    ``core.hooksPath`` sends it elsewhere. ``start`` asks first, before it creates anything."""
     value = hooks_path(ws)
     if value is not None:
         raise _refuse_hooks_path(ws, value)
+
+
+def install(ws: Workspace, *, python: str | None = None) -> HooksReport:
+    """Install (or update) the shims. Idempotent; checks everything before changing anything."""
+    python = python or sys.executable
+    require_hooks_run(ws)
     folder = hooks_dir(ws)
     wanted = {name: render(name, python) for name in HOOK_NAMES}
     for name in HOOK_NAMES:

@@ -224,7 +224,14 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
     Revisions are resolved in the worktree the command runs in (``HEAD`` is that worktree's).
     """
     env = object_env()
-    bases: list[str] = list(config.base_refs())
+    found = git.resolve_many(ws.main_root, config.base_refs())
+    bases: list[str] = [ref for ref, oid in found.items() if oid is not None]
+    if not bases and rev_range is None:
+        raise StreamsError(
+            f"the base branch {config.base!r} does not exist here, so verify cannot tell the streams' commits "
+            f"from the base's; create or fetch it, or give a RANGE (e.g. `streams verify {config.base}..HEAD`)",
+            code="no_base",
+        )
     jobs: list[tuple[str, str, list[str], list[str]]] = []  # (stream, description, tips, excludes)
     if rev_range is not None:
         name = stream or _stream_of_range(ws, config, rev_range) or ws.current_stream()

@@ -133,6 +133,9 @@ def start(
             f"base branch {config.base!r} does not exist (create it, or set `base:` in {config.path.name})",
             code="no_base",
         )
+    from streams import hooks_install  # the scope hooks, in the common dir
+
+    hooks_install.require_hooks_run(ws)  # before anything exists: no stream without its hooks
     with worktree_lock(ws, on_wait):
         git.prune_worktrees(ws.main_root)
         by_name = places.stream_worktrees(ws, config)
@@ -167,9 +170,7 @@ def start(
                         git.delete_ref(ws.main_root, later_ref, heads[later.name], check=False)
                 raise
             results[s.name] = StartResult(s.name, config.branch(s.name), path, StartOutcome.STARTED, created, head)
-    from streams import hooks_install  # the scope hooks, in the common dir (idempotent)
-
-    hooks_install.install(ws)
+    hooks_install.install(ws)  # idempotent
     if names:
         mark_stopped(ws, [s.name for s in streams if s.name in stopped], stopped=False)
     for s in everyone:

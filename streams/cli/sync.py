@@ -261,20 +261,23 @@ def sync_cmd(
     `remote` set, moved stream branches are pushed with --force-with-lease, never forced over
     commits someone else pushed. --json also shows predicted conflicts (git merge-tree).
     """
-    if continue_name and abort_name:
+    if continue_name is not None and abort_name is not None:
         raise UsageError("--continue and --abort cannot be used together")
-    if abort_name and watch:
+    for flag, value in (("--continue", continue_name), ("--abort", abort_name)):
+        if value is not None and not value.strip():
+            raise UsageError(f"{flag} needs the name of a halted stream, e.g. `streams sync {flag} api`")
+    if abort_name is not None and watch:
         raise UsageError("--abort cannot be combined with --watch")
     seconds = _interval(interval)
     if iterations is not None and not watch:
         raise UsageError("--iterations needs --watch")
 
     ws, config = open_workspace()
-    if abort_name:
+    if abort_name is not None:
         aborted = Aborted(syncing.abort_halt(ws, config, abort_name, on_wait=info))
         return Reply(aborted, lambda a: _abort_text(a, config))
     continued = None
-    if continue_name:
+    if continue_name is not None:
         continued = syncing.continue_halt(ws, config, continue_name, on_wait=info)
         if not wants_json():
             info(f"{continued.stream}: rebase finished at {short(continued.tip)} (its scope re-checked)")

@@ -118,6 +118,9 @@ def start_cmd(names: tuple[str, ...]) -> Reply[Started]:
     Each stream gets branch <branch_prefix>NAME (an existing one is reused) and a worktree at
     <worktree_root>/NAME with its progress file committed. Re-running is safe.
     """
+    from streams import hooks_install
+
+    hooks_install.require_hooks_run(workspace())  # refused before anything is read, cached or made
     ws, config = open_workspace(names=names)
     return Reply(Started(start(ws, config, list(names), on_wait=info)), _start_text)
 
