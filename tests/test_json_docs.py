@@ -37,6 +37,7 @@ from typing import Any
 import pytest
 
 import streams.dashboard
+from coordinator import merge as merging
 from streams import hooks_install, progress, scope, state, worktrees
 from streams.cli import check as cli_check
 from streams.cli import locks as cli_locks
@@ -113,7 +114,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease),
-    **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check),
+    **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
@@ -370,7 +371,20 @@ def case_check(tmp: Path) -> Outputs:
     return [("ConfigCheck", report)]
 
 
+def case_merge(tmp: Path) -> Outputs:
+    repo = started(tmp)
+    wt = repo.worktree("api")
+    repo.write("src/api/app.py", "landed\n", cwd=wt)
+    repo.git("commit", "-qam", "api work", cwd=wt)
+    dry = data(["merge", "api", "--dry-run", "--check", "true"], repo.root)
+    landed = data(["merge", "api"], repo.root)
+    assert landed["results"][0]["outcome"] == "landed"
+    undone = data(["merge", "--undo"], repo.root)
+    return [("MergeReport", dry), ("MergeReport", landed), ("Undone", undone)]
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
+    "merge": case_merge,
     "check": case_check,
     "init": case_init,
     "start": case_start,

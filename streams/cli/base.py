@@ -220,6 +220,7 @@ COMMAND_MODULES = {
     "sync": "sync",
     "status": "status",
     "check": "check",
+    "merge": "merge",
 }
 
 

@@ -119,8 +119,16 @@ class Result:
         return " / ".join([ln for ln in lines if ln and not ln.startswith("hint:")][:limit])
 
     def blocking_files(self) -> list[str]:
-        """The paths git lists (tab-indented) after a "would be overwritten" error."""
+        """The paths git lists (tab-indented) after a "would be overwritten" error, or names in
+        ``read-tree -m``'s "Entry 'PATH' not uptodate" / "would be overwritten" lines."""
         lines = self.stderr.decode("utf-8", "replace").splitlines()
+        entries = [
+            ln.split("'", 1)[1].rsplit("'", 1)[0]
+            for ln in lines
+            if ln.startswith(("error: Entry '", "fatal: Entry '")) and ln.count("'") >= 2
+        ]
+        if entries:
+            return list(dict.fromkeys(entries))
         start = next((i for i, ln in enumerate(lines) if "would be overwritten" in ln), None)
         if start is None:
             return []

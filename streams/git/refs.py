@@ -15,6 +15,7 @@ __all__ = [
     "Divergence",
     "RefTip",
     "RepoPaths",
+    "author_time",
     "branch_ref",
     "changed_paths_many",
     "commit_tree",
@@ -33,6 +34,7 @@ __all__ = [
     "is_ancestor",
     "ls_tree_names",
     "merge_base",
+    "merge_tree",
     "merge_tree_conflicts",
     "push_with_leases",
     "range_changes",
@@ -45,7 +47,9 @@ __all__ = [
     "resolve_many",
     "rev_parse",
     "rev_parse_range",
+    "subjects",
     "symbolic_head",
+    "tree_with",
     "update_ref",
     "update_refs",
 ]
@@ -380,6 +384,49 @@ def merge_tree_conflicts(cwd: Path, ours: str, theirs: str, env: dict[str, str] 
             break
         names.setdefault(rec.decode("utf-8", "surrogateescape"), None)
     return list(names)
+
+
+def author_time(cwd: Path, commit: str) -> float:
+    """``commit``'s author date, epoch seconds."""
+    return float(door.out("log", "-1", "--format=%at", commit, "--", cwd=cwd) or 0)
+
+
+def subjects(cwd: Path, commits: Sequence[str]) -> list[tuple[str, str]]:
+    """``(commit, subject)`` of each of ``commits``, in the order given."""
+    if not commits:
+        return []
+    res = door.run("log", "--no-walk=unsorted", "--format=%H%x00%s", *commits, "--", cwd=cwd)
+    found = dict(line.split("\0", 1) for line in res.text.splitlines() if "\0" in line)
+    return [(c, found.get(c, "")) for c in commits]
+
+
+def merge_tree(cwd: Path, ours: str, theirs: str) -> tuple[str | None, list[str]]:
+    """``git merge-tree --write-tree``: (the merged tree, []) when clean; (None, conflicted paths)."""
+    res = door.run(
+        "merge-tree", "--write-tree", "--name-only", "-z", "--no-messages", ours, theirs, cwd=cwd, check=False
+    )
+    records = res.stdout.split(b"\0")
+    if res.returncode == 0:
+        return records[0].decode().strip(), []
+    if res.returncode != 1:
+        raise GitError(("git", "merge-tree", ours, theirs), res.returncode, res.stdout, res.stderr)
+    names = [r.decode("utf-8", "surrogateescape") for r in records[1:] if r]
+    return None, list(dict.fromkeys(names))
+
+
+def tree_with(cwd: Path, tree: str, path: str, like: str) -> str:
+    """``tree`` with ``path`` as it is in ``like`` (absent there: removed), via a throw-away index."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="streams-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        door.run("read-tree", tree, cwd=cwd, env=env)
+        entry = door.run("--literal-pathspecs", "ls-tree", "-z", like, "--", path, cwd=cwd).stdout.rstrip(b"\0")
+        if entry:
+            door.run("update-index", "-z", "--index-info", cwd=cwd, env=env, input=entry + b"\0")
+        else:
+            door.run("update-index", "--force-remove", "--", path, cwd=cwd, env=env)
+        return door.out("write-tree", cwd=cwd, env=env)
 
 
 def fetch(cwd: Path, remote: str, refspecs: Iterable[str]) -> door.Result:

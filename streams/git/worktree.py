@@ -15,8 +15,10 @@ from streams.kernel.errors import GitError
 __all__ = [
     "StatusEntry",
     "Worktree",
+    "add_detached_worktree",
     "add_intent_to_add",
     "add_worktree",
+    "checkout_detached",
     "commit_only",
     "differs_from_head",
     "fetch_lock_files",
@@ -80,6 +82,17 @@ def worktrees(cwd: Path) -> list[Worktree]:
 def add_worktree(cwd: Path, path: Path, branch: str) -> None:
     """Check out ``branch`` (its short name: a full ref would detach HEAD) in a new worktree at ``path``."""
     door.run("worktree", "add", "--quiet", str(path), branch, cwd=cwd)
+
+
+def add_detached_worktree(cwd: Path, path: Path, commit: str) -> None:
+    """A new worktree at ``path`` with ``commit`` checked out detached, locked against pruning."""
+    door.run("worktree", "add", "--detach", "--lock", "--quiet", str(path), commit, cwd=cwd)
+
+
+def checkout_detached(worktree: Path, commit: str) -> None:
+    """``commit`` checked out detached in ``worktree``, whatever was there (the files are throw-away)."""
+    door.run("checkout", "--quiet", "--force", "--detach", commit, cwd=worktree)
+    door.run("clean", "-q", "-f", "-d", "-x", cwd=worktree)
 
 
 def remove_worktree(cwd: Path, path: Path, *, even_locked: bool = False, check: bool = True) -> None:

@@ -71,6 +71,10 @@ CODES: dict[str, tuple[int, str]] = {
     "continue_failed": (EXIT_FAILURE, "`git rebase --continue` failed"),
     "abort_failed": (EXIT_FAILURE, "`--abort` could not restore the original tip"),
     "conflict_markers": (EXIT_HALTED, "--continue refused: files that were in conflict still hold conflict markers"),
+    # streams merge
+    "merge_stopped": (EXIT_HALTED, "merge: a stream was ejected or rolled back (each one's reason in the report)"),
+    "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),
+    "moved": (EXIT_FAILURE, "merge --undo: the base moved since the landing (revert it instead)"),
 }
 
 

@@ -42,6 +42,8 @@ KINDS: dict[str, str] = {
     "halt.clear": "a halt dropped because its worktree is gone",
     "sync.rollback": "a rebase that stopped without a conflict, rolled back at once (branch at its tip)",
     "fence.lift": "a fence that no live sync holds (its sync died, or its halt is over) taken down",
+    "merge.land": "a stream landed on the base (base_before, merged, commits)",
+    "merge.undo": "the last landing undone: the base back at base_before",
     "fence.halt": "a fence a dead sync left over a half-done rebase, turned into a halted fence",
 }
 

@@ -86,6 +86,8 @@ STATE_LOCK = "state.json.flock"
 SYNC_LOCK = "sync.flock"
 EVENTS_FILE = "events.jsonl"
 TREE_CHECK_FILE = "tree-check.json"
+MERGE_FILE = "merge.json"
+INTEGRATION_DIR = "integration"
 HOOKCACHE_FILE = "compiled.marshal"
 PREFIX_FILE = "branch-prefix"  # the branch prefix alone, for the reference-transaction shim
 BASE_REFS_FILE = "base-refs"  # the base's refs (local, remote-tracking) on one line, for the same shim
@@ -116,6 +118,16 @@ def logs_dir(common_dir: str | os.PathLike[str]) -> str:
     return os.path.join(state_dir(common_dir), LOGS_DIR)
 
 
+def merge_file(common_dir: str | os.PathLike[str]) -> str:
+    """The merge queue's record: every landing, from intent to done (``coordinator.merge``)."""
+    return os.path.join(state_dir(common_dir), MERGE_FILE)
+
+
+def integration_dir(common_dir: str | os.PathLike[str]) -> str:
+    """The merge queue's worktree: detached, locked, never the user's checkout."""
+    return os.path.join(state_dir(common_dir), INTEGRATION_DIR)
+
+
 def agent_pid_file(common_dir: str | os.PathLike[str], name: str) -> str:
     """Where the runner records the pid of stream ``name``'s agent (the dashboard reads it)."""
     return os.path.join(state_dir(common_dir), AGENTS_DIR, f"{name}.pid")
@@ -126,10 +138,15 @@ def agent_pid_file(common_dir: str | os.PathLike[str], name: str) -> str:
 ZERO_OID = "0" * 40
 SAVED_REFS = "refs/streams/saved"  # work saved before it was discarded: saved/<stream>/<time>
 SCRATCH_REFS = "refs/streams/start-scratch"  # start's fast-import, one per process
+LANDED_REFS = "refs/streams/landed"  # a landed stream's tip, its work and progress history: landed/<stream>/<time>
 
 
 def saved_ref(name: str, stamp: str) -> str:
     return f"{SAVED_REFS}/{name}/{stamp}"
+
+
+def landed_ref(name: str, stamp: str) -> str:
+    return f"{LANDED_REFS}/{name}/{stamp}"
 
 
 # --- the one normaliser of a path a user typed -----------------------------------------------------------

@@ -1,0 +1,484 @@
+"""The merge queue: land finished streams on the base, verified, in dependency order (DESIGN
+"``streams merge``").
+
+Per stream, in order (dependencies first, then the oldest work first): it must be clean (no
+uncommitted change, no operation in progress in its worktree) and pass ``verify``; its candidate is
+built on the base's current tip without touching any worktree (``git merge-tree``), with the
+stream's progress file left out (bookkeeping never reaches the base); ``check`` runs on the
+candidate in the integration worktree (detached, locked; never the user's checkout); then the base
+moves by compare-and-swap, and a worktree that has the base checked out is brought along
+(``read-tree -m -u``; if the user's uncommitted edits are in the way the base moves back and the
+files are named). A stream that conflicts or fails its check is ejected with the reason; its
+dependents are skipped; the others land.
+
+Crash safety: ``merge.json`` records each landing's intent (base before, candidate) *before* the
+base moves; the next ``streams merge`` finishes a landing whose candidate is on the base (keeps the
+tip under ``refs/streams/landed/``, releases leases, removes worktree and branch) and drops one
+whose candidate never landed. The base is therefore always either before or after a complete
+landing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from streams import git, places, worktrees
+from streams.config import Config
+from streams.graph import dependency_order
+from streams.kernel import events, locks, paths
+from streams.kernel.errors import StreamsError, UsageError
+from streams.scope import verify
+from streams.state import sync_lock
+from streams.workspace import Workspace, write_json_atomic
+
+STRATEGIES = ("squash",)
+CHECK_LOG_TAIL = 20  # lines of a failed check's output in the ejection reason
+CAS_RETRIES = 3  # the base moved under a landing: rebuild the candidate on its new tip, this often
+
+
+class Outcome(StrEnum):
+    LANDED = "landed"
+    WOULD_LAND = "would land"  # --dry-run
+    NOTHING = "nothing to land"  # no work commit, or its changes are on the base already
+    EJECTED = "ejected"  # conflicts with the base, fails verify or check, not clean
+    SKIPPED = "skipped"  # a dependency did not land, or the queue stopped before it
+    ROLLED_BACK = "rolled back"  # landed, then the base moved back: uncommitted edits in the way
+
+
+@dataclass(frozen=True)
+class Landing:
+    """One stream in ``streams merge --json``'s ``results``.
+
+    ============  ============  ====================================================================
+    field         type          meaning
+    ============  ============  ====================================================================
+    stream        str           the stream
+    outcome       str           landed | would land | nothing to land | ejected | skipped | rolled back
+    reason        str           why it did not land ("" when it did)
+    files         [str]         the conflicted files, or the user's files in the way of a landing
+    commits       [str]         the work commits landed (progress-only commits left out)
+    base_before   str | null    the base's tip before this landing
+    merged        str | null    the commit the base moved to (the candidate, with --dry-run)
+    landed_ref    str | null    ``refs/streams/landed/<stream>/<time>``: the stream's tip, kept
+    removed       bool          its worktree and branch were removed (not with --keep)
+    check_log     str | null    the check's full output, when a check ran
+    ============  ============  ====================================================================
+    """
+
+    stream: str
+    outcome: Outcome
+    reason: str = ""
+    files: tuple[str, ...] = ()
+    commits: tuple[str, ...] = ()
+    base_before: str | None = None
+    merged: str | None = None
+    landed_ref: str | None = None
+    removed: bool = False
+    check_log: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    """``streams merge --json``'s ``data`` (exit 4 when a stream was ejected or rolled back).
+
+    ========  ==========  ======================================================================
+    field     type        meaning
+    ========  ==========  ======================================================================
+    base      str         the base branch
+    strategy  str         squash
+    results   [Landing]   one per stream considered, in queue order
+    finished  [str]       landings a killed merge left half done, finished now
+    ok        bool        nothing was ejected or rolled back
+    ========  ==========  ======================================================================
+    """
+
+    base: str
+    strategy: str
+    results: tuple[Landing, ...]
+    finished: tuple[str, ...] = ()
+
+    json_properties: ClassVar[tuple[str, ...]] = ("ok",)
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.outcome in (Outcome.EJECTED, Outcome.ROLLED_BACK) for r in self.results)
+
+
+@dataclass(frozen=True)
+class Undone:
+    """``streams merge --undo --json``'s ``data``.
+
+    ============  ==========  =====================================================================
+    field         type        meaning
+    ============  ==========  =====================================================================
+    stream        str         the stream whose landing was undone
+    base_before   str         where the base is back at
+    merged        str         the landing's commit, no longer on the base
+    branch        str | null  the stream's branch, restored from its landed ref when it was removed
+    ============  ==========  =====================================================================
+    """
+
+    stream: str
+    base_before: str
+    merged: str
+    branch: str | None
+
+
+# --- merge.json ----------------------------------------------------------------------------------------
+
+
+def _read_record(ws: Workspace) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(Path(paths.merge_file(ws.common_dir)).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise StreamsError(
+            f"{paths.merge_file(ws.common_dir)} is unreadable ({exc}); move it away", code="state"
+        ) from None
+    return [e for e in data.get("landings", []) if isinstance(e, dict)] if isinstance(data, dict) else []
+
+
+def _write_record(ws: Workspace, landings: list[dict[str, Any]]) -> None:
+    write_json_atomic(Path(paths.merge_file(ws.common_dir)), {"version": 1, "landings": landings})
+
+
+def _update_entry(ws: Workspace, candidate: str, **fields: Any) -> None:
+    landings = _read_record(ws)
+    for entry in landings:
+        if entry.get("merged") == candidate:
+            entry.update(fields)
+    _write_record(ws, landings)
+
+
+# --- the queue -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Queue:
+    ws: Workspace
+    config: Config
+    check: str | None
+    dry_run: bool
+    keep: bool
+    on_wait: Callable[[str], None] | None
+    results: list[Landing] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)  # did not land this time: their dependents wait
+    stop_reason: str = ""
+
+    @property
+    def base_ref(self) -> str:
+        return self.config.base_ref()
+
+
+def merge(
+    ws: Workspace,
+    config: Config,
+    names: Sequence[str],
+    *,
+    strategy: str = "squash",
+    check: str | None = None,
+    dry_run: bool = False,
+    keep: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> MergeReport:
+    """Land ``names`` (default: every stream with work not on the base) on the base, in queue order."""
+    if strategy not in STRATEGIES:
+        raise UsageError(f"--strategy {strategy!r}: this version lands with {', '.join(STRATEGIES)}")
+    config.select(list(names))  # unknown names fail before anything
+    with sync_lock(ws, on_wait):  # sync and merge both move branches: one at a time
+        finished = () if dry_run else recover(ws, config)
+        q = _Queue(ws, config, check, dry_run, keep, on_wait)
+        for name in _order(ws, config, names):
+            if q.stop_reason:
+                q.results.append(Landing(name, Outcome.SKIPPED, q.stop_reason))
+                continue
+            q.results.append(_one(q, name))
+            if q.results[-1].outcome not in (Outcome.LANDED, Outcome.WOULD_LAND, Outcome.NOTHING):
+                q.failed.add(name)
+    return MergeReport(config.base, strategy, tuple(q.results), finished)
+
+
+def _order(ws: Workspace, config: Config, names: Sequence[str]) -> list[str]:
+    """Dependencies first, then the stream whose work began earliest (its oldest own commit)."""
+    tips = git.resolve_many(ws.main_root, [config.branch_ref(s.name) for s in config.streams])
+    chosen = list(names) or [s.name for s in config.streams if tips.get(config.branch_ref(s.name))]
+
+    def began(name: str) -> float:
+        own = worktrees.unmerged_commits(ws, config, name) if tips.get(config.branch_ref(name)) else []
+        return git.author_time(ws.main_root, own[-1]) if own else float("inf")
+
+    by_age = sorted(dict.fromkeys(chosen), key=began)
+    return dependency_order(by_age, {s.name: s.depends for s in config.streams})
+
+
+def _one(q: _Queue, name: str) -> Landing:
+    ws, config = q.ws, q.config
+    stream = config.stream(name)
+    waiting = [d for d in stream.depends if d in q.failed]
+    if waiting:
+        return Landing(name, Outcome.SKIPPED, f"depends on {', '.join(waiting)}, which did not land")
+    tip = git.resolve_commit(ws.main_root, config.branch_ref(name))
+    if tip is None:
+        return Landing(name, Outcome.NOTHING, f"no branch {config.branch(name)}")
+    unlanded = [d for d in stream.depends if _has_work(ws, config, d)]
+    if unlanded:
+        return Landing(
+            name, Outcome.SKIPPED, f"depends on {', '.join(unlanded)}, whose work is not on {config.base} yet"
+        )
+    work: list[str] = list(reversed(worktrees.unmerged_commits(ws, config, name)))
+    if not work:
+        return Landing(name, Outcome.NOTHING, f"every change of {config.branch(name)} is on {config.base} already")
+    unclean = _unclean(ws, config, name)
+    if unclean:
+        return Landing(name, Outcome.EJECTED, unclean)
+    report = verify(ws, config, stream=name)
+    if not report.ok:
+        bad = report.violations
+        return Landing(
+            name,
+            Outcome.EJECTED,
+            f"verify: {len(bad)} change{'s' if len(bad) != 1 else ''} outside its scope",
+            tuple(dict.fromkeys(v.path for v in bad)),
+        )
+    for _ in range(CAS_RETRIES):
+        landing = _land(q, name, tip, work)
+        if landing is not None:
+            return landing
+    q.stop_reason = f"{config.base} kept moving while the queue worked; run `streams merge` again"
+    return Landing(name, Outcome.SKIPPED, q.stop_reason)
+
+
+def _has_work(ws: Workspace, config: Config, name: str) -> bool:
+    if git.resolve_commit(ws.main_root, config.branch_ref(name)) is None:
+        return False
+    return bool(worktrees.unmerged_commits(ws, config, name))
+
+
+def _unclean(ws: Workspace, config: Config, name: str) -> str:
+    """Why the stream's worktree is not ready to land ("" when it is)."""
+    place = places.locate(ws, config, [name])[name]
+    if place.worktree is None or not place.worktree.is_dir():
+        return ""  # a branch only: nothing uncommitted can be lost
+    op, _ = git.worktree_operation(place.worktree)
+    if op is not None:
+        return f"a {op} is in progress in {place.worktree}; finish or abort it"
+    dirty = git.is_dirty(place.worktree)
+    if dirty:
+        return f"{len(dirty)} uncommitted change{'s' if len(dirty) != 1 else ''} in {place.worktree} (e.g. {dirty[0]}); commit them"
+    return ""
+
+
+def _land(q: _Queue, name: str, tip: str, work: list[str]) -> Landing | None:
+    """Build, check and land one candidate on the base as it is now; None when the base moved
+    meanwhile (the caller tries again on its new tip)."""
+    ws, config = q.ws, q.config
+    base_tip = git.resolve_commit(ws.main_root, q.base_ref)
+    if base_tip is None:
+        raise StreamsError(f"the base branch {config.base!r} does not exist", code="no_base")
+    tree, conflicts = git.merge_tree(ws.main_root, base_tip, tip)
+    if tree is None:
+        return Landing(name, Outcome.EJECTED, f"conflicts with {config.base}", tuple(conflicts), tuple(work), base_tip)
+    tree = git.tree_with(ws.main_root, tree, config.stream(name).progress_path, like=base_tip)
+    if tree == git.resolve_many(ws.main_root, [f"{base_tip}^{{tree}}"])[f"{base_tip}^{{tree}}"]:
+        return Landing(name, Outcome.NOTHING, f"its changes are on {config.base} already")
+    candidate = git.commit_tree(ws.main_root, tree, [base_tip], _message(ws, config, name, work))
+    log = None
+    if q.check:
+        passed, log, tail = _run_check(ws, q.check, name, candidate)
+        if not passed:
+            return Landing(
+                name, Outcome.EJECTED, f"check failed: {tail}", (), tuple(work), base_tip, candidate, check_log=log
+            )
+    if q.dry_run:
+        return Landing(name, Outcome.WOULD_LAND, "", (), tuple(work), base_tip, candidate, check_log=log)
+    return _publish(q, name, tip, work, base_tip, candidate, log)
+
+
+def _message(ws: Workspace, config: Config, name: str, work: list[str]) -> str:
+    stream = config.stream(name)
+    lines = [f"{name}: {stream.description or 'land stream ' + name}", "", f"Stream: {name} ({config.branch(name)})"]
+    lines += ["Commits:"] + [f"  {c[:12]} {subject}" for c, subject in git.subjects(ws.main_root, work)]
+    return "\n".join(lines) + "\n"
+
+
+def _run_check(ws: Workspace, command: str, name: str, candidate: str) -> tuple[bool, str, str]:
+    """Run ``command`` in the integration worktree with ``candidate`` checked out: (passed, log, tail)."""
+    where = _integration(ws, candidate)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    log = Path(paths.logs_dir(ws.common_dir)) / f"merge-check-{name}-{stamp}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**git.no_git_env(), "STREAMS_STREAM": name, "STREAMS_CANDIDATE": candidate}
+    with open(log, "wb") as fh:
+        proc = subprocess.run(
+            ["sh", "-c", command], cwd=where, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False
+        )
+    text = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    tail = " / ".join(ln.strip() for ln in text[-CHECK_LOG_TAIL:] if ln.strip()) or f"exit {proc.returncode}"
+    return proc.returncode == 0, str(log), f"`{command}` exited {proc.returncode}: {tail}"
+
+
+def _integration(ws: Workspace, commit: str) -> Path:
+    """The integration worktree, detached at ``commit`` (made and locked on first use)."""
+    where = Path(paths.integration_dir(ws.common_dir))
+    if not (where / ".git").exists():
+        git.prune_worktrees(ws.main_root, check=False)
+        git.add_detached_worktree(ws.main_root, where, commit)
+    else:
+        git.checkout_detached(where, commit)
+    return where
+
+
+def _publish(
+    q: _Queue, name: str, tip: str, work: list[str], base_tip: str, candidate: str, log: str | None
+) -> Landing | None:
+    ws, config = q.ws, q.config
+    landings = _read_record(ws)
+    entry = {
+        "stream": name,
+        "tip": tip,
+        "base_before": base_tip,
+        "merged": candidate,
+        "state": "landing",
+        "time": time.time(),
+        "commits": work,
+    }
+    _write_record(ws, [*landings, entry])  # the intent first: a kill from here on is recovered
+    holder = _checked_out(ws, q.base_ref)
+    message = f"streams merge: land {name}"
+    if holder is None:
+        try:
+            git.update_ref(ws.main_root, q.base_ref, candidate, base_tip, message)
+        except StreamsError:
+            _drop_entry(ws, candidate)
+            return None  # the base moved: build again on its new tip
+    else:
+        moved = git.move_checked_out(
+            holder.path, git.worktree_git_dir(holder.path) or holder.path, q.base_ref, candidate, base_tip, message
+        )
+        if moved.returncode != 0:
+            _drop_entry(ws, candidate)
+            now = git.resolve_commit(ws.main_root, q.base_ref)
+            if now != base_tip:
+                return None
+            files = tuple(moved.blocking_files())
+            q.stop_reason = f"uncommitted changes in {holder.path} are in the way of landing on {config.base}"
+            return Landing(
+                name,
+                Outcome.ROLLED_BACK,
+                f"{config.base} moved back: uncommitted changes in {holder.path} would be overwritten "
+                "(commit or stash them there, then merge again)",
+                files,
+                tuple(work),
+                base_tip,
+                candidate,
+                check_log=log,
+            )
+    _update_entry(ws, candidate, state="landed")
+    events.append(ws.common_dir, "merge.land", stream=name, base_before=base_tip, merged=candidate, commits=len(work))
+    landed_ref, removed = _after_landing(ws, config, name, tip, keep=q.keep)
+    _update_entry(ws, candidate, state="done", landed_ref=landed_ref)
+    return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, landed_ref, removed, log)
+
+
+def _drop_entry(ws: Workspace, candidate: str) -> None:
+    _write_record(ws, [e for e in _read_record(ws) if e.get("merged") != candidate])
+
+
+def _checked_out(ws: Workspace, ref: str) -> git.Worktree | None:
+    return next((w for w in git.worktrees(ws.main_root) if w.branch == ref and not w.bare), None)
+
+
+def _after_landing(ws: Workspace, config: Config, name: str, tip: str, *, keep: bool) -> tuple[str, bool]:
+    """Keep the tip under refs/streams/landed/, release the leases, remove worktree and branch."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    landed = paths.landed_ref(name, stamp)
+    git.update_ref(ws.main_root, landed, tip, git.ZERO_OID, f"streams merge: {name} landed")
+    locks.release_stream(ws.common_dir, name)
+    if keep:
+        return landed, False
+    if git.resolve_commit(ws.main_root, config.branch_ref(name)) != tip:
+        return landed, False  # the branch moved since: leave it (its new commits are not landed)
+    worktrees.stop(ws, config, [name], force=True, delete_branch=True)
+    return landed, True
+
+
+def recover(ws: Workspace, config: Config) -> tuple[str, ...]:
+    """Finish the landings a killed ``streams merge`` left: a candidate on the base is completed,
+    one that never landed is dropped. Returns the streams finished."""
+    landings = _read_record(ws)
+    open_ = [e for e in landings if e.get("state") in ("landing", "landed")]
+    if not open_:
+        return ()
+    finished = []
+    base_tip = git.resolve_commit(ws.main_root, config.base_ref())
+    for entry in open_:
+        candidate, name = str(entry.get("merged", "")), str(entry.get("stream", ""))
+        if base_tip and candidate and git.is_ancestor(ws.main_root, candidate, base_tip):
+            if name in config.names:
+                landed_ref, _ = _after_landing(ws, config, name, str(entry.get("tip", "")), keep=False)
+                entry.update(state="done", landed_ref=landed_ref)
+            else:
+                entry.update(state="done")
+            finished.append(name)
+        else:
+            entry["state"] = "dropped"
+    _write_record(ws, [e for e in landings if e.get("state") != "dropped"])
+    return tuple(finished)
+
+
+def undo(ws: Workspace, config: Config, *, on_wait: Callable[[str], None] | None = None) -> Undone:
+    """Put the base back where the last landing found it, only if it is still at that landing's commit."""
+    with sync_lock(ws, on_wait):
+        landings = [e for e in _read_record(ws) if e.get("state") == "done"]
+        if not landings:
+            raise StreamsError("nothing to undo: no landing is recorded", code="nothing_to_undo")
+        last = landings[-1]
+        merged, before, name = str(last["merged"]), str(last["base_before"]), str(last["stream"])
+        now = git.resolve_commit(ws.main_root, config.base_ref())
+        if now != merged:
+            raise StreamsError(
+                f"{config.base} is at {(now or '')[:12]}, not at {name}'s landing {merged[:12]}: something landed "
+                "or was committed since; revert that landing with `git revert` instead",
+                code="moved",
+            )
+        holder = _checked_out(ws, config.base_ref())
+        message = f"streams merge --undo: {name}"
+        if holder is None:
+            git.update_ref(ws.main_root, config.base_ref(), before, merged, message)
+        else:
+            moved = git.move_checked_out(
+                holder.path,
+                git.worktree_git_dir(holder.path) or holder.path,
+                config.base_ref(),
+                before,
+                merged,
+                message,
+            )
+            if moved.returncode != 0:
+                raise StreamsError(
+                    f"cannot move {config.base} back: uncommitted changes in {holder.path} are in the way "
+                    f"({', '.join(moved.blocking_files()) or moved.first_error()}); commit or stash them, then undo again",
+                    code="dirty",
+                )
+        branch = None
+        landed = last.get("landed_ref")
+        if landed and git.resolve_commit(ws.main_root, config.branch_ref(name)) is None:
+            git.update_ref(
+                ws.main_root, config.branch_ref(name), git.rev_parse(ws.main_root, str(landed)), git.ZERO_OID, message
+            )
+            branch = config.branch(name)
+        _write_record(ws, [e for e in _read_record(ws) if e.get("merged") != merged])
+        events.append(ws.common_dir, "merge.undo", stream=name, base_before=before, merged=merged)
+        return Undone(name, before, merged, branch)
+
+
+__all__ = ["Landing", "MergeReport", "Outcome", "Undone", "merge", "recover", "undo"]
