@@ -227,6 +227,33 @@ def test_halted_sync_shows_halt_and_conflict_state(repo: Repo) -> None:
     assert "api: halted by sync on src/api/app.py" in out
 
 
+def test_halt_notes_come_before_overlap_and_scope_lines_also_when_watching(repo: Repo) -> None:
+    """docs is halted; api (listed first) edits a docs file: the halt line leads, in the plain
+    snapshot and in every `--watch` snapshot (a live view cut to the terminal keeps it)."""
+    start(repo, "api", "docs")
+    commit(repo, repo.worktree("docs"), "docs/index.md", "stream side\n")
+    repo.write("docs/index.md", "base side\n")
+    repo.commit_all("base changes the same line")
+    assert run_cli(["sync", "docs"], repo.root).code == 4
+    repo.write("docs/index.md", "api wrote this\n", cwd=repo.worktree("api"))
+
+    def check(out: list[str]) -> None:
+        notes = out[out.index(next(ln for ln in out if ln.startswith("docs "))) + 1 :]
+        assert notes[0].startswith("docs: halted by sync on docs/index.md"), notes
+        assert any(ln.startswith("api and docs both changed docs/index.md") for ln in notes), notes
+        assert any(ln.startswith("api: out of scope (uncommitted): docs/index.md") for ln in notes), notes
+
+    check(text(repo).splitlines())
+    proc, lines = watch_status(repo, "0.2")
+    try:
+        _wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 2, "two snapshots")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("3 streams")]
+    check([ln.rstrip("\n") for ln in lines[starts[0] : starts[1]]])
+
+
 def test_during_a_halt_progress_comes_from_the_streams_own_tip(repo: Repo) -> None:
     """The half-rebased worktree holds the progress file as replayed so far (here: the one start
     committed); status shows what the stream's branch says."""

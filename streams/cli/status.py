@@ -247,27 +247,29 @@ HEADER = (
 
 
 def details(snap: Snapshot) -> list[str]:
-    """Everything the cells shorten, spelled out: one line per problem."""
-    lines: list[str] = []
+    """Everything the cells shorten, spelled out: one line per problem, most urgent first (the
+    halts, which wait for a human, then errors, scope, predictions, overlaps and warnings), so a
+    view cut to the terminal's height keeps them."""
+    halts: list[str] = []
+    errors: list[str] = []
+    scope: list[str] = []
+    later: list[str] = []
     for r in snap.streams:
-        for err in r.errors:
-            lines.append(f"{r.name}: error: {err}")
+        errors.extend(f"{r.name}: error: {err}" for err in r.errors)
         if r.halted and r.halt is not None:
-            lines.append(
+            halts.append(
                 f"{r.name}: halted by sync on {', '.join(r.halt.files) or 'a conflict'} "
                 f"(finish the rebase in {r.worktree}, then `streams sync --continue {r.name}`)"
             )
-        for v in r.out_of_scope:
-            lines.append(f"{r.name}: out of scope (uncommitted): {v.path}: {v.reason}")
-        for v in r.committed_out_of_scope:
-            lines.append(f"{r.name}: out of scope (committed): {v.path}: {v.reason}")
+        scope.extend(f"{r.name}: out of scope (uncommitted): {v.path}: {v.reason}" for v in r.out_of_scope)
+        scope.extend(f"{r.name}: out of scope (committed): {v.path}: {v.reason}" for v in r.committed_out_of_scope)
         if r.predicted_conflicts:
-            lines.append(f"{r.name}: a rebase onto {snap.base} would conflict on {', '.join(r.predicted_conflicts)}")
+            later.append(f"{r.name}: a rebase onto {snap.base} would conflict on {', '.join(r.predicted_conflicts)}")
+    for r in snap.streams:
         for other, paths in sorted(r.overlaps.items()):
             if r.name < other:
-                lines.append(f"{r.name} and {other} both changed {', '.join(paths)}")
-    lines.extend(f"warning: {w}" for w in snap.warnings)
-    return lines
+                later.append(f"{r.name} and {other} both changed {', '.join(paths)}")
+    return [*halts, *errors, *scope, *later, *(f"warning: {w}" for w in snap.warnings)]
 
 
 def _row_cells(r: StreamStatus, bar: Callable[[int | None], str]) -> list[str]:
