@@ -118,7 +118,7 @@ def test_live_view_shows_the_table_and_follows_commits_and_progress(repo: Repo, 
     assert "+1 -0" in row_of(screen, "api")
 
     commit(repo, repo.worktree("api"), "src/api/app.py", "v2\n")
-    wait_screen(tmux, lambda s: "+2 -0" in row_of(s, "api"), REACT_SECONDS, "the commit (+2 ahead)")
+    wait_screen(tmux, lambda s: "+1 -0" in row_of(s, "api"), REACT_SECONDS, "the commit (+1 ahead)")
 
     p = Progress.new("api").with_changes(status="in_progress", completion=70, current="wiring the live view")
     commit(repo, repo.worktree("api"), ".streams/stream-api.md", render(p))
@@ -145,7 +145,7 @@ def test_file_events_refresh_long_before_the_timer(repo: Repo, tmux: Tmux) -> No
     wait_screen(tmux, lambda s: "pending" in row_of(s, "api"), STARTUP_SECONDS, "the first table")
 
     commit(repo, repo.worktree("api"), "src/api/app.py", "v2\n")
-    wait_screen(tmux, lambda s: "+2 -0" in row_of(s, "api"), REACT_SECONDS, "the commit")
+    wait_screen(tmux, lambda s: "+1 -0" in row_of(s, "api"), REACT_SECONDS, "the commit")
 
     repo.write("src/api/app.py", "uncommitted\n", cwd=repo.worktree("api"))
     wait_screen(tmux, lambda s: " 1 " in row_of(s, "api"), REACT_SECONDS, "one dirty file")
