@@ -177,7 +177,7 @@ def _fetch(ws: Workspace, config: Config) -> None:
     if res.returncode != 0:
         locks = git.fetch_lock_files(ws.common_dir, config.remote)
         fix = (
-            f"{stale_locks_fix(locks, 'this repository')}, then sync again"
+            f"{stale_locks_fix(locks, 'this repository', ws.main_root)}, then sync again"
             if locks
             else f"check the remote with `git fetch {config.remote}`, or remove `remote:` from streams.yaml"
         )

@@ -300,6 +300,37 @@ def test_halt_notes_come_before_overlap_and_scope_lines_also_when_watching(repo:
     check([ln.rstrip("\n") for ln in lines[starts[0] : starts[1]]])
 
 
+def test_a_git_lock_is_called_stale_only_when_no_git_process_holds_it(repo: Repo) -> None:
+    """A halted worktree; a real `git commit -a` there waits for its editor, holding index.lock:
+    status and sync say a git holds it (its pid), not "stale"; once that git is killed, "stale"."""
+    start(repo, "api")
+    wt = repo.worktree("api")
+    commit(repo, wt, "src/api/app.py", "stream side\n")
+    repo.write("src/api/app.py", "base side\n")
+    repo.commit_all("base changes the same line")
+    assert run_cli(["sync", "api"], repo.root).code == 4
+    repo.write("src/api/app.py", "resolved\n", cwd=wt)
+    lock = Path(repo.git("rev-parse", "--absolute-git-dir", cwd=wt).strip()) / "index.lock"
+    env = {**os.environ, "GIT_EDITOR": "f() { sleep 60; }; f"}
+    agent = subprocess.Popen(["git", "commit", "-a", "--no-verify"], cwd=wt, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        _wait_for(lock.exists, "git to take index.lock")
+        held = f"{lock} are held by a running git (pid {agent.pid})"
+        out = text(repo)
+        assert held in out and "stale" not in out, out
+        again = run_cli(["sync", "api"], repo.root)
+        assert held in again.err + again.out and "stale" not in again.err + again.out, again
+    finally:
+        agent.kill()
+        agent.wait(timeout=30)
+    assert lock.exists()  # a killed git leaves its lock behind
+    out = text(repo)
+    assert f"stale lock files: {lock}; a killed git process may have left them" in out, out
+    lock.unlink()
+    assert "lock files" not in text(repo)
+
+
 def test_during_a_halt_progress_comes_from_the_streams_own_tip(repo: Repo) -> None:
     """The half-rebased worktree holds the progress file as replayed so far (here: the one start
     committed); status shows what the stream's branch says."""

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -259,7 +260,7 @@ def details(snap: Snapshot) -> list[str]:
         if r.halted and r.halt is not None:
             halts.append(
                 f"{r.name}: halted by sync on {', '.join(r.halt.files) or 'a conflict'} "
-                f"(finish the rebase in {r.worktree}, then `streams sync --continue {r.name}`)"
+                f"(finish the rebase in {r.worktree}, then `streams sync --continue {r.name}`){_locks_note(r)}"
             )
         scope.extend(f"{r.name}: out of scope (uncommitted): {v.path}: {v.reason}" for v in r.out_of_scope)
         scope.extend(f"{r.name}: out of scope (committed): {v.path}: {v.reason}" for v in r.committed_out_of_scope)
@@ -270,6 +271,19 @@ def details(snap: Snapshot) -> list[str]:
             if r.name < other:
                 later.append(f"{r.name} and {other} both changed {', '.join(paths)}")
     return [*halts, *errors, *scope, *later, *(f"warning: {w}" for w in snap.warnings)]
+
+
+def _locks_note(r: StreamStatus) -> str:
+    """Lock files git left or holds around a halted stream's worktree, and what to do about them
+    (stale only when no git process works there: ``coordinator.halts.stale_locks_fix``)."""
+    if r.halt is None or not r.halt.ref or not r.worktree:
+        return ""
+    from coordinator.halts import stale_locks_fix
+    from streams import git
+
+    worktree = Path(r.worktree)
+    locks = git.stale_lock_files(worktree, r.halt.ref) if worktree.is_dir() else []
+    return f"; {stale_locks_fix(locks, 'that worktree', worktree)}" if locks else ""
 
 
 def _row_cells(r: StreamStatus, bar: Callable[[int | None], str]) -> list[str]:
