@@ -106,7 +106,9 @@ def updated_text(result: ProgressCommit) -> str:
 
 
 def _plain_text(value: str) -> bool:
-    return len(value) <= _MAX_TEXT and value.isprintable() and not value.startswith("-")
+    """Text the full path would take as it is: one printable line, not starting like an option or a
+    markdown heading or item (``## Next Steps``, ``- x``), not long."""
+    return len(value) <= _MAX_TEXT and value.isprintable() and not value.lstrip().startswith(("-", "#", "*"))
 
 
 def parse_args(args: list[str]) -> tuple[str | None, Update, str | None] | None:
