@@ -35,6 +35,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
+from coordinator.gitlocks import locks_hint, stale_locks_fix
 from coordinator.halts import (
     AbortResult,
     ContinueResult,
@@ -45,10 +46,8 @@ from coordinator.halts import (
     blocking_hint,
     continue_halt,
     halt_next,
-    locks_hint,
     reconcile,
     remove_leftovers,
-    stale_locks_fix,
 )
 from streams import fence as fencing
 from streams import git

@@ -275,10 +275,10 @@ def details(snap: Snapshot) -> list[str]:
 
 def _locks_note(r: StreamStatus) -> str:
     """Lock files git left or holds around a halted stream's worktree, and what to do about them
-    (stale only when no git process works there: ``coordinator.halts.stale_locks_fix``)."""
+    (stale only when no git process works there: ``coordinator.gitlocks.stale_locks_fix``)."""
     if r.halt is None or not r.halt.ref or not r.worktree:
         return ""
-    from coordinator.halts import stale_locks_fix
+    from coordinator.gitlocks import stale_locks_fix
     from streams import git
 
     worktree = Path(r.worktree)
