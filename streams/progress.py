@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from streams import git
 from streams.kernel.atomic import write_atomic
 from streams.kernel.durations import iso_utc
-from streams.kernel.errors import StreamsError
+from streams.kernel.errors import GitError, StreamsError
 from streams.kernel.mutex import held
 from streams.kernel.paths import progress_path
 from streams.kernel.procs import pid_alive
@@ -522,22 +522,28 @@ def _update_locked(
     new = apply_update(current, update, when=when or iso_utc())
     data = render(new).encode()
 
-    # A new file is asked about first; an existing one only when git sees no change (an untracked
-    # file is no change to git): the usual update runs `git diff` and `git commit`, nothing more.
+    # A new file is asked about first. Otherwise the commit is tried at once (the usual update: one
+    # git process), and only a refusal asks why: nothing to commit (the file is as HEAD has it), a
+    # file git does not know (an untracked one left by hand), or a real refusal (a hook's).
     tracked = bool(git.tracked_files(worktree, rel)) if old_bytes is None else None
+    text = _commit_message(name, new, update, message)
     _write_file_atomic(path, data, git_dir)
     added = False
     try:
         if tracked is False:
             git.add_intent_to_add(worktree, rel)
             added = True
-        if not git.differs_from_head(worktree, rel):
+        try:
+            # Unpiped: a `streams progress` killed now still gets its commit made, not half made.
+            git.commit_only(worktree, [rel], text)
+        except GitError:
+            if git.differs_from_head(worktree, rel):
+                raise
             if tracked is not None or git.tracked_files(worktree, rel):
                 return ProgressCommit(name, path, new, None, branch)
-            git.add_intent_to_add(worktree, rel)  # an untracked file left by hand: commit it
+            git.add_intent_to_add(worktree, rel)
             added = True
-        # Unpiped: a `streams progress` killed now still gets its commit made, not half made.
-        git.commit_only(worktree, [rel], _commit_message(name, new, update, message))
+            git.commit_only(worktree, [rel], text)
     except BaseException:
         _restore(worktree, rel, path, old_bytes, git_dir, added)
         raise

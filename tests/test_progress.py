@@ -283,13 +283,24 @@ def test_an_uncommitted_config_edit_sends_the_update_the_full_way(started: Repo)
     assert p is not None and p.completion == 9
 
 
-def test_an_update_runs_no_git_process_beyond_diff_and_commit(started: Repo, tmp_path: Path) -> None:
+def test_an_update_runs_no_git_process_but_its_commit(started: Repo, tmp_path: Path) -> None:
     wt = started.worktree("api")
     assert run_cli(["progress", "--completion", "1"], wt).code == 0
     trace = tmp_path / "trace"
     r = run_streams(["progress", "--completion", "2"], wt, env={"GIT_TRACE": str(trace)})
     assert r.code == 0, r.err
     ours = [ln.split("trace: built-in: ", 1)[1] for ln in trace.read_text().splitlines() if "built-in: git" in ln]
-    commit = next(i for i, c in enumerate(ours) if c.startswith("git commit"))
-    assert [c.split()[1] for c in ours[:commit]] == ["diff"], ours  # the hooks' own git processes follow
+    assert ours[0].startswith("git commit --quiet --only"), ours  # the hooks' own git processes follow
     assert "git rev-parse HEAD" not in ours, ours
+
+
+def test_an_untracked_progress_file_left_by_hand_is_committed(started: Repo) -> None:
+    wt = started.worktree("api")
+    started.git("rm", "-q", "--cached", ".streams/stream-api.md", cwd=wt)
+    started.git("commit", "-q", "--no-verify", "-m", "untrack the progress file", cwd=wt)
+    assert started.git("ls-files", ".streams", cwd=wt) == ""
+    r = run_streams(["progress", "--completion", "15"], wt)
+    assert r.code == 0, r.err
+    assert "committed " in r.out
+    assert files_of(started, head(started, wt)) == [".streams/stream-api.md"]
+    assert "completion: 15" in started.git("show", "HEAD:.streams/stream-api.md", cwd=wt)
