@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coordinator.gitlocks import locks_hint, stale_locks_fix
 from streams import fence as fencing
 from streams import git
 from streams.config import Config
@@ -107,24 +108,11 @@ def halt_next(h: Halt) -> str:
     else:
         what = "the rebase stopped"
     locks = git.stale_lock_files(Path(h.worktree), h.ref) if h.ref else []
-    stale = f"; first: {stale_locks_fix(locks, 'that worktree')}" if locks else ""
+    stale = f"; first: {stale_locks_fix(locks, 'that worktree', Path(h.worktree))}" if locks else ""
     return (
         f"{what} in {h.worktree}{stale}; resolve and `git add` the files, then `git rebase --continue` there or "
         f"`streams sync --continue {h.stream}`; or `streams sync --abort {h.stream}` (back to {h.original_tip[:12]})"
     )
-
-
-def stale_locks_fix(locks: Sequence[Path], where: str) -> str:
-    """What to do about lock files a killed git left (``git.stale_lock_files``, ``git.fetch_lock_files``)."""
-    return (
-        f"stale lock files: {', '.join(str(p) for p in locks)}; a killed git process may have left them: "
-        f"delete them if no git command runs in {where}"
-    )
-
-
-def locks_hint(worktree: Path, ref: str) -> str:
-    locks = git.stale_lock_files(worktree, ref)
-    return f" ({stale_locks_fix(locks, 'that worktree')})" if locks else ""
 
 
 def blocking_hint(res: git.Result) -> str:

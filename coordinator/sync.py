@@ -35,6 +35,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
+from coordinator.gitlocks import locks_hint, stale_locks_fix
 from coordinator.halts import (
     AbortResult,
     ContinueResult,
@@ -45,10 +46,8 @@ from coordinator.halts import (
     blocking_hint,
     continue_halt,
     halt_next,
-    locks_hint,
     reconcile,
     remove_leftovers,
-    stale_locks_fix,
 )
 from streams import fence as fencing
 from streams import git
@@ -177,7 +176,7 @@ def _fetch(ws: Workspace, config: Config) -> None:
     if res.returncode != 0:
         locks = git.fetch_lock_files(ws.common_dir, config.remote)
         fix = (
-            f"{stale_locks_fix(locks, 'this repository')}, then sync again"
+            f"{stale_locks_fix(locks, 'this repository', ws.main_root)}, then sync again"
             if locks
             else f"check the remote with `git fetch {config.remote}`, or remove `remote:` from streams.yaml"
         )

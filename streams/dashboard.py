@@ -47,7 +47,10 @@ streams[].completion         int | null        0-100 from the progress file
 streams[].current_task       str               "Current Task" of the progress file
 streams[].blocked_items      [str]             "Blocked Items" of the progress file
 streams[].progress_updated   str               ``updated:`` of the progress file
-streams[].ahead              int | null        commits on the branch not on ``base_ref``
+streams[].ahead              int | null        commits on the branch with work not on
+                                               ``base_ref``: progress-only commits and commits
+                                               whose patch is on it left out; what ``streams
+                                               stop`` counts (``worktrees.unmerged_commits``)
 streams[].behind             int | null        commits on ``base_ref`` not on the branch
 streams[].dirty              [str]             uncommitted paths (staged, unstaged, untracked;
                                                both sides of a staged rename)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
-
-import yaml
+from typing import Any, ClassVar
 
 from streams import git
 from streams.kernel.atomic import write_atomic
 from streams.kernel.durations import iso_utc
-from streams.kernel.errors import StreamsError
+from streams.kernel.errors import GitError, StreamsError
 from streams.kernel.mutex import held
 from streams.kernel.paths import progress_path
 from streams.kernel.procs import pid_alive
@@ -109,11 +106,73 @@ def render(p: Progress) -> str:
     )
 
 
+# Values the front matter holds as YAML plain scalars that mean themselves: no indicator, no
+# type YAML 1.1 would read into them (booleans, null; a number or a date starts with a digit).
+# Only these are written and read without PyYAML (a `streams progress` pays no 10 ms import for
+# it); anything else goes through PyYAML, both ways, so the file means what YAML says it means.
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./@+-]*\Z")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+_WHEN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
+_COMPLETION = re.compile(r"(?:0|[1-9][0-9]{0,2})\Z")
+_KEY = re.compile(r"([a-z_]+): (.*)\Z")
+
+
+def _plain(value: str) -> bool:
+    return bool(_PLAIN.match(value)) and value.lower() not in _YAML_WORDS
+
+
 def _scalar(value: str) -> str:
     if not value:
         return '""'
+    if _plain(value):
+        return value
+    import yaml
+
     dumped = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
     return dumped.removesuffix("\n...").removesuffix("...").strip()
+
+
+def _simple_front(lines: list[str]) -> dict[str, Any] | None:
+    """The front matter as ``render`` writes it (each key once, each value of its plain form),
+    read without PyYAML; None for anything else (the caller asks PyYAML)."""
+    meta: dict[str, Any] = {}
+    for line in lines:
+        m = _KEY.match(line)
+        if m is None or m.group(1) in meta:
+            return None
+        key, value = m.groups()
+        if value == '""':
+            meta[key] = ""
+        elif key == "completion" and _COMPLETION.match(value):
+            meta[key] = int(value)
+        elif _FAST_VALUE.get(key, _never)(value):
+            meta[key] = value
+        else:
+            return None
+    return meta
+
+
+def _never(_value: str) -> bool:
+    return False
+
+
+_FAST_VALUE = {
+    "started": lambda v: bool(_WHEN.match(v)),
+    "updated": lambda v: bool(_WHEN.match(v)),
+    "status": lambda v: v in STATUSES,
+    "stream": _plain,
+    "agent": _plain,
+}
+
+
+def _yaml_front(lines: list[str], display: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load("\n".join(lines)) or {}
+    except yaml.MarkedYAMLError as exc:
+        at = (exc.problem_mark.line + 2) if exc.problem_mark else 1
+        raise ProgressError(f"{display}:{at}: front matter is not valid YAML: {exc.problem}") from None
 
 
 def parse(text: str, *, display: str) -> Progress:
@@ -125,11 +184,8 @@ def parse(text: str, *, display: str) -> Progress:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
         raise ProgressError(f"{display}:1: front matter is not closed by a '---' line") from None
-    try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
-    except yaml.MarkedYAMLError as exc:
-        at = (exc.problem_mark.line + 2) if exc.problem_mark else 1
-        raise ProgressError(f"{display}:{at}: front matter is not valid YAML: {exc.problem}") from None
+    simple = _simple_front(lines[1:end])
+    meta = simple if simple is not None else _yaml_front(lines[1:end], display)
     if not isinstance(meta, dict):
         raise ProgressError(f"{display}:2: front matter must be key: value lines")
 
@@ -161,6 +217,10 @@ def parse(text: str, *, display: str) -> Progress:
         v = meta.get(key)
         if v is None:
             return ""
+        if isinstance(v, str):
+            return v
+        import datetime as dt
+
         if isinstance(v, dt.datetime):
             return v.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return str(v)
@@ -224,6 +284,8 @@ def read_progress(worktree: Path, name: str) -> Progress | None:
 
 def check_status(value: str) -> ProgressStatus:
     if value not in STATUSES:
+        import difflib
+
         close = difflib.get_close_matches(value, STATUSES, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ProgressUsageError(f"--status {value!r} is not a status; {hint}use one of {', '.join(STATUSES)}")
@@ -362,16 +424,19 @@ def update_progress(
     *,
     message: str | None = None,
     when: str | None = None,
+    dirs: tuple[Path, Path] | None = None,
 ) -> ProgressCommit:
     """Apply ``update`` to stream ``name``'s progress file in ``worktree`` and commit only that file.
 
     ``branch`` is the stream's branch (e.g. ``streams/api``): the worktree must have it checked
     out, with no rebase or merge in progress. Validation failures change nothing on disk.
+    ``dirs`` (the worktree's git dir and the common dir, when the caller knows them) spares the
+    git processes that would ask for HEAD and for the new commit's id.
     """
     rel = progress_path(name)
     path = progress_file(worktree, name)
     with stream_worktree_lock(state_dir, name):
-        return _update_locked(worktree, name, branch, update, rel, path, message=message, when=when)
+        return _update_locked(worktree, name, branch, update, rel, path, message=message, when=when, dirs=dirs)
 
 
 @contextmanager
@@ -390,6 +455,32 @@ def stream_worktree_lock(state_dir: Path, name: str, timeout: float = 30.0) -> I
         yield
 
 
+_OID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
+
+
+def _head(worktree: Path, dirs: tuple[Path, Path] | None) -> tuple[Path, str]:
+    """(the worktree's git dir, HEAD as a full ref name or ``HEAD`` when detached): read from the
+    git dir's ``HEAD`` file when ``dirs`` names it, else (or when that file says something else,
+    e.g. a reftable repository's placeholder) asked of git."""
+    if dirs is not None:
+        head = git.read_small(dirs[0] / "HEAD") or ""
+        if head.startswith("ref: refs/heads/") and not head.endswith("/.invalid"):
+            return dirs[0], head.removeprefix("ref: ")
+        if _OID.match(head):
+            return dirs[0], "HEAD"
+    return git.git_dir_and_head(worktree)
+
+
+def _new_tip(worktree: Path, head_ref: str, dirs: tuple[Path, Path] | None) -> str:
+    """The commit the branch names now: its loose ref file when ``dirs`` names the common dir and it
+    holds an object id, else ``git rev-parse HEAD``."""
+    if dirs is not None:
+        oid = git.read_small(dirs[1] / head_ref) or ""
+        if _OID.match(oid):
+            return oid
+    return git.rev_parse(worktree, "HEAD")
+
+
 def _update_locked(
     worktree: Path,
     name: str,
@@ -400,8 +491,9 @@ def _update_locked(
     *,
     message: str | None,
     when: str | None,
+    dirs: tuple[Path, Path] | None = None,
 ) -> ProgressCommit:
-    git_dir, head_ref = git.git_dir_and_head(worktree)
+    git_dir, head_ref = _head(worktree, dirs)
     if (op := git.operation_in_progress(git_dir)) is not None:
         raise ProgressError(
             f"{worktree} has a {op} in progress; finish it (e.g. `git rebase --continue`) or abort it, "
@@ -430,22 +522,32 @@ def _update_locked(
     new = apply_update(current, update, when=when or iso_utc())
     data = render(new).encode()
 
-    tracked = bool(git.tracked_files(worktree, rel))
+    # A new file is asked about first. Otherwise the commit is tried at once (the usual update: one
+    # git process), and only a refusal asks why: nothing to commit (the file is as HEAD has it), a
+    # file git does not know (an untracked one left by hand), or a real refusal (a hook's).
+    tracked = bool(git.tracked_files(worktree, rel)) if old_bytes is None else None
+    text = _commit_message(name, new, update, message)
     _write_file_atomic(path, data, git_dir)
     added = False
     try:
-        if not tracked:
+        if tracked is False:
             git.add_intent_to_add(worktree, rel)
             added = True
-        if not git.differs_from_head(worktree, rel):
-            return ProgressCommit(name, path, new, None, branch)
-        # Unpiped: a `streams progress` killed now still gets its commit made, not half made.
-        git.commit_only(worktree, [rel], _commit_message(name, new, update, message))
+        try:
+            # Unpiped: a `streams progress` killed now still gets its commit made, not half made.
+            git.commit_only(worktree, [rel], text)
+        except GitError:
+            if git.differs_from_head(worktree, rel):
+                raise
+            if tracked is not None or git.tracked_files(worktree, rel):
+                return ProgressCommit(name, path, new, None, branch)
+            git.add_intent_to_add(worktree, rel)
+            added = True
+            git.commit_only(worktree, [rel], text)
     except BaseException:
         _restore(worktree, rel, path, old_bytes, git_dir, added)
         raise
-    commit = git.rev_parse(worktree, "HEAD")
-    return ProgressCommit(name, path, new, commit, branch)
+    return ProgressCommit(name, path, new, _new_tip(worktree, head_ref, dirs), branch)
 
 
 def _restore(worktree: Path, rel: str, path: Path, old: bytes | None, git_dir: Path, added: bool) -> None:

@@ -59,6 +59,7 @@ from streams.progress import parse as parse_progress
 from streams.scope import check_paths
 from streams.state import Halt, read_halts
 from streams.workspace import Workspace
+from streams.worktrees import compared_ref, unmerged_commits
 
 __all__ = [
     "BRANCH_ONLY",
@@ -124,9 +125,10 @@ class _Row:
     head: str | None = None
     authored: float | None = None
     progress: Progress | None = None
-    ahead: int | None = None
+    ahead: int | None = None  # every commit not on the base (``rev-list``): what the paths come from
     behind: int | None = None
     merge_base: str | None = None
+    unmerged: int | None = None  # commits with work not on the base: the AHEAD shown
     dirty: tuple[str, ...] = ()
     conflicted: tuple[str, ...] = ()
     operation: str | None = None
@@ -166,6 +168,7 @@ class Collector:
         self._divergence: dict[tuple[str, str, str], git.Divergence] = {}
         self._changes: dict[tuple[str, str], tuple[str, ...]] = {}
         self._predicted: dict[tuple[str, str, str], tuple[str, ...]] = {}
+        self._unmerged: dict[tuple[str, str, str], int] = {}
         self._worktrees: dict[Path, WorktreeRead] = {}  # the last git status of each worktree
         self._untracked: bool | None = None
         self._hooks_path: str | None = None
@@ -232,8 +235,7 @@ class Collector:
 
         tips_f = self._submit(git.ref_tips, root, [r for r in (local_base, remote_base) if r] + [prefix.rstrip("/")])
         tips: dict[str, RefTip] = tips_f.result()
-        # What sync rebases onto: <remote>/<base> as last fetched when a remote is set, else the base.
-        base_ref = remote_base if remote_base in tips else local_base
+        base_ref = compared_ref(config, tips)  # what sync rebases onto, and `stop` counts against
         base_tip = tips[base_ref].oid if base_ref in tips else None
         if base_tip is None:
             warnings.append(f"base branch {config.base!r} does not exist: ahead/behind and predictions are unknown")
@@ -248,6 +250,7 @@ class Collector:
         status_f: dict[str, Future[WorktreeRead]] = {}
         reused: dict[str, WorktreeRead] = {}
         div_f: dict[str, Future[git.Divergence]] = {}
+        work_f: dict[str, Future[int]] = {}
         for r in rows:
             if r.state in (STARTED, UNCONFIGURED) and r.worktree is not None:
                 cached = self._worktrees.get(r.worktree)
@@ -259,6 +262,8 @@ class Collector:
                 key = (base_tip, r.head, base_ref)
                 if key not in self._divergence:
                     div_f[r.name] = self._submit(git.divergence, root, base_tip, r.head)
+                if (base_tip, r.head, r.name) not in self._unmerged:
+                    work_f[r.name] = self._submit(self._count_unmerged, r.name, base_tip, r.head)
 
         # Meanwhile, the files: progress, leases, halts, agents.
         for r in rows:
@@ -274,6 +279,7 @@ class Collector:
         self._take_reads(rows, reused, status_f)
         if base_tip is not None:
             self._take_divergence(rows, div_f, base_tip, base_ref)
+            self._take_unmerged(rows, work_f, base_tip)
         if predict_f is not None:
             try:
                 predicted: dict[str, tuple[str, ...]] = predict_f.result()
@@ -322,6 +328,23 @@ class Collector:
                 r.ahead, r.behind, r.merge_base = d.ahead, d.behind, d.merge_base
             except (StreamsError, OSError) as exc:
                 r.errors.append(f"ahead/behind: {_describe(exc)}")
+
+    def _count_unmerged(self, name: str, base_tip: str, head: str) -> int:
+        return len(unmerged_commits(self.ws, self.config, name, base=base_tip, tip=head))
+
+    def _take_unmerged(self, rows: list[_Row], work_f: dict[str, Future[int]], base_tip: str) -> None:
+        """Each row's count of commits with work not on the base (``worktrees.unmerged_commits``,
+        what ``streams stop`` counts): cached by commit ids, or from its ``rev-list``."""
+        for r in rows:
+            if r.head is None:
+                continue
+            key = (base_tip, r.head, r.name)
+            try:
+                if r.name in work_f:
+                    self._unmerged[key] = work_f[r.name].result()
+                r.unmerged = self._unmerged[key]
+            except (StreamsError, OSError) as exc:
+                r.errors.append(f"commits not on the base: {_describe(exc)}")
 
     def _rows(self, tips: dict[str, RefTip]) -> list[_Row]:
         config = self.config
@@ -405,7 +428,7 @@ class Collector:
                 r.errors.append(f"scope check: {_describe(exc)}")
 
     def _trim_caches(self) -> None:
-        for cache in (self._divergence, self._changes, self._predicted):
+        for cache in (self._divergence, self._changes, self._predicted, self._unmerged):
             if len(cache) > 4096:
                 cache.clear()
 
@@ -447,7 +470,7 @@ class Collector:
                     current_task=p.current if p is not None else "",
                     blocked_items=p.blocked if p is not None else (),
                     progress_updated=p.updated if p is not None else "",
-                    ahead=r.ahead,
+                    ahead=r.unmerged if r.ahead is not None else None,
                     behind=r.behind,
                     dirty=r.dirty,
                     out_of_scope=r.out_of_scope,

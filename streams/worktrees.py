@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -314,13 +314,33 @@ class StopResult:
     released_locks: tuple[str, ...] = ()  # shared files whose leases the stop released
 
 
-def unmerged_commits(ws: Workspace, config: Config, name: str) -> list[git.Oid]:
-    """Commits on the stream's branch whose changes are not on the base.
+def compared_ref(config: Config, exists: Container[str]) -> str:
+    """The ref a stream's commits are counted against (``streams stop``, the dashboard's AHEAD and
+    BEHIND): ``<remote>/<base>`` as last fetched when a remote is set and ``exists`` holds it (what
+    sync rebases onto), else the base."""
+    up = config.upstream_ref()
+    return up if config.remote and up in exists else config.base_ref()
+
+
+def compared_base(ws: Workspace, config: Config) -> tuple[str, str]:
+    """(``compared_ref``, its name as people write it: ``origin/main`` or ``main``)."""
+    if config.remote and git.resolve_commit(ws.main_root, config.upstream_ref()) is not None:
+        return config.upstream_ref(), config.upstream_name()
+    return config.base_ref(), config.base
+
+
+def unmerged_commits(
+    ws: Workspace, config: Config, name: str, *, base: str | None = None, tip: str | None = None
+) -> list[git.Oid]:
+    """Commits on the stream's branch (or ``tip``) whose changes are not on the base (or ``base``:
+    ``compared_base`` by default). ``streams stop`` and the dashboard's AHEAD count these.
 
     Commits that only touch the stream's own progress file are bookkeeping, and commits whose patch
     is already on the base (cherry-picked or rebased there) count as merged.
     """
-    return git.commits_not_on(ws.main_root, config.base_ref(), config.branch_ref(name), ignoring=[progress_path(name)])
+    base = base if base is not None else compared_base(ws, config)[0]
+    tip = tip if tip is not None else config.branch_ref(name)
+    return git.commits_not_on(ws.main_root, base, tip, ignoring=[progress_path(name)])
 
 
 def _stoppable(ws: Workspace, config: Config, names: list[str]) -> list[str]:
@@ -350,6 +370,7 @@ def stop(
     wanted = _stoppable(ws, config, names)  # before anything is written
     with worktree_lock(ws, on_wait):
         by_name = places.stream_worktrees(ws, config)
+        base_ref, base_name = compared_base(ws, config)
         plans = []
         for name in wanted:
             branch = config.branch(name)
@@ -361,7 +382,7 @@ def stop(
             if wt is not None and wt.path.is_dir():
                 dirty = git.is_dirty(wt.path)
                 op, _ = git.worktree_operation(wt.path)
-            unmerged = unmerged_commits(ws, config, name) if tip is not None else []
+            unmerged = unmerged_commits(ws, config, name, base=base_ref) if tip is not None else []
             if not force:
                 if op is not None:
                     raise StreamsError(
@@ -379,7 +400,7 @@ def stop(
                 if unmerged and (wt is not None or delete_branch):
                     raise StreamsError(
                         f"branch {branch} has {len(unmerged)} commit{'s' if len(unmerged) != 1 else ''} not on "
-                        f"{config.base} (tip {tip[:12] if tip else ''}); merge them first, or pass --force "
+                        f"{base_name} (tip {tip[:12] if tip else ''}); merge them first, or pass --force "
                         "(the tip is printed so nothing is lost)",
                         code="unmerged",
                     )

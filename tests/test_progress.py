@@ -199,3 +199,108 @@ def test_read_progress(started: Repo, tmp_path: Path) -> None:
     assert read_progress(tmp_path, "api") is None
     p = read_progress(started.worktree("api"), "api")
     assert p is not None and p.stream == "api" and p.status == "pending"
+
+
+# --- the quick path: an agent's update in its own worktree ------------------------------------------------
+
+LOADED = (
+    "import sys; from streams.cli import main\n"
+    "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+    "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'click', 'yaml', 'pathspec', 'rich', 'tempfile'})\n"
+    "print('LOADED', code, heavy, sorted(m for m in sys.modules if m.startswith('streams.config')))\n"
+)
+
+
+def loaded(wt: Path, *args: str) -> str:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], cwd=wt, capture_output=True, text=True, check=False, timeout=60
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return next(ln for ln in proc.stdout.splitlines() if ln.startswith("LOADED"))
+
+
+def test_an_update_in_the_streams_own_worktree_loads_neither_click_nor_the_config(started: Repo) -> None:
+    wt = started.worktree("api")
+    assert run_cli(["progress", "--completion", "1"], wt).code == 0  # the hooks' cache is fresh
+    before = head(started, wt)
+    assert loaded(wt, "progress", "--status", "in_progress", "--completion", "30", "--done", "models") == (
+        "LOADED 0 [] []"
+    )
+    assert files_of(started, head(started, wt)) == [".streams/stream-api.md"]
+    assert started.git("rev-parse", "HEAD~1", cwd=wt).strip() == before
+    p = read_progress(wt, "api")
+    assert p is not None and (p.status, p.completion, p.completed) == ("in_progress", 30, ("models",))
+
+
+def test_the_quick_path_says_what_the_full_path_says(started: Repo) -> None:
+    wt = started.worktree("api")
+    quick = run_streams(["progress", "--completion", "20", "--current", "endpoints", "-m", "half way"], wt)
+    assert quick.code == 0, quick.err
+    full = run_cli(["progress", "--completion", "25", "--current", "endpoints"], wt)
+    assert full.code == 0, full.err
+
+    def shape(out: str) -> list[str]:
+        return [
+            ln.split(" (updated")[0] if "(updated" in ln else ln for ln in out.splitlines() if "committed" not in ln
+        ]
+
+    assert shape(quick.out.replace("20%", "25%")) == shape(full.out)
+    assert "committed " + head(started, wt)[:12] in full.out
+    assert started.git("log", "-2", "--format=%s", cwd=wt).splitlines() == [
+        "progress(api): pending, 25%",
+        "progress(api): half way",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--completion", "200"], 2, "outside 0-100"),
+        (["--status", "done"], 2, "is not a status"),
+        (["--stream", "ui", "--completion", "5"], 0, "ui: pending, 5%"),
+        (["--json", "--completion", "6"], 0, '"command": "progress"'),
+        (["--completion", "7", "--current", "naïve – café"], 0, "current: naïve – café"),
+    ],
+)
+def test_anything_the_quick_path_does_not_take_goes_the_full_way(
+    started: Repo, args: list[str], code: int, says: str
+) -> None:
+    r = run_streams(["progress", *args], started.worktree("api"))
+    assert r.code == code, (r.out, r.err)
+    assert says in r.out + r.err and "Traceback" not in r.err
+
+
+def test_an_uncommitted_config_edit_sends_the_update_the_full_way(started: Repo) -> None:
+    wt = started.worktree("api")
+    config = started.root / "streams.yaml"
+    config.write_text(config.read_text() + "  extra:\n    owns: [extra/**]\n")
+    said = loaded(wt, "progress", "--completion", "9")
+    assert said.startswith("LOADED 0 [") and "'click'" in said and "'yaml'" in said, said
+    p = read_progress(wt, "api")
+    assert p is not None and p.completion == 9
+
+
+def test_an_update_runs_no_git_process_but_its_commit(started: Repo, tmp_path: Path) -> None:
+    wt = started.worktree("api")
+    assert run_cli(["progress", "--completion", "1"], wt).code == 0
+    trace = tmp_path / "trace"
+    r = run_streams(["progress", "--completion", "2"], wt, env={"GIT_TRACE": str(trace)})
+    assert r.code == 0, r.err
+    ours = [ln.split("trace: built-in: ", 1)[1] for ln in trace.read_text().splitlines() if "built-in: git" in ln]
+    assert ours[0].startswith("git commit --quiet --only"), ours  # the hooks' own git processes follow
+    assert "git rev-parse HEAD" not in ours, ours
+
+
+def test_an_untracked_progress_file_left_by_hand_is_committed(started: Repo) -> None:
+    wt = started.worktree("api")
+    started.git("rm", "-q", "--cached", ".streams/stream-api.md", cwd=wt)
+    started.git("commit", "-q", "--no-verify", "-m", "untrack the progress file", cwd=wt)
+    assert started.git("ls-files", ".streams", cwd=wt) == ""
+    r = run_streams(["progress", "--completion", "15"], wt)
+    assert r.code == 0, r.err
+    assert "committed " in r.out
+    assert files_of(started, head(started, wt)) == [".streams/stream-api.md"]
+    assert "completion: 15" in started.git("show", "HEAD:.streams/stream-api.md", cwd=wt)

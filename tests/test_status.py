@@ -88,7 +88,12 @@ def test_started_and_not_started_streams(repo: Repo) -> None:
     api, docs = row(data, "api"), row(data, "docs")
     assert api["state"] == "started" and api["status"] == "pending" and api["completion"] == 0
     assert api["worktree"] == str(repo.worktree("api"))
-    assert (api["ahead"], api["behind"], api["dirty"], api["errors"]) == (1, 0, [], [])
+    assert (api["ahead"], api["behind"], api["dirty"], api["errors"]) == (
+        0,
+        0,
+        [],
+        [],
+    )  # start's progress commit: bookkeeping
     assert docs["state"] == "not started" and docs["head"] is None and docs["ahead"] is None
     assert docs["worktree"] == str(repo.worktree("docs"))
     s = data["summary"]
@@ -96,7 +101,48 @@ def test_started_and_not_started_streams(repo: Repo) -> None:
     out = text(repo)
     assert out.splitlines()[0].startswith("3 streams · 0 active")
     assert "not started" in line_of(out, "docs")
-    assert "pending" in line_of(out, "api") and "+1 -0" in line_of(out, "api")
+    assert "pending" in line_of(out, "api") and "+0 -0" in line_of(out, "api")
+
+
+def test_stop_counts_the_commits_the_dashboard_counts(repo: Repo) -> None:
+    """Progress commits (start's and the agent's), two commits of work, one of them also landed on
+    main by cherry-pick: the dashboard's AHEAD and `stop`'s refusal both say 1."""
+    start(repo, "api")
+    wt = repo.worktree("api")
+    assert run_cli(["progress", "--completion", "10"], wt).code == 0
+    landed = commit(repo, wt, "src/api/app.py", "v2\n", "landed")
+    tip = commit(repo, wt, "src/api/new.py", "new\n", "not landed")
+    repo.git("cherry-pick", landed)
+    ahead = row(snapshot(repo), "api")["ahead"]
+    assert "+1 -1" in line_of(text(repo), "api")
+    r = run_cli(["stop", "api"], repo.root)
+    assert r.code == 1
+    assert f"branch streams/api has {ahead} commit not on main (tip {tip[:12]})" in r.err
+    assert ahead == 1
+
+
+def test_with_a_remote_stop_and_the_dashboard_count_against_what_was_fetched(repo: Repo, tmp_path: Path) -> None:
+    """The stream's work landed on origin/main (fetched), not on the local main: nothing is lost."""
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", "origin.git")
+    repo.git("remote", "add", "origin", str(tmp_path / "origin.git"))
+    config = (repo.root / "streams.yaml").read_text().replace("base: main\n", "base: main\nremote: origin\n")
+    repo.write("streams.yaml", config)
+    repo.commit_all("streams: use origin")
+    repo.git("push", "-q", "origin", "main")
+    repo.git("fetch", "-q", "origin")
+    start(repo, "api")
+    wt = repo.worktree("api")
+    work = commit(repo, wt, "src/api/app.py", "v2\n", "work")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), "other")
+    git(other, "fetch", "-q", str(repo.root), work)
+    git(other, "cherry-pick", "FETCH_HEAD")
+    git(other, "push", "-q", "origin", "main")
+    repo.git("fetch", "-q", "origin")
+    assert row(snapshot(repo), "api")["ahead"] == 0
+    r = run_cli(["stop", "api"], repo.root)
+    assert r.code == 0, r.err
+    assert "not on" not in r.out
 
 
 def test_progress_update_shows_status_completion_and_task(repo: Repo) -> None:
@@ -126,7 +172,7 @@ def test_commits_ahead_behind_and_last_commit(repo: Repo) -> None:
     wt = repo.worktree("api")
     tip = commit(repo, wt, "src/api/app.py", "v2\n", GIT_AUTHOR_DATE="2026-01-02T03:04:05Z")
     api = row(snapshot(repo), "api")
-    assert (api["ahead"], api["behind"], api["head"]) == (2, 0, tip)
+    assert (api["ahead"], api["behind"], api["head"]) == (1, 0, tip)  # not the progress commit of `start`
     assert api["last_commit"] == "2026-01-02T03:04:05Z"  # the author date: a rebase keeps it
     assert api["last_commit_age"] > 0
     assert api["changed"] == ["src/api/app.py"]  # the progress file is bookkeeping, not a change
@@ -137,14 +183,14 @@ def test_commits_ahead_behind_and_last_commit(repo: Repo) -> None:
     repo.commit_all("base moves again")
     data = snapshot(repo)
     api = row(data, "api")
-    assert (api["ahead"], api["behind"]) == (2, 2)
+    assert (api["ahead"], api["behind"]) == (1, 2)
     assert data["base_tip"] == repo.git("rev-parse", "main").strip()
-    assert "+2 -2" in line_of(text(repo), "api")
+    assert "+1 -2" in line_of(text(repo), "api")
 
     # sync rebases (new committer dates): LAST COMMIT still says when the agent last committed
     assert run_cli(["sync", "api"], repo.root).code == 0
     api = row(snapshot(repo), "api")
-    assert (api["ahead"], api["behind"]) == (2, 0)
+    assert (api["ahead"], api["behind"]) == (1, 0)
     assert api["last_commit"] == "2026-01-02T03:04:05Z"
 
 
@@ -225,6 +271,64 @@ def test_halted_sync_shows_halt_and_conflict_state(repo: Repo) -> None:
     out = text(repo)
     assert "HALTED: src/api/app.py" in line_of(out, "api")
     assert "api: halted by sync on src/api/app.py" in out
+
+
+def test_halt_notes_come_before_overlap_and_scope_lines_also_when_watching(repo: Repo) -> None:
+    """docs is halted; api (listed first) edits a docs file: the halt line leads, in the plain
+    snapshot and in every `--watch` snapshot (a live view cut to the terminal keeps it)."""
+    start(repo, "api", "docs")
+    commit(repo, repo.worktree("docs"), "docs/index.md", "stream side\n")
+    repo.write("docs/index.md", "base side\n")
+    repo.commit_all("base changes the same line")
+    assert run_cli(["sync", "docs"], repo.root).code == 4
+    repo.write("docs/index.md", "api wrote this\n", cwd=repo.worktree("api"))
+
+    def check(out: list[str]) -> None:
+        notes = out[out.index(next(ln for ln in out if ln.startswith("docs "))) + 1 :]
+        assert notes[0].startswith("docs: halted by sync on docs/index.md"), notes
+        assert any(ln.startswith("api and docs both changed docs/index.md") for ln in notes), notes
+        assert any(ln.startswith("api: out of scope (uncommitted): docs/index.md") for ln in notes), notes
+
+    check(text(repo).splitlines())
+    proc, lines = watch_status(repo, "0.2")
+    try:
+        _wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 2, "two snapshots")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("3 streams")]
+    check([ln.rstrip("\n") for ln in lines[starts[0] : starts[1]]])
+
+
+def test_a_git_lock_is_called_stale_only_when_no_git_process_holds_it(repo: Repo) -> None:
+    """A halted worktree; a real `git commit -a` there waits for its editor, holding index.lock:
+    status and sync say a git holds it (its pid), not "stale"; once that git is killed, "stale"."""
+    start(repo, "api")
+    wt = repo.worktree("api")
+    commit(repo, wt, "src/api/app.py", "stream side\n")
+    repo.write("src/api/app.py", "base side\n")
+    repo.commit_all("base changes the same line")
+    assert run_cli(["sync", "api"], repo.root).code == 4
+    repo.write("src/api/app.py", "resolved\n", cwd=wt)
+    lock = Path(repo.git("rev-parse", "--absolute-git-dir", cwd=wt).strip()) / "index.lock"
+    env = {**os.environ, "GIT_EDITOR": "f() { sleep 60; }; f"}
+    agent = subprocess.Popen(["git", "commit", "-a", "--no-verify"], cwd=wt, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        _wait_for(lock.exists, "git to take index.lock")
+        held = f"{lock} are held by a running git (pid {agent.pid})"
+        out = text(repo)
+        assert held in out and "stale" not in out, out
+        again = run_cli(["sync", "api"], repo.root)
+        assert held in again.err + again.out and "stale" not in again.err + again.out, again
+    finally:
+        agent.kill()
+        agent.wait(timeout=30)
+    assert lock.exists()  # a killed git leaves its lock behind
+    out = text(repo)
+    assert f"stale lock files: {lock}; a killed git process may have left them" in out, out
+    lock.unlink()
+    assert "lock files" not in text(repo)
 
 
 def test_during_a_halt_progress_comes_from_the_streams_own_tip(repo: Repo) -> None:
@@ -319,7 +423,7 @@ def test_unreadable_worktrees_show_an_error_row_and_the_rest_renders(repo: Repo)
     ui, docs, api = row(data, "ui"), row(data, "docs"), row(data, "api")
     assert ui["state"] == "missing" and "git worktree prune" in ui["errors"][0]
     assert docs["errors"] and "cannot read worktree" in docs["errors"][0]
-    assert api["errors"] == [] and api["status"] == "pending" and api["ahead"] == 1
+    assert api["errors"] == [] and api["status"] == "pending" and api["ahead"] == 0
     assert data["summary"]["errors"] == 2
     out = text(repo)
     assert "ERROR: worktree" in line_of(out, "ui")
@@ -334,7 +438,7 @@ def test_branch_only_and_unconfigured_streams(repo: Repo) -> None:
     repo.commit_all("streams: docs is now manual")
     data = snapshot(repo)
     api = row(data, "api")
-    assert api["state"] == "branch only" and api["ahead"] == 1 and api["dirty"] == []
+    assert api["state"] == "branch only" and api["ahead"] == 0 and api["dirty"] == []
     docs = row(data, "docs")
     assert docs["state"] == "unconfigured" and docs["branch"] == "streams/docs" and docs["status"] == "pending"
     assert row(data, "manual")["state"] == "not started"
@@ -602,7 +706,7 @@ def test_watch_off_a_terminal_prints_plain_snapshots_until_ctrl_c(repo: Repo) ->
     try:
         _wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 2, "two snapshots")
         commit(repo, repo.worktree("api"), "src/api/app.py", "v2\n")
-        _wait_for(lambda: any("+2 -0" in ln for ln in lines), "the new commit")
+        _wait_for(lambda: any("+1 -0" in ln for ln in lines), "the new commit")
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
@@ -657,7 +761,7 @@ def test_agent_committing_in_a_loop_never_hits_index_lock(tmp_path: Path) -> Non
     try:
         _wait_for(lambda: all(outputs), "the first snapshots")
         agent = subprocess.run(["bash", "-c", script], cwd=wt, capture_output=True, text=True, check=False, timeout=300)
-        _wait_for(lambda: any('"ahead": 31' in ln for ln in outputs[0]), "a snapshot after the last commit")
+        _wait_for(lambda: any('"ahead": 30' in ln for ln in outputs[0]), "a snapshot after the last commit")
     finally:
         for w in watchers:
             w.send_signal(signal.SIGINT)

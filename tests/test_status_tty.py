@@ -115,10 +115,10 @@ def test_live_view_shows_the_table_and_follows_commits_and_progress(repo: Repo, 
     screen = wait_screen(tmux, lambda s: "pending" in row_of(s, "api"), STARTUP_SECONDS, "the first table")
     assert "STREAM" in screen and "AHEAD/BEHIND" in screen and "not started" in row_of(screen, "docs")
     assert screen.splitlines()[0].startswith("3 streams · 0 active")
-    assert "+1 -0" in row_of(screen, "api")
+    assert "+0 -0" in row_of(screen, "api")  # start's progress commit is bookkeeping
 
     commit(repo, repo.worktree("api"), "src/api/app.py", "v2\n")
-    wait_screen(tmux, lambda s: "+2 -0" in row_of(s, "api"), REACT_SECONDS, "the commit (+2 ahead)")
+    wait_screen(tmux, lambda s: "+1 -0" in row_of(s, "api"), REACT_SECONDS, "the commit (+1 ahead)")
 
     p = Progress.new("api").with_changes(status="in_progress", completion=70, current="wiring the live view")
     commit(repo, repo.worktree("api"), ".streams/stream-api.md", render(p))
@@ -145,13 +145,13 @@ def test_file_events_refresh_long_before_the_timer(repo: Repo, tmux: Tmux) -> No
     wait_screen(tmux, lambda s: "pending" in row_of(s, "api"), STARTUP_SECONDS, "the first table")
 
     commit(repo, repo.worktree("api"), "src/api/app.py", "v2\n")
-    wait_screen(tmux, lambda s: "+2 -0" in row_of(s, "api"), REACT_SECONDS, "the commit")
+    wait_screen(tmux, lambda s: "+1 -0" in row_of(s, "api"), REACT_SECONDS, "the commit")
 
     repo.write("src/api/app.py", "uncommitted\n", cwd=repo.worktree("api"))
     wait_screen(tmux, lambda s: " 1 " in row_of(s, "api"), REACT_SECONDS, "one dirty file")
     # Committing touches no file of the worktree, only its index and branch: still seen at once.
     repo.git("commit", "-q", "-am", "commit the edit", cwd=repo.worktree("api"))
-    wait_screen(tmux, lambda s: "+3 -0" in row_of(s, "api") and " 0 " in row_of(s, "api"), REACT_SECONDS, "clean")
+    wait_screen(tmux, lambda s: "+2 -0" in row_of(s, "api") and " 0 " in row_of(s, "api"), REACT_SECONDS, "clean")
 
     start(repo, "docs")  # a worktree appears
     wait_screen(tmux, lambda s: "pending" in row_of(s, "docs"), REACT_SECONDS, "the new worktree")
@@ -160,7 +160,7 @@ def test_file_events_refresh_long_before_the_timer(repo: Repo, tmux: Tmux) -> No
 
     shutil.rmtree(repo.worktree("docs"))  # a worktree disappears
     wait_screen(tmux, lambda s: "ERROR: worktree" in row_of(s, "docs"), REACT_SECONDS, "the vanished worktree")
-    assert "+3 -0" in row_of(tmux.screen(), "api")  # the rest still renders
+    assert "+2 -0" in row_of(tmux.screen(), "api")  # the rest still renders
 
     repo.git("worktree", "prune")
     start(repo, "docs")  # back at the same path: watched again

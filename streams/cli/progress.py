@@ -1,20 +1,23 @@
 """progress: show or update a stream's progress file.
 
 ``--json``: ``ProgressShown`` without options, the core's ``ProgressCommit`` with them.
+
+An update of the stream whose worktree the command runs in goes through ``streams.cli.quick`` (no
+streams.yaml loaded when the hooks' compiled copy answers for it; ``main`` sends plainly valid
+command lines there even before click is loaded). Anything else (another stream's worktree, a stale
+cache, showing the file) takes the full path through ``open_workspace``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from streams import git, places
-from streams.cli.base import Reply, cli, json_option
-from streams.cli.context import open_workspace, short, shown, which_stream
-from streams.config import Config, progress_path
-from streams.kernel.errors import StreamsError
+from streams.cli.base import Reply, cli, current_run, json_option
+from streams.cli.quick import progress_text, update_here, updated_text
 from streams.progress import (
     Progress,
     ProgressCommit,
@@ -26,7 +29,10 @@ from streams.progress import (
     read_progress,
     update_progress,
 )
-from streams.workspace import Workspace
+
+if TYPE_CHECKING:
+    from streams.config import Config
+    from streams.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -54,21 +60,9 @@ class ProgressShown:
 def _stream_worktree(ws: Workspace, config: Config, name: str) -> Path | None:
     if ws.current_stream() == name:
         return ws.toplevel
+    from streams import places
+
     return places.locate(ws, config, [name])[name].worktree
-
-
-def _progress_text(p: Progress, commit: str | None, where: str) -> str:
-    agent = f", agent {p.agent}" if p.agent else ""
-    lines = [f"{p.stream}: {p.status}, {p.completion}%{agent} (updated {p.updated or '-'}){where}"]
-    if commit:
-        lines.append(f"committed {short(commit)}")
-    lines += [
-        f"  done:    {'; '.join(p.completed) or '-'}",
-        f"  current: {p.current or '-'}",
-        f"  blocked: {'; '.join(p.blocked) or '-'}",
-        f"  next:    {'; '.join(p.next) or '-'}",
-    ]
-    return "\n".join(lines)
 
 
 @cli.command("progress")
@@ -116,29 +110,39 @@ def progress_cmd(
         clear_blocked=clear_blocked,
         clear_next=clear_next,
     )
+    if not (update.is_empty() and message is None):
+        quick = update_here(current_run().cwd, stream_name, update, message)
+        if quick is not None:
+            return Reply(quick, updated_text)
+    from streams.cli.context import open_workspace, which_stream
+
     ws, config = open_workspace()
     name = which_stream(ws, config, stream_name)
     config.stream(name)  # also the current worktree's: progress files belong to configured streams
     worktree = _stream_worktree(ws, config, name)
 
     if update.is_empty() and message is None:
+        from streams.cli.context import shown
+
         p, where = _current_progress(ws, config, name, worktree)
         label = f" [{shown(Path(where)) if worktree else where}]"
-        return Reply(ProgressShown(name, where, p), lambda shown_: _progress_text(shown_.progress, None, label))
+        return Reply(ProgressShown(name, where, p), lambda shown_: progress_text(shown_.progress, None, label))
     if worktree is None:
+        from streams.kernel.errors import StreamsError
+
         raise StreamsError(
             f"stream {name!r} has no worktree; `streams start {name}` makes one, then update its progress there",
             code="no_worktree",
         )
     result = update_progress(ws.state_dir, worktree, name, config.branch(name), update, message=message)
-    return Reply(result, _updated_text)
-
-
-def _updated_text(result: ProgressCommit) -> str:
-    return _progress_text(result.progress, result.commit, "" if result.commit else " (unchanged)")
+    return Reply(result, updated_text)
 
 
 def _current_progress(ws: Workspace, config: Config, name: str, worktree: Path | None) -> tuple[Progress, str]:
+    from streams import git
+    from streams.config import progress_path
+    from streams.kernel.errors import StreamsError
+
     if worktree is not None:
         p = read_progress(worktree, name)
         path = worktree / progress_path(name)

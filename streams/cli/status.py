@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -247,27 +248,42 @@ HEADER = (
 
 
 def details(snap: Snapshot) -> list[str]:
-    """Everything the cells shorten, spelled out: one line per problem."""
-    lines: list[str] = []
+    """Everything the cells shorten, spelled out: one line per problem, most urgent first (the
+    halts, which wait for a human, then errors, scope, predictions, overlaps and warnings), so a
+    view cut to the terminal's height keeps them."""
+    halts: list[str] = []
+    errors: list[str] = []
+    scope: list[str] = []
+    later: list[str] = []
     for r in snap.streams:
-        for err in r.errors:
-            lines.append(f"{r.name}: error: {err}")
+        errors.extend(f"{r.name}: error: {err}" for err in r.errors)
         if r.halted and r.halt is not None:
-            lines.append(
+            halts.append(
                 f"{r.name}: halted by sync on {', '.join(r.halt.files) or 'a conflict'} "
-                f"(finish the rebase in {r.worktree}, then `streams sync --continue {r.name}`)"
+                f"(finish the rebase in {r.worktree}, then `streams sync --continue {r.name}`){_locks_note(r)}"
             )
-        for v in r.out_of_scope:
-            lines.append(f"{r.name}: out of scope (uncommitted): {v.path}: {v.reason}")
-        for v in r.committed_out_of_scope:
-            lines.append(f"{r.name}: out of scope (committed): {v.path}: {v.reason}")
+        scope.extend(f"{r.name}: out of scope (uncommitted): {v.path}: {v.reason}" for v in r.out_of_scope)
+        scope.extend(f"{r.name}: out of scope (committed): {v.path}: {v.reason}" for v in r.committed_out_of_scope)
         if r.predicted_conflicts:
-            lines.append(f"{r.name}: a rebase onto {snap.base} would conflict on {', '.join(r.predicted_conflicts)}")
+            later.append(f"{r.name}: a rebase onto {snap.base} would conflict on {', '.join(r.predicted_conflicts)}")
+    for r in snap.streams:
         for other, paths in sorted(r.overlaps.items()):
             if r.name < other:
-                lines.append(f"{r.name} and {other} both changed {', '.join(paths)}")
-    lines.extend(f"warning: {w}" for w in snap.warnings)
-    return lines
+                later.append(f"{r.name} and {other} both changed {', '.join(paths)}")
+    return [*halts, *errors, *scope, *later, *(f"warning: {w}" for w in snap.warnings)]
+
+
+def _locks_note(r: StreamStatus) -> str:
+    """Lock files git left or holds around a halted stream's worktree, and what to do about them
+    (stale only when no git process works there: ``coordinator.gitlocks.stale_locks_fix``)."""
+    if r.halt is None or not r.halt.ref or not r.worktree:
+        return ""
+    from coordinator.gitlocks import stale_locks_fix
+    from streams import git
+
+    worktree = Path(r.worktree)
+    locks = git.stale_lock_files(worktree, r.halt.ref) if worktree.is_dir() else []
+    return f"; {stale_locks_fix(locks, 'that worktree', worktree)}" if locks else ""
 
 
 def _row_cells(r: StreamStatus, bar: Callable[[int | None], str]) -> list[str]:

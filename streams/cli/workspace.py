@@ -16,7 +16,7 @@ from streams.cli.context import open_workspace, short, shown, workspace
 from streams.initfile import check_starter, starter_config
 from streams.kernel.errors import StreamsError
 from streams.workspace import write_atomic
-from streams.worktrees import StartResult, StopOutcome, StopResult, StreamState, start, stop, survey
+from streams.worktrees import StartResult, StopOutcome, StopResult, StreamState, compared_base, start, stop, survey
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ def stop_cmd(names: tuple[str, ...], force: bool, delete_branch: bool) -> Reply[
     """
     ws, config = open_workspace(check_tracked=False)  # stop checks the names: a removed stream can still be stopped
     results = stop(ws, config, list(names), force=force, delete_branch=delete_branch, on_wait=info)
-    return Reply(Stopped(results), lambda stopped: _stop_text(stopped, config.base))
+    base = compared_base(ws, config)[1]  # what the commits not on the base are counted against
+    return Reply(Stopped(results), lambda stopped: _stop_text(stopped, base))
 
 
 def _stop_text(stopped: Stopped, base: str) -> str:

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NewType
+from typing import BinaryIO, NewType
 
 from streams.kernel.errors import GitError, NotARepositoryError, StreamsError
 from streams.kernel.paths import NO_GRAFT_FILE, ZERO_OID
@@ -187,13 +187,11 @@ def run_unpiped(*args: str, cwd: Path | str, env: Mapping[str, str] | None = Non
     For commands that change state (rebase, commit, push): if the caller is killed, git finishes
     its work instead of dying of SIGPIPE at its next write and leaving the job half done.
     """
-    import tempfile
-
     full_env = _english(no_git_env())
     if env:
         full_env.update(env)
     argv = ("git", *args)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with _scratch_file() as out, _scratch_file() as err:
         try:
             proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=full_env)
         except FileNotFoundError as exc:
@@ -203,6 +201,19 @@ def run_unpiped(*args: str, cwd: Path | str, env: Mapping[str, str] | None = Non
         out.seek(0)
         err.seek(0)
         return Result(proc.returncode, out.read(), err.read())
+
+
+def _scratch_file() -> BinaryIO:
+    """An unnamed file for a git process's output: in memory where Linux offers that (no
+    ``tempfile`` import, 5-8 ms of a `streams progress`), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return open(os.memfd_create("streams-git"), "w+b")
+        except OSError:
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
 
 
 def version() -> str:

@@ -64,3 +64,55 @@ def holder_name() -> str:
                 user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
         _HOLDER = f"{user}@{socket.gethostname()}"
     return _HOLDER
+
+
+_GIT_PATH_VARS = (b"GIT_DIR=", b"GIT_WORK_TREE=", b"GIT_INDEX_FILE=", b"GIT_COMMON_DIR=")
+
+
+def git_processes_in(roots: list[str]) -> list[int] | None:
+    """Running git processes that may work in one of the directories ``roots`` (a worktree, a git
+    dir): their current directory is inside one, or a path in their command line or in their
+    ``GIT_DIR``/``GIT_WORK_TREE``/``GIT_INDEX_FILE``/``GIT_COMMON_DIR`` is. A git process whose
+    directory cannot be read (another user's) counts: it may. None when this system has no
+    ``/proc`` to ask: the caller cannot tell, and must not call a lock file stale."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    real = [os.path.realpath(r) for r in roots]
+
+    def inside(path: str) -> bool:
+        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in real)
+
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", "rb") as fh:
+                if not fh.read().startswith(b"git"):
+                    continue
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except FileNotFoundError:
+            continue  # gone meanwhile, or a zombie
+        except OSError:
+            found.append(int(entry))  # cannot tell: it may
+            continue
+        if inside(cwd) or any(inside(p) for p in _paths_named(entry, cwd)):
+            found.append(int(entry))
+    return sorted(found)
+
+
+def _paths_named(pid: str, cwd: str) -> list[str]:
+    """The paths a process's command line and git variables name, made absolute from ``cwd``."""
+    named: list[bytes] = []
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            named += [a.split(b"=", 1)[-1] for a in fh.read().split(b"\0")[1:] if a]
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            named += [v.split(b"=", 1)[1] for v in fh.read().split(b"\0") if v.startswith(_GIT_PATH_VARS)]
+    except OSError:
+        pass
+    return [os.path.realpath(os.path.join(cwd, os.fsdecode(p))) for p in named if p and not p.startswith(b"-")]
