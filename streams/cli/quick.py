@@ -36,12 +36,19 @@ _MAX_TEXT = 500  # longer text goes the full way
 
 def configured(common_dir: Path) -> CompiledConfig | None:
     """The configuration in force, as the hooks' compiled cache holds it, when that cache may be
-    trusted for it; else None (the caller loads streams.yaml). The one place that decides: today
-    the cache is fresh when it was compiled from the bytes streams.yaml holds now."""
+    trusted for it; else None (the caller loads streams.yaml). The one place that decides: the
+    cache holds while the base branch still points at the commit it was compiled for, and the
+    main worktree's copy is the committed one (otherwise the full path says it differs)."""
     from streams.kernel import hookcache
 
     cc = hookcache.load(common_dir)
-    return cc if cc is not None and cc.is_fresh() else None
+    if cc is None or not cc.in_force(str(common_dir)):
+        return None
+    try:
+        with open(cc.config_path, "rb") as fh:
+            return cc if fh.read() == cc.source else None
+    except OSError:
+        return None
 
 
 def stream_worktree(cwd: Path) -> tuple[Path, Path, Path] | None:
