@@ -27,6 +27,7 @@ CODES: dict[str, tuple[int, str]] = {
     "bad_option": (EXIT_USAGE, "an option's value is not valid (e.g. --completion 120)"),
     "bad_duration": (EXIT_FAILURE, "a duration or interval that does not parse (e.g. 30 without a unit)"),
     "no_stream": (EXIT_USAGE, "not inside a stream's worktree, and no --stream NAME given"),
+    "os_error": (EXIT_FAILURE, "the file system refused: disk full, read-only, no permission (what it said is named)"),
     "internal": (EXIT_INTERNAL, "a bug in streams; a crash log holds the traceback"),
     # the repository and the configuration
     "not_a_repository": (EXIT_FAILURE, "not inside a git repository"),
@@ -72,6 +73,36 @@ CODES: dict[str, tuple[int, str]] = {
     "abort_failed": (EXIT_FAILURE, "`--abort` could not restore the original tip"),
     "conflict_markers": (EXIT_HALTED, "--continue refused: files that were in conflict still hold conflict markers"),
 }
+
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def printable(text: str) -> str:
+    """``text`` as it can stand in a one-line message or a table cell: unchanged when every character
+    prints, else double-quoted with C escapes (as git quotes paths): a path holding a newline cannot
+    break the line, a byte that is not UTF-8 shows as ``\\xff``."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def one_line(message: str) -> str:
+    """``message`` with every character that does not print escaped (``\\n``, ``\\xff``), so a
+    name holding a newline keeps an error on its one line."""
+    if message.isprintable():
+        return message
+    return "".join(ch if ch.isprintable() else printable(ch)[1:-1] for ch in message)
 
 
 def exit_code_of(code: str) -> int:
