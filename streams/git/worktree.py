@@ -22,6 +22,7 @@ __all__ = [
     "fetch_lock_files",
     "forget_in_index",
     "hash_files",
+    "ignored_paths",
     "is_dirty",
     "object_ids",
     "operation_in_progress",
@@ -86,6 +87,14 @@ def remove_worktree(cwd: Path, path: Path, *, even_locked: bool = False, check: 
     """Remove the worktree at ``path``, uncommitted changes and all (``--force``; twice with
     ``even_locked``). ``check=False``: best effort."""
     door.run("worktree", "remove", "--force", *(("--force",) if even_locked else ()), str(path), cwd=cwd, check=check)
+
+
+def ignored_paths(cwd: Path) -> list[str]:
+    """The ignored files in the worktree at ``cwd``; a wholly ignored directory is one entry
+    ending in ``/`` (``git ls-files --others --ignored --exclude-standard --directory``)."""
+    return door.split_z(
+        door.run("ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory", cwd=cwd).stdout
+    )
 
 
 def prune_worktrees(cwd: Path, *, check: bool = True) -> None:
@@ -187,8 +196,15 @@ def commit_only(cwd: Path, paths: Sequence[str], message: str) -> None:
 
     Unpiped: a caller killed now still gets its commit made, not half made. ``GitError`` on failure.
     """
+    import tempfile
+
     argv = ("commit", "--quiet", "--only", "--no-edit")
-    res = door.run_unpiped(*argv, "-m", message, "--", *paths, cwd=cwd)
+    # The message by file, not -m: a long one (60 KB of progress text) would not fit in one argv
+    # string (E2BIG).
+    with tempfile.NamedTemporaryFile("wb", prefix="streams-msg-", suffix=".txt") as msg:
+        msg.write(message.encode("utf-8"))
+        msg.flush()
+        res = door.run_unpiped(*argv, "--file", msg.name, "--", *paths, cwd=cwd)
     if res.returncode != 0:
         raise GitError(("git", *argv, "--", *paths), res.returncode, res.stdout, res.stderr)
 
