@@ -211,9 +211,13 @@ class _Reader:
         if isinstance(node, SequenceNode):
             return "a list"
         tag = node.tag.rsplit(":", 1)[-1]
-        return {"int": "a number", "float": "a number", "bool": "true/false", "null": "nothing (null)"}.get(
-            tag, "a string"
-        )
+        return {
+            "int": "a number",
+            "float": "a number",
+            "bool": "true/false",
+            "null": "nothing (null)",
+            "timestamp": "a date",
+        }.get(tag, "a string")
 
     def scalar(self, node: Node) -> Any:
         """The value of a scalar node; a tag streams.yaml has no use for, or a value its tag cannot
@@ -224,7 +228,7 @@ class _Reader:
             raise self.fail(node, "", f"the YAML tag {node.tag!r} is not supported in streams.yaml; remove it")
         try:
             return self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, KeyError, TypeError, OverflowError) as exc:
+        except (yaml.YAMLError, ValueError, LookupError, TypeError, OverflowError, AttributeError) as exc:
             shown = str(node.value)[:40]
             raise self.fail(node, "", f"{shown!r} cannot be read as {self.kind(node)} ({type(exc).__name__})") from None
 

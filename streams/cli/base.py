@@ -144,16 +144,19 @@ def jsonable(value: Any) -> Any:
 def envelope(command: str, reply: Reply[Any]) -> str:
     """The JSON envelope of ``reply``, on one line."""
     error = reply.error
-    return json.dumps(
-        {
-            "version": ENVELOPE_VERSION,
-            "command": command,
-            "ok": error is None,
-            "data": jsonable(reply.data),
-            "error": None if error is None else {"code": error.code, "message": error.message},
-        },
-        ensure_ascii=False,
-    )
+    doc = {
+        "version": ENVELOPE_VERSION,
+        "command": command,
+        "ok": error is None,
+        "data": jsonable(reply.data),
+        "error": None if error is None else {"code": error.code, "message": error.message},
+    }
+    text = json.dumps(doc, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: its bytes as \udcXX escapes
+        return json.dumps(doc)
+    return text
 
 
 def respond(reply: Reply[Any], run: Run | None = None) -> int:
@@ -165,7 +168,7 @@ def respond(reply: Reply[Any], run: Run | None = None) -> int:
     elif reply.text is not None:
         text = reply.text(reply.data)
         if text:
-            click.echo(text)
+            click.echo(_writable(text))
     if reply.error is None:
         return EXIT_OK
     click.echo(f"streams: error: {one_line(reply.error.message)}", err=True)
@@ -182,9 +185,23 @@ def stream(item: Reply[Any]) -> None:
         return
     text = item.text(item.data) if item.text is not None else ""
     if text:
-        click.echo(text)
+        click.echo(_writable(text))
     if item.error is not None:
         warn(item.error.message)
+
+
+def _writable(text: str) -> str:
+    """``text`` with the bytes of a file name that is not UTF-8 (kept as surrogates) shown as
+    ``\\xNN``: a strict UTF-8 stdout cannot write them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in text)
+            .encode("utf-8", "replace")
+            .decode("utf-8")
+        )
+    return text
 
 
 def warn(message: str) -> None:
