@@ -113,6 +113,16 @@ def test_text_option_that_is_not_utf8_is_a_usage_error(started: Repo, args: list
     assert disk_snapshot(started.root.parent) == before
 
 
+def test_file_name_that_is_not_utf8_is_shown_escaped(repo: Repo) -> None:
+    """Its bytes stay as they are (a file name need not be UTF-8); a strict UTF-8 stdout gets them
+    as \\xNN, the JSON envelope as \\udcNN escapes."""
+    r = run_cli(["owner", "caf\udce9", "README.md"], repo.root)
+    assert r.code == 0 and "caf\\xe9" in r.out, r
+    r = run_cli(["owner", "--json", "caf\udce9"], repo.root)
+    assert r.code == 0, r
+    assert json.loads(r.out)["data"]["paths"][0]["path"] == "caf\udce9"
+
+
 # --- durations and intervals ------------------------------------------------------------------------
 
 
@@ -201,6 +211,8 @@ def test_current_task_that_reads_as_a_heading_is_refused(started: Repo) -> None:
         ("version: 1\nbase: !custom main\n", "YAML tag '!custom'"),
         ("version: 1\nbase: main\nstreams:\n  api: {parallel: !!bool maybe}\n", "'maybe' cannot be read as"),
         ("version: !!int one\nbase: main\n", "'one' cannot be read as a number"),
+        ("version: !!int ''\nbase: main\n", "'' cannot be read as a number"),
+        ("version: 1\nbase: !!timestamp x\n", "'x' cannot be read as a date"),
     ],
 )
 def test_yaml_that_cannot_be_a_config_is_a_config_error(tmp_path: Path, config: str, needle: str) -> None:
