@@ -227,7 +227,14 @@ class _Reader:
         if node.tag not in _PLAIN_TAGS:
             raise self.fail(node, "", f"the YAML tag {node.tag!r} is not supported in streams.yaml; remove it")
         try:
-            return self.constructor.construct_object(node)
+            value = self.constructor.construct_object(node)
+            if isinstance(value, str):
+                value.encode("utf-8")  # "\uDCFF" escapes a lone surrogate: no file, branch or message can hold it
+            return value
+        except UnicodeEncodeError:
+            raise self.fail(
+                node, "", "a string holding a lone surrogate (\\uD800-\\uDFFF) is not text; remove it"
+            ) from None
         except (yaml.YAMLError, ValueError, LookupError, TypeError, OverflowError, AttributeError) as exc:
             shown = str(node.value)[:40]
             raise self.fail(node, "", f"{shown!r} cannot be read as {self.kind(node)} ({type(exc).__name__})") from None

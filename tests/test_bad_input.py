@@ -213,6 +213,8 @@ def test_current_task_that_reads_as_a_heading_is_refused(started: Repo) -> None:
         ("version: !!int one\nbase: main\n", "'one' cannot be read as a number"),
         ("version: !!int ''\nbase: main\n", "'' cannot be read as a number"),
         ("version: 1\nbase: !!timestamp x\n", "'x' cannot be read as a date"),
+        ('version: 1\nbase: "\\uDCFF"\n', "lone surrogate"),
+        ('version: 1\nbase: main\nstreams:\n  "a\\uD800": {}\n', "lone surrogate"),
     ],
 )
 def test_yaml_that_cannot_be_a_config_is_a_config_error(tmp_path: Path, config: str, needle: str) -> None:
