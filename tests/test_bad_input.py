@@ -351,7 +351,7 @@ def test_path_with_a_newline_keeps_every_message_on_one_line(tmp_path: Path) -> 
     r = run_cli(["lock", "a\nb", "--reason", "one\ntwo"], repo.worktree("docs"))
     assert r.code == 0 and r.out.count("\n") == 1 and r.out.startswith('locked "a\\nb" for docs'), r
     r = run_cli(["lock", "a\nb"], repo.worktree("api"))
-    assert_clean_failure(r, 3, "a\\nb is locked by stream docs")
+    assert_clean_failure(r, 3, '"a\\nb" is locked by stream docs')
     assert "one\\ntwo" in r.err
     out = run_cli(["locks"], repo.root).out
     assert out.count("\n") == 2 and '"a\\nb"' in out and '"one\\ntwo"' in out, out

@@ -39,7 +39,6 @@ from streams.kernel.errors import (
     EXIT_USAGE,
     StreamsError,
     UsageError,
-    one_line,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,7 +170,7 @@ def respond(reply: Reply[Any], run: Run | None = None) -> int:
             click.echo(_writable(text))
     if reply.error is None:
         return EXIT_OK
-    click.echo(f"streams: error: {one_line(reply.error.message)}", err=True)
+    click.echo(f"streams: error: {reply.error.message}", err=True)
     return reply.error.exit_code
 
 
@@ -205,12 +204,12 @@ def _writable(text: str) -> str:
 
 
 def warn(message: str) -> None:
-    click.echo(f"streams: warning: {one_line(message)}", err=True)
+    click.echo(f"streams: warning: {message}", err=True)
 
 
 def info(message: str) -> None:
     """A progress line for humans (stderr, so stdout stays data)."""
-    click.echo(f"streams: {one_line(message)}", err=True)
+    click.echo(f"streams: {message}", err=True)
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:

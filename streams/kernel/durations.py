@@ -44,27 +44,32 @@ def parse_duration(
     raw = text.strip().lower().replace(" ", "")
     hint = "write it like 90s, 30m, 2h or 1h30m"
     if raw.startswith("-"):
-        raise DurationError(f"{option} {text!r} is negative; {hint}")
+        raise DurationError(f"{option} {_quoted(text)} is negative; {hint}")
     if not raw:
         raise DurationError(f"{option} is empty; {hint}")
     if not _WHOLE.match(raw):
         if _BARE.match(raw):
             if float(raw) == 0 and not allow_zero:
-                raise DurationError(f"{option} {text!r} is zero; give a positive duration, e.g. 30m")
-            raise DurationError(f"{option} {text!r} has no unit; {hint} (e.g. {raw}m)")
-        raise DurationError(f"{option} {text!r} is not a duration; {hint}")
+                raise DurationError(f"{option} {_quoted(text)} is zero; give a positive duration, e.g. 30m")
+            raise DurationError(f"{option} {_quoted(text)} has no unit; {hint} (e.g. {raw}m)")
+        raise DurationError(f"{option} {_quoted(text)} is not a duration; {hint}")
     seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(raw))
     return _in_range(seconds, text, option=option, allow_zero=allow_zero, minimum=minimum, maximum=maximum)
 
 
 def _in_range(seconds: float, text: str, *, option: str, allow_zero: bool, minimum: float, maximum: float) -> float:
     if seconds <= 0 and not allow_zero:
-        raise DurationError(f"{option} {text!r} is zero; give a positive duration, e.g. 30m")
+        raise DurationError(f"{option} {_quoted(text)} is zero; give a positive duration, e.g. 30m")
     if not math.isfinite(seconds) or seconds > maximum:
-        raise DurationError(f"{option} {text!r} is longer than {format_duration(maximum)}; give a shorter one")
+        raise DurationError(f"{option} {_quoted(text)} is longer than {format_duration(maximum)}; give a shorter one")
     if 0 < seconds < minimum:
-        raise DurationError(f"{option} {text!r} is shorter than {_short(minimum)}; give at least that")
+        raise DurationError(f"{option} {_quoted(text)} is shorter than {_short(minimum)}; give at least that")
     return seconds
+
+
+def _quoted(text: str) -> str:
+    """``text`` for a message: quoted, and cut when long (a 400-digit value is not read whole)."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def _short(seconds: float) -> str:
@@ -83,7 +88,7 @@ def parse_interval(text: str, *, option: str = "--interval", minimum: float = MI
     else:
         seconds = parse_duration(raw, option=option, maximum=86400.0)
     if seconds < minimum:
-        raise DurationError(f"{option} {text!r} is below {minimum:g}s; give e.g. 2s")
+        raise DurationError(f"{option} {_quoted(text)} is below {minimum:g}s; give e.g. 2s")
     return seconds
 
 

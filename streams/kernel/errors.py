@@ -97,14 +97,6 @@ def printable(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def one_line(message: str) -> str:
-    """``message`` with every character that does not print escaped (``\\n``, ``\\xff``), so a
-    name holding a newline keeps an error on its one line."""
-    if message.isprintable():
-        return message
-    return "".join(ch if ch.isprintable() else printable(ch)[1:-1] for ch in message)
-
-
 def exit_code_of(code: str) -> int:
     entry = CODES.get(code)
     return entry[0] if entry is not None else EXIT_FAILURE
