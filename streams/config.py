@@ -66,6 +66,23 @@ def pattern_problem(pattern: str) -> str | None:
             f"pattern {pattern!r} names only streams' own files ({CONFIG_FILE}, {PROGRESS_DIR}/), "
             "which no stream may own; remove it"
         )
+    if "[" in body or "\\" in body:  # only brackets and escapes can make a pattern that does not compile
+        return _compile_problem(pattern)
+    return None
+
+
+def _compile_problem(pattern: str) -> str | None:
+    """Why pathspec (or the regex it writes) cannot compile ``pattern``: ``[z-a]``, a trailing ``\\``."""
+    import pathspec
+
+    try:
+        for compiled in pathspec.PathSpec.from_lines("gitignore", [pattern]).patterns:
+            regex = getattr(compiled, "regex", None)
+            if regex is not None:
+                re.compile(regex.pattern)
+    except (ValueError, re.error) as exc:  # pathspec's GitIgnorePatternError is a ValueError
+        why = re.sub(r" at position \d+", "", str(exc).splitlines()[0])
+        return f"pattern {pattern!r} is not a valid gitignore pattern ({why}); fix it"
     return None
 
 
@@ -186,6 +203,12 @@ class Config:
 # --- parsing -------------------------------------------------------------------------------------
 
 
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Reader:
     """Walks a composed YAML node tree, reporting errors with file, line and key."""
 
@@ -205,12 +228,33 @@ class _Reader:
         if isinstance(node, SequenceNode):
             return "a list"
         tag = node.tag.rsplit(":", 1)[-1]
-        return {"int": "a number", "float": "a number", "bool": "true/false", "null": "nothing (null)"}.get(
-            tag, "a string"
-        )
+        return {
+            "int": "a number",
+            "float": "a number",
+            "bool": "true/false",
+            "null": "nothing (null)",
+            "timestamp": "a date",
+        }.get(tag, "a string")
 
     def scalar(self, node: Node) -> Any:
-        return self.constructor.construct_object(node)
+        """The value of a scalar node; a tag streams.yaml has no use for, or a value its tag cannot
+        read (``!!bool maybe``), names the line."""
+        if node.tag == _MERGE_TAG:
+            raise self.fail(node, "", "merge keys (`<<:`) are not supported in streams.yaml; write the keys out")
+        if node.tag not in _PLAIN_TAGS:
+            raise self.fail(node, "", f"the YAML tag {node.tag!r} is not supported in streams.yaml; remove it")
+        try:
+            value = self.constructor.construct_object(node)
+            if isinstance(value, str):
+                value.encode("utf-8")  # "\uDCFF" escapes a lone surrogate: no file, branch or message can hold it
+            return value
+        except UnicodeEncodeError:
+            raise self.fail(
+                node, "", "a string holding a lone surrogate (\\uD800-\\uDFFF) is not text; remove it"
+            ) from None
+        except (yaml.YAMLError, ValueError, LookupError, TypeError, OverflowError, AttributeError) as exc:
+            shown = str(node.value)[:40]
+            raise self.fail(node, "", f"{shown!r} cannot be read as {self.kind(node)} ({type(exc).__name__})") from None
 
     def mapping(self, node: Node, key: str, allowed: tuple[str, ...], hint: str) -> dict[str, tuple[Node, Node]]:
         if not isinstance(node, MappingNode):
@@ -315,6 +359,10 @@ def _compose(text: str, display: str) -> Node:
         raise ConfigError(f"{display}{line}: YAML syntax error: {problem} (fix the YAML syntax)") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{display}: YAML error: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{display}: nested too deeply to read (streams.yaml needs at most four levels); fix the brackets"
+        ) from None
     if root is None:
         raise ConfigError(f"{display}: the file is empty (run `streams init --force` for a starter file)")
     return root

@@ -295,6 +295,8 @@ def check_status(value: str) -> ProgressStatus:
 def parse_completion(value: str) -> int:
     text = value.strip().removesuffix("%").strip()
     try:
+        if not (text.isascii() and text.lstrip("+-").isdigit()):  # int() would read "٣" as 3, "4_0" as 40
+            raise ValueError(text)
         number = int(text)
     except ValueError:
         raise ProgressUsageError(
@@ -333,6 +335,17 @@ def _add(items: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def check_update(u: Update) -> None:
+    """Refuse text the file could not give back: a Current Task line starting ``## `` would be read
+    as a section heading (and the task lost). List items keep their ``- ``, so they are safe."""
+    current = _one_line(u.current) if u.current is not None else ""
+    if current.startswith("## "):
+        raise ProgressUsageError(
+            f"--current {current[:60]!r} would be read back as a section heading of the progress file, "
+            "and the task lost; reword it (e.g. without the leading '## ')"
+        )
 
 
 def apply_update(p: Progress, u: Update, *, when: str) -> Progress:
@@ -433,6 +446,7 @@ def update_progress(
     ``dirs`` (the worktree's git dir and the common dir, when the caller knows them) spares the
     git processes that would ask for HEAD and for the new commit's id.
     """
+    check_update(update)  # before the lock: a refused update leaves no trace
     rel = progress_path(name)
     path = progress_file(worktree, name)
     with stream_worktree_lock(state_dir, name):

@@ -76,10 +76,27 @@ def discover(cwd: Path | str) -> Workspace:
     common = paths.common_dir
     if common.name == ".git" and (common.parent / ".git").exists() and not _is_bare(common):
         main_root = common.parent
+    elif paths.git_dir == common:  # the main worktree itself, wherever its git dir is (a submodule's)
+        main_root = paths.toplevel
     else:
         entries = git.worktrees(paths.toplevel)
         main_root = entries[0].path if entries and not entries[0].bare else paths.toplevel
+        if main_root == common:  # a submodule's: git names the git dir; core.worktree says where it is
+            main_root = _core_worktree(common) or paths.toplevel
     return Workspace(paths.toplevel, paths.git_dir, common, main_root)
+
+
+def _core_worktree(common: Path) -> Path | None:
+    """``core.worktree`` of the repository at ``common`` (a submodule sets it), resolved, or None."""
+    import configparser
+
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read(common / "config", encoding="utf-8")
+        value = parser.get("core", "worktree", fallback=None)
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None
+    return (common / value.strip().strip('"')).resolve() if value else None
 
 
 def _is_bare(common: Path) -> bool:

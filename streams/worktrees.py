@@ -299,6 +299,9 @@ class StopResult:
     saved_ref       str | null   where --force saved uncommitted work
     saved_commit    str | null   that commit
     released_locks  [str]        shared files whose leases the stop released
+    kept_ignored    [str]        ignored files (``.env``) copied out before the worktree went
+    kept_in         str | null   the directory they were copied to (under the common dir)
+    ignored_dirs    [str]        wholly ignored directories removed with the worktree (not kept)
     ==============  ===========  =================================================================
     """
 
@@ -312,6 +315,9 @@ class StopResult:
     saved_ref: str | None  # where uncommitted work was saved before a forced stop
     saved_commit: str | None
     released_locks: tuple[str, ...] = ()  # shared files whose leases the stop released
+    kept_ignored: tuple[str, ...] = ()  # ignored files copied to kept_in before the removal
+    kept_in: str | None = None
+    ignored_dirs: tuple[str, ...] = ()  # wholly ignored directories removed (build output, caches)
 
 
 def compared_ref(config: Config, exists: Container[str]) -> str:
@@ -411,7 +417,9 @@ def stop(
             saved_ref = saved_commit = None
             if wt is not None and dirty:
                 saved_ref, saved_commit = _save_uncommitted(ws, wt.path, name)
+            kept: tuple[str | None, tuple[str, ...], tuple[str, ...]] = (None, (), ())
             if wt is not None:
+                kept = keep_ignored(ws, wt.path, name)  # `git worktree remove` deletes them without a word
                 git.remove_worktree(ws.main_root, wt.path, even_locked=True)
             deleted = False
             if delete_branch and tip is not None:
@@ -429,10 +437,33 @@ def stop(
                     saved_ref,
                     saved_commit,
                     tuple(lease.path for lease in locks.release_stream(ws.common_dir, name)),
+                    kept[1],
+                    kept[0],
+                    kept[2],
                 )
             )
         mark_stopped(ws, [r.name for r in results if r.outcome == StopOutcome.STOPPED], stopped=True)
     return results
+
+
+def keep_ignored(ws: Workspace, path: Path, name: str) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    """Copy the ignored files of the worktree at ``path`` (an ``.env``: in no commit, so removing the
+    worktree would lose it) to ``<common>/streams/kept/<name>/<time>/``, before it is removed.
+    Returns (that directory or None, the files kept, the wholly ignored directories, not kept)."""
+    import shutil
+
+    if not path.is_dir():
+        return None, (), ()
+    found = git.ignored_paths(path)
+    files = tuple(p for p in found if not p.endswith("/"))
+    dirs = tuple(p for p in found if p.endswith("/"))
+    if not files:
+        return None, (), dirs
+    dest = Path(paths.state_dir(ws.common_dir)) / "kept" / name / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path / rel, dest / rel, follow_symlinks=False)
+    return str(dest), files, dirs
 
 
 def _save_uncommitted(ws: Workspace, path: Path, name: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import importlib
 import json
 import os
@@ -142,16 +143,19 @@ def jsonable(value: Any) -> Any:
 def envelope(command: str, reply: Reply[Any]) -> str:
     """The JSON envelope of ``reply``, on one line."""
     error = reply.error
-    return json.dumps(
-        {
-            "version": ENVELOPE_VERSION,
-            "command": command,
-            "ok": error is None,
-            "data": jsonable(reply.data),
-            "error": None if error is None else {"code": error.code, "message": error.message},
-        },
-        ensure_ascii=False,
-    )
+    doc = {
+        "version": ENVELOPE_VERSION,
+        "command": command,
+        "ok": error is None,
+        "data": jsonable(reply.data),
+        "error": None if error is None else {"code": error.code, "message": error.message},
+    }
+    text = json.dumps(doc, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: its bytes as \udcXX escapes
+        return json.dumps(doc)
+    return text
 
 
 def respond(reply: Reply[Any], run: Run | None = None) -> int:
@@ -163,7 +167,7 @@ def respond(reply: Reply[Any], run: Run | None = None) -> int:
     elif reply.text is not None:
         text = reply.text(reply.data)
         if text:
-            click.echo(text)
+            click.echo(_writable(text))
     if reply.error is None:
         return EXIT_OK
     click.echo(f"streams: error: {reply.error.message}", err=True)
@@ -180,9 +184,23 @@ def stream(item: Reply[Any]) -> None:
         return
     text = item.text(item.data) if item.text is not None else ""
     if text:
-        click.echo(text)
+        click.echo(_writable(text))
     if item.error is not None:
         warn(item.error.message)
+
+
+def _writable(text: str) -> str:
+    """``text`` with the bytes of a file name that is not UTF-8 (kept as surrogates) shown as
+    ``\\xNN``: a strict UTF-8 stdout cannot write them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in text)
+            .encode("utf-8", "replace")
+            .decode("utf-8")
+        )
+    return text
 
 
 def warn(message: str) -> None:
@@ -233,8 +251,43 @@ def _dispatched(ctx: click.Context, name: str) -> str:
     return " ".join(reversed(names))
 
 
+# Arguments that name files: a file name need not be UTF-8 (git keeps its bytes), so these are
+# left as Python reads them; every other value is text that ends up in a file, a commit or a message.
+_FILE_NAME_PARAMS = frozenset({"paths", "path"})
+
+
+def _not_utf8(value: str) -> str | None:
+    """Why ``value`` (a command-line string, undecodable bytes kept as surrogates) is not text."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        byte = f"byte 0x{ord(bad) - 0xDC00:02x}" if 0xDC80 <= ord(bad) <= 0xDCFF else f"character U+{ord(bad):04X}"
+        return f"is not valid UTF-8 text ({byte} at position {exc.start})"
+    return None
+
+
+class StreamsCommand(click.Command):
+    """A command whose text options must be UTF-8: a value that is not (``--reason $'\\xff'``) is a
+    usage error naming the option, not a crash when it is written to a lease, a file or a commit."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        for param in self.params:
+            if param.name is None or param.name in _FILE_NAME_PARAMS:
+                continue
+            value = ctx.params.get(param.name)
+            for item in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(item, str) and (why := _not_utf8(item)) is not None:
+                    where = param.opts[0] if isinstance(param, click.Option) else (param.human_readable_name or "")
+                    raise click.BadParameter(f"{why}; pass it as UTF-8", ctx=ctx, param_hint=f"'{where}'")
+        return rest
+
+
 class CommandGroup(click.Group):
     """A group that records on the run which command it dispatches to (the envelope's "command")."""
+
+    command_class = StreamsCommand
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -319,6 +372,25 @@ def _crash_where(exc: BaseException, run: Run) -> str:
     return f"no crash log could be written{at} (please report it)"
 
 
+# What the machine, not streams, can get wrong: a full disk or quota, a read-only file system, a
+# file the user may not write, a file past the size limit, a failing device.
+_ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO, errno.EMFILE}
+)
+
+
+def environment_error(exc: BaseException) -> StreamsError | None:
+    """The one line for an ``OSError`` the environment caused (what the disk said, and where), or None."""
+    if not isinstance(exc, OSError) or exc.errno not in _ENVIRONMENT_ERRNOS:
+        return None
+    where = f"{exc.filename}: " if exc.filename else ""
+    said = exc.strerror or os.strerror(exc.errno or 0)
+    return StreamsError(
+        f"{where}{said} (the file system refused; free space, or make it writable, and run the command again)",
+        code="os_error",
+    )
+
+
 def _fail(exc: StreamsError, run: Run) -> int:
     return respond(Reply(None, error=exc), run)
 
@@ -360,6 +432,8 @@ def run_main(args: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug
+        if (refused := environment_error(exc)) is not None:
+            return _fail(refused, run)
         err = StreamsError(
             f"internal error (a bug in streams {__version__}): {type(exc).__name__}: {exc}; {_crash_where(exc, run)}",
             code="internal",

@@ -15,6 +15,7 @@ from streams.cli.base import Reply, cli, info, json_option, table, warn
 from streams.cli.context import current_stream, cwd, open_workspace, which_stream
 from streams.kernel import locks, paths
 from streams.kernel.durations import format_duration, parse_duration
+from streams.kernel.errors import printable
 from streams.scope import require_shared
 from streams.workspace import Workspace
 
@@ -119,7 +120,7 @@ def lock_cmd(
     An expired lease of another stream is taken over. A live one fails with exit 3, naming the
     holder and the expiry, unless --wait (retry until it frees) or --force (steal it).
     """
-    ttl_s = parse_duration(ttl, option="--ttl")
+    ttl_s = parse_duration(ttl, option="--ttl", minimum=1.0)
     wait_s = parse_duration(wait_for, option="--wait", allow_zero=True) if wait_for is not None else 0.0
     ws, config = open_workspace()
     stream = which_stream(ws, config, stream_name)
@@ -157,7 +158,7 @@ def _lock_text(done: Locked) -> str:
     lines = []
     for lease in done.leases:
         line = (
-            f"{_VERB[lease.action]} {lease.path} for {done.stream} until {locks.clock(lease.expires_at, now)} "
+            f"{_VERB[lease.action]} {printable(lease.path)} for {done.stream} until {locks.clock(lease.expires_at, now)} "
             f"({format_duration(lease.seconds_left)})"
         )
         previous = done.previous.get(lease.path)
@@ -194,7 +195,7 @@ def unlock_cmd(paths: tuple[str, ...], force: bool, stream_name: str | None) -> 
 
 def _unlock_text(done: Unlocked) -> str:
     return "\n".join(
-        f"unlocked {lease.path}{'' if lease.stream == done.stream else f' (held by {lease.stream})'}"
+        f"unlocked {printable(lease.path)}{'' if lease.stream == done.stream else f' (held by {lease.stream})'}"
         for lease in done.released
     )
 
@@ -219,6 +220,6 @@ def _locks_text(found: Leases) -> str:
             left = format_duration(lease.seconds_left)
         else:
             left = f"expired {format_duration(-lease.seconds_left)} ago"
-        reason = " ".join(filter(None, [lease.reason, "(until commit)" if lease.until_commit else ""]))
-        rows.append([lease.path, lease.stream or "?", lease.holder, until, left, reason])
+        reason = " ".join(filter(None, [printable(lease.reason), "(until commit)" if lease.until_commit else ""]))
+        rows.append([printable(lease.path), lease.stream or "?", printable(lease.holder), until, left, reason])
     return table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"])

@@ -125,11 +125,13 @@ class Aborted:
 # --- sync ----------------------------------------------------------------------------------------
 
 
-def _interval(text: str) -> float:
-    from streams.kernel.durations import parse_interval
+def _interval(text: str, *, bounded: bool) -> float:
+    """``--interval``: at least 0.1s, so an endless watch cannot spin; a run bounded by the hidden
+    --iterations (tests) may go faster."""
+    from streams.kernel.durations import MIN_INTERVAL, parse_interval
 
     try:
-        return parse_interval(text)
+        return parse_interval(text, minimum=0.0 if bounded else MIN_INTERVAL)
     except StreamsError as exc:
         raise UsageError(exc.message) from None
 
@@ -268,7 +270,7 @@ def sync_cmd(
             raise UsageError(f"{flag} needs the name of a halted stream, e.g. `streams sync {flag} api`")
     if abort_name is not None and watch:
         raise UsageError("--abort cannot be combined with --watch")
-    seconds = _interval(interval)
+    seconds = _interval(interval, bounded=iterations is not None)
     if iterations is not None and not watch:
         raise UsageError("--iterations needs --watch")
 

@@ -163,6 +163,10 @@ def _stop_text(stopped: Stopped, base: str) -> str:
                 f"{r.name}: uncommitted work saved as {r.saved_ref} ({short(r.saved_commit)}); "
                 f"restore with `git checkout {short(r.saved_commit)} -- .` in a worktree of {r.branch}"
             )
+        if r.kept_in:
+            lines.append(f"{r.name}: ignored files kept in {shown(Path(r.kept_in))}: {', '.join(r.kept_ignored)}")
+        if r.ignored_dirs:
+            lines.append(f"{r.name}: ignored directories removed with the worktree: {', '.join(r.ignored_dirs)}")
         if r.tip is None:
             lines.append(f"{head}; no branch {r.branch}")
         elif r.branch_deleted:

@@ -24,6 +24,7 @@ __all__ = [
     "fetch_lock_files",
     "forget_in_index",
     "hash_files",
+    "ignored_paths",
     "is_dirty",
     "object_ids",
     "operation_in_progress",
@@ -99,6 +100,14 @@ def remove_worktree(cwd: Path, path: Path, *, even_locked: bool = False, check: 
     """Remove the worktree at ``path``, uncommitted changes and all (``--force``; twice with
     ``even_locked``). ``check=False``: best effort."""
     door.run("worktree", "remove", "--force", *(("--force",) if even_locked else ()), str(path), cwd=cwd, check=check)
+
+
+def ignored_paths(cwd: Path) -> list[str]:
+    """The ignored files in the worktree at ``cwd``; a wholly ignored directory is one entry
+    ending in ``/`` (``git ls-files --others --ignored --exclude-standard --directory``)."""
+    return door.split_z(
+        door.run("ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory", cwd=cwd).stdout
+    )
 
 
 def prune_worktrees(cwd: Path, *, check: bool = True) -> None:
@@ -195,13 +204,25 @@ def differs_from_head(cwd: Path, path: str) -> bool:
     return door.run("diff", "--quiet", "HEAD", "--", path, cwd=cwd, check=False).returncode != 0
 
 
+ARG_MESSAGE_LIMIT = 64 * 1024  # a commit message this long or longer goes to git by file
+
+
 def commit_only(cwd: Path, paths: Sequence[str], message: str) -> None:
     """Commit ``paths`` as they are in the worktree, and nothing else staged (``git commit --only``).
 
     Unpiped: a caller killed now still gets its commit made, not half made. ``GitError`` on failure.
     """
     argv = ("commit", "--quiet", "--only", "--no-edit")
-    res = door.run_unpiped(*argv, "-m", message, "--", *paths, cwd=cwd)
+    data = message.encode("utf-8")
+    if len(data) < ARG_MESSAGE_LIMIT:
+        res = door.run_unpiped(*argv, "-m", message, "--", *paths, cwd=cwd)
+    else:  # by file: one argv string holds at most 128 KiB on Linux (E2BIG beyond)
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("wb", prefix="streams-msg-", suffix=".txt") as msg:
+            msg.write(data)
+            msg.flush()
+            res = door.run_unpiped(*argv, "--file", msg.name, "--", *paths, cwd=cwd)
     if res.returncode != 0:
         raise GitError(("git", *argv, "--", *paths), res.returncode, res.stdout, res.stderr)
 

@@ -9,53 +9,86 @@ seconds, like ``watch -n``.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
 from streams.kernel.errors import StreamsError
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|d|h|m|s))+\Z")
+# ASCII digits only: ``\d`` would take ``٣`` (an Arabic-Indic three) for 3.
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+_PART = re.compile(rf"({_NUMBER})(ms|d|h|m|s)")
+_WHOLE = re.compile(rf"(?:{_NUMBER}(?:ms|d|h|m|s))+\Z")
+_BARE = re.compile(rf"{_NUMBER}\Z")
+MAX_DURATION = 366 * 86400.0  # a year: beyond it a lease or an interval is a typo, and time_t overflows far later
 
 
 class DurationError(StreamsError):
     code = "bad_duration"
 
 
-def parse_duration(text: str, *, option: str = "duration", allow_zero: bool = False) -> float:
-    """``text`` in seconds. Zero is refused unless ``allow_zero``; negative or unparsable always is.
+def parse_duration(
+    text: str,
+    *,
+    option: str = "duration",
+    allow_zero: bool = False,
+    minimum: float = 0.0,
+    maximum: float = MAX_DURATION,
+) -> float:
+    """``text`` in seconds, from ``minimum`` (when not zero) to ``maximum``. Zero is refused unless
+    ``allow_zero``; negative or unparsable always is.
 
     ``option`` names the value in the message (e.g. ``--ttl``).
     """
     raw = text.strip().lower().replace(" ", "")
     hint = "write it like 90s, 30m, 2h or 1h30m"
     if raw.startswith("-"):
-        raise DurationError(f"{option} {text!r} is negative; {hint}")
+        raise DurationError(f"{option} {_quoted(text)} is negative; {hint}")
     if not raw:
         raise DurationError(f"{option} is empty; {hint}")
     if not _WHOLE.match(raw):
-        if re.fullmatch(r"\d+(?:\.\d+)?", raw):
+        if _BARE.match(raw):
             if float(raw) == 0 and not allow_zero:
-                raise DurationError(f"{option} {text!r} is zero; give a positive duration, e.g. 30m")
-            raise DurationError(f"{option} {text!r} has no unit; {hint} (e.g. {raw}m)")
-        raise DurationError(f"{option} {text!r} is not a duration; {hint}")
+                raise DurationError(f"{option} {_quoted(text)} is zero; give a positive duration, e.g. 30m")
+            raise DurationError(f"{option} {_quoted(text)} has no unit; {hint} (e.g. {raw}m)")
+        raise DurationError(f"{option} {_quoted(text)} is not a duration; {hint}")
     seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(raw))
+    return _in_range(seconds, text, option=option, allow_zero=allow_zero, minimum=minimum, maximum=maximum)
+
+
+def _in_range(seconds: float, text: str, *, option: str, allow_zero: bool, minimum: float, maximum: float) -> float:
     if seconds <= 0 and not allow_zero:
-        raise DurationError(f"{option} {text!r} is zero; give a positive duration, e.g. 30m")
+        raise DurationError(f"{option} {_quoted(text)} is zero; give a positive duration, e.g. 30m")
+    if not math.isfinite(seconds) or seconds > maximum:
+        raise DurationError(f"{option} {_quoted(text)} is longer than {format_duration(maximum)}; give a shorter one")
+    if 0 < seconds < minimum:
+        raise DurationError(f"{option} {_quoted(text)} is shorter than {_short(minimum)}; give at least that")
     return seconds
 
 
-def parse_interval(text: str, *, option: str = "--interval", minimum: float = 0.0) -> float:
+def _quoted(text: str) -> str:
+    """``text`` for a message: quoted, and cut when long (a 400-digit value is not read whole)."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _short(seconds: float) -> str:
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+MIN_INTERVAL = 0.1  # seconds between two passes of a loop: below it a loop only burns a core
+
+
+def parse_interval(text: str, *, option: str = "--interval", minimum: float = MIN_INTERVAL) -> float:
     """The time between two passes of a loop: a duration, or a bare number of seconds (``2``, like
-    ``watch -n``), at least ``minimum``. Lock times (``--ttl``, ``--wait``) keep asking for a unit."""
+    ``watch -n``), from ``minimum`` to a day. Lock times (``--ttl``, ``--wait``) keep asking for a unit."""
     raw = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", raw) and float(raw) > 0:
-        seconds = float(raw)
+    if _BARE.match(raw) and float(raw) > 0:
+        seconds = _in_range(float(raw), text, option=option, allow_zero=False, minimum=0.0, maximum=86400.0)
     else:
-        seconds = parse_duration(raw, option=option)
+        seconds = parse_duration(raw, option=option, maximum=86400.0)
     if seconds < minimum:
-        raise DurationError(f"{option} {text!r} is below {minimum:g}s; give e.g. 2s")
+        raise DurationError(f"{option} {_quoted(text)} is below {minimum:g}s; give e.g. 2s")
     return seconds
 
 

@@ -27,6 +27,7 @@ CODES: dict[str, tuple[int, str]] = {
     "bad_option": (EXIT_USAGE, "an option's value is not valid (e.g. --completion 120)"),
     "bad_duration": (EXIT_FAILURE, "a duration or interval that does not parse (e.g. 30 without a unit)"),
     "no_stream": (EXIT_USAGE, "not inside a stream's worktree, and no --stream NAME given"),
+    "os_error": (EXIT_FAILURE, "the file system refused: disk full, read-only, no permission (what it said is named)"),
     "internal": (EXIT_INTERNAL, "a bug in streams; a crash log holds the traceback"),
     # the repository and the configuration
     "not_a_repository": (EXIT_FAILURE, "not inside a git repository"),
@@ -76,6 +77,28 @@ CODES: dict[str, tuple[int, str]] = {
     "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),
     "moved": (EXIT_FAILURE, "merge --undo: the base moved since the landing (revert it instead)"),
 }
+
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def printable(text: str) -> str:
+    """``text`` as it can stand in a one-line message or a table cell: unchanged when every character
+    prints, else double-quoted with C escapes (as git quotes paths): a path holding a newline cannot
+    break the line, a byte that is not UTF-8 shows as ``\\xff``."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def exit_code_of(code: str) -> int:

@@ -81,19 +81,50 @@ class Lease:
 
     @classmethod
     def from_json(cls, data: Any) -> Lease:
+        """The lease in a lease file's JSON. ``ValueError`` when it is not one: a missing or empty
+        path or stream, a time that is not a finite moment (NaN, Infinity, 1e400), a pid that is not
+        a whole number."""
         if not isinstance(data, dict):
             raise ValueError("lease is not a JSON object")
+        path, stream, lease_id = (_text(data, key) for key in ("path", "stream", "lease_id"))
+        holder = data.get("holder")
         return cls(
-            path=str(data["path"]),
-            stream=str(data["stream"]),
-            holder=str(data.get("holder", "")),
-            pid=int(data.get("pid", 0)),
-            acquired_at=float(data["acquired_at"]),
-            expires_at=float(data["expires_at"]),
+            path=path,
+            stream=stream,
+            holder=holder if isinstance(holder, str) and holder.strip() else "unknown holder",
+            pid=_pid(data.get("pid", 0)),
+            acquired_at=_moment(data, "acquired_at"),
+            expires_at=_moment(data, "expires_at"),
             reason=str(data.get("reason") or ""),
-            lease_id=str(data["lease_id"]),
-            until_commit=bool(data.get("until_commit", False)),
+            lease_id=lease_id,
+            until_commit=data.get("until_commit", False) is True,
         )
+
+
+MAX_MOMENT = 1e11  # epoch seconds (year 5138): later is no moment a lease was written at, and time_t math overflows
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"lease {key} is missing or empty")
+    return value
+
+
+def _moment(data: dict[str, Any], key: str) -> float:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"lease {key} is not a number")
+    moment = float(value)
+    if not 0.0 <= moment < MAX_MOMENT:  # also NaN, Infinity, 1e400 (read as Infinity)
+        raise ValueError(f"lease {key} {value!r} is not a moment")
+    return moment
+
+
+def _pid(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ValueError(f"lease pid {value!r} is not a process id")
+    return value
 
 
 @dataclass(frozen=True)
@@ -164,7 +195,7 @@ def read_file(file: Path, path: str) -> Lease | None:
         return None
     try:
         return Lease.from_json(json.loads(data))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         return Lease(
             path=path,
             stream="",

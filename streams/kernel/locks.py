@@ -36,7 +36,7 @@ from typing import Any
 from streams.kernel import events
 from streams.kernel.durations import clock as clock  # locks.clock: the CLI and tests say it so
 from streams.kernel.durations import format_duration
-from streams.kernel.errors import BusyError, StreamsError
+from streams.kernel.errors import BusyError, StreamsError, printable
 from streams.kernel.lease import (
     LEASE_VERSION,
     LOCK_SUFFIX,
@@ -271,7 +271,7 @@ def _try_take(common_dir: Path, stream: str, path: str, fresh: Lease, force: boo
             return Taken(path, LockAction.STEAL, fresh, cur)
         return cur
     if last is None:
-        raise BusyError(f"{path}: its lease changed {MAX_RACES} times while taking it; retry", code="busy")
+        raise BusyError(f"{printable(path)}: its lease changed {MAX_RACES} times while taking it; retry", code="busy")
     return last
 
 
@@ -312,9 +312,10 @@ def _undo_all(common_dir: Path, done: list[Taken]) -> None:
 
 
 def busy_message(path: str, lease: Lease, now: float | None = None) -> str:
-    why = f": {lease.reason}" if lease.reason else ""
+    why = f": {printable(lease.reason)}" if lease.reason else ""
     return (
-        f"{path} is locked by stream {lease.stream} ({lease.holder}{why}) until {clock(lease.expires_at, now)} "
+        f"{printable(path)} is locked by stream {lease.stream} ({printable(lease.holder)}{why}) "
+        f"until {clock(lease.expires_at, now)} "
         f"({format_duration(lease.left(now))} left)"
     )
 
@@ -369,7 +370,7 @@ def acquire(
             if waited:
                 message += f"; gave up after waiting {format_duration(wait)}"
             else:
-                message += f"; wait for it with `--wait 5m`, or ask {blocking.stream} to run `streams unlock {path}`"
+                message += f"; wait for it with `--wait 5m`, or ask {blocking.stream} to run `streams unlock {printable(path)}`"
             raise LockBusyError(message, blocking)
         if not waited:
             waited = True
@@ -450,15 +451,15 @@ def release(common_dir: Path, paths: Iterable[str], *, stream: str | None, force
     for path in todo:
         lease = read_lease(common_dir, path)
         if lease is None:
-            raise NotLockedError(f"{path} is not locked; `streams locks` lists the leases")
+            raise NotLockedError(f"{printable(path)} is not locked; `streams locks` lists the leases")
         if lease.stream != stream and not force:
             if lease.live():
                 raise LockBusyError(
                     f"{busy_message(path, lease)}; only {lease.stream} can unlock it, or pass --force", lease
                 )
             raise LockBusyError(
-                f"{path}: the lease of stream {lease.stream} expired at {clock(lease.expires_at)}, so the path "
-                f"is free already; `streams lock {path}` takes it over, or pass --force to remove it",
+                f"{printable(path)}: the lease of stream {lease.stream} expired at {clock(lease.expires_at)}, so the path "
+                f"is free already; `streams lock {printable(path)}` takes it over, or pass --force to remove it",
                 lease,
             )
         found.append(lease)
