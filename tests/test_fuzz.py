@@ -31,9 +31,9 @@ N_ARGVS = 500
 ENDLESS_COMMANDS = {("watch",)}
 ENDLESS_OPTIONS = {"--watch"}
 
-# Caches that a command may rewrite whatever its verdict (the hooks' compiled copy of the config is
-# another worker's item 7); everything else under the tmp dir is compared.
-NOT_COMPARED = ("repo/.git/streams/cache",)
+# Everything under the tmp dir is compared, the hooks' compiled cache included: a refused
+# configuration writes nothing (it is checked in full before the cache is refreshed).
+NOT_COMPARED: tuple[str, ...] = ()
 
 
 def snapshot(root: Path) -> dict[str, Any]:
