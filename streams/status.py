@@ -457,6 +457,8 @@ class Collector:
             }
             p = r.progress
             halt = halts.get(r.name)
+            if halt is not None and not (r.state == STARTED and r.operation):
+                halt = None  # finished by hand, or the stream stopped: git says it is over (sync drops the record)
             pid, running = read_agent(self.ws, r.name)
             result.append(
                 StreamStatus(

@@ -777,3 +777,23 @@ def test_agent_committing_in_a_loop_never_hits_index_lock(tmp_path: Path) -> Non
         s["dirty"] for lines in outputs for ln in lines for s in json.loads(ln)["data"]["streams"] if s["name"] == "api"
     ]
     assert max(len(d) for d in dirty) <= 2, max(dirty, key=len)[:5]
+
+
+def test_a_halt_disappears_when_the_human_finished_it_by_hand_or_stopped_the_stream(repo: Repo) -> None:
+    start(repo, "api", "docs")
+    for name, rel in (("api", "src/api/app.py"), ("docs", "docs/index.md")):
+        commit(repo, repo.worktree(name), rel, "stream side\n")
+        repo.write(rel, "base side\n")
+    repo.commit_all("base changes the same lines")
+    assert run_cli(["sync"], repo.root).code == 4
+    assert {s["name"] for s in snapshot(repo)["streams"] if s["halted"]} == {"api", "docs"}
+    wt = repo.worktree("api")
+    repo.write("src/api/app.py", "resolved\n", cwd=wt)
+    repo.git("add", "src/api/app.py", cwd=wt)
+    env = {**os.environ, "GIT_EDITOR": "true"}
+    assert subprocess.run(["git", "rebase", "--continue"], cwd=wt, env=env, capture_output=True).returncode == 0
+    assert run_cli(["stop", "docs", "--force"], repo.root).code == 0
+    data = snapshot(repo)
+    assert [s["name"] for s in data["streams"] if s["halted"]] == []
+    assert data["summary"]["halted"] == 0
+    assert "HALTED" not in text(repo)
