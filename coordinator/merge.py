@@ -169,6 +169,7 @@ class _Queue:
     check: str | None
     dry_run: bool
     keep: bool
+    push: bool
     on_wait: Callable[[str], None] | None
     results: list[Landing] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # did not land this time: their dependents wait
@@ -188,15 +189,21 @@ def merge(
     check: str | None = None,
     dry_run: bool = False,
     keep: bool = False,
+    push: bool = False,
     on_wait: Callable[[str], None] | None = None,
 ) -> MergeReport:
-    """Land ``names`` (default: every stream with work not on the base) on the base, in queue order."""
+    """Land ``names`` (default: every stream with work not on the base) on the base, in queue order.
+    With ``push`` each landing is pushed to the remote with a lease and confirmed."""
     if strategy not in STRATEGIES:
         raise UsageError(f"--strategy {strategy!r}: this version lands with {', '.join(STRATEGIES)}")
+    if push and not config.remote:
+        raise UsageError(f"--push needs `remote:` in {config.path.name}")
     config.select(list(names))  # unknown names fail before anything
     with sync_lock(ws, on_wait):  # sync and merge both move branches: one at a time
         finished = () if dry_run else recover(ws, config)
-        q = _Queue(ws, config, check, dry_run, keep, on_wait)
+        if push:
+            _same_as_remote(ws, config)
+        q = _Queue(ws, config, check, dry_run, keep, push, on_wait)
         for name in _order(ws, config, names):
             if q.stop_reason:
                 q.results.append(Landing(name, Outcome.SKIPPED, q.stop_reason))
@@ -205,6 +212,26 @@ def merge(
             if q.results[-1].outcome not in (Outcome.LANDED, Outcome.WOULD_LAND, Outcome.NOTHING):
                 q.failed.add(name)
     return MergeReport(config.base, strategy, tuple(q.results), finished)
+
+
+def _same_as_remote(ws: Workspace, config: Config) -> None:
+    """Fetch the base; refuse unless the local base is exactly the remote's (each landing is then
+    pushed with a lease on the tip it was built on)."""
+    assert config.remote is not None
+    res = git.fetch(ws.main_root, config.remote, [f"+{config.base_ref()}:{config.upstream_ref()}"])
+    if res.returncode != 0:
+        raise StreamsError(
+            f"fetching {config.base} from {config.remote} failed: {res.first_error()}", code="fetch_failed"
+        )
+    local = git.resolve_commit(ws.main_root, config.base_ref())
+    remote = git.resolve_commit(ws.main_root, config.upstream_ref())
+    if local != remote:
+        raise StreamsError(
+            f"{config.base} ({(local or 'missing')[:12]}) and {config.upstream_name()} ({(remote or 'missing')[:12]}) "
+            f"differ: make them the same first (e.g. `git pull --ff-only` or `git push` on {config.base}), "
+            "then merge again",
+            code="diverged",
+        )
 
 
 def _order(ws: Workspace, config: Config, names: Sequence[str]) -> list[str]:
@@ -382,11 +409,41 @@ def _publish(
                 candidate,
                 check_log=log,
             )
+    if q.push:
+        refused = _push(ws, config, base_tip, candidate, holder)
+        if refused:
+            _drop_entry(ws, candidate)
+            q.stop_reason = f"the push of {config.base} was refused; nothing more is landed"
+            return Landing(name, Outcome.ROLLED_BACK, refused, (), tuple(work), base_tip, candidate, check_log=log)
     _update_entry(ws, candidate, state="landed")
     events.append(ws.common_dir, "merge.land", stream=name, base_before=base_tip, merged=candidate, commits=len(work))
     landed_ref, removed = _after_landing(ws, config, name, tip, keep=q.keep)
     _update_entry(ws, candidate, state="done", landed_ref=landed_ref)
     return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, landed_ref, removed, log)
+
+
+def _push(ws: Workspace, config: Config, base_tip: str, candidate: str, holder: git.Worktree | None) -> str:
+    """Push the landed base with a lease on ``base_tip`` and confirm it with ``ls-remote``; "" when
+    it is there. Otherwise move the local base back (a rejected push leaves local and remote as
+    they were) and say why."""
+    assert config.remote is not None
+    ref = config.base_ref()
+    res, _ = git.push_with_leases(ws.main_root, config.remote, [(ref, base_tip)])
+    there = git.ls_remote(ws.main_root, config.remote, ref) if res.returncode == 0 else None
+    if there == candidate:
+        return ""
+    message = "streams merge: push refused, landing undone"
+    if holder is None:
+        git.update_ref(ws.main_root, ref, base_tip, candidate, message)
+    else:
+        git.move_checked_out(
+            holder.path, git.worktree_git_dir(holder.path) or holder.path, ref, base_tip, candidate, message
+        )
+    why = res.first_error() if res.returncode != 0 else f"{config.remote} has {(there or 'nothing')[:12]}"
+    return (
+        f"pushing {config.base} to {config.remote} failed ({why}); {config.base} is back where it was, "
+        f"locally and on {config.remote}: fetch, then merge again"
+    )
 
 
 def _drop_entry(ws: Workspace, candidate: str) -> None:

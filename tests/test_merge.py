@@ -212,3 +212,59 @@ def test_a_dirty_stream_is_not_landed(repo4: Repo) -> None:
     (repo4.worktree("a") / "src" / "a" / "x.py").write_text("uncommitted\n")
     code, data, _ = merge(repo4, "a")
     assert code == 4 and "uncommitted" in data["results"][0]["reason"]
+
+
+# --- with a remote ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def remote4(tmp_path: Path) -> tuple[Repo, Path]:
+    repo = make_repo(tmp_path, files=FILES, config=CONFIG.replace("base: main\n", "base: main\nremote: origin\n"))
+    bare = tmp_path / "remote.git"
+    repo.git("init", "-q", "--bare", "-b", "main", str(bare))
+    repo.git("remote", "add", "origin", str(bare))
+    repo.git("push", "-q", "origin", "main")
+    assert run_cli(["start"], repo.root).code == 0
+    return repo, bare
+
+
+def remote_main(bare: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "main"], cwd=bare, capture_output=True, text=True).stdout.strip()
+
+
+def test_push_lands_on_the_remote_and_confirms_it(remote4: tuple[Repo, Path]) -> None:
+    repo, bare = remote4
+    work(repo, "a", "src/a/x.py", "a2\n")
+    code, data, err = merge(repo, "a", "--push")
+    assert code == 0, err
+    assert remote_main(bare) == repo.git("rev-parse", "main").strip() == data["results"][0]["merged"]
+
+
+def test_a_refused_push_leaves_local_and_remote_as_they_were(remote4: tuple[Repo, Path], tmp_path: Path) -> None:
+    repo, bare = remote4
+    work(repo, "a", "src/a/x.py", "a2\n")
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(bare), str(other)], check=True)
+    # While the candidate is checked, someone else pushes to the remote's main.
+    sneak = f"cd {other} && echo theirs > THEIRS.md && git add THEIRS.md && git commit -q -m theirs && git push -q origin main"
+    before = repo.git("rev-parse", "main").strip()
+    code, data, _ = merge(repo, "a", "--push", "--check", sneak)
+    assert code == 4
+    a = data["results"][0]
+    assert a["outcome"] == "rolled back" and "pushing main to origin failed" in a["reason"]
+    assert repo.git("rev-parse", "main").strip() == before
+    assert (
+        remote_main(bare)
+        == subprocess.run(["git", "rev-parse", "HEAD"], cwd=other, capture_output=True, text=True).stdout.strip()
+    )
+    assert (repo.root / "src" / "a" / "x.py").read_text() == "a\n"  # the main worktree moved back too
+    assert repo.worktree("a").is_dir()
+
+
+def test_push_refuses_when_the_local_base_and_the_remote_differ(remote4: tuple[Repo, Path]) -> None:
+    repo, _ = remote4
+    work(repo, "a", "src/a/x.py", "a2\n")
+    repo.write("README.md", "unpushed\n")
+    repo.commit_all("local only")
+    res = run_cli(["merge", "a", "--push"], repo.root)
+    assert res.code == 1 and "differ" in res.err

@@ -27,10 +27,11 @@ from streams.kernel.errors import StreamsError, UsageError
 )
 @click.option("--dry-run", is_flag=True, help="Build and check each candidate; land nothing.")
 @click.option("--keep", is_flag=True, help="Keep each landed stream's worktree and branch.")
+@click.option("--push", is_flag=True, help="Push each landing to `remote` (with a lease) and confirm it there.")
 @click.option("--undo", is_flag=True, help="Move the base back before the last landing, if nothing came after it.")
 @json_option
 def merge_cmd(
-    names: tuple[str, ...], strategy: str, check: str | None, dry_run: bool, keep: bool, undo: bool
+    names: tuple[str, ...], strategy: str, check: str | None, dry_run: bool, keep: bool, push: bool, undo: bool
 ) -> Reply[merging.MergeReport] | Reply[merging.Undone]:
     """Land finished streams on the base branch, verified, in dependency order.
 
@@ -44,13 +45,15 @@ def merge_cmd(
     refs/streams/landed/, its leases released, its worktree and branch removed (unless --keep).
     """
     if undo:
-        if names or dry_run or keep or check:
+        if names or dry_run or keep or check or push:
             raise UsageError("--undo takes no stream names or other options")
         ws, config = open_workspace()
         done = merging.undo(ws, config, on_wait=info)
         return Reply(done, _undo_text)
     ws, config = open_workspace(names=names)
-    report = merging.merge(ws, config, names, strategy=strategy, check=check, dry_run=dry_run, keep=keep, on_wait=info)
+    report = merging.merge(
+        ws, config, names, strategy=strategy, check=check, dry_run=dry_run, keep=keep, push=push, on_wait=info
+    )
     return Reply(report, _report_text, _judge(report))
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "has_path",
     "idents",
     "is_ancestor",
+    "ls_remote",
     "ls_tree_names",
     "merge_base",
     "merge_tree",
@@ -432,6 +433,16 @@ def tree_with(cwd: Path, tree: str, path: str, like: str) -> str:
 def fetch(cwd: Path, remote: str, refspecs: Iterable[str]) -> door.Result:
     """``git fetch --prune`` of ``refspecs`` from ``remote`` (no FETCH_HEAD); its result, unchecked."""
     return door.run("fetch", "--quiet", "--prune", "--no-write-fetch-head", remote, *refspecs, cwd=cwd, check=False)
+
+
+def ls_remote(cwd: Path, remote: str, ref: str) -> str | None:
+    """What ``ref`` points to on ``remote`` right now (``git ls-remote``), or None when it is not there."""
+    res = door.run("ls-remote", "--", remote, ref, cwd=cwd)
+    for line in res.text.splitlines():
+        oid, _, name = line.partition("\t")
+        if name == ref:
+            return oid
+    return None
 
 
 def push_with_leases(

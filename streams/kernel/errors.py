@@ -76,6 +76,7 @@ CODES: dict[str, tuple[int, str]] = {
     "merge_stopped": (EXIT_HALTED, "merge: a stream was ejected or rolled back (each one's reason in the report)"),
     "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),
     "moved": (EXIT_FAILURE, "merge --undo: the base moved since the landing (revert it instead)"),
+    "diverged": (EXIT_FAILURE, "merge --push: the local base and the remote's differ"),
 }
 
 
