@@ -21,7 +21,6 @@ landing.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -35,9 +34,10 @@ from streams.config import Config
 from streams.graph import dependency_order
 from streams.kernel import events, locks, paths
 from streams.kernel.errors import StreamsError, UsageError
+from streams.landings import read_landings, write_landings
 from streams.scope import verify
 from streams.state import sync_lock
-from streams.workspace import Workspace, write_json_atomic
+from streams.workspace import Workspace
 
 STRATEGIES = ("squash",)
 CHECK_LOG_TAIL = 20  # lines of a failed check's output in the ejection reason
@@ -135,20 +135,8 @@ class Undone:
 # --- merge.json ----------------------------------------------------------------------------------------
 
 
-def _read_record(ws: Workspace) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(Path(paths.merge_file(ws.common_dir)).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise StreamsError(
-            f"{paths.merge_file(ws.common_dir)} is unreadable ({exc}); move it away", code="state"
-        ) from None
-    return [e for e in data.get("landings", []) if isinstance(e, dict)] if isinstance(data, dict) else []
-
-
-def _write_record(ws: Workspace, landings: list[dict[str, Any]]) -> None:
-    write_json_atomic(Path(paths.merge_file(ws.common_dir)), {"version": 1, "landings": landings})
+_read_record = read_landings
+_write_record = write_landings
 
 
 def _update_entry(ws: Workspace, candidate: str, **fields: Any) -> None:

@@ -77,6 +77,8 @@ streams[].last_commit_age    float | null      seconds since then
 streams[].agent_pid          int | null        pid from the agent's pid file
 streams[].agent_running      bool              that process is alive
 streams[].errors             [str]             what could not be read for this row
+streams[].landed             str | null        the commit ``streams merge`` landed it as (state
+                                               ``landed``: its branch and worktree are gone)
 streams[].active             bool              started, not halted, and progress ``in_progress``
                                                or an agent running (what summary.active counts)
 warnings                     [str]             what could not be read for the whole snapshot
@@ -100,6 +102,7 @@ NOT_STARTED = PlaceState.NOT_STARTED
 BRANCH_ONLY = PlaceState.BRANCH_ONLY
 MISSING = PlaceState.MISSING
 UNCONFIGURED = PlaceState.UNCONFIGURED
+LANDED = PlaceState.LANDED
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class StreamStatus:
     agent_pid: int | None = None
     agent_running: bool = False
     errors: tuple[str, ...] = ()
+    landed: str | None = None
 
     json_properties: ClassVar[tuple[str, ...]] = ("active",)  # derived facts the JSON carries too
 

@@ -32,6 +32,7 @@ class PlaceState(StrEnum):
     BRANCH_ONLY = "branch only"  # a branch, no worktree
     MISSING = "missing"  # git lists a worktree whose directory is gone
     UNCONFIGURED = "unconfigured"  # a stream worktree that streams.yaml no longer names
+    LANDED = "landed"  # no branch, no worktree: `streams merge` landed it (status only)
 
 
 @dataclass(frozen=True)

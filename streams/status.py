@@ -35,6 +35,7 @@ from streams import git, hooks_install, places
 from streams.config import Config, progress_path
 from streams.dashboard import (
     BRANCH_ONLY,
+    LANDED,
     MISSING,
     NOT_STARTED,
     STARTED,
@@ -51,6 +52,7 @@ from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
 from streams.kernel.locks import Lease, LeaseView, list_leases
 from streams.kernel.procs import pid_alive
+from streams.landings import landed
 from streams.places import PlaceState
 from streams.predict import predict_conflicts
 from streams.private_index import READERS_FILE, WorktreeRead, private_index, read_worktree
@@ -173,6 +175,7 @@ class Collector:
         self._untracked: bool | None = None
         self._hooks_path: str | None = None
         self._hooks_path_read = False
+        self._landed: dict[str, str] = {}  # stream -> the commit it landed as (merge.json)
 
     def __enter__(self) -> Collector:
         return self
@@ -275,6 +278,7 @@ class Collector:
                     r.errors.append(f"progress file: {_describe(exc)}")
         leases = self._leases(warnings)
         halts = self._halts(warnings)
+        self._landed = self._landings(warnings)
 
         self._take_reads(rows, reused, status_f)
         if base_tip is not None:
@@ -387,6 +391,13 @@ class Collector:
             warnings.append(f"locks unreadable: {_describe(exc)}")
             return []
 
+    def _landings(self, warnings: list[str]) -> dict[str, str]:
+        try:
+            return landed(self.ws)
+        except (StreamsError, OSError) as exc:
+            warnings.append(f"merge.json unreadable: {_describe(exc)}")
+            return {}
+
     def _halts(self, warnings: list[str]) -> dict[str, Halt]:
         try:
             return dict(read_halts(self.ws))
@@ -460,10 +471,11 @@ class Collector:
             if halt is not None and not (r.state == STARTED and r.operation):
                 halt = None  # finished by hand, or the stream stopped: git says it is over (sync drops the record)
             pid, running = read_agent(self.ws, r.name)
+            merged = self._landed.get(r.name) if r.state == NOT_STARTED else None
             result.append(
                 StreamStatus(
                     name=r.name,
-                    state=r.state,
+                    state=LANDED if merged else r.state,
                     branch=r.branch,
                     worktree=str(r.worktree) if r.worktree is not None else None,
                     head=r.head,
@@ -490,6 +502,7 @@ class Collector:
                     agent_pid=pid,
                     agent_running=running,
                     errors=tuple(r.errors),
+                    landed=merged,
                 )
             )
         return Snapshot(

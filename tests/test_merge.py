@@ -268,3 +268,14 @@ def test_push_refuses_when_the_local_base_and_the_remote_differ(remote4: tuple[R
     repo.commit_all("local only")
     res = run_cli(["merge", "a", "--push"], repo.root)
     assert res.code == 1 and "differ" in res.err
+
+
+def test_status_shows_a_landed_stream_as_landed(repo4: Repo) -> None:
+    work(repo4, "a", "src/a/x.py", "a2\n")
+    _, data, _ = merge(repo4, "a")
+    merged = data["results"][0]["merged"]
+    snap = json.loads(run_cli(["status", "--json"], repo4.root).out)["data"]
+    a = next(s for s in snap["streams"] if s["name"] == "a")
+    assert (a["state"], a["landed"]) == ("landed", merged)
+    row = next(ln for ln in run_cli(["status"], repo4.root).out.splitlines() if ln.startswith("a "))
+    assert f"landed {merged[:8]}" in row

@@ -148,6 +148,8 @@ def short_list(items: Sequence[str], limit: int = 2) -> str:
 
 
 def state_cell(r: StreamStatus) -> str:
+    if r.landed:
+        return f"landed {r.landed[:8]}"
     if r.state != STARTED:
         return r.state
     return r.status or "?"
