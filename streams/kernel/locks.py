@@ -473,37 +473,27 @@ def release_committed(common_dir: Path, stream: str, paths: Iterable[str]) -> li
 
     Called by the post-commit hook; cheap when no such lease exists (no filelock import).
     """
+    return _release_if(common_dir, paths, lambda lease: lease.stream == stream and lease.until_commit, "commit")
+
+
+def release_ids(common_dir: Path, stream: str, taken: Iterable[tuple[str, str]], *, cause: str) -> list[Lease]:
+    """Release ``stream``'s leases named by ``(lease id, path)``, each only while it is still that
+    very lease (a renewal keeps the id; a lease taken again later has another)."""
+    ids = {path: lease_id for lease_id, path in taken}
+    return _release_if(
+        common_dir, ids, lambda lease: lease.stream == stream and lease.lease_id == ids.get(lease.path), cause
+    )
+
+
+def _release_if(common_dir: Path, paths: Iterable[str], wanted: Callable[[Lease], bool], cause: str) -> list[Lease]:
+    """Release the leases on ``paths`` that are ``wanted`` (a damaged lease file is left alone)."""
     released = []
     for path in dict.fromkeys(paths):
         try:
             lease = read_lease(common_dir, path)
         except ValueError:
             continue
-        if (
-            lease is not None
-            and lease.stream == stream
-            and lease.until_commit
-            and release_lease(common_dir, lease, cause="commit")
-        ):
-            released.append(lease)
-    return released
-
-
-def release_ids(common_dir: Path, stream: str, taken: Iterable[tuple[str, str]], *, cause: str) -> list[Lease]:
-    """Release ``stream``'s leases named by ``(lease id, path)``, each only while it is still that
-    very lease (a renewal keeps the id; a lease taken again later has another)."""
-    released = []
-    for lease_id, path in dict.fromkeys(taken):
-        try:
-            lease = read_lease(common_dir, path)
-        except ValueError:
-            continue
-        if (
-            lease is not None
-            and lease.stream == stream
-            and lease.lease_id == lease_id
-            and release_lease(common_dir, lease, cause=cause)
-        ):
+        if lease is not None and wanted(lease) and release_lease(common_dir, lease, cause=cause):
             released.append(lease)
     return released
 
