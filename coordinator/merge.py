@@ -39,7 +39,7 @@ from streams.scope import verify
 from streams.state import sync_lock
 from streams.workspace import Workspace
 
-STRATEGIES = ("squash",)
+STRATEGIES = ("squash", "rebase", "merge")
 CHECK_LOG_TAIL = 20  # lines of a failed check's output in the ejection reason
 CAS_RETRIES = 3  # the base moved under a landing: rebuild the candidate on its new tip, this often
 
@@ -158,6 +158,7 @@ class _Queue:
     dry_run: bool
     keep: bool
     push: bool
+    strategy: str
     on_wait: Callable[[str], None] | None
     results: list[Landing] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # did not land this time: their dependents wait
@@ -183,7 +184,7 @@ def merge(
     """Land ``names`` (default: every stream with work not on the base) on the base, in queue order.
     With ``push`` each landing is pushed to the remote with a lease and confirmed."""
     if strategy not in STRATEGIES:
-        raise UsageError(f"--strategy {strategy!r}: this version lands with {', '.join(STRATEGIES)}")
+        raise UsageError(f"--strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     if push and not config.remote:
         raise UsageError(f"--push needs `remote:` in {config.path.name}")
     config.select(list(names))  # unknown names fail before anything
@@ -191,7 +192,7 @@ def merge(
         finished = () if dry_run else recover(ws, config)
         if push:
             _same_as_remote(ws, config)
-        q = _Queue(ws, config, check, dry_run, keep, push, on_wait)
+        q = _Queue(ws, config, check, dry_run, keep, push, strategy, on_wait)
         for name in _order(ws, config, names):
             if q.stop_reason:
                 q.results.append(Landing(name, Outcome.SKIPPED, q.stop_reason))
@@ -305,7 +306,18 @@ def _land(q: _Queue, name: str, tip: str, work: list[str]) -> Landing | None:
     tree = git.tree_with(ws.main_root, tree, config.stream(name).progress_path, like=base_tip)
     if tree == git.resolve_many(ws.main_root, [f"{base_tip}^{{tree}}"])[f"{base_tip}^{{tree}}"]:
         return Landing(name, Outcome.NOTHING, f"its changes are on {config.base} already")
-    candidate = git.commit_tree(ws.main_root, tree, [base_tip], _message(ws, config, name, work))
+    if q.strategy == "squash":
+        candidate = git.commit_tree(ws.main_root, tree, [base_tip], _message(ws, config, name, work))
+    else:
+        chain, conflicts = _replayed(ws, config, name, base_tip, work)
+        if chain is None:
+            reason = (
+                f"a work commit does not apply to {config.base} one by one (it does squashed: try --strategy squash)"
+            )
+            return Landing(name, Outcome.EJECTED, reason, tuple(conflicts), tuple(work), base_tip)
+        candidate = chain
+        if q.strategy == "merge":
+            candidate = git.commit_tree(ws.main_root, tree, [base_tip, chain], _message(ws, config, name, work))
     log = None
     if q.check:
         passed, log, tail = _run_check(ws, q.check, name, candidate)
@@ -316,6 +328,19 @@ def _land(q: _Queue, name: str, tip: str, work: list[str]) -> Landing | None:
     if q.dry_run:
         return Landing(name, Outcome.WOULD_LAND, "", (), tuple(work), base_tip, candidate, check_log=log)
     return _publish(q, name, tip, work, base_tip, candidate, log)
+
+
+def _replayed(ws: Workspace, config: Config, name: str, base_tip: str, work: list[str]) -> tuple[str | None, list[str]]:
+    """The work commits cherry-picked onto ``base_tip`` one by one in the integration worktree,
+    each without the stream's progress file (authors and messages kept): (the last one, []), or
+    (None, the conflicted files)."""
+    where = _integration(ws, base_tip)
+    progress = config.stream(name).progress_path
+    for commit in work:
+        conflicts = git.cherry_pick(where, commit, leave_out=progress)
+        if conflicts:
+            return None, conflicts
+    return git.rev_parse(where, "HEAD"), []
 
 
 def _message(ws: Workspace, config: Config, name: str, work: list[str]) -> str:

@@ -279,3 +279,32 @@ def test_status_shows_a_landed_stream_as_landed(repo4: Repo) -> None:
     assert (a["state"], a["landed"]) == ("landed", merged)
     row = next(ln for ln in run_cli(["status"], repo4.root).out.splitlines() if ln.startswith("a "))
     assert f"landed {merged[:8]}" in row
+
+
+@pytest.mark.parametrize("strategy", ["squash", "rebase", "merge"])
+def test_no_progress_file_or_progress_only_commit_reaches_the_base(repo4: Repo, strategy: str) -> None:
+    wt = repo4.worktree("a")
+    work(repo4, "a", "src/a/x.py", "a2\n")
+    assert run_cli(["progress", "--completion", "50", "--current", "half"], wt).code == 0
+    # A work commit that also changes the progress file (an agent's `git commit -a` after editing it).
+    (wt / ".streams" / "stream-a.md").write_text((wt / ".streams" / "stream-a.md").read_text() + "\nnote\n")
+    repo4.write("src/a/y.py", "y\n", cwd=wt)
+    repo4.git("add", "-A", cwd=wt)
+    repo4.git("commit", "-q", "-m", "a: y and a note", cwd=wt)
+    before = repo4.git("rev-parse", "main").strip()
+    code, data, err = merge(repo4, "a", "--strategy", strategy)
+    assert code == 0, err
+    no_bookkeeping_on(repo4)
+    subjects = repo4.git("log", "--format=%s", f"{before}..main").splitlines()
+    assert not [s for s in subjects if "progress" in s.lower()], subjects
+    assert repo4.git("show", "main:src/a/y.py") == "y\n" and repo4.git("show", "main:src/a/x.py") == "a2\n"
+    if strategy == "rebase":
+        assert subjects == ["a: y and a note", "a: src/a/x.py"]
+        assert repo4.git("log", "-1", "--format=%an", "main") == repo4.git(
+            "log", "-1", "--format=%an", data["results"][0]["landed_ref"]
+        )
+    elif strategy == "merge":
+        assert len(repo4.git("log", "-1", "--format=%P", "main").split()) == 2
+        assert subjects[0] == "a: land stream a" and set(subjects[1:]) == {"a: y and a note", "a: src/a/x.py"}
+    else:
+        assert subjects == ["a: land stream a"]

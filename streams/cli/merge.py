@@ -16,8 +16,9 @@ from streams.kernel.errors import StreamsError, UsageError
     "--strategy",
     default="squash",
     show_default=True,
-    metavar="squash",
-    help="How a stream lands: squash = one commit listing the stream and its work commits.",
+    type=click.Choice(["squash", "rebase", "merge"]),
+    help="How a stream lands: squash = one commit listing the stream and its work commits; rebase = its "
+    "work commits one by one; merge = those under a merge commit. Progress-only commits never land.",
 )
 @click.option(
     "--check",

@@ -19,6 +19,7 @@ __all__ = [
     "add_intent_to_add",
     "add_worktree",
     "checkout_detached",
+    "cherry_pick",
     "commit_only",
     "differs_from_head",
     "fetch_lock_files",
@@ -94,6 +95,24 @@ def checkout_detached(worktree: Path, commit: str) -> None:
     """``commit`` checked out detached in ``worktree``, whatever was there (the files are throw-away)."""
     door.run("checkout", "--quiet", "--force", "--detach", commit, cwd=worktree)
     door.run("clean", "-q", "-f", "-d", "-x", cwd=worktree)
+
+
+def cherry_pick(worktree: Path, commit: str, *, leave_out: str) -> list[str]:
+    """Apply ``commit`` onto HEAD as a new commit with its author and message, ``leave_out`` (a
+    path) kept as HEAD has it: [] when done; else the conflicted paths, the worktree put back."""
+    res = door.run_unpiped("cherry-pick", "--no-commit", commit, cwd=worktree)
+    unmerged = list(unmerged_paths(worktree))
+    if res.returncode != 0 and (not unmerged or set(unmerged) - {leave_out}):
+        door.run("cherry-pick", "--abort", cwd=worktree, check=False)
+        door.run("reset", "-q", "--hard", "HEAD", cwd=worktree, check=False)
+        return unmerged or [res.first_error()]
+    if door.run("cat-file", "-e", f"HEAD:{leave_out}", cwd=worktree, check=False).returncode == 0:
+        door.run("checkout", "HEAD", "--", leave_out, cwd=worktree)
+    else:
+        door.run("rm", "-q", "-f", "--ignore-unmatch", "--", leave_out, cwd=worktree)
+    door.run("commit", "-q", "--allow-empty", "--no-verify", "-C", commit, cwd=worktree)
+    door.run("cherry-pick", "--quit", cwd=worktree, check=False)
+    return []
 
 
 def remove_worktree(cwd: Path, path: Path, *, even_locked: bool = False, check: bool = True) -> None:
