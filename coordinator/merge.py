@@ -27,14 +27,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from coordinator.landing import Undone, after_landing, checked_out, drop_entry, recover, undo, update_entry
 from streams import git, places, worktrees
 from streams.config import Config
 from streams.graph import dependency_order
-from streams.kernel import events, locks, paths
+from streams.kernel import events, paths
 from streams.kernel.errors import StreamsError, UsageError
-from streams.landings import read_landings, write_landings
+from streams.landings import read_landings as _read_record
+from streams.landings import write_landings as _write_record
 from streams.scope import verify
 from streams.state import sync_lock
 from streams.workspace import Workspace
@@ -112,39 +114,7 @@ class MergeReport:
         return not any(r.outcome in (Outcome.EJECTED, Outcome.ROLLED_BACK) for r in self.results)
 
 
-@dataclass(frozen=True)
-class Undone:
-    """``streams merge --undo --json``'s ``data``.
-
-    ============  ==========  =====================================================================
-    field         type        meaning
-    ============  ==========  =====================================================================
-    stream        str         the stream whose landing was undone
-    base_before   str         where the base is back at
-    merged        str         the landing's commit, no longer on the base
-    branch        str | null  the stream's branch, restored from its landed ref when it was removed
-    ============  ==========  =====================================================================
-    """
-
-    stream: str
-    base_before: str
-    merged: str
-    branch: str | None
-
-
 # --- merge.json ----------------------------------------------------------------------------------------
-
-
-_read_record = read_landings
-_write_record = write_landings
-
-
-def _update_entry(ws: Workspace, candidate: str, **fields: Any) -> None:
-    landings = _read_record(ws)
-    for entry in landings:
-        if entry.get("merged") == candidate:
-            entry.update(fields)
-    _write_record(ws, landings)
 
 
 # --- the queue -----------------------------------------------------------------------------------------
@@ -392,20 +362,20 @@ def _publish(
         "commits": work,
     }
     _write_record(ws, [*landings, entry])  # the intent first: a kill from here on is recovered
-    holder = _checked_out(ws, q.base_ref)
+    holder = checked_out(ws, q.base_ref)
     message = f"streams merge: land {name}"
     if holder is None:
         try:
             git.update_ref(ws.main_root, q.base_ref, candidate, base_tip, message)
         except StreamsError:
-            _drop_entry(ws, candidate)
+            drop_entry(ws, candidate)
             return None  # the base moved: build again on its new tip
     else:
         moved = git.move_checked_out(
             holder.path, git.worktree_git_dir(holder.path) or holder.path, q.base_ref, candidate, base_tip, message
         )
         if moved.returncode != 0:
-            _drop_entry(ws, candidate)
+            drop_entry(ws, candidate)
             now = git.resolve_commit(ws.main_root, q.base_ref)
             if now != base_tip:
                 return None
@@ -425,13 +395,13 @@ def _publish(
     if q.push:
         refused = _push(ws, config, base_tip, candidate, holder)
         if refused:
-            _drop_entry(ws, candidate)
+            drop_entry(ws, candidate)
             q.stop_reason = f"the push of {config.base} was refused; nothing more is landed"
             return Landing(name, Outcome.ROLLED_BACK, refused, (), tuple(work), base_tip, candidate, check_log=log)
-    _update_entry(ws, candidate, state="landed")
+    update_entry(ws, candidate, state="landed")
     events.append(ws.common_dir, "merge.land", stream=name, base_before=base_tip, merged=candidate, commits=len(work))
-    landed_ref, removed = _after_landing(ws, config, name, tip, keep=q.keep)
-    _update_entry(ws, candidate, state="done", landed_ref=landed_ref)
+    landed_ref, removed = after_landing(ws, config, name, tip, keep=q.keep)
+    update_entry(ws, candidate, state="done", landed_ref=landed_ref)
     return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, landed_ref, removed, log)
 
 
@@ -457,98 +427,6 @@ def _push(ws: Workspace, config: Config, base_tip: str, candidate: str, holder: 
         f"pushing {config.base} to {config.remote} failed ({why}); {config.base} is back where it was, "
         f"locally and on {config.remote}: fetch, then merge again"
     )
-
-
-def _drop_entry(ws: Workspace, candidate: str) -> None:
-    _write_record(ws, [e for e in _read_record(ws) if e.get("merged") != candidate])
-
-
-def _checked_out(ws: Workspace, ref: str) -> git.Worktree | None:
-    return next((w for w in git.worktrees(ws.main_root) if w.branch == ref and not w.bare), None)
-
-
-def _after_landing(ws: Workspace, config: Config, name: str, tip: str, *, keep: bool) -> tuple[str, bool]:
-    """Keep the tip under refs/streams/landed/, release the leases, remove worktree and branch."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    landed = paths.landed_ref(name, stamp)
-    git.update_ref(ws.main_root, landed, tip, git.ZERO_OID, f"streams merge: {name} landed")
-    locks.release_stream(ws.common_dir, name)
-    if keep:
-        return landed, False
-    if git.resolve_commit(ws.main_root, config.branch_ref(name)) != tip:
-        return landed, False  # the branch moved since: leave it (its new commits are not landed)
-    worktrees.stop(ws, config, [name], force=True, delete_branch=True)
-    return landed, True
-
-
-def recover(ws: Workspace, config: Config) -> tuple[str, ...]:
-    """Finish the landings a killed ``streams merge`` left: a candidate on the base is completed,
-    one that never landed is dropped. Returns the streams finished."""
-    landings = _read_record(ws)
-    open_ = [e for e in landings if e.get("state") in ("landing", "landed")]
-    if not open_:
-        return ()
-    finished = []
-    base_tip = git.resolve_commit(ws.main_root, config.base_ref())
-    for entry in open_:
-        candidate, name = str(entry.get("merged", "")), str(entry.get("stream", ""))
-        if base_tip and candidate and git.is_ancestor(ws.main_root, candidate, base_tip):
-            if name in config.names:
-                landed_ref, _ = _after_landing(ws, config, name, str(entry.get("tip", "")), keep=False)
-                entry.update(state="done", landed_ref=landed_ref)
-            else:
-                entry.update(state="done")
-            finished.append(name)
-        else:
-            entry["state"] = "dropped"
-    _write_record(ws, [e for e in landings if e.get("state") != "dropped"])
-    return tuple(finished)
-
-
-def undo(ws: Workspace, config: Config, *, on_wait: Callable[[str], None] | None = None) -> Undone:
-    """Put the base back where the last landing found it, only if it is still at that landing's commit."""
-    with sync_lock(ws, on_wait):
-        landings = [e for e in _read_record(ws) if e.get("state") == "done"]
-        if not landings:
-            raise StreamsError("nothing to undo: no landing is recorded", code="nothing_to_undo")
-        last = landings[-1]
-        merged, before, name = str(last["merged"]), str(last["base_before"]), str(last["stream"])
-        now = git.resolve_commit(ws.main_root, config.base_ref())
-        if now != merged:
-            raise StreamsError(
-                f"{config.base} is at {(now or '')[:12]}, not at {name}'s landing {merged[:12]}: something landed "
-                "or was committed since; revert that landing with `git revert` instead",
-                code="moved",
-            )
-        holder = _checked_out(ws, config.base_ref())
-        message = f"streams merge --undo: {name}"
-        if holder is None:
-            git.update_ref(ws.main_root, config.base_ref(), before, merged, message)
-        else:
-            moved = git.move_checked_out(
-                holder.path,
-                git.worktree_git_dir(holder.path) or holder.path,
-                config.base_ref(),
-                before,
-                merged,
-                message,
-            )
-            if moved.returncode != 0:
-                raise StreamsError(
-                    f"cannot move {config.base} back: uncommitted changes in {holder.path} are in the way "
-                    f"({', '.join(moved.blocking_files()) or moved.first_error()}); commit or stash them, then undo again",
-                    code="dirty",
-                )
-        branch = None
-        landed = last.get("landed_ref")
-        if landed and git.resolve_commit(ws.main_root, config.branch_ref(name)) is None:
-            git.update_ref(
-                ws.main_root, config.branch_ref(name), git.rev_parse(ws.main_root, str(landed)), git.ZERO_OID, message
-            )
-            branch = config.branch(name)
-        _write_record(ws, [e for e in _read_record(ws) if e.get("merged") != merged])
-        events.append(ws.common_dir, "merge.undo", stream=name, base_before=before, merged=merged)
-        return Undone(name, before, merged, branch)
 
 
 __all__ = ["Landing", "MergeReport", "Outcome", "Undone", "merge", "recover", "undo"]

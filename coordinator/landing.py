@@ -1,0 +1,138 @@
+"""After the base moves: the merge queue's record (``merge.json`` through ``streams.landings``), the
+bookkeeping of a landing, finishing what a killed ``streams merge`` left, and ``--undo``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from streams import git, worktrees
+from streams.config import Config
+from streams.kernel import events, locks, paths
+from streams.kernel.errors import StreamsError
+from streams.landings import read_landings as _read_record
+from streams.landings import write_landings as _write_record
+from streams.state import sync_lock
+from streams.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Undone:
+    """``streams merge --undo --json``'s ``data``.
+
+    ============  ==========  =====================================================================
+    field         type        meaning
+    ============  ==========  =====================================================================
+    stream        str         the stream whose landing was undone
+    base_before   str         where the base is back at
+    merged        str         the landing's commit, no longer on the base
+    branch        str | null  the stream's branch, restored from its landed ref when it was removed
+    ============  ==========  =====================================================================
+    """
+
+    stream: str
+    base_before: str
+    merged: str
+    branch: str | None
+
+
+def update_entry(ws: Workspace, candidate: str, **fields: Any) -> None:
+    landings = _read_record(ws)
+    for entry in landings:
+        if entry.get("merged") == candidate:
+            entry.update(fields)
+    _write_record(ws, landings)
+
+
+def drop_entry(ws: Workspace, candidate: str) -> None:
+    _write_record(ws, [e for e in _read_record(ws) if e.get("merged") != candidate])
+
+
+def checked_out(ws: Workspace, ref: str) -> git.Worktree | None:
+    return next((w for w in git.worktrees(ws.main_root) if w.branch == ref and not w.bare), None)
+
+
+def after_landing(ws: Workspace, config: Config, name: str, tip: str, *, keep: bool) -> tuple[str, bool]:
+    """Keep the tip under refs/streams/landed/, release the leases, remove worktree and branch."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    landed = paths.landed_ref(name, stamp)
+    git.update_ref(ws.main_root, landed, tip, git.ZERO_OID, f"streams merge: {name} landed")
+    locks.release_stream(ws.common_dir, name)
+    if keep:
+        return landed, False
+    if git.resolve_commit(ws.main_root, config.branch_ref(name)) != tip:
+        return landed, False  # the branch moved since: leave it (its new commits are not landed)
+    worktrees.stop(ws, config, [name], force=True, delete_branch=True)
+    return landed, True
+
+
+def recover(ws: Workspace, config: Config) -> tuple[str, ...]:
+    """Finish the landings a killed ``streams merge`` left: a candidate on the base is completed,
+    one that never landed is dropped. Returns the streams finished."""
+    landings = _read_record(ws)
+    open_ = [e for e in landings if e.get("state") in ("landing", "landed")]
+    if not open_:
+        return ()
+    finished = []
+    base_tip = git.resolve_commit(ws.main_root, config.base_ref())
+    for entry in open_:
+        candidate, name = str(entry.get("merged", "")), str(entry.get("stream", ""))
+        if base_tip and candidate and git.is_ancestor(ws.main_root, candidate, base_tip):
+            if name in config.names:
+                landed_ref, _ = after_landing(ws, config, name, str(entry.get("tip", "")), keep=False)
+                entry.update(state="done", landed_ref=landed_ref)
+            else:
+                entry.update(state="done")
+            finished.append(name)
+        else:
+            entry["state"] = "dropped"
+    _write_record(ws, [e for e in landings if e.get("state") != "dropped"])
+    return tuple(finished)
+
+
+def undo(ws: Workspace, config: Config, *, on_wait: Callable[[str], None] | None = None) -> Undone:
+    """Put the base back where the last landing found it, only if it is still at that landing's commit."""
+    with sync_lock(ws, on_wait):
+        landings = [e for e in _read_record(ws) if e.get("state") == "done"]
+        if not landings:
+            raise StreamsError("nothing to undo: no landing is recorded", code="nothing_to_undo")
+        last = landings[-1]
+        merged, before, name = str(last["merged"]), str(last["base_before"]), str(last["stream"])
+        now = git.resolve_commit(ws.main_root, config.base_ref())
+        if now != merged:
+            raise StreamsError(
+                f"{config.base} is at {(now or '')[:12]}, not at {name}'s landing {merged[:12]}: something landed "
+                "or was committed since; revert that landing with `git revert` instead",
+                code="moved",
+            )
+        holder = checked_out(ws, config.base_ref())
+        message = f"streams merge --undo: {name}"
+        if holder is None:
+            git.update_ref(ws.main_root, config.base_ref(), before, merged, message)
+        else:
+            moved = git.move_checked_out(
+                holder.path,
+                git.worktree_git_dir(holder.path) or holder.path,
+                config.base_ref(),
+                before,
+                merged,
+                message,
+            )
+            if moved.returncode != 0:
+                raise StreamsError(
+                    f"cannot move {config.base} back: uncommitted changes in {holder.path} are in the way "
+                    f"({', '.join(moved.blocking_files()) or moved.first_error()}); commit or stash them, then undo again",
+                    code="dirty",
+                )
+        branch = None
+        landed = last.get("landed_ref")
+        if landed and git.resolve_commit(ws.main_root, config.branch_ref(name)) is None:
+            git.update_ref(
+                ws.main_root, config.branch_ref(name), git.rev_parse(ws.main_root, str(landed)), git.ZERO_OID, message
+            )
+            branch = config.branch(name)
+        _write_record(ws, [e for e in _read_record(ws) if e.get("merged") != merged])
+        events.append(ws.common_dir, "merge.undo", stream=name, base_before=before, merged=merged)
+        return Undone(name, before, merged, branch)
