@@ -20,23 +20,28 @@ landing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from coordinator.halts import files_with_markers
 from coordinator.landing import Undone, after_landing, checked_out, drop_entry, recover, undo, update_entry
 from streams import git, places, worktrees
 from streams.config import Config
 from streams.graph import dependency_order
 from streams.kernel import events, paths
-from streams.kernel.errors import StreamsError, UsageError
+from streams.kernel.errors import ScopeViolationError, StreamsError, UsageError
 from streams.landings import read_landings as _read_record
+from streams.landings import read_resolving, write_resolving
 from streams.landings import write_landings as _write_record
+from streams.ownership import compiled
 from streams.scope import verify
 from streams.state import sync_lock
 from streams.workspace import Workspace
@@ -170,7 +175,133 @@ def merge(
             q.results.append(_one(q, name))
             if q.results[-1].outcome not in (Outcome.LANDED, Outcome.WOULD_LAND, Outcome.NOTHING):
                 q.failed.add(name)
+        if not dry_run:
+            _offer_resolution(q)
     return MergeReport(config.base, strategy, tuple(q.results), finished)
+
+
+# --- a conflict resolved by a human: --continue, --abort -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """``streams merge --abort --json``'s ``data``.
+
+    ========  =====  ==============================================================================
+    field     type   meaning
+    ========  =====  ==============================================================================
+    stream    str    the stream whose conflict resolution was dropped (its branch is untouched)
+    worktree  str    the integration worktree, back at the base
+    ========  =====  ==============================================================================
+    """
+
+    stream: str
+    worktree: str
+
+
+def _offer_resolution(q: _Queue) -> None:
+    """Leave the first conflict of this run in the integration worktree for a human (a squash
+    merge with the conflicts marked), unless one is waiting there already."""
+    ws, config = q.ws, q.config
+    if read_resolving(ws) is not None:
+        return
+    for i, r in enumerate(q.results):
+        if r.outcome != Outcome.EJECTED or not r.reason.startswith("conflicts with"):
+            continue
+        base_tip = git.resolve_commit(ws.main_root, q.base_ref)
+        tip = git.resolve_commit(ws.main_root, config.branch_ref(r.stream))
+        if base_tip is None or tip is None:
+            return
+        where = _integration(ws, base_tip)
+        files = git.merge_squash(where, tip)
+        write_resolving(ws, {"stream": r.stream, "tip": tip, "base_before": base_tip, "files": files})
+        hint = f"; resolve it in {where}, `git add` the files, then `streams merge --continue` (or `--abort`)"
+        q.results[i] = dataclasses.replace(r, reason=r.reason + hint)
+        return
+
+
+def merge_continue(
+    ws: Workspace,
+    config: Config,
+    *,
+    check: str | None = None,
+    keep: bool = False,
+    push: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> MergeReport:
+    """Land the conflict a human resolved in the integration worktree (squashed, as the queue does)."""
+    with sync_lock(ws, on_wait):
+        rec = _waiting(ws)
+        name, tip, base_tip = str(rec["stream"]), str(rec["tip"]), str(rec["base_before"])
+        where = Path(paths.integration_dir(ws.common_dir))
+        if git.resolve_commit(ws.main_root, config.base_ref()) != base_tip:
+            raise StreamsError(
+                f"{config.base} moved since the conflict was set up; `streams merge --abort`, then merge again",
+                code="moved",
+            )
+        if git.resolve_commit(ws.main_root, config.branch_ref(name)) != tip:
+            raise StreamsError(
+                f"{config.branch(name)} moved since; `streams merge --abort`, then merge again", code="moved"
+            )
+        unmerged = git.unmerged_paths(where)
+        if unmerged:
+            raise StreamsError(
+                f"still unmerged in {where}: {', '.join(unmerged)}; resolve them and `git add` them", code="unmerged"
+            )
+        marked = files_with_markers(where, [str(f) for f in rec.get("files", [])])
+        if marked:
+            raise StreamsError(
+                f"conflict markers are still in {', '.join(marked)} in {where}; resolve them", code="conflict_markers"
+            )
+        tree = git.tree_with(ws.main_root, git.write_tree(where), config.stream(name).progress_path, like=base_tip)
+        _in_scope(ws, config, name, base_tip, tree)
+        work: list[str] = list(reversed(worktrees.unmerged_commits(ws, config, name)))
+        candidate = git.commit_tree(ws.main_root, tree, [base_tip], _message(ws, config, name, work))
+        q = _Queue(ws, config, check, False, keep, push, "squash", on_wait)
+        log = None
+        if check:
+            passed, log, tail = _run_check(ws, check, name, candidate)
+            if not passed:
+                raise StreamsError(f"check failed on the resolution: {tail} (log: {log})", code="merge_stopped")
+        landing = _publish(q, name, tip, work, base_tip, candidate, log)
+        if landing is None:
+            raise StreamsError(
+                f"{config.base} moved while landing; `streams merge --abort`, then merge again", code="moved"
+            )
+        if landing.outcome == Outcome.LANDED:
+            write_resolving(ws, None)
+        return MergeReport(config.base, "squash", (landing,))
+
+
+def merge_abort(ws: Workspace, config: Config, *, on_wait: Callable[[str], None] | None = None) -> Dropped:
+    """Drop the conflict waiting in the integration worktree; the stream's branch is untouched."""
+    with sync_lock(ws, on_wait):
+        rec = _waiting(ws)
+        where = Path(paths.integration_dir(ws.common_dir))
+        if (where / ".git").exists():
+            git.discard_changes(where)
+        write_resolving(ws, None)
+        return Dropped(str(rec["stream"]), str(where))
+
+
+def _waiting(ws: Workspace) -> dict[str, Any]:
+    rec = read_resolving(ws)
+    if rec is None:
+        raise StreamsError(
+            "no merge conflict is waiting for a human (`streams merge` sets one up)", code="nothing_to_continue"
+        )
+    return rec
+
+
+def _in_scope(ws: Workspace, config: Config, name: str, base_tip: str, tree: str) -> None:
+    """Refuse a resolution that changes what the stream may not (shared paths pass, as in verify)."""
+    changed = git.tree_changes(ws.main_root, base_tip, tree)
+    found = compiled(config).check(name, changed, lambda _p: (name, math.inf))
+    if found:
+        paths_ = ", ".join(f[0] for f in found)
+        raise ScopeViolationError(
+            f"the resolution changes what stream {name} may not: {paths_}; undo those in the integration worktree"
+        )
 
 
 def _same_as_remote(ws: Workspace, config: Config) -> None:
@@ -429,4 +560,15 @@ def _push(ws: Workspace, config: Config, base_tip: str, candidate: str, holder: 
     )
 
 
-__all__ = ["Landing", "MergeReport", "Outcome", "Undone", "merge", "recover", "undo"]
+__all__ = [
+    "Dropped",
+    "Landing",
+    "MergeReport",
+    "Outcome",
+    "Undone",
+    "merge",
+    "merge_abort",
+    "merge_continue",
+    "recover",
+    "undo",
+]

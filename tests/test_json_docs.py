@@ -381,7 +381,20 @@ def case_merge(tmp: Path) -> Outputs:
     landed = data(["merge", "api"], repo.root)
     assert landed["results"][0]["outcome"] == "landed"
     undone = data(["merge", "--undo"], repo.root)
-    return [("MergeReport", dry), ("MergeReport", landed), ("Undone", undone)]
+    docs = repo.worktree("docs")
+    repo.write("docs/index.md", "the stream's\n", cwd=docs)
+    repo.git("commit", "-qam", "docs work", cwd=docs)
+    repo.write("docs/index.md", "main's\n")
+    repo.commit_all("main: docs")
+    ejected = data(["merge", "docs"], repo.root, code=4)
+    dropped = data(["merge", "--abort"], repo.root)
+    return [
+        ("MergeReport", dry),
+        ("MergeReport", landed),
+        ("Undone", undone),
+        ("MergeReport", ejected),
+        ("Dropped", dropped),
+    ]
 
 
 CASES: dict[str, Callable[[Path], Outputs]] = {

@@ -308,3 +308,55 @@ def test_no_progress_file_or_progress_only_commit_reaches_the_base(repo4: Repo, 
         assert subjects[0] == "a: land stream a" and set(subjects[1:]) == {"a: y and a note", "a: src/a/x.py"}
     else:
         assert subjects == ["a: land stream a"]
+
+
+# --- a conflict resolved by a human ----------------------------------------------------------------------
+
+
+def conflicted(repo4: Repo) -> Path:
+    work(repo4, "c", "src/c/x.py", "c1\nC2 from c\nc3\n")
+    repo4.write("src/c/x.py", "c1\nC2 from main\nc3\n")
+    repo4.commit_all("main: c's file")
+    code, data, _ = merge(repo4, "c")
+    c = data["results"][0]
+    assert code == 4 and c["outcome"] == "ejected" and "streams merge --continue" in c["reason"]
+    where = repo4.root / ".git" / "streams" / "integration"
+    assert "<<<<<<<" in (where / "src" / "c" / "x.py").read_text()
+    return where
+
+
+def test_a_conflict_resolved_in_the_integration_worktree_lands_with_continue(repo4: Repo) -> None:
+    where = conflicted(repo4)
+    early = run_cli(["merge", "--continue"], repo4.root)
+    assert early.code == 1 and "still unmerged" in early.err
+    (where / "src" / "c" / "x.py").write_text("c1\nC2 from both\nc3\n")
+    subprocess.run(["git", "add", "src/c/x.py"], cwd=where, check=True)
+    code, data, err = merge(repo4, "--continue")
+    assert code == 0, err
+    assert data["results"][0]["outcome"] == "landed"
+    assert repo4.git("show", "main:src/c/x.py") == "c1\nC2 from both\nc3\n"
+    no_bookkeeping_on(repo4)
+    again = run_cli(["merge", "--continue"], repo4.root)
+    assert again.code == 1 and "no merge conflict is waiting" in again.err
+
+
+def test_continue_refuses_markers_and_out_of_scope_edits(repo4: Repo) -> None:
+    where = conflicted(repo4)
+    subprocess.run(["git", "add", "src/c/x.py"], cwd=where, check=True)  # markers and all
+    res = run_cli(["merge", "--continue"], repo4.root)
+    assert res.code == 4 and "conflict markers" in res.err
+    (where / "src" / "c" / "x.py").write_text("c1\nboth\nc3\n")
+    (where / "README.md").write_text("sneaked in while resolving\n")
+    subprocess.run(["git", "add", "src/c/x.py", "README.md"], cwd=where, check=True)
+    res = run_cli(["merge", "--continue"], repo4.root)
+    assert res.code == 5 and "README.md" in res.err
+
+
+def test_abort_drops_the_resolution_and_leaves_the_stream_alone(repo4: Repo) -> None:
+    where = conflicted(repo4)
+    tip = repo4.git("rev-parse", "streams/c").strip()
+    before = repo4.git("rev-parse", "main").strip()
+    res = run_cli(["merge", "--abort"], repo4.root)
+    assert res.code == 0 and "dropped the resolution of c's conflict" in res.out
+    assert "<<<<<<<" not in (where / "src" / "c" / "x.py").read_text()
+    assert repo4.git("rev-parse", "streams/c").strip() == tip and repo4.git("rev-parse", "main").strip() == before

@@ -29,11 +29,23 @@ from streams.kernel.errors import StreamsError, UsageError
 @click.option("--dry-run", is_flag=True, help="Build and check each candidate; land nothing.")
 @click.option("--keep", is_flag=True, help="Keep each landed stream's worktree and branch.")
 @click.option("--push", is_flag=True, help="Push each landing to `remote` (with a lease) and confirm it there.")
+@click.option(
+    "--continue", "continue_", is_flag=True, help="Land the conflict you resolved in the integration worktree."
+)
+@click.option("--abort", is_flag=True, help="Drop the conflict waiting in the integration worktree.")
 @click.option("--undo", is_flag=True, help="Move the base back before the last landing, if nothing came after it.")
 @json_option
 def merge_cmd(
-    names: tuple[str, ...], strategy: str, check: str | None, dry_run: bool, keep: bool, push: bool, undo: bool
-) -> Reply[merging.MergeReport] | Reply[merging.Undone]:
+    names: tuple[str, ...],
+    strategy: str,
+    check: str | None,
+    dry_run: bool,
+    keep: bool,
+    push: bool,
+    continue_: bool,
+    abort: bool,
+    undo: bool,
+) -> Reply[merging.MergeReport] | Reply[merging.Undone] | Reply[merging.Dropped]:
     """Land finished streams on the base branch, verified, in dependency order.
 
     Each stream (default: every stream with work not on the base; dependencies first, then the
@@ -42,15 +54,26 @@ def merge_cmd(
     runs on it in the integration worktree. The base then moves by compare-and-swap; a worktree
     that has the base checked out is brought along, and if your uncommitted edits are in the way
     the base moves back and the files are named. A stream that conflicts or fails is ejected (exit
-    4) and its dependents skipped; the others land. A landed stream's tip is kept under
+    4) and its dependents skipped; the others land. The first conflict is left in the integration
+    worktree: resolve it there, `git add`, then `--continue` (it lands squashed), or `--abort`. A landed stream's tip is kept under
     refs/streams/landed/, its leases released, its worktree and branch removed (unless --keep).
     """
+    if sum((continue_, abort, undo)) > 1:
+        raise UsageError("--continue, --abort and --undo go one at a time")
+    if (continue_ or abort or undo) and (names or dry_run or strategy != "squash"):
+        raise UsageError("--continue, --abort and --undo take no stream names, --dry-run or --strategy")
+    if (abort or undo) and (keep or check or push):
+        raise UsageError("--abort and --undo take no other options")
     if undo:
-        if names or dry_run or keep or check or push:
-            raise UsageError("--undo takes no stream names or other options")
         ws, config = open_workspace()
-        done = merging.undo(ws, config, on_wait=info)
-        return Reply(done, _undo_text)
+        return Reply(merging.undo(ws, config, on_wait=info), _undo_text)
+    if abort:
+        ws, config = open_workspace()
+        return Reply(merging.merge_abort(ws, config, on_wait=info), _abort_text)
+    if continue_:
+        ws, config = open_workspace()
+        report = merging.merge_continue(ws, config, check=check, keep=keep, push=push, on_wait=info)
+        return Reply(report, _report_text, _judge(report))
     ws, config = open_workspace(names=names)
     report = merging.merge(
         ws, config, names, strategy=strategy, check=check, dry_run=dry_run, keep=keep, push=push, on_wait=info
@@ -92,3 +115,9 @@ def _undo_text(done: merging.Undone) -> str:
     if done.branch:
         text += f"; branch {done.branch} restored from its landed ref"
     return text
+
+
+def _abort_text(done: merging.Dropped) -> str:
+    return (
+        f"dropped the resolution of {done.stream}'s conflict; {done.worktree} is back at the base, its branch untouched"
+    )

@@ -50,6 +50,7 @@ __all__ = [
     "rev_parse_range",
     "subjects",
     "symbolic_head",
+    "tree_changes",
     "tree_with",
     "update_ref",
     "update_refs",
@@ -322,6 +323,12 @@ def changed_paths_many(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[tupl
         cwd=cwd, input=data, optional_locks=False,
     )  # fmt: skip
     return gitparse.parse_diff_tree_stdin(res.stdout, [new for _, new in pairs])
+
+
+def tree_changes(cwd: Path, old: str, new: str) -> list[tuple[str, str]]:
+    """``(status, path)`` of every path that differs between two trees (or commits)."""
+    res = door.run("diff-tree", "-r", *gitparse.DIFF_ARGS, old, new, "--", cwd=cwd, optional_locks=False)
+    return gitparse.parse_name_status(res.stdout)
 
 
 def rev_parse_range(cwd: Path, rev_range: str, *, env: Mapping[str, str] | None = None) -> list[str]:

@@ -22,11 +22,13 @@ __all__ = [
     "cherry_pick",
     "commit_only",
     "differs_from_head",
+    "discard_changes",
     "fetch_lock_files",
     "forget_in_index",
     "hash_files",
     "ignored_paths",
     "is_dirty",
+    "merge_squash",
     "object_ids",
     "operation_in_progress",
     "prune_worktrees",
@@ -47,6 +49,7 @@ __all__ = [
     "worktree_operation",
     "worktree_tree",
     "worktrees",
+    "write_tree",
 ]
 
 
@@ -113,6 +116,25 @@ def cherry_pick(worktree: Path, commit: str, *, leave_out: str) -> list[str]:
     door.run("commit", "-q", "--allow-empty", "--no-verify", "-C", commit, cwd=worktree)
     door.run("cherry-pick", "--quit", cwd=worktree, check=False)
     return []
+
+
+def merge_squash(worktree: Path, commit: str) -> list[str]:
+    """``git merge --squash --no-commit commit`` onto HEAD: the conflicted paths ([] when clean),
+    left in the worktree and its index for a human to resolve."""
+    door.run_unpiped("merge", "--squash", "--no-commit", commit, cwd=worktree)
+    return list(unmerged_paths(worktree))
+
+
+def write_tree(worktree: Path) -> str:
+    """The tree the worktree's index holds (``git write-tree``)."""
+    return door.out("write-tree", cwd=worktree)
+
+
+def discard_changes(worktree: Path) -> None:
+    """Back to HEAD: index, files and untracked files (a throw-away worktree, never an agent's)."""
+    door.run("merge", "--abort", cwd=worktree, check=False)
+    door.run("reset", "-q", "--hard", "HEAD", cwd=worktree)
+    door.run("clean", "-q", "-f", "-d", "-x", cwd=worktree)
 
 
 def remove_worktree(cwd: Path, path: Path, *, even_locked: bool = False, check: bool = True) -> None:

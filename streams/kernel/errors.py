@@ -75,6 +75,7 @@ CODES: dict[str, tuple[int, str]] = {
     # streams merge
     "merge_stopped": (EXIT_HALTED, "merge: a stream was ejected or rolled back (each one's reason in the report)"),
     "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),
+    "nothing_to_continue": (EXIT_FAILURE, "merge --continue/--abort: no merge conflict is waiting for a human"),
     "moved": (EXIT_FAILURE, "merge --undo: the base moved since the landing (revert it instead)"),
     "diverged": (EXIT_FAILURE, "merge --push: the local base and the remote's differ"),
 }
