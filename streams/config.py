@@ -125,6 +125,7 @@ class Config:
     unowned: str = "reject"
     shared: tuple[str, ...] = ()
     shared_lines: tuple[int, ...] = ()
+    merge_drivers: tuple[tuple[str, str], ...] = ()  # (shared pattern, git merge driver), e.g. union
     warnings: tuple[str, ...] = field(default=(), compare=False)
     origin: Origin | None = field(default=None, compare=False)  # None: parsed from a working copy
 
@@ -339,8 +340,9 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
         branch_prefix=prefix,
         worktree_root=worktree_root,
         unowned=unowned,
-        shared=tuple(p for p, _ in shared),
-        shared_lines=tuple(ln for _, ln in shared),
+        shared=tuple(p for p, _, _ in shared),
+        shared_lines=tuple(ln for _, ln, _ in shared),
+        merge_drivers=tuple((p, m) for p, _, m in shared if m),
         streams=streams,
     )
 
@@ -440,17 +442,43 @@ def _read_unowned(r: _Reader, top: _Top) -> str:
     return unowned
 
 
-def _read_shared(r: _Reader, top: _Top) -> list[tuple[str, int]]:
+MERGE_DRIVERS = ("union",)  # git's built-in drivers a shared file may name: union never conflicts
+SHARED_KEYS = ("path", "merge")
+
+
+def _read_shared(r: _Reader, top: _Top) -> list[tuple[str, int, str | None]]:
+    """Each shared entry as (pattern, line, merge driver or None): a path, or ``{path: P, merge: union}``."""
     if (sh := top.get("shared")) is None:
         return []
-    shared = r.strings(sh[1], "shared", "a list of paths, e.g. [pyproject.toml]")
-    for pat, ln in shared:
+    node = sh[1]
+    if isinstance(node, ScalarNode) and r.scalar(node) is None:
+        return []
+    if not isinstance(node, SequenceNode):
+        raise r.fail(node, "shared", f"expected a list, got {r.kind(node)} (e.g. [pyproject.toml])")
+    shared: list[tuple[str, int, str | None]] = []
+    for item in node.value:
+        line = item.start_mark.line + 1
+        if isinstance(item, MappingNode):
+            keys = r.mapping(item, "shared", SHARED_KEYS, "e.g. {path: CHANGELOG.md, merge: union}")
+            if "path" not in keys:
+                raise r.fail(item, "shared", "an entry needs `path:` (e.g. {path: CHANGELOG.md, merge: union})")
+            pat = r.string(keys["path"][1], "shared.path", "a path, e.g. CHANGELOG.md") or ""
+            driver = r.string(keys["merge"][1], "shared.merge", "union") if "merge" in keys else None
+            if driver is not None and driver not in MERGE_DRIVERS:
+                raise r.fail(
+                    keys["merge"][1], "shared.merge", f"{driver!r}: the merge driver may be {', '.join(MERGE_DRIVERS)}"
+                )
+        elif isinstance(item, ScalarNode) and isinstance(r.scalar(item), str):
+            pat, driver = r.scalar(item), None
+        else:
+            raise r.fail(item, "shared", f"expected a path or {{path: …, merge: union}}, found {r.kind(item)}")
         if (bad := pattern_problem(pat)) is not None:
-            raise ConfigError(f"{r.display}:{ln}: shared: {bad}")
+            raise ConfigError(f"{r.display}:{line}: shared: {bad}")
         if pat.startswith("!"):
             raise ConfigError(
-                f"{r.display}:{ln}: shared: negated pattern {pat!r} is not supported here; list the shared paths"
+                f"{r.display}:{line}: shared: negated pattern {pat!r} is not supported here; list the shared paths"
             )
+        shared.append((pat, line, driver))
     return shared
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from streams import attributes
 from streams.config import Config, ConfigError
 from streams.kernel import hookcache
 from streams.kernel.paths import CONFIG_FILE
@@ -135,6 +136,7 @@ def refresh(common_dir: str | os.PathLike[str], config: Config) -> CompiledConfi
     if origin is not None:
         with contextlib.suppress(OSError):
             hookcache.save(common_dir, cc)
+            attributes.install(common_dir, config.merge_drivers)  # what sync and merge honour
     return cc
 
 

@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-FORMAT = 2  # 2: compiled from the streams.yaml committed on the base (blob, base commit)
+FORMAT = 3  # 2: compiled from the streams.yaml committed on the base (blob, base commit); 3: merge drivers installed
 
 # (kind, arg, include, pattern as written in streams.yaml)
 PatternRule = tuple[str, str, bool, str]
