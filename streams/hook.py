@@ -522,13 +522,29 @@ def post_commit() -> int:
     paths = [p.lstrip("\n") for p in paths]
     from pathlib import Path
 
+    common = common_dir(gd)
     try:
-        released = release_committed(Path(common_dir(gd)), stream, paths)
+        cc = config(common)
+    except HookError:
+        cc = None  # the configuration cannot be read: release as at any commit
+    try:
+        released, held = release_committed(
+            Path(common),
+            stream,
+            paths,
+            commit=read_head(gd, common) or "",
+            conflict_free=cc.conflict_free if cc is not None else (lambda _path: True),
+        )
     except Exception as exc:  # noqa: BLE001 - post-commit cannot undo the commit; say what went wrong
         say(f"streams: warning: could not release --until-commit locks: {exc}")
         return 0
     for lease in released:
         say(f"streams: released the lock on {rules.show(lease.path)} (taken --until-commit)")
+    for lease in held:
+        say(
+            f"streams: the lock on {rules.show(lease.path)} stays until this commit lands on the base "
+            "(`streams merge` releases it): other streams' edits of it would conflict with yours"
+        )
     return 0
 
 

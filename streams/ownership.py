@@ -108,6 +108,7 @@ def compile_config(config: Config) -> CompiledConfig:
         unowned=config.unowned,
         streams=[(s.name, compile_patterns(s.owns)) for s in config.streams],
         shared=compile_patterns(config.shared),
+        union=compile_patterns([p for p, driver in config.merge_drivers if driver == "union"]),
     )
 
 

@@ -281,8 +281,10 @@ def test_release_committed_only_takes_until_commit_leases_of_that_stream(tmp_pat
     locks.acquire(tmp_path, "api", ["a.toml"], ttl=600, until_commit=True)
     locks.acquire(tmp_path, "api", ["b.toml"], ttl=600)
     locks.acquire(tmp_path, "ui", ["c.toml"], ttl=600, until_commit=True)
-    released = locks.release_committed(tmp_path, "api", ["a.toml", "b.toml", "c.toml", "not-locked.toml", "../bad"])
-    assert [lease.path for lease in released] == ["a.toml"]
+    released, held = locks.release_committed(
+        tmp_path, "api", ["a.toml", "b.toml", "c.toml", "not-locked.toml", "../bad"]
+    )
+    assert [lease.path for lease in released] == ["a.toml"] and held == []
     assert [lease.path for lease in locks.list_leases(tmp_path)] == ["b.toml", "c.toml"]
     [ev] = [e for e in events.read(tmp_path) if e["event"] == "lock.release"]
     assert ev["cause"] == "commit" and ev["path"] == "a.toml"
@@ -556,16 +558,19 @@ def test_commit_names_the_holder_when_another_stream_has_the_lease(started: Repo
     assert res.returncode != 0 and "ui" in res.stderr
 
 
-def test_until_commit_lease_is_gone_after_the_commit(started: Repo) -> None:
+def test_until_commit_lease_is_held_from_the_commit_until_it_lands(started: Repo) -> None:
     api = started.worktree("api")
     assert run_cli(["lock", "pyproject.toml", "CHANGELOG.md", "--until-commit"], api).code == 0
     res = _commit(started, api, "pyproject.toml", "[project]\nname = 'z'\n")
     assert res.returncode == 0, res.stderr
-    assert locks.read_lease(common(started), "pyproject.toml") is None
-    # Only the committed path is released; CHANGELOG.md was not in the commit.
-    assert [lease.path for lease in locks.list_leases(common(started))] == ["CHANGELOG.md"]
-    [ev] = [e for e in lock_events(started) if e["event"] == "lock.release"]
-    assert ev["cause"] == "commit" and ev["path"] == "pyproject.toml"
+    assert "stays until this commit lands" in res.stderr
+    held = locks.read_lease(common(started), "pyproject.toml")
+    assert held is not None and held.landing == started.git("rev-parse", "HEAD", cwd=api).strip()
+    # CHANGELOG.md was not in the commit: still an ordinary --until-commit lease.
+    other = locks.read_lease(common(started), "CHANGELOG.md")
+    assert other is not None and other.landing == ""
+    assert run_cli(["merge", "api", "--keep"], started.root).code == 0
+    assert locks.list_leases(common(started)) == []  # landed: every lease of the stream released
 
 
 def test_an_expired_lease_does_not_let_a_commit_through(started: Repo) -> None:

@@ -121,13 +121,17 @@ def test_after_lock_and_unlock_no_commit_starts_python_in_post_commit(tmp_path: 
     assert repo.git("log", "-1", "--format=%s", cwd=api).strip() == "change src/api/app.py"
     assert "post-commit" not in runs()
 
-    # While a lease exists, post-commit runs, and an --until-commit lease goes with the commit of its file.
+    # While a lease exists, post-commit runs; an --until-commit lease is held from the commit of its
+    # file until that commit lands (the merge queue releases it), then nothing runs Python again.
     assert run_cli(["lock", "config/shared.toml", "--until-commit"], api).code == 0
     _commit(repo, api, "src/api/app.py", "api v3\n")
     assert "post-commit" in runs()
     assert locks.read_lease(common(repo), "config/shared.toml") is not None
     _commit(repo, api, "config/shared.toml", "a = 2\n")
     assert "post-commit" in runs()
+    [held] = locks.list_leases(common(repo))
+    assert held.landing == repo.git("rev-parse", "HEAD", cwd=api).strip()
+    assert run_cli(["merge", "api", "--keep"], repo.root).code == 0
     assert locks.list_leases(common(repo)) == []
     _commit(repo, api, "src/api/app.py", "api v4\n")
     assert "post-commit" not in runs()

@@ -55,3 +55,33 @@ def test_with_union_twenty_streams_each_adding_a_line_all_land_and_sync_never_ha
     assert halts == 0
     log = repo.git("show", "main:CHANGELOG.md")
     assert sorted(ln for ln in log.splitlines() if ln.startswith("- ")) == [f"- s{i:02}: a change" for i in range(N)]
+
+
+def test_without_union_each_lease_is_held_until_its_line_lands_and_sync_never_halts(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files=files(), config=config(union=False))
+    assert run_cli(["start"], repo.root).code == 0
+    halts = 0
+    for i in range(N):
+        name = f"s{i:02}"
+        add_line(repo, name)
+        # The commit did not release the lease: another stream cannot take it until the line lands.
+        other = f"s{(i + 1) % N:02}"
+        taken = run_streams(["lock", "CHANGELOG.md"], repo.worktree(other)) if i + 1 < N else None
+        if taken is not None:
+            assert taken.code == 3 and "lands on the base" in taken.err, taken.err
+        listed = run_streams(["locks"], repo.root)
+        assert "held until landed" in listed.out
+        res = run_cli(["merge", name], repo.root)
+        assert res.code == 0, res.out + res.err
+        synced = run_cli(["sync"], repo.root)
+        halts += synced.code == 4
+    assert halts == 0
+    log = repo.git("show", "main:CHANGELOG.md")
+    assert [ln for ln in log.splitlines() if ln.startswith("- ")] == [f"- s{i:02}: a change" for i in range(N)]
+
+
+def test_with_union_the_lease_goes_at_the_commit(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files=files(), config=config(union=True))
+    assert run_cli(["start", "s00", "s01"], repo.root).code == 0
+    add_line(repo, "s00")
+    assert run_streams(["lock", "CHANGELOG.md"], repo.worktree("s01")).code == 0

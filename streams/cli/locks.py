@@ -220,6 +220,14 @@ def _locks_text(found: Leases) -> str:
             left = format_duration(lease.seconds_left)
         else:
             left = f"expired {format_duration(-lease.seconds_left)} ago"
-        reason = " ".join(filter(None, [printable(lease.reason), "(until commit)" if lease.until_commit else ""]))
+        reason = " ".join(
+            filter(
+                None,
+                [
+                    printable(lease.reason),
+                    "(held until landed)" if lease.landing else "(until commit)" if lease.until_commit else "",
+                ],
+            )
+        )
         rows.append([printable(lease.path), lease.stream or "?", printable(lease.holder), until, left, reason])
     return table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"])

@@ -37,6 +37,7 @@ class Lease:
     reason: str = ""
     lease_id: str = ""
     until_commit: bool = False
+    landing: str = ""  # taken --until-commit and committed: the commit whose landing on the base releases it
 
     def live(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) < self.expires_at
@@ -58,6 +59,7 @@ class Lease:
             reason=self.reason,
             lease_id=self.lease_id,
             until_commit=self.until_commit,
+            landing=self.landing,
             live=self.live(now),
             seconds_left=round(self.left(now), 3),
         )
@@ -77,6 +79,7 @@ class Lease:
             "reason": self.reason,
             "lease_id": self.lease_id,
             "until_commit": self.until_commit,
+            "landing": self.landing,
         }
 
     @classmethod
@@ -98,6 +101,7 @@ class Lease:
             reason=str(data.get("reason") or ""),
             lease_id=lease_id,
             until_commit=data.get("until_commit", False) is True,
+            landing=str(data.get("landing") or ""),
         )
 
 
@@ -143,7 +147,9 @@ class LeaseView:
     expires_at      float   when it expires unless renewed (epoch seconds)
     reason          str     why it was taken (``--reason``)
     lease_id        str     stays the same across renewals
-    until_commit    bool    released by the stream's next commit of the path
+    until_commit    bool    released by the stream's next commit of the path (or, when the
+                            path has no conflict-free merge driver, by that commit's landing)
+    landing         str     the committed change it waits to see land on the base ("" when none)
     live            bool    not expired at the time of the report
     seconds_left    float   until expiry (negative once expired)
     ==============  ======  ==================================================================
@@ -158,6 +164,7 @@ class LeaseView:
     reason: str
     lease_id: str
     until_commit: bool
+    landing: str
     live: bool
     seconds_left: float
 

@@ -23,6 +23,7 @@ Standard library only, at import time and at run time on POSIX: the git hooks im
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -313,10 +314,11 @@ def _undo_all(common_dir: Path, done: list[Taken]) -> None:
 
 def busy_message(path: str, lease: Lease, now: float | None = None) -> str:
     why = f": {printable(lease.reason)}" if lease.reason else ""
+    landing = f" until its change {lease.landing[:12]} lands on the base (at most" if lease.landing else " until"
     return (
-        f"{printable(path)} is locked by stream {lease.stream} ({printable(lease.holder)}{why}) "
-        f"until {clock(lease.expires_at, now)} "
-        f"({format_duration(lease.left(now))} left)"
+        f"{printable(path)} is locked by stream {lease.stream} ({printable(lease.holder)}{why})"
+        f"{landing} {clock(lease.expires_at, now)} "
+        f"({format_duration(lease.left(now))} left){')' if lease.landing else ''}"
     )
 
 
@@ -468,12 +470,46 @@ def release(common_dir: Path, paths: Iterable[str], *, stream: str | None, force
     return [lease for lease in found if release_lease(common_dir, lease, cause=cause, by=by)]
 
 
-def release_committed(common_dir: Path, stream: str, paths: Iterable[str]) -> list[Lease]:
-    """After a commit by ``stream``: release its ``until_commit`` leases on the committed ``paths``.
+def release_committed(
+    common_dir: Path,
+    stream: str,
+    paths: Iterable[str],
+    *,
+    commit: str = "",
+    conflict_free: Callable[[str], bool] = lambda _path: True,
+) -> tuple[list[Lease], list[Lease]]:
+    """After ``commit`` by ``stream``: its ``until_commit`` leases on the committed ``paths``.
 
+    A path whose merge driver cannot conflict (``conflict_free``: ``union``) is released at once.
+    Any other is held until that commit lands on the base (``streams merge`` releases it): two
+    un-landed edits of one shared file are a conflict waiting to happen. Returns (released, held).
     Called by the post-commit hook; cheap when no such lease exists (no filelock import).
     """
-    return _release_if(common_dir, paths, lambda lease: lease.stream == stream and lease.until_commit, "commit")
+    mine = [p for p in dict.fromkeys(paths)]
+    now_free = [p for p in mine if conflict_free(p)]
+
+    def committed(lease: Lease) -> bool:
+        return lease.stream == stream and lease.until_commit and not lease.landing
+
+    released = _release_if(common_dir, now_free, committed, "commit")
+    held = [h for p in mine if p not in now_free and (h := _hold_until_landed(common_dir, p, committed, commit))]
+    return released, held
+
+
+def _hold_until_landed(common_dir: Path, path: str, wanted: Callable[[Lease], bool], commit: str) -> Lease | None:
+    file = lease_file(common_dir, path)
+    if not file.exists():
+        return None
+    with _guard(file):
+        try:
+            cur = read_file(file, path)
+        except ValueError:
+            return None
+        if cur is None or not wanted(cur):
+            return None
+        held = dataclasses.replace(cur, landing=commit or "HEAD")
+        _overwrite(file, held)
+    return held
 
 
 def release_ids(common_dir: Path, stream: str, taken: Iterable[tuple[str, str]], *, cause: str) -> list[Lease]:

@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-FORMAT = 3  # 2: compiled from the streams.yaml committed on the base (blob, base commit); 3: merge drivers installed
+FORMAT = 4  # 2: compiled from the streams.yaml committed on the base (blob, base commit); 3: merge drivers installed
 
 # (kind, arg, include, pattern as written in streams.yaml)
 PatternRule = tuple[str, str, bool, str]
@@ -41,6 +41,7 @@ class CompiledConfig:
         "shared_rules",
         "source",
         "stream_rules",
+        "union_rules",
         "unowned",
     )
 
@@ -57,6 +58,7 @@ class CompiledConfig:
         unowned: str,
         streams: Sequence[tuple[str, Sequence[PatternRule]]],
         shared: Sequence[PatternRule],
+        union: Sequence[PatternRule] = (),
     ) -> None:
         self.config_path = config_path
         self.source = source  # the bytes of streams.yaml as committed on the base: blob ``blob``
@@ -68,6 +70,7 @@ class CompiledConfig:
         self.unowned = unowned
         self.stream_rules: dict[str, tuple[PatternRule, ...]] = {n: tuple(r) for n, r in streams}
         self.shared_rules: tuple[PatternRule, ...] = tuple(shared)
+        self.union_rules: tuple[PatternRule, ...] = tuple(union)  # shared paths with git's union merge driver
         self._matchers: dict[str | None, Matcher] = {}
         self._rivals: dict[str, tuple[str, ...]] = {}
 
@@ -87,6 +90,7 @@ class CompiledConfig:
             "unowned": self.unowned,
             "streams": [(n, list(r)) for n, r in self.stream_rules.items()],
             "shared": list(self.shared_rules),
+            "union": list(self.union_rules),
         }
 
     @classmethod
@@ -102,6 +106,7 @@ class CompiledConfig:
             unowned=str(data["unowned"]),
             streams=[(n, [tuple(r) for r in rules]) for n, rules in data["streams"]],  # type: ignore[attr-defined]
             shared=[tuple(r) for r in data["shared"]],  # type: ignore[attr-defined]
+            union=[tuple(r) for r in data["union"]],  # type: ignore[attr-defined]
         )
 
     @property
@@ -172,6 +177,15 @@ class CompiledConfig:
     def co_owners(self, name: str, path: str) -> list[str]:
         """The other streams whose patterns match ``path``, which ``name``'s patterns match too."""
         return [o for o in self.rivals(name) if self.matcher(o).matches(path)]
+
+    def conflict_free(self, path: str) -> bool:
+        """Whether ``path`` merges with git's union driver (two edits never conflict)."""
+        if not self.union_rules:
+            return False
+        m = self._matchers.get("\0union")
+        if m is None:
+            m = self._matchers["\0union"] = Matcher((k, a, i) for k, a, i, _ in self.union_rules)
+        return m.matches(path)
 
     def owner(self, path: str) -> tuple[str, str | None]:
         """``(kind, stream)``; kind is stream, progress, shared, reserved or unowned."""
