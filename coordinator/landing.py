@@ -68,6 +68,18 @@ def after_landing(ws: Workspace, config: Config, name: str, tip: str, *, keep: b
     return landed, True
 
 
+def release_landed(ws: Workspace, name: str, commits: list[str]) -> list[str]:
+    """Release ``name``'s leases held until one of ``commits`` lands (``--shared-only``)."""
+    landed = set(commits)
+    return [
+        lease.path
+        for lease in locks.list_leases(ws.common_dir)
+        if lease.stream == name
+        and lease.landing in landed
+        and locks.release_lease(ws.common_dir, lease, cause="landed")
+    ]
+
+
 def recover(ws: Workspace, config: Config) -> tuple[str, ...]:
     """Finish the landings a killed ``streams merge`` left: a candidate on the base is completed,
     one that never landed is dropped. Returns the streams finished."""
@@ -80,7 +92,10 @@ def recover(ws: Workspace, config: Config) -> tuple[str, ...]:
     for entry in open_:
         candidate, name = str(entry.get("merged", "")), str(entry.get("stream", ""))
         if base_tip and candidate and git.is_ancestor(ws.main_root, candidate, base_tip):
-            if name in config.names:
+            if entry.get("partial"):
+                release_landed(ws, name, [str(c) for c in entry.get("commits", [])])
+                entry.update(state="done")
+            elif name in config.names:
                 landed_ref, _ = after_landing(ws, config, name, str(entry.get("tip", "")), keep=False)
                 entry.update(state="done", landed_ref=landed_ref)
             else:

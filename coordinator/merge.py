@@ -22,22 +22,29 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from coordinator.halts import files_with_markers
-from coordinator.landing import Undone, after_landing, checked_out, drop_entry, recover, undo, update_entry
+from coordinator.landing import (
+    Undone,
+    after_landing,
+    checked_out,
+    drop_entry,
+    recover,
+    release_landed,
+    undo,
+    update_entry,
+)
 from streams import git, places, worktrees
 from streams.config import Config
 from streams.graph import dependency_order
 from streams.kernel import events, paths
-from streams.kernel.errors import ScopeViolationError, StreamsError, UsageError
+from streams.kernel.errors import StreamsError, UsageError
 from streams.landings import read_landings as _read_record
 from streams.landings import read_resolving, write_resolving
 from streams.landings import write_landings as _write_record
@@ -135,6 +142,7 @@ class _Queue:
     push: bool
     strategy: str
     on_wait: Callable[[str], None] | None
+    shared_only: bool = False  # land only the commits that change nothing but shared files
     results: list[Landing] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # did not land this time: their dependents wait
     stop_reason: str = ""
@@ -154,6 +162,7 @@ def merge(
     dry_run: bool = False,
     keep: bool = False,
     push: bool = False,
+    shared_only: bool = False,
     on_wait: Callable[[str], None] | None = None,
 ) -> MergeReport:
     """Land ``names`` (default: every stream with work not on the base) on the base, in queue order.
@@ -162,12 +171,16 @@ def merge(
         raise UsageError(f"--strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     if push and not config.remote:
         raise UsageError(f"--push needs `remote:` in {config.path.name}")
+    if shared_only and not names:
+        raise UsageError(
+            "--shared-only lands the shared-file commits of the streams you name, e.g. `--shared-only api`"
+        )
     config.select(list(names))  # unknown names fail before anything
     with sync_lock(ws, on_wait):  # sync and merge both move branches: one at a time
         finished = () if dry_run else recover(ws, config)
         if push:
             _same_as_remote(ws, config)
-        q = _Queue(ws, config, check, dry_run, keep, push, strategy, on_wait)
+        q = _Queue(ws, config, check, dry_run, keep, push, strategy, on_wait, shared_only)
         for name in _order(ws, config, names):
             if q.stop_reason:
                 q.results.append(Landing(name, Outcome.SKIPPED, q.stop_reason))
@@ -181,22 +194,6 @@ def merge(
 
 
 # --- a conflict resolved by a human: --continue, --abort -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dropped:
-    """``streams merge --abort --json``'s ``data``.
-
-    ========  =====  ==============================================================================
-    field     type   meaning
-    ========  =====  ==============================================================================
-    stream    str    the stream whose conflict resolution was dropped (its branch is untouched)
-    worktree  str    the integration worktree, back at the base
-    ========  =====  ==============================================================================
-    """
-
-    stream: str
-    worktree: str
 
 
 def _offer_resolution(q: _Queue) -> None:
@@ -218,90 +215,6 @@ def _offer_resolution(q: _Queue) -> None:
         hint = f"; resolve it in {where}, `git add` the files, then `streams merge --continue` (or `--abort`)"
         q.results[i] = dataclasses.replace(r, reason=r.reason + hint)
         return
-
-
-def merge_continue(
-    ws: Workspace,
-    config: Config,
-    *,
-    check: str | None = None,
-    keep: bool = False,
-    push: bool = False,
-    on_wait: Callable[[str], None] | None = None,
-) -> MergeReport:
-    """Land the conflict a human resolved in the integration worktree (squashed, as the queue does)."""
-    with sync_lock(ws, on_wait):
-        rec = _waiting(ws)
-        name, tip, base_tip = str(rec["stream"]), str(rec["tip"]), str(rec["base_before"])
-        where = Path(paths.integration_dir(ws.common_dir))
-        if git.resolve_commit(ws.main_root, config.base_ref()) != base_tip:
-            raise StreamsError(
-                f"{config.base} moved since the conflict was set up; `streams merge --abort`, then merge again",
-                code="moved",
-            )
-        if git.resolve_commit(ws.main_root, config.branch_ref(name)) != tip:
-            raise StreamsError(
-                f"{config.branch(name)} moved since; `streams merge --abort`, then merge again", code="moved"
-            )
-        unmerged = git.unmerged_paths(where)
-        if unmerged:
-            raise StreamsError(
-                f"still unmerged in {where}: {', '.join(unmerged)}; resolve them and `git add` them", code="unmerged"
-            )
-        marked = files_with_markers(where, [str(f) for f in rec.get("files", [])])
-        if marked:
-            raise StreamsError(
-                f"conflict markers are still in {', '.join(marked)} in {where}; resolve them", code="conflict_markers"
-            )
-        tree = git.tree_with(ws.main_root, git.write_tree(where), config.stream(name).progress_path, like=base_tip)
-        _in_scope(ws, config, name, base_tip, tree)
-        work: list[str] = list(reversed(worktrees.unmerged_commits(ws, config, name)))
-        candidate = git.commit_tree(ws.main_root, tree, [base_tip], _message(ws, config, name, work))
-        q = _Queue(ws, config, check, False, keep, push, "squash", on_wait)
-        log = None
-        if check:
-            passed, log, tail = _run_check(ws, check, name, candidate)
-            if not passed:
-                raise StreamsError(f"check failed on the resolution: {tail} (log: {log})", code="merge_stopped")
-        landing = _publish(q, name, tip, work, base_tip, candidate, log)
-        if landing is None:
-            raise StreamsError(
-                f"{config.base} moved while landing; `streams merge --abort`, then merge again", code="moved"
-            )
-        if landing.outcome == Outcome.LANDED:
-            write_resolving(ws, None)
-        return MergeReport(config.base, "squash", (landing,))
-
-
-def merge_abort(ws: Workspace, config: Config, *, on_wait: Callable[[str], None] | None = None) -> Dropped:
-    """Drop the conflict waiting in the integration worktree; the stream's branch is untouched."""
-    with sync_lock(ws, on_wait):
-        rec = _waiting(ws)
-        where = Path(paths.integration_dir(ws.common_dir))
-        if (where / ".git").exists():
-            git.discard_changes(where)
-        write_resolving(ws, None)
-        return Dropped(str(rec["stream"]), str(where))
-
-
-def _waiting(ws: Workspace) -> dict[str, Any]:
-    rec = read_resolving(ws)
-    if rec is None:
-        raise StreamsError(
-            "no merge conflict is waiting for a human (`streams merge` sets one up)", code="nothing_to_continue"
-        )
-    return rec
-
-
-def _in_scope(ws: Workspace, config: Config, name: str, base_tip: str, tree: str) -> None:
-    """Refuse a resolution that changes what the stream may not (shared paths pass, as in verify)."""
-    changed = git.tree_changes(ws.main_root, base_tip, tree)
-    found = compiled(config).check(name, changed, lambda _p: (name, math.inf))
-    if found:
-        paths_ = ", ".join(f[0] for f in found)
-        raise ScopeViolationError(
-            f"the resolution changes what stream {name} may not: {paths_}; undo those in the integration worktree"
-        )
 
 
 def _same_as_remote(ws: Workspace, config: Config) -> None:
@@ -346,12 +259,16 @@ def _one(q: _Queue, name: str) -> Landing:
     tip = git.resolve_commit(ws.main_root, config.branch_ref(name))
     if tip is None:
         return Landing(name, Outcome.NOTHING, f"no branch {config.branch(name)}")
-    unlanded = [d for d in stream.depends if _has_work(ws, config, d)]
+    unlanded = [] if q.shared_only else [d for d in stream.depends if _has_work(ws, config, d)]
     if unlanded:
         return Landing(
             name, Outcome.SKIPPED, f"depends on {', '.join(unlanded)}, whose work is not on {config.base} yet"
         )
     work: list[str] = list(reversed(worktrees.unmerged_commits(ws, config, name)))
+    if q.shared_only:
+        work = _shared_commits(ws, config, name, work)
+        if not work:
+            return Landing(name, Outcome.NOTHING, "no commit of it not on the base changes only shared files")
     if not work:
         return Landing(name, Outcome.NOTHING, f"every change of {config.branch(name)} is on {config.base} already")
     unclean = _unclean(ws, config, name)
@@ -372,6 +289,18 @@ def _one(q: _Queue, name: str) -> Landing:
             return landing
     q.stop_reason = f"{config.base} kept moving while the queue worked; run `streams merge` again"
     return Landing(name, Outcome.SKIPPED, q.stop_reason)
+
+
+def _shared_commits(ws: Workspace, config: Config, name: str, work: list[str]) -> list[str]:
+    """Those of ``work`` that change nothing but shared files (and the stream's progress file)."""
+    cc = compiled(config)
+    progress = config.stream(name).progress_path
+    chosen = []
+    for c in work:
+        touched = [p for _, p in git.tree_changes(ws.main_root, f"{c}^", c) if p != progress]
+        if touched and all(cc.owner(p)[0] == "shared" for p in touched):
+            chosen.append(c)
+    return chosen
 
 
 def _has_work(ws: Workspace, config: Config, name: str) -> bool:
@@ -401,13 +330,23 @@ def _land(q: _Queue, name: str, tip: str, work: list[str]) -> Landing | None:
     base_tip = git.resolve_commit(ws.main_root, q.base_ref)
     if base_tip is None:
         raise StreamsError(f"the base branch {config.base!r} does not exist", code="no_base")
-    tree, conflicts = git.merge_tree(ws.main_root, base_tip, tip)
-    if tree is None:
-        return Landing(name, Outcome.EJECTED, f"conflicts with {config.base}", tuple(conflicts), tuple(work), base_tip)
-    tree = git.tree_with(ws.main_root, tree, config.stream(name).progress_path, like=base_tip)
+    if q.shared_only:
+        tree, conflicts = _replayed(ws, config, name, base_tip, work)
+        if tree is None:
+            return Landing(
+                name, Outcome.EJECTED, f"conflicts with {config.base}", tuple(conflicts), tuple(work), base_tip
+            )
+        tree = git.resolve_many(ws.main_root, [f"{tree}^{{tree}}"])[f"{tree}^{{tree}}"] or ""
+    else:
+        tree, conflicts = git.merge_tree(ws.main_root, base_tip, tip)
+        if tree is None:
+            return Landing(
+                name, Outcome.EJECTED, f"conflicts with {config.base}", tuple(conflicts), tuple(work), base_tip
+            )
+        tree = git.tree_with(ws.main_root, tree, config.stream(name).progress_path, like=base_tip)
     if tree == git.resolve_many(ws.main_root, [f"{base_tip}^{{tree}}"])[f"{base_tip}^{{tree}}"]:
         return Landing(name, Outcome.NOTHING, f"its changes are on {config.base} already")
-    if q.strategy == "squash":
+    if q.strategy == "squash" and not q.shared_only:
         candidate = git.commit_tree(ws.main_root, tree, [base_tip], _message(ws, config, name, work))
     else:
         chain, conflicts = _replayed(ws, config, name, base_tip, work)
@@ -491,6 +430,7 @@ def _publish(
         "state": "landing",
         "time": time.time(),
         "commits": work,
+        **({"partial": True} if q.shared_only else {}),
     }
     _write_record(ws, [*landings, entry])  # the intent first: a kill from here on is recovered
     holder = checked_out(ws, q.base_ref)
@@ -531,6 +471,10 @@ def _publish(
             return Landing(name, Outcome.ROLLED_BACK, refused, (), tuple(work), base_tip, candidate, check_log=log)
     update_entry(ws, candidate, state="landed")
     events.append(ws.common_dir, "merge.land", stream=name, base_before=base_tip, merged=candidate, commits=len(work))
+    if q.shared_only:  # the stream goes on: only the leases those commits waited on go
+        release_landed(ws, name, work)
+        update_entry(ws, candidate, state="done")
+        return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, check_log=log)
     landed_ref, removed = after_landing(ws, config, name, tip, keep=q.keep)
     update_entry(ws, candidate, state="done", landed_ref=landed_ref)
     return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, landed_ref, removed, log)
@@ -561,14 +505,11 @@ def _push(ws: Workspace, config: Config, base_tip: str, candidate: str, holder: 
 
 
 __all__ = [
-    "Dropped",
     "Landing",
     "MergeReport",
     "Outcome",
     "Undone",
     "merge",
-    "merge_abort",
-    "merge_continue",
     "recover",
     "undo",
 ]

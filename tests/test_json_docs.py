@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 import streams.dashboard
-from coordinator import landing
+from coordinator import landing, resolve
 from coordinator import merge as merging
 from streams import hooks_install, progress, scope, state, worktrees
 from streams.cli import check as cli_check
@@ -115,7 +115,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease),
-    **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing),
+    **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),

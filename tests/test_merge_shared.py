@@ -85,3 +85,25 @@ def test_with_union_the_lease_goes_at_the_commit(tmp_path: Path) -> None:
     assert run_cli(["start", "s00", "s01"], repo.root).code == 0
     add_line(repo, "s00")
     assert run_streams(["lock", "CHANGELOG.md"], repo.worktree("s01")).code == 0
+
+
+def test_shared_only_lands_just_the_shared_file_commits_and_frees_the_lease(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files=files(), config=config(union=False))
+    assert run_cli(["start", "s00", "s01"], repo.root).code == 0
+    wt = repo.worktree("s00")
+    repo.write("src/s00/x.py", "unfinished work\n", cwd=wt)
+    subprocess.run(["git", "commit", "-q", "-am", "s00: work in progress"], cwd=wt, check=True)
+    assert run_streams(["lock", "CHANGELOG.md", "--until-commit"], wt).code == 0
+    with (wt / "CHANGELOG.md").open("a") as fh:
+        fh.write("- s00: a change\n")
+    subprocess.run(["git", "commit", "-q", "-am", "s00: changelog"], cwd=wt, check=True)
+    assert run_streams(["lock", "CHANGELOG.md"], repo.worktree("s01")).code == 3  # held until landed
+    res = run_cli(["merge", "--shared-only", "s00"], repo.root)
+    assert res.code == 0, res.out + res.err
+    assert repo.git("log", "-1", "--format=%s", "main").strip() == "s00: changelog"
+    assert repo.git("show", "main:src/s00/x.py") == "x\n"  # the unfinished work stays on the stream
+    assert wt.is_dir() and repo.git("rev-parse", "-q", "--verify", "streams/s00", check=False)
+    assert run_streams(["lock", "CHANGELOG.md"], repo.worktree("s01")).code == 0  # free for the next
+    assert run_cli(["sync"], repo.root).code == 0  # s00's changelog commit is on main: dropped by the rebase
+    own = repo.git("log", "--format=%s", "main..streams/s00").splitlines()
+    assert "s00: work in progress" in own and "s00: changelog" not in own

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from coordinator import merge as merging
+from coordinator import resolve as resolving
 from streams.cli.base import Reply, cli, info, json_option, table
 from streams.cli.context import open_workspace, short
 from streams.kernel.errors import StreamsError, UsageError
@@ -28,6 +29,11 @@ from streams.kernel.errors import StreamsError, UsageError
 )
 @click.option("--dry-run", is_flag=True, help="Build and check each candidate; land nothing.")
 @click.option("--keep", is_flag=True, help="Keep each landed stream's worktree and branch.")
+@click.option(
+    "--shared-only",
+    is_flag=True,
+    help="Land only the named streams' commits that change nothing but shared files, now (the streams go on).",
+)
 @click.option("--push", is_flag=True, help="Push each landing to `remote` (with a lease) and confirm it there.")
 @click.option(
     "--continue", "continue_", is_flag=True, help="Land the conflict you resolved in the integration worktree."
@@ -41,11 +47,12 @@ def merge_cmd(
     check: str | None,
     dry_run: bool,
     keep: bool,
+    shared_only: bool,
     push: bool,
     continue_: bool,
     abort: bool,
     undo: bool,
-) -> Reply[merging.MergeReport] | Reply[merging.Undone] | Reply[merging.Dropped]:
+) -> Reply[merging.MergeReport] | Reply[merging.Undone] | Reply[resolving.Dropped]:
     """Land finished streams on the base branch, verified, in dependency order.
 
     Each stream (default: every stream with work not on the base; dependencies first, then the
@@ -60,7 +67,7 @@ def merge_cmd(
     """
     if sum((continue_, abort, undo)) > 1:
         raise UsageError("--continue, --abort and --undo go one at a time")
-    if (continue_ or abort or undo) and (names or dry_run or strategy != "squash"):
+    if (continue_ or abort or undo) and (names or dry_run or strategy != "squash" or shared_only):
         raise UsageError("--continue, --abort and --undo take no stream names, --dry-run or --strategy")
     if (abort or undo) and (keep or check or push):
         raise UsageError("--abort and --undo take no other options")
@@ -69,14 +76,23 @@ def merge_cmd(
         return Reply(merging.undo(ws, config, on_wait=info), _undo_text)
     if abort:
         ws, config = open_workspace()
-        return Reply(merging.merge_abort(ws, config, on_wait=info), _abort_text)
+        return Reply(resolving.merge_abort(ws, config, on_wait=info), _abort_text)
     if continue_:
         ws, config = open_workspace()
-        report = merging.merge_continue(ws, config, check=check, keep=keep, push=push, on_wait=info)
+        report = resolving.merge_continue(ws, config, check=check, keep=keep, push=push, on_wait=info)
         return Reply(report, _report_text, _judge(report))
     ws, config = open_workspace(names=names)
     report = merging.merge(
-        ws, config, names, strategy=strategy, check=check, dry_run=dry_run, keep=keep, push=push, on_wait=info
+        ws,
+        config,
+        names,
+        strategy=strategy,
+        check=check,
+        dry_run=dry_run,
+        keep=keep,
+        push=push,
+        shared_only=shared_only,
+        on_wait=info,
     )
     return Reply(report, _report_text, _judge(report))
 
@@ -117,7 +133,7 @@ def _undo_text(done: merging.Undone) -> str:
     return text
 
 
-def _abort_text(done: merging.Dropped) -> str:
+def _abort_text(done: resolving.Dropped) -> str:
     return (
         f"dropped the resolution of {done.stream}'s conflict; {done.worktree} is back at the base, its branch untouched"
     )

@@ -28,7 +28,7 @@ KINDS: dict[str, str] = {
     "lock.wait": "a taker waits for a live lease of another stream",
     "lock.expire": "a taker found an expired lease",
     "lock.break": "that expired lease removed (renamed, re-read, unlinked)",
-    "lock.release": "a lease released; cause: unlock, commit, rebase, stop, force",
+    "lock.release": "a lease released; cause: unlock, commit, rebase, landed, stop, force",
     "scope.reject": "a hook refused a change outside the stream's scope",
     "hooks.uninstall": "the scope hooks were removed (hooks, by: user@host)",
     "sync.rebase": "a stream rebased onto its upstream",
