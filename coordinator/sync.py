@@ -35,6 +35,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
+from coordinator import rewrites
 from coordinator.gitlocks import locks_hint, stale_locks_fix
 from coordinator.halts import (
     AbortResult,
@@ -91,6 +92,7 @@ class Outcome(StrEnum):
     DETACHED = "detached"
     FAILED = "failed"
     BLOCKED = "blocked"  # depends (directly or through others) on a halted stream: left alone
+    REWRITTEN = "upstream rewritten"  # holds commits the upstream dropped: left alone for a human
 
 
 class Push(StrEnum):
@@ -134,7 +136,8 @@ class SyncReport:
 
     @property
     def halted(self) -> bool:
-        return bool(self.halts)
+        """A human must act: a conflict halted, or the upstream was rewritten under a stream."""
+        return bool(self.halts) or any(r.outcome == Outcome.REWRITTEN for r in self.streams)
 
     @property
     def failed(self) -> tuple[StreamResult, ...]:
@@ -213,7 +216,14 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
 
     results: dict[str, StreamResult] = {}
     candidates: list[str] = []
+    dropped, old_upstream = rewrites.dropped_commits(ws, upstream_tip)
+    still: set[str] = set()
     for name in names:
+        if dropped and (held := rewrites.carried(ws, places[name], upstream_tip, dropped)):
+            still.update(held)
+            detail = rewrites.advice(name, places[name], held, upstream, old_upstream)
+            results[name] = StreamResult(name, Outcome.REWRITTEN, places[name].tip, places[name].tip, detail=detail)
+            continue
         skipped = _skip_reason(config, places[name], halts.get(name), on_top)
         if skipped is not None:
             results[name] = skipped
@@ -238,6 +248,10 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
             halts[name] = halt
             new_halts.append(halt)
 
+    if dropped:
+        others = [p for n, p in places.items() if n not in names]
+        still.update(c for p in others for c in rewrites.carried(ws, p, upstream_tip, dropped))
+        rewrites.remember(ws, dropped, old_upstream, still)
     final = _with_new_tips(ws, config, places, results)
     if config.remote:
         final.update(_push(ws, config, places, final))

@@ -45,7 +45,9 @@ class Synced:
                                                             not started | no worktree | detached |
                                                             failed | blocked (depends,
                                                             directly or through others, on a
-                                                            halted stream: left alone)
+                                                            halted stream: left alone) |
+                                                            upstream rewritten (holds commits the
+                                                            upstream dropped: left alone)
     report.streams[].old_tip      str | null                the branch tip before the pass
     report.streams[].new_tip      str | null                after it
     report.streams[].files        [str]                     the dirty or conflicting paths
@@ -66,8 +68,8 @@ class Synced:
                                                             conflict on (git merge-tree; with
                                                             --json only)
     report.time                   str                       when the pass ran (ISO 8601, UTC)
-    report.halted                 bool                      a stream waits for a human (``halts``
-                                                            is not empty)
+    report.halted                 bool                      a stream waits for a human (a halt, or
+                                                            the upstream rewritten under it)
     report.failed                 [StreamResult]            the streams that failed to rebase or
                                                             to push
     ============================  ========================  =======================================
@@ -204,6 +206,7 @@ def _halt_message(report: syncing.SyncReport) -> str:
     new = {h.stream for h in report.new_halts}
     lines = [_new_halt_line(h, report) for h in report.new_halts]
     lines += [f"{h.stream} waits for a human: {syncing.halt_next(h)}" for h in report.halts if h.stream not in new]
+    lines += [f"{r.name}: {r.detail}" for r in report.streams if r.outcome == syncing.Outcome.REWRITTEN]
     if len(lines) == 1:
         return f"sync halted: {lines[0]}"
     waiting = f"{len(lines)} streams wait for a human"
