@@ -300,10 +300,35 @@ def _skip_reason(config: Config, place: Place, halt: Halt | None, on_top: dict[s
     if place.worktree is None:
         detail = f"branch {place.branch} is not checked out in any worktree; `streams start {name}` makes one"
         return StreamResult(name, Outcome.NO_WORKTREE, tip, tip, detail=detail)
+    op, _ = git.worktree_operation(place.worktree)
+    if op is not None:  # a merge or cherry-pick of the agent's or a human's: a rebase would drop it
+        detail = f"skipped: a {op} is in progress in {place.worktree}; finish or abort it there, then sync again"
+        return StreamResult(name, Outcome.DIRTY, tip, tip, detail=detail)
     dirty = tuple(git.is_dirty(place.worktree, untracked=False))
     if dirty:
         return StreamResult(name, Outcome.DIRTY, tip, tip, files=dirty, detail=_dirty_detail(dirty, place.worktree))
     return None
+
+
+def _ignored_in_the_way(place: Place, upstream_tip: str) -> StreamResult | None:
+    """An ignored file in the worktree (``.env``) that the upstream now tracks: a rebase would
+    overwrite it without a word. Left alone, and said."""
+    assert place.worktree is not None and place.tip is not None
+    base = git.merge_base(place.worktree, place.tip, upstream_tip)
+    if base is None:
+        return None
+    added = {p for status, p in git.tree_changes(place.worktree, base, upstream_tip) if status == "A"}
+    if not added:
+        return None
+    ignored = git.ignored_paths(place.worktree)
+    clash = sorted(p for p in added if p in ignored or any(p.startswith(d) for d in ignored if d.endswith("/")))
+    if not clash:
+        return None
+    detail = (
+        f"skipped: the upstream now tracks {', '.join(clash)}, an ignored file in {place.worktree} that the "
+        "rebase would overwrite; move it away (or commit it), then sync again"
+    )
+    return StreamResult(place.name, Outcome.DIRTY, place.tip, place.tip, files=tuple(clash), detail=detail)
 
 
 def _with_new_tips(
@@ -342,6 +367,9 @@ def _rebase_one(
         now = _reread(ws, name, place, upstream_tip)
         if isinstance(now, StreamResult):
             return now, None
+        in_the_way = _ignored_in_the_way(now, upstream_tip)
+        if in_the_way is not None:
+            return in_the_way, None
         result, halt = _rebase_fenced(ws, name, now, upstream_tip, upstream, raised)
         keep = halt is not None
         return result, halt

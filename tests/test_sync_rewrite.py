@@ -62,3 +62,36 @@ def test_a_commit_dropped_upstream_is_not_replayed_or_pushed(tmp_path: Path) -> 
     assert "api" in out and res.code == 4  # docs still holds it
     assert subprocess.run(["git", "merge-base", "--is-ancestor", secret, "streams/api"], cwd=repo.root).returncode != 0
     assert not [ln for ln in res.out.splitlines() if ln.startswith("api") and "rewritten" in ln]
+
+
+SIMPLE = "version: 1\nbase: main\nstreams:\n  api:\n    owns: [src/api/**]\n"
+
+
+def test_sync_skips_a_worktree_with_a_merge_in_progress_and_says_so(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files={"src/api/a.py": "a\n", "README.md": "r\n"}, config=SIMPLE)
+    assert run_cli(["start"], repo.root).code == 0
+    api = repo.worktree("api")
+    git(api, "checkout", "-q", "-b", "side")
+    (api / "src" / "api" / "b.py").write_text("b\n")
+    git(api, "add", "-A")
+    git(api, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "side")
+    git(api, "checkout", "-q", "streams/api")
+    git(api, "merge", "--no-ff", "--no-commit", "side")
+    repo.write("README.md", "main moves\n")
+    repo.commit_all("main moves")
+    res = run_cli(["sync"], repo.root)
+    assert "a merge is in progress" in res.out, res.out
+    assert (Path(git(api, "rev-parse", "--absolute-git-dir")) / "MERGE_HEAD").exists()  # not dropped
+
+
+def test_sync_never_overwrites_an_ignored_file_the_upstream_starts_tracking(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files={"src/api/a.py": "a\n", ".gitignore": ".env\n"}, config=SIMPLE)
+    assert run_cli(["start"], repo.root).code == 0
+    api = repo.worktree("api")
+    (api / ".env").write_text("MY_TOKEN=local\n")
+    repo.write(".env", "SHARED=1\n")
+    repo.git("add", "-f", ".env")
+    repo.commit_all("main tracks .env")
+    res = run_cli(["sync"], repo.root)
+    assert ".env" in res.out and "ignored file" in res.out, res.out
+    assert (api / ".env").read_text() == "MY_TOKEN=local\n"
