@@ -89,3 +89,12 @@ def test_a_failing_verify_fails_through_a_closed_pipe(repo: Repo) -> None:
     res = subprocess.run(["bash", "-c", script], cwd=repo.root, capture_output=True, text=True)
     assert res.returncode == 5, (res.returncode, res.stderr)
     assert "Traceback" not in res.stderr
+
+
+def test_progress_for_another_stream_from_a_streams_worktree_is_refused(repo: Repo) -> None:
+    assert run_cli(["start", "api", "ui"], repo.root).code == 0
+    before = repo.git("rev-parse", "streams/ui").strip()
+    res = run_cli(["progress", "--stream", "ui", "--completion", "90"], repo.worktree("api"))
+    assert res.code == 1 and "writes only its own progress" in res.err
+    assert repo.git("rev-parse", "streams/ui").strip() == before
+    assert run_cli(["progress", "--stream", "ui", "--completion", "90"], repo.root).code == 0  # from main: fine

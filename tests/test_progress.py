@@ -260,7 +260,7 @@ def test_the_quick_path_says_what_the_full_path_says(started: Repo) -> None:
     [
         (["--completion", "200"], 2, "outside 0-100"),
         (["--status", "done"], 2, "is not a status"),
-        (["--stream", "ui", "--completion", "5"], 0, "ui: pending, 5%"),
+        (["--stream", "ui", "--completion", "5"], 1, "writes only its own progress"),
         (["--json", "--completion", "6"], 0, '"command": "progress"'),
         (["--completion", "7", "--current", "naïve – café"], 0, "current: naïve – café"),
     ],

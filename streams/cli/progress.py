@@ -127,9 +127,16 @@ def progress_cmd(
         p, where = _current_progress(ws, config, name, worktree)
         label = f" [{shown(Path(where)) if worktree else where}]"
         return Reply(ProgressShown(name, where, p), lambda shown_: progress_text(shown_.progress, None, label))
-    if worktree is None:
-        from streams.kernel.errors import StreamsError
+    from streams.kernel.errors import StreamsError
 
+    here = ws.current_stream()
+    if here is not None and here != name:
+        raise StreamsError(
+            f"this is stream {here}'s worktree: it writes only its own progress, not {name}'s "
+            f"(run `streams progress` in {name}'s worktree, or from the main worktree)",
+            code="not_your_stream",
+        )
+    if worktree is None:
         raise StreamsError(
             f"stream {name!r} has no worktree; `streams start {name}` makes one, then update its progress there",
             code="no_worktree",

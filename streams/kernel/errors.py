@@ -48,6 +48,7 @@ CODES: dict[str, tuple[int, str]] = {
     "wrong_branch": (EXIT_FAILURE, "the worktree is not on its stream's branch"),
     # progress
     "progress": (EXIT_FAILURE, "a progress update failed; the file was restored"),
+    "not_your_stream": (EXIT_FAILURE, "a stream's worktree acting for another stream (refused)"),
     # leases
     "busy": (EXIT_BUSY, "held by someone else: a lease, a lock, the run"),
     "bad_path": (EXIT_FAILURE, "a path that cannot be locked (outside the repository, a directory, …)"),
