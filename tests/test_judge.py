@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Repo, make_repo, run_cli
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.test_verify import guarded_server
 
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 
@@ -33,14 +32,7 @@ def out(cwd: Path, *args: str) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> tuple[Repo, Path]:
-    repo = make_repo(tmp_path)
-    bare = tmp_path / "server.git"
-    repo.git("init", "-q", "--bare", "-b", "main", str(bare))
-    shutil.copy(ROOT / "hooks" / "pre-receive", bare / "hooks" / "pre-receive")
-    repo.git("remote", "add", "origin", str(bare))
-    repo.git("push", "-q", "origin", "main")
-    assert run_cli(["start", "api"], repo.root).code == 0
-    return repo, bare
+    return guarded_server(tmp_path)
 
 
 def mktree(cwd: Path, listing: str) -> str:

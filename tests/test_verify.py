@@ -192,7 +192,9 @@ def test_verify_with_config_from_a_revision(started: Repo) -> None:
     assert res.code == 5  # the one committed before
 
 
-def test_pre_receive_example_guards_a_bare_remote(tmp_path: Path) -> None:
+def guarded_server(tmp_path: Path) -> tuple[Repo, Path]:
+    """A repository whose ``origin`` is a bare repository running the example pre-receive hook,
+    with stream api started."""
     repo = make_repo(tmp_path)
     bare = tmp_path / "server.git"
     repo.git("init", "-q", "--bare", "-b", "main", str(bare))
@@ -200,6 +202,11 @@ def test_pre_receive_example_guards_a_bare_remote(tmp_path: Path) -> None:
     repo.git("remote", "add", "origin", str(bare))
     repo.git("push", "-q", "origin", "main")
     assert run_cli(["start", "api"], repo.root).code == 0
+    return repo, bare
+
+
+def test_pre_receive_example_guards_a_bare_remote(tmp_path: Path) -> None:
+    repo, bare = guarded_server(tmp_path)
     api = repo.worktree("api")
     env = {**os.environ, "STREAMS": f"{sys.executable} -m streams"}
 
