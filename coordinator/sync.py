@@ -370,6 +370,10 @@ def _rebase_fenced(
     replayed = _replay(ws, name, place, upstream_tip, upstream, raised)
     if replayed is not None:
         return replayed, None
+    aside = _rebase_aside(ws, name, place, upstream_tip, upstream, raised)
+    if aside is not None:
+        return aside, None
+    # A conflict: the rebase is made again where the human resolves it, the stream's worktree.
     res = git.rebase(wt, upstream_tip, env=raised.env())
     blocked = res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace")
     if blocked and remove_leftovers(wt, [upstream_tip, place.tip]):
@@ -407,6 +411,12 @@ def _rebase_fenced(
         )
         detail = halt_next(halt) if unmerged else f"the rebase stopped: {res.says()}; {halt_next(halt)}"
         return StreamResult(name, Outcome.HALTED, place.tip, None, files=unmerged, detail=detail), halt
+    if res.returncode != 0 and (dirty := tuple(git.is_dirty(wt, untracked=False))):
+        # The agent changed files after the check behind the fence (it stops commits, not edits) and
+        # `git rebase` refused to start: left alone, as a dirty worktree is.
+        return StreamResult(
+            name, Outcome.DIRTY, place.tip, place.tip, files=dirty, detail=_dirty_detail(dirty, wt)
+        ), None
     if res.returncode != 0:
         detail = (
             f"`git rebase` in {wt} failed and changed nothing: {res.first_error()}{blocking_hint(res)}"
@@ -430,6 +440,36 @@ def _replay(
         new = None
     if new is None:
         return None
+    return _publish(ws, name, place, new, upstream_tip, upstream, raised)
+
+
+def _rebase_aside(
+    ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str, raised: fencing.Raised
+) -> StreamResult | None:
+    """``git rebase`` in a private worktree (``git.rebase_aside``), published as a replay is; or None
+    when it conflicts (or no private worktree could be made): the caller rebases in the worktree."""
+    assert place.tip is not None
+    aside = git.rebase_aside(ws.main_root, place.tip, upstream_tip, ws.state_dir / "aside", env=raised.env())
+    if aside.new is not None:
+        return _publish(ws, name, place, aside.new, upstream_tip, upstream, raised)
+    if aside.conflict or not aside.made:
+        return None
+    if not aside.stopped:
+        detail = f"`git rebase` failed and changed nothing: {aside.result.first_error()}; sync again"
+        return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
+    events.append(ws.common_dir, "sync.rollback", stream=name, tip=place.tip, said=aside.result.says())
+    detail = (
+        f"the rebase stopped without a conflict ({aside.result.says()}); rolled back at once: {place.branch} is at "
+        f"{place.tip[:12]} as before, nothing lost; sync again"
+    )
+    return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
+
+
+def _publish(
+    ws: Workspace, name: str, place: Place, new: str, upstream_tip: str, upstream: str, raised: fencing.Raised
+) -> StreamResult:
+    """Move the branch to the rebased ``new`` and bring its worktree along (``git.move_checked_out``)."""
+    assert place.worktree is not None and place.git_dir is not None and place.tip is not None
     message = f"streams sync: rebase {place.branch} onto {upstream} ({upstream_tip[:12]})"
     raised.moving(place.tip, new)
     for _ in range(3):  # an agent's `git add` may hold index.lock for a moment

@@ -155,6 +155,41 @@ def test_a_rebase_that_stops_without_a_conflict_is_rolled_back_at_once(repo: Rep
     assert git(wt, "show", "HEAD:src/api/main.py").splitlines()[-1] == "last"
 
 
+def test_a_rebase_replay_leaves_to_git_runs_aside_and_keeps_the_agents_edit(repo: Repo) -> None:
+    """A stream commit replay leaves to git (an ``encoding`` header): ``git rebase`` runs in a private
+    worktree, not the agent's, so a line the agent writes meanwhile stays in its worktree."""
+    start(repo, "api")
+    wt = repo.worktree("api")
+    repo.write("src/api/agent.txt", "line 0\n", cwd=wt)
+    git(wt, "add", "src/api/agent.txt")
+    git(wt, "-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "-m", "agent 0")
+    stream_tip = tip(repo, "api")
+    main_tip = advance_main(repo)
+    # The agent, played by a foreign hook: the first time a ref moves after this, it writes a line.
+    flag = repo.root.parent / "write-once"
+    flag.write_text("")
+    hook = repo.root / ".git/hooks/reference-transaction.legacy"
+    hook.write_text(
+        "#!/bin/sh\ncat > /dev/null\n"
+        f"[ \"$1\" = committed ] && [ -e '{flag}' ] && rm -f '{flag}' && echo 'line 1' >> '{wt}/src/api/agent.txt'\n"
+        "exit 0\n"
+    )
+    hook.chmod(0o755)
+
+    s = run_cli(["sync", "--json", "api"], repo.root)
+    assert s.code == 0, s.err
+    assert not flag.exists()  # the agent did write, while sync worked
+    api = json.loads(s.out)["data"]["report"]["streams"][0]
+    assert api["outcome"] == "rebased", api
+    assert (wt / "src/api/agent.txt").read_text() == "line 0\nline 1\n"
+    assert git(wt, "status", "--porcelain") == " M src/api/agent.txt\n"
+    assert git(repo.root, "merge-base", "--is-ancestor", main_tip, "streams/api") == ""
+    assert git(repo.root, "log", "-1", "--format=%s", "streams/api") == "agent 0\n" and tip(repo, "api") != stream_tip
+    assert not rebasing(wt) and not (git_dir_of(wt) / "streams-fence").exists()
+    assert git(repo.root, "worktree", "list").count("\n") == 2  # the private worktree is gone
+    assert not git(repo.root, "for-each-ref", "refs/streams/saved")
+
+
 # --- halts ----------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,11 @@ Anything else (a conflict, a merge commit, a deletion or type change against an 
 signed commit) says None and the caller rebases in the worktree. Streams own disjoint files, so
 this is the usual case.
 
-``move_checked_out`` publishes the result: a compare-and-swap of the branch, then ``git read-tree
+``rebase_aside`` is for what ``replay`` leaves to git: ``git rebase`` run in a private worktree made
+for it and removed after, so that the stream's own worktree, where an agent may be editing, is not
+touched unless the rebase conflicts (then a human resolves it there).
+
+``move_checked_out`` publishes either result: a compare-and-swap of the branch, then ``git read-tree
 -m -u old new`` in the worktree that has the branch checked out, which updates only the files the
 upstream changed and keeps an agent's uncommitted edits to others; when that fails the branch is
 moved back.
@@ -18,15 +22,28 @@ moved back.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from streams.git import door
 from streams.git.refs import fast_import, idents, merge_base
 from streams.kernel.paths import MOVE_INDEX, MOVE_LOCK_TAG, SCRATCH_REFS
 
-__all__ = ["bring_along", "index_matches", "move_checked_out", "replay"]
+__all__ = [
+    "ASIDE_PREFIX",
+    "Aside",
+    "bring_along",
+    "drop_asides",
+    "index_matches",
+    "move_checked_out",
+    "rebase_aside",
+    "replay",
+]
+
+ASIDE_PREFIX = "streams-rebase-"  # a private worktree for one rebase: <state dir>/aside/streams-rebase-<pid>
 
 _PLAIN_HEADERS = (b"tree ", b"parent ", b"author ", b"committer ")
 _FILE_MODES = ("100644", "100755")
@@ -252,3 +269,70 @@ def move_checked_out(
     finally:
         tmp.unlink(missing_ok=True)
         lock.unlink(missing_ok=True)
+
+
+# --- a rebase in a private worktree ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Aside:
+    """What ``rebase_aside`` did: ``new`` the rebased tip (None when the rebase did not finish);
+    ``stopped``: it stopped half way, ``conflict``: on a conflict; ``made``: False when no private
+    worktree could be made; ``result``: git's own word."""
+
+    new: door.Oid | None
+    result: door.Result
+    stopped: bool = False
+    conflict: bool = False
+    made: bool = True
+
+
+def rebase_aside(cwd: Path, tip: str, onto: str, parent: Path, *, env: Mapping[str, str] | None = None) -> Aside:
+    """``git rebase onto`` of ``tip`` (detached) in a worktree made for it under ``parent`` and removed
+    after (a killed run's is removed by the next: ``drop_asides``). No ref moves; the caller publishes
+    ``new``."""
+    from streams.git.worktree import rebase, unmerged_paths
+
+    drop_asides(cwd, parent)
+    place = parent / f"{ASIDE_PREFIX}{os.getpid()}"
+    parent.mkdir(parents=True, exist_ok=True)
+    add = door.run("worktree", "add", "--quiet", "--detach", str(place), tip, cwd=cwd, check=False, env=env)
+    if add.returncode != 0:
+        _drop(cwd, place)
+        return Aside(None, add, made=False)
+    try:
+        res = rebase(place, onto, env=env)
+        git_dir = Path(door.out("rev-parse", "--absolute-git-dir", cwd=place))
+        stopped = (git_dir / "rebase-merge").is_dir() or (git_dir / "rebase-apply").is_dir()
+        if res.returncode == 0 and not stopped:
+            return Aside(door.Oid(door.out("rev-parse", "HEAD", cwd=place)), res)
+        return Aside(None, res, stopped=stopped, conflict=stopped and bool(unmerged_paths(place)))
+    finally:
+        _drop(cwd, place)
+
+
+def drop_asides(cwd: Path, parent: Path) -> list[Path]:
+    """Remove the private rebase worktrees under ``parent`` whose sync is gone (killed); returns them."""
+    from streams.kernel.procs import pid_alive
+
+    dropped = []
+    for place in sorted(parent.glob(f"{ASIDE_PREFIX}*")) if parent.is_dir() else []:
+        pid = place.name[len(ASIDE_PREFIX) :]
+        if not pid.isdigit() or (int(pid) != os.getpid() and pid_alive(int(pid))):
+            continue
+        _drop(cwd, place)
+        dropped.append(place)
+    return dropped
+
+
+def _drop(cwd: Path, place: Path) -> None:
+    """Remove the worktree at ``place``: its files and its admin dir in the common git dir."""
+    common = Path(door.out("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=cwd))
+    for admin in (common / "worktrees").glob(f"{ASIDE_PREFIX}*"):
+        try:
+            ours = Path((admin / "gitdir").read_text(encoding="utf-8").strip()).parent == place
+        except OSError:
+            ours = admin.name == place.name  # killed inside `worktree add`
+        if ours:
+            shutil.rmtree(admin, ignore_errors=True)
+    shutil.rmtree(place, ignore_errors=True)
