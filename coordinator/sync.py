@@ -370,6 +370,13 @@ def _rebase_fenced(
     replayed = _replay(ws, name, place, upstream_tip, upstream, raised)
     if replayed is not None:
         return replayed, None
+    held = git.held_lock(ws.common_dir / "packed-refs.lock", fencing.WAIT_SECONDS)
+    if held is not None:  # git rebase would wait a second for it at every commit
+        detail = (
+            f"skipped: a git command holds {held} (waited up to {fencing.WAIT_SECONDS:.0f} s); if no git process "
+            f"runs in this repository, delete that file, then sync again"
+        )
+        return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail), None
     aside = _rebase_aside(ws, name, place, upstream_tip, upstream, raised)
     if aside is not None:
         return aside, None
@@ -480,7 +487,7 @@ def _publish(
     if res.returncode != 0:
         detail = (
             f"not rebased: moving {place.branch} and its worktree {place.worktree} to the rebased commits failed "
-            f"and was undone: {res.first_error()}{locks_hint(place.worktree, place.ref)}; sync again"
+            f"and was undone: {res.says()}{locks_hint(place.worktree, place.ref)}; sync again"
         )
         return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
     events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)

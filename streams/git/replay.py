@@ -21,6 +21,7 @@ moved back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -37,6 +38,7 @@ __all__ = [
     "Aside",
     "bring_along",
     "drop_asides",
+    "held_lock",
     "index_matches",
     "move_checked_out",
     "rebase_aside",
@@ -189,12 +191,40 @@ def replay(cwd: Path, tip: str, onto: str) -> door.Oid | None:
             "".join(f"{ln}\n" for ln in lines).encode("utf-8", "surrogateescape"),
         ]
     stream.append(b"done\n")
-    door.run("update-ref", "-d", scratch, cwd=cwd, check=False)  # a killed run's leftover (pids are reused)
+    common = Path(door.out("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=cwd))
+    _drop_scratch(cwd, common, scratch)  # a killed run's leftover (pids are reused)
     try:
         marks = fast_import(cwd, b"".join(stream))
     finally:
-        door.run("update-ref", "-d", scratch, cwd=cwd, check=False)
+        _drop_scratch(cwd, common, scratch)
     return marks.get(f":{len(plan)}")
+
+
+def _drop_scratch(cwd: Path, common: Path, scratch: str) -> None:
+    """Delete the scratch ref: its loose file, as fast-import wrote it. (``git update-ref -d`` locks
+    packed-refs to delete: killed there, it would leave a ``packed-refs.lock`` that makes every later
+    ref deletion wait, a rebase a second per commit.) Only a ref a ``gc`` packed meanwhile is left
+    to git."""
+    with contextlib.suppress(FileNotFoundError):
+        (common / scratch).unlink()
+    if door.run("show-ref", "--verify", "--quiet", scratch, cwd=cwd, check=False).returncode == 0:
+        door.run("update-ref", "-d", scratch, cwd=cwd, check=False)
+
+
+def held_lock(lock: Path, timeout: float = 10.0) -> Path | None:
+    """None once no git process holds ``lock`` (waiting at most ``timeout`` seconds), else the lock
+    file: still held, or left by a killed git (one older than ``timeout`` is returned at once)."""
+    try:
+        if lock.stat().st_mtime < time.time() - timeout:
+            return lock
+    except OSError:
+        return None
+    deadline = time.monotonic() + timeout
+    while lock.exists():
+        if time.monotonic() >= deadline:
+            return lock
+        time.sleep(0.02)
+    return None
 
 
 def _quote(path: str) -> str:

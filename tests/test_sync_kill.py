@@ -1,0 +1,305 @@
+"""`kill -9` of `streams sync` at random points while an agent commits in its stream worktree.
+
+The agent is a real process: it appends a numbered line to a file it owns, commits, and retries a
+commit the fence refuses, every ~50 ms, for the whole test. Meanwhile main moves and `streams sync`
+starts again and again and is killed: half the time after a random delay, half the time a random
+moment after its fence went up in the agent's worktree (so the kill lands while sync works there);
+every third kill takes the whole process group, git children included. After each kill:
+
+- nothing lost: every line the agent committed is on its branch, or in a ``refs/streams/saved/*``
+  ref that a sync named;
+- ``git fsck`` is clean (run after that next sync, the agent paused between two commits);
+- the fence lasts at most until the next sync: after one complete ``streams sync`` no fence file
+  is left in any stream worktree, nothing is mid-rebase, and the agent commits again.
+
+``STREAMS_SYNC_KILLS=N`` asks for N landed kills (default 20; a soak: 200), ``STREAMS_FAULT_SEED``
+replays a seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.git import stale_lock_files
+from tests.conftest import Repo, git, run_cli
+
+KILLS = int(os.environ.get("STREAMS_SYNC_KILLS", "20"))  # kills that land while sync still runs
+SEED = int(os.environ.get("STREAMS_FAULT_SEED", "0")) or random.SystemRandom().randrange(1, 1 << 30)
+STREAMS = ("api", "docs")
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+
+AGENT = """\
+import os, subprocess, sys, time
+wt, log, stop, pause = sys.argv[1:5]
+path = os.path.join(wt, "src/api/agent.txt")
+i = 0
+deadline = time.monotonic() + 60
+while not os.path.exists(stop):
+    while os.path.exists(pause):  # the test runs git fsck: no commit meanwhile
+        open(pause + ".ack", "w").close()
+        time.sleep(0.005)
+    with open(path, "a") as fh:
+        fh.write(f"line {i}\\n")
+    while True:
+        subprocess.run(["git", "add", "src/api/agent.txt"], cwd=wt, capture_output=True)
+        c = subprocess.run(["git", "commit", "-q", "-m", f"agent {i}"], cwd=wt, capture_output=True, text=True)
+        if c.returncode == 0:
+            deadline = time.monotonic() + 60
+            break
+        if "nothing to commit" in c.stdout + c.stderr or "nothing added" in c.stdout + c.stderr:
+            sys.exit(f"line {i} vanished from the worktree: {c.stdout} {c.stderr}")
+        with open(log + ".refused", "w") as fh:
+            fh.write(c.stdout + c.stderr)
+        if time.monotonic() > deadline:
+            sys.exit(f"commit {i} refused for 60 s: {c.stderr}")
+        time.sleep(0.02)
+    with open(log, "a") as fh:
+        fh.write(f"{i}\\n")
+    i += 1
+    time.sleep(0.05)
+"""
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process is left in process group ``pgid``."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                return True
+    return False
+
+
+def git_dir_of(wt: Path) -> Path:
+    return Path(git(wt, "rev-parse", "--absolute-git-dir").strip())
+
+
+def fsck_clean(root: Path, note: str) -> None:
+    """``git fsck`` finds nothing (run while the agent is paused: fsck lists the objects first and
+    reads the reflogs after, so a commit made in between looks missing)."""
+    res = subprocess.run(["git", "fsck", "--no-progress", "--no-dangling"], cwd=root, capture_output=True, text=True)
+    assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), (note, res.stdout + res.stderr)
+
+
+class Agent:
+    """The agent process and what it says it committed."""
+
+    def __init__(self, repo: Repo, tmp: Path) -> None:
+        self.log, self.stop, self.pause = tmp / "committed.log", tmp / "stop", tmp / "pause"
+        script = tmp / "agent.py"
+        script.write_text(AGENT)
+        argv = [sys.executable, str(script), str(repo.worktree("api")), str(self.log), str(self.stop), str(self.pause)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def committed(self) -> int:
+        """How many lines the agent has committed (lines 0 … n-1)."""
+        try:
+            return len(self.log.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    def commits_again(self, note: str, timeout: float = 30) -> None:
+        before = self.committed()
+        deadline = time.monotonic() + timeout  # a guard against a hang, not a speed check
+        while self.committed() == before:
+            assert self.proc.poll() is None, (note, self.proc.communicate())
+            if time.monotonic() > deadline:
+                refused = self.log.with_name("committed.log.refused")
+                said = refused.read_text() if refused.exists() else ""
+                raise AssertionError(f"{note}: the agent has not committed for {timeout:.0f} s; git said: {said}")
+            time.sleep(0.01)
+
+    @contextlib.contextmanager
+    def paused(self, note: str) -> Iterator[None]:
+        """The agent waits between two commits meanwhile."""
+        ack = self.pause.with_name("pause.ack")
+        self.pause.write_text("")
+        try:
+            deadline = time.monotonic() + 30  # a guard against a hang, not a speed check
+            while not ack.exists():
+                assert self.proc.poll() is None, (note, self.proc.communicate())
+                assert time.monotonic() < deadline, (note, "the agent never paused")
+                time.sleep(0.005)
+            yield
+        finally:
+            self.pause.unlink()
+            ack.unlink(missing_ok=True)
+
+    def finish(self) -> None:
+        self.stop.write_text("")
+        _out, err = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0, err
+
+
+def lines_kept(repo: Repo, count: int, named: set[str], note: str) -> None:
+    """Lines 0 … count-1 are on the agent's branch, or in a saved ref a sync named."""
+    want = [f"line {i}" for i in range(count)]
+    on_branch = git(repo.root, "show", "streams/api:src/api/agent.txt").splitlines()
+    assert on_branch == [f"line {i}" for i in range(len(on_branch))], (note, "the branch's file is not in order")
+    missing = set(want) - set(on_branch)
+    for ref in sorted(named):
+        missing -= set(git(repo.root, "show", f"{ref}:src/api/agent.txt", check=False).splitlines())
+    assert not missing, (note, f"lost: {sorted(missing, key=lambda s: int(s.split()[1]))}")
+
+
+def help_with_stale_locks(repo: Repo, report: dict[str, Any], text: str, note: str) -> int:
+    """Only a whole-group kill, of git in the middle of a ref update, fails the next sync: it names
+    the lock files git left, as test_faults' human expects; deleting them, the sync after succeeds."""
+    for s in report["streams"]:
+        if s["outcome"] == "failed":
+            locks = stale_lock_files(repo.worktree(s["name"]), f"refs/heads/streams/{s['name']}")
+            assert locks and all(str(lock) in text for lock in locks), note
+            for lock in locks:
+                lock.unlink()
+    r = run_cli(["sync"], repo.root)
+    assert r.code == 0, (note, r.err)
+    return 1
+
+
+def kill_one(repo: Repo, rng: random.Random, span: float, *, at_fence: bool, whole_group: bool) -> bool:
+    """Start `streams sync`, SIGKILL it (after a random delay, or a random moment after its fence
+    went up in the agent's worktree), and wait until its orphaned git children are done. True when
+    the kill landed: sync was still running."""
+    fence = git_dir_of(repo.worktree("api")) / "streams-fence"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "sync"],
+        cwd=repo.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    if at_fence:
+        deadline = time.monotonic() + 4 * span
+        while not fence.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.1))
+    else:
+        time.sleep(rng.uniform(0, span))
+    landed = proc.poll() is None
+    if landed:
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 60  # a guard against a hang, not a speed check
+    while group_alive(proc.pid):
+        assert time.monotonic() < deadline, "leftover processes never finished"
+        time.sleep(0.005)
+    return landed
+
+
+@pytest.mark.parametrize("how", ["replay", "rebase"])
+def test_kill_9_sync_while_an_agent_commits(repo: Repo, tmp_path: Path, how: str) -> None:
+    """``replay``: sync replays the stream's commits and moves the branch (the usual case);
+    ``rebase``: a commit replay leaves to git (an ``encoding`` header) makes every sync run
+    ``git rebase`` in the agent's worktree."""
+    assert run_cli(["start", *STREAMS], repo.root).code == 0
+    if how == "rebase":
+        wt = repo.worktree("api")
+        repo.write("src/api/latin1.txt", "caf\xe9\n", cwd=wt)
+        git(wt, "add", "src/api/latin1.txt")
+        git(wt, "-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "-m", "api: latin-1")
+    rng = random.Random(SEED)
+    agent = Agent(repo, tmp_path)
+    named: set[str] = set()  # saved refs the syncs named
+    landed = attempts = at_fence = cleaned = helped = 0
+    try:
+        agent.commits_again("the agent starts")
+        t0 = time.monotonic()
+        first = run_cli(["sync"], repo.root)
+        assert first.code == 0, first.err
+        span = time.monotonic() - t0 + 0.3  # a python start-up: run_cli skips it
+        while landed < KILLS and attempts < 4 * KILLS:
+            note = f"seed {SEED} attempt {attempts}"
+            repo.write(f"notes/run{attempts}.md", f"run {attempts}\n")
+            repo.commit_all(f"main: run {attempts}")
+            fenced = attempts % 2 == 1
+            hit = kill_one(repo, rng, span, at_fence=fenced, whole_group=attempts % 3 == 2)
+            landed += hit
+            at_fence += hit and fenced
+            attempts += 1
+            lines_kept(repo, agent.committed(), named, note)
+            # The next complete sync leaves no fence behind, nothing mid-rebase; the agent commits.
+            r = run_cli(["sync", "--json"], repo.root)
+            named |= {w.strip(".,;:()'\"`") for w in (r.out + r.err).split() if "refs/streams/saved/" in w}
+            report = json.loads(r.out)["data"]["report"]
+            said = [(x["name"], x["outcome"], x["detail"]) for x in report["streams"]]
+            assert r.code in (0, 1), f"{note}: {said} {report['reconciled']}"
+            cleaned += bool(report["reconciled"])
+            for name in STREAMS:
+                wt = repo.worktree(name)
+                gd = git_dir_of(wt)
+                assert not (gd / "streams-fence").exists(), (note, name, report)
+                assert not (gd / "rebase-merge").exists() and not (gd / "rebase-apply").exists(), (note, name)
+                assert git(wt, "symbolic-ref", "HEAD").strip() == f"refs/heads/streams/{name}", (note, name)
+            if r.code != 0:  # a git killed mid-update left its lock files: sync names them, a human deletes them
+                helped += help_with_stale_locks(repo, report, r.err, f"{note}: {said}")
+            agent.commits_again(note)
+            with agent.paused(note):
+                fsck_clean(repo.root, note)
+                lines_kept(repo, agent.committed(), named, note)
+        agent.finish()
+    finally:
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+            agent.proc.wait()
+    assert landed >= KILLS, f"seed {SEED}: only {landed} of {attempts} kills landed while sync ran"
+    assert at_fence >= KILLS // 3, f"seed {SEED}: only {at_fence} kills landed behind the fence"
+    fsck_clean(repo.root, "at the end")
+    lines_kept(repo, agent.committed(), named, "at the end")
+    wt = repo.worktree("api")
+    assert (wt / "src/api/agent.txt").read_text().splitlines() == [f"line {i}" for i in range(agent.committed())]
+    assert git(wt, "status", "--porcelain") == ""
+    print(
+        f"seed {SEED}: {landed} kills landed in {attempts} runs ({at_fence} behind the fence); the next sync "
+        f"cleaned up after {cleaned}, a human deleted stale locks {helped} times; the agent committed {agent.committed()} lines; saved refs named: {len(named)}"
+    )
+
+
+def test_a_stale_packed_refs_lock_is_named_not_waited_on_at_every_commit(repo: Repo) -> None:
+    """A git killed while deleting a ref (a whole-group kill of sync) leaves ``packed-refs.lock``:
+    every later ref deletion waits a second for it and gives up, so a `git rebase` takes a second
+    per commit (seen: minutes, with the agent locked out meanwhile). Sync replays without deleting a
+    ref, and names the lock instead of starting a `git rebase` behind it."""
+    assert run_cli(["start", *STREAMS], repo.root).code == 0
+    wt = repo.worktree("api")
+    for i in range(3):  # commits replay leaves to git (an encoding header): `git rebase` makes them
+        repo.write(f"src/api/latin{i}.txt", "caf\xe9\n", cwd=wt)
+        git(wt, "add", "-A")
+        git(wt, "-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "-m", f"api: latin-1 {i}")
+    api_tip = git(repo.root, "rev-parse", "streams/api").strip()
+    repo.write("notes/one.md", "one\n")
+    repo.commit_all("main: one")
+    lock = repo.root / ".git/packed-refs.lock"
+    lock.write_text("")
+    os.utime(lock, (time.time() - 3600, time.time() - 3600))
+
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 1, r
+    streams = {s["name"]: s for s in json.loads(r.out)["data"]["report"]["streams"]}
+    assert streams["docs"]["outcome"] == "rebased", streams["docs"]  # replayed: no ref deleted
+    assert streams["api"]["outcome"] == "failed" and str(lock) in streams["api"]["detail"], streams["api"]
+    assert git(repo.root, "rev-parse", "streams/api").strip() == api_tip
+    assert git(repo.root, "for-each-ref", "refs/streams") == ""  # no scratch ref left behind
+    assert not (git_dir_of(wt) / "streams-fence").exists()
+    lock.unlink()  # the human, as the text says
+    r = run_cli(["sync", "--json"], repo.root)
+    assert r.code == 0, r.err
+    assert git(repo.root, "merge-base", "--is-ancestor", "main", "streams/api") == ""
