@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coordinator.leftovers import clear_dead_ref_locks, remove_leftovers
 from streams import fence as fencing
 from streams import git
 from streams.config import Config
@@ -202,13 +203,12 @@ def _settle_fences(ws: Workspace, places: dict[str, Place], halts: dict[str, Hal
         what, old = done
         events.append(ws.common_dir, "fence.lift" if what == "lifted" else "fence.halt", stream=name, pid=old.pid)
         if what == "lifted" and old.purpose == fencing.SYNC:
-            notes.append(
-                Reconciled(
-                    name,
-                    Found.FENCE_LIFTED,
-                    f"lifted the fence in {place.worktree} that a sync (pid {old.pid}) left when it died",
-                )
-            )
+            detail = f"lifted the fence in {place.worktree} that a sync (pid {old.pid}) left when it died"
+            if place.worktree is not None and (
+                locks := clear_dead_ref_locks(place.worktree, place.git_dir, ws.common_dir, place.ref)
+            ):
+                detail += f"; removed the lock files its killed git left: {', '.join(map(str, locks))}"
+            notes.append(Reconciled(name, Found.FENCE_LIFTED, detail))
     return notes
 
 
@@ -563,28 +563,3 @@ def _back_at_tip(place: Place, original: str, env: dict[str, str]) -> str | None
             code="abort_failed",
         )
     return tip
-
-
-def remove_leftovers(worktree: Path, revs: Sequence[str]) -> list[str]:
-    """Delete the untracked files a killed rebase wrote without recording them in the index.
-
-    Only files whose content is byte for byte the blob at the same path in one of ``revs`` (the
-    commit the rebase was onto, the original tip) count: removing them loses nothing.
-    """
-    others = [
-        p
-        for p in git.untracked_files(worktree)
-        if "\n" not in p and (worktree / p).is_file() and not (worktree / p).is_symlink()
-    ]
-    if not others or not revs:
-        return []
-    mine = git.hash_files(worktree, others)
-    known = git.object_ids(worktree, [f"{rev}:{p}" for p in others for rev in revs])
-    leftovers = [
-        path
-        for i, (path, oid) in enumerate(zip(others, mine, strict=True))
-        if oid in known[i * len(revs) : (i + 1) * len(revs)]
-    ]
-    for path in leftovers:
-        (worktree / path).unlink()
-    return leftovers

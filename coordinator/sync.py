@@ -47,9 +47,9 @@ from coordinator.halts import (
     halt_next,
     locks_hint,
     reconcile,
-    remove_leftovers,
     stale_locks_fix,
 )
+from coordinator.leftovers import remove_leftovers
 from streams import fence as fencing
 from streams import git
 from streams.config import Config, Stream

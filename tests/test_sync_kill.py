@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from streams.git import stale_lock_files
+from streams.kernel import fence as kfence
 from tests.conftest import Repo, git, run_cli
 
 KILLS = int(os.environ.get("STREAMS_SYNC_KILLS", "20"))  # kills that land while sync still runs
@@ -303,3 +304,53 @@ def test_a_stale_packed_refs_lock_is_named_not_waited_on_at_every_commit(repo: R
     r = run_cli(["sync", "--json"], repo.root)
     assert r.code == 0, r.err
     assert git(repo.root, "merge-base", "--is-ancestor", "main", "streams/api") == ""
+
+
+def test_the_ref_locks_a_sync_killed_while_moving_the_branch_left_are_removed(repo: Repo) -> None:
+    """A whole-group kill while sync's `git update-ref` moves the branch leaves ``HEAD.lock`` (in the
+    worktree's git dir: the update logs HEAD too) and ``<branch>.lock``; git never removes them, so
+    every later commit of the agent failed. The next sync finds the dead sync's fence there and
+    removes them: no git process running in that worktree can hold them."""
+    assert run_cli(["start", "api"], repo.root).code == 0
+    wt = repo.worktree("api")
+    gd = git_dir_of(wt)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    tip = git(repo.root, "rev-parse", "streams/api").strip()
+    kfence.write(gd, kfence.Fence("deadbeef", gone.pid, "", kfence.SYNC, "api", "2026-01-01T00:00:00Z"))
+    locks = [gd / "HEAD.lock", repo.root / ".git/refs/heads/streams/api.lock"]
+    for lock in locks:
+        lock.write_text(f"{tip}\n")
+    repo.write("src/api/one.py", "1\n", cwd=wt)
+    git(wt, "add", "src/api/one.py")
+    refused = subprocess.run(["git", "commit", "-q", "-m", "agent"], cwd=wt, capture_output=True, text=True)
+    assert refused.returncode != 0 and "HEAD.lock" in refused.stderr, refused
+
+    r = run_cli(["sync", "--json", "api"], repo.root)
+    assert r.code == 0, r.err
+    [note] = json.loads(r.out)["data"]["report"]["reconciled"]
+    assert note["what"] == "fence lifted" and all(str(lock) in note["detail"] for lock in locks), note
+    assert not any(lock.exists() for lock in locks) and not (gd / "streams-fence").exists()
+    git(wt, "commit", "-q", "-m", "agent")  # the agent commits again
+    fsck_clean(repo.root, "after")
+
+
+def test_a_lock_a_running_git_may_hold_is_left_alone(repo: Repo) -> None:
+    """The same leftovers, but a git process that started before the lock was made runs in the
+    worktree (it may be the lock's holder): nothing is removed."""
+    assert run_cli(["start", "api"], repo.root).code == 0
+    wt = repo.worktree("api")
+    gd = git_dir_of(wt)
+    running = subprocess.Popen(["git", "cat-file", "--batch"], cwd=wt, stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.2)
+        kfence.write(gd, kfence.Fence("deadbeef", 2**22 + 7, "", kfence.SYNC, "api", "2026-01-01T00:00:00Z"))
+        lock = gd / "HEAD.lock"
+        lock.write_text("")
+        r = run_cli(["sync", "--json", "api"], repo.root)
+        assert r.code == 0, r.err
+        assert lock.exists()
+        lock.unlink()
+    finally:
+        running.kill()
+        running.wait()
