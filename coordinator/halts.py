@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coordinator.leftovers import clear_dead_ref_locks, remove_leftovers
+from coordinator.leftovers import blocking_hint, clear_dead_ref_locks, locks_hint, remove_leftovers, stale_locks_fix
 from streams import fence as fencing
 from streams import git
 from streams.config import Config
@@ -44,7 +44,7 @@ from streams.state import (
     sync_lock,
 )
 from streams.workspace import Workspace
-from streams.worktrees import save_ref
+from streams.worktrees import save_ref, save_uncommitted
 
 if TYPE_CHECKING:
     from streams.scope import Violation
@@ -65,6 +65,7 @@ class Found(StrEnum):
     RECOVERED = "recovered"  # a rebase a killed sync left behind
     FOUND = "found"  # a rebase streams did not start
     FENCE_LIFTED = "fence lifted"  # a fence a dead sync left (or a finished halt's) taken down
+    ROLLED_BACK = "rolled back"  # a rebase a killed sync left before any conflict, undone
 
 
 @dataclass(frozen=True)
@@ -115,29 +116,6 @@ def halt_next(h: Halt) -> str:
     )
 
 
-def stale_locks_fix(locks: Sequence[Path], where: str) -> str:
-    """What to do about lock files a killed git left (``git.stale_lock_files``, ``git.fetch_lock_files``)."""
-    return (
-        f"stale lock files: {', '.join(str(p) for p in locks)}; a killed git process may have left them: "
-        f"delete them if no git command runs in {where}"
-    )
-
-
-def locks_hint(worktree: Path, ref: str) -> str:
-    locks = git.stale_lock_files(worktree, ref)
-    return f" ({stale_locks_fix(locks, 'that worktree')})" if locks else ""
-
-
-def blocking_hint(res: git.Result) -> str:
-    files = res.blocking_files()
-    if not files:
-        return ""
-    return (
-        f" {', '.join(files)} (untracked; not copies of committed files, so streams leaves them: "
-        "look at them and move them away)"
-    )
-
-
 # --- reconciling state.json with git ---------------------------------------------------------------
 
 
@@ -170,6 +148,8 @@ def reconcile(
         note = _recover(ws, name, rec, places.get(name), halts, upstream)
         if note is not None:
             notes.append(note)
+            if note.what == Found.ROLLED_BACK:  # back on its branch: the pass sees it so
+                places[name] = locate(ws, config, [name])[name]
     for name, halt in list(halts.items()):
         note = _settle(ws, config, name, halt, places.get(name))
         if note is not None:
@@ -221,6 +201,8 @@ def _recover(
             end_rebase(ws, name)
             return None
         files = git.unmerged_paths(place.worktree)
+        if not files and (rolled := _roll_back_interrupted(ws, name, rec, place)) is not None:
+            return rolled
         reason = HaltReason.CONFLICT if files else HaltReason.INTERRUPTED
         halt = Halt(
             name, files, rec.original_tip, rec.onto, iso_utc(), str(place.worktree), reason, upstream, place.ref
@@ -257,6 +239,37 @@ def _recover(
     end_rebase(ws, name)
     events.append(ws.common_dir, "sync.recover", stream=name, state="no rebase in progress", tip=tip, pid=rec.pid)
     return Reconciled(name, Found.RECOVERED, detail)
+
+
+def _roll_back_interrupted(ws: Workspace, name: str, rec: InFlight, place: Place) -> Reconciled | None:
+    """A rebase a killed sync left half done that has not reached a conflict: rolled back at once
+    (`git rebase --abort` passing the dead sync's fence, uncommitted files saved under a ref first),
+    as a rebase that stops without a conflict is; the pass then rebases the stream afresh. None when
+    it is not a rebase in progress or the abort did not get the branch back: it becomes a halt."""
+    assert place.worktree is not None and place.git_dir is not None
+    if not place.rebasing:
+        return None
+    saved = ""
+    if git.is_dirty(place.worktree, untracked=True):
+        why = f"streams: sync rolled back {name}'s interrupted rebase"
+        ref, _ = save_uncommitted(ws, place.worktree, name, "when sync rolled back an interrupted rebase", why)
+        saved = f"; the worktree's uncommitted files were saved first as {ref}"
+    env = fencing.holder_env(place.git_dir)
+    res = git.rebase_abort(place.worktree, env=env)
+    if res.returncode != 0 and saved and res.blocking_files():  # files made meanwhile, saved above
+        for rel in res.blocking_files():
+            (place.worktree / rel).unlink(missing_ok=True)
+        git.rebase_abort(place.worktree, env=env)
+    if git.rebase_dir(place.git_dir) is not None or git.symbolic_head(place.worktree) != place.ref:
+        return None
+    end_rebase(ws, name)
+    tip = git.resolve_commit(place.worktree, place.ref) or ""
+    events.append(ws.common_dir, "sync.rollback", stream=name, tip=tip, said="interrupted", pid=rec.pid)
+    detail = (
+        f"a sync (pid {rec.pid}) was interrupted while rebasing {name}, before any conflict; rolled back: "
+        f"{place.branch} is at {tip[:12]}, nothing lost{saved}"
+    )
+    return Reconciled(name, Found.ROLLED_BACK, detail)
 
 
 def _left_behind(place: Place, original: str, tip: str) -> bool:

@@ -6,7 +6,8 @@
   killed while moving the branch leaves (git never removes them; every commit there fails until
   someone does), removed when no git process running in that worktree can hold them (each started
   after the lock was made: an agent retrying its commit does not count). Only called where a dead sync's
-  fence was found: a lock elsewhere is a human's to judge (``git.stale_lock_files`` names them).
+  fence was found: a lock elsewhere is a human's to judge (``git.stale_lock_files`` names them);
+- ``stale_locks_fix``, ``locks_hint``, ``blocking_hint``: the words that name such files for a human.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from pathlib import Path
 
 from streams import git
 
-__all__ = ["clear_dead_ref_locks", "git_runs_in", "remove_leftovers"]
+__all__ = [
+    "blocking_hint",
+    "clear_dead_ref_locks",
+    "git_runs_in",
+    "locks_hint",
+    "remove_leftovers",
+    "stale_locks_fix",
+]
 
 
 def remove_leftovers(worktree: Path, revs: Sequence[str]) -> list[str]:
@@ -86,3 +94,26 @@ def clear_dead_ref_locks(worktree: Path, git_dir: Path, common_dir: Path, ref: s
             lock.unlink(missing_ok=True)
             removed.append(lock)
     return removed
+
+
+def stale_locks_fix(locks: Sequence[Path], where: str) -> str:
+    """What to do about lock files a killed git left (``git.stale_lock_files``, ``git.fetch_lock_files``)."""
+    return (
+        f"stale lock files: {', '.join(str(p) for p in locks)}; a killed git process may have left them: "
+        f"delete them if no git command runs in {where}"
+    )
+
+
+def locks_hint(worktree: Path, ref: str) -> str:
+    locks = git.stale_lock_files(worktree, ref)
+    return f" ({stale_locks_fix(locks, 'that worktree')})" if locks else ""
+
+
+def blocking_hint(res: git.Result) -> str:
+    files = res.blocking_files()
+    if not files:
+        return ""
+    return (
+        f" {', '.join(files)} (untracked; not copies of committed files, so streams leaves them: "
+        "look at them and move them away)"
+    )

@@ -42,14 +42,11 @@ from coordinator.halts import (
     Reconciled,
     SyncError,
     abort_halt,
-    blocking_hint,
     continue_halt,
     halt_next,
-    locks_hint,
     reconcile,
-    stale_locks_fix,
 )
-from coordinator.leftovers import remove_leftovers
+from coordinator.leftovers import blocking_hint, locks_hint, remove_leftovers, stale_locks_fix
 from streams import fence as fencing
 from streams import git
 from streams.config import Config, Stream
