@@ -205,6 +205,7 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
     names = dependency_order([s.name for s in streams], depends)
     places = locate(ws, config, list(config.names))
     halts, notes = reconcile(ws, config, places, upstream)
+    git.drop_asides(ws.main_root, ws.state_dir / "aside")  # private rebase worktrees a killed sync left
     prefix = config.branch_prefix.rstrip("/")
     on_top = git.ref_oids(ws.main_root, f"refs/heads/{prefix}", contains=upstream_tip)
     predicted = conflicts_with(ws, config, names, upstream_tip, places) if predict else None

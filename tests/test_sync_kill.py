@@ -396,3 +396,16 @@ def test_a_rebase_a_killed_sync_left_before_any_conflict_is_rolled_back_by_the_n
     assert git(repo.root, "log", "--format=%s", "-2", "streams/api") == "api 1\napi 0\n"
     saved = notes["rolled back"].split("saved first as ")[1].split()[0]
     assert git(repo.root, "show", f"{saved}:src/api/m0.py") == "the agent's edit meanwhile\n"
+
+
+def test_a_private_rebase_worktree_a_killed_sync_left_is_removed_by_the_next(repo: Repo) -> None:
+    assert run_cli(["start", "api"], repo.root).code == 0
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    aside = repo.root / f".git/streams/aside/streams-rebase-{gone.pid}"
+    git(repo.root, "worktree", "add", "-q", "--detach", str(aside), "main")
+    assert str(aside) in git(repo.root, "worktree", "list")
+    r = run_cli(["sync", "api"], repo.root)
+    assert r.code == 0, r.err
+    assert not aside.exists() and str(aside) not in git(repo.root, "worktree", "list")
+    assert not list((repo.root / ".git/worktrees").glob("streams-rebase-*"))
