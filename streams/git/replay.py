@@ -21,7 +21,6 @@ moved back.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import time
@@ -205,8 +204,11 @@ def _drop_scratch(cwd: Path, common: Path, scratch: str) -> None:
     packed-refs to delete: killed there, it would leave a ``packed-refs.lock`` that makes every later
     ref deletion wait, a rebase a second per commit.) Only a ref a ``gc`` packed meanwhile is left
     to git."""
-    with contextlib.suppress(FileNotFoundError):
+    try:
         (common / scratch).unlink()
+        return
+    except FileNotFoundError:
+        pass
     if door.run("show-ref", "--verify", "--quiet", scratch, cwd=cwd, check=False).returncode == 0:
         door.run("update-ref", "-d", scratch, cwd=cwd, check=False)
 
