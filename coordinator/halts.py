@@ -66,6 +66,7 @@ class Found(StrEnum):
     FOUND = "found"  # a rebase streams did not start
     FENCE_LIFTED = "fence lifted"  # a fence a dead sync left (or a finished halt's) taken down
     ROLLED_BACK = "rolled back"  # a rebase a killed sync left before any conflict, undone
+    LEFT_BEHIND = "left behind"  # a worktree a killed sync left at the old tip, not brought along yet
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def reconcile(
                 Reconciled(name, Found.FOUND, f"a rebase that streams did not start is in progress in {place.worktree}")
             )
             events.append(ws.common_dir, "halt.find", stream=name, worktree=str(place.worktree))
-    notes += _settle_fences(ws, places, halts)
+    left = {n.stream for n in notes if n.what == Found.LEFT_BEHIND}  # their fences keep agents out
+    notes += _settle_fences(ws, {n: p for n, p in places.items() if n not in left}, halts)
     return halts, notes
 
 
@@ -217,19 +219,20 @@ def _recover(
     tip = place.tip if place is not None else None
     if tip is not None and tip != rec.original_tip and rec.onto and git.is_ancestor(ws.main_root, rec.onto, tip):
         detail = f"a sync (pid {rec.pid}) was interrupted after rebasing {name} onto {rec.onto[:12]}; it had finished"
-        if place is not None and place.git_dir is not None:
+        if place is not None and place.git_dir is not None and place.worktree is not None:
+            if _left_behind(place, rec.original_tip, tip):  # under the index lock it may have left
+                res = git.bring_along_locked(place.worktree, place.git_dir, rec.original_tip, tip)
+                if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
+                    remove_leftovers(place.worktree, [tip])  # the killed read-tree had written them already
+                    res = git.bring_along_locked(place.worktree, place.git_dir, rec.original_tip, tip)
+                if res.returncode != 0:  # its fence stays: an agent's commit now would undo the upstream's
+                    detail += (
+                        f"; its worktree is still at the old tip: `git read-tree -m -u {rec.original_tip[:12]} "
+                        f"{tip[:12]}` there failed: {res.first_error()}; the next sync tries again"
+                    )
+                    return Reconciled(name, Found.LEFT_BEHIND, detail)
+                detail += "; its worktree, left at the old tip, was brought along"
             fencing.clear_dead_move(place.git_dir, place.worktree)
-        if place is not None and place.worktree is not None and _left_behind(place, rec.original_tip, tip):
-            res = git.bring_along(place.worktree, rec.original_tip, tip)
-            if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
-                remove_leftovers(place.worktree, [tip])  # the killed read-tree had written them already
-                res = git.bring_along(place.worktree, rec.original_tip, tip)
-            detail += (
-                "; its worktree, left at the old tip, was brought along"
-                if res.returncode == 0
-                else f"; its worktree is still at the old tip: `git read-tree -m -u {rec.original_tip[:12]} "
-                f"{tip[:12]}` there failed: {res.first_error()}"
-            )
     elif tip == rec.original_tip:
         detail = f"a sync (pid {rec.pid}) was interrupted before rebasing {name}; the branch is unchanged"
     else:

@@ -38,6 +38,7 @@ from typing import ClassVar
 from coordinator.halts import (
     AbortResult,
     ContinueResult,
+    Found,
     Notify,
     Reconciled,
     SyncError,
@@ -212,8 +213,11 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
 
     results: dict[str, StreamResult] = {}
     candidates: list[str] = []
+    left = {n.stream: n.detail for n in notes if n.what == Found.LEFT_BEHIND}
     for name in names:
         skipped = _skip_reason(config, places[name], halts.get(name), on_top)
+        if name in left:  # its worktree still at the old tip, fenced: nothing more until it is brought along
+            skipped = StreamResult(name, Outcome.FAILED, places[name].tip, places[name].tip, detail=left[name])
         if skipped is not None:
             results[name] = skipped
         else:

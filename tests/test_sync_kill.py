@@ -32,11 +32,13 @@ from typing import Any
 
 import pytest
 
-from streams.git import stale_lock_files
+from streams.git import replay, stale_lock_files
 from streams.kernel import fence as kfence
+from streams.kernel.paths import MOVE_LOCK_TAG
 from streams.state import begin_rebase
 from streams.workspace import discover
 from tests.conftest import Repo, git, run_cli
+from tests.test_sync import advance_main
 
 KILLS = int(os.environ.get("STREAMS_SYNC_KILLS", "20"))  # kills that land while sync still runs
 SEED = int(os.environ.get("STREAMS_FAULT_SEED", "0")) or random.SystemRandom().randrange(1, 1 << 30)
@@ -409,3 +411,48 @@ def test_a_private_rebase_worktree_a_killed_sync_left_is_removed_by_the_next(rep
     assert r.code == 0, r.err
     assert not aside.exists() and str(aside) not in git(repo.root, "worktree", "list")
     assert not list((repo.root / ".git/worktrees").glob("streams-rebase-*"))
+
+
+def test_a_worktree_a_killed_sync_left_behind_its_branch_stays_fenced_until_brought_along(repo: Repo) -> None:
+    """Killed after moving the branch and before bringing the worktree along: the next sync brings
+    it along under the index lock the dead sync left. When it cannot (here the agent edited a file
+    the upstream changed), the fence stays and the stream is reported, rather than lifting the fence
+    over an index that still holds the old tree: the agent's next commit would have undone the
+    upstream's changes."""
+    assert run_cli(["start", "api"], repo.root).code == 0
+    wt = repo.worktree("api")
+    gd = git_dir_of(wt)
+    old = git(repo.root, "rev-parse", "streams/api").strip()
+    main_tip = advance_main(repo, "README.md", "# demo, as main has it now\n")
+    new = str(replay(repo.root, old, main_tip))
+    # What the kill left: the branch moved, the worktree not; its fence, its index lock, its record.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    kfence.write(gd, kfence.Fence("deadbeef", gone.pid, "", kfence.SYNC, "api", "2026-01-01T00:00:00Z", f"{old} {new}"))
+    env = {**os.environ, "STREAMS_FENCE": "deadbeef"}
+    subprocess.run(["git", "update-ref", "refs/heads/streams/api", new, old], cwd=wt, env=env, check=True)
+    (gd / "index.lock").write_text(f"{MOVE_LOCK_TAG}{gone.pid}\n")
+    begin_rebase(discover(repo.root), "api", old, main_tip, wt)
+    repo.write("README.md", "# the agent's edit\n", cwd=wt)  # a file the upstream changed too
+
+    r = run_cli(["sync", "--json", "api"], repo.root)
+    assert r.code == 1, r
+    report = json.loads(r.out)["data"]["report"]
+    assert [n["what"] for n in report["reconciled"]] == ["left behind"], report["reconciled"]
+    assert report["streams"][0]["outcome"] == "failed" and "still at the old tip" in report["streams"][0]["detail"]
+    assert (gd / "streams-fence").exists() and not (gd / "index.lock").exists()
+    repo.write("src/api/one.py", "1\n", cwd=wt)
+    git(wt, "add", "src/api/one.py")
+    refused = subprocess.run(["git", "commit", "-q", "-m", "agent"], cwd=wt, capture_output=True, text=True)
+    assert refused.returncode != 0 and "sync in progress here" in refused.stderr, refused
+    git(wt, "reset", "-q", "src/api/one.py")
+
+    repo.write("README.md", "# demo\n", cwd=wt)  # the agent puts the file back
+    r = run_cli(["sync", "--json", "api"], repo.root)
+    assert r.code == 0, r.err
+    assert "was brought along" in json.loads(r.out)["data"]["report"]["reconciled"][0]["detail"]
+    assert not (gd / "streams-fence").exists()
+    assert (wt / "README.md").read_text() == "# demo, as main has it now\n"
+    git(wt, "add", "src/api/one.py")
+    git(wt, "commit", "-q", "-m", "agent")
+    assert git(wt, "diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD") == "src/api/one.py\n"

@@ -36,6 +36,7 @@ __all__ = [
     "ASIDE_PREFIX",
     "Aside",
     "bring_along",
+    "bring_along_locked",
     "drop_asides",
     "held_lock",
     "index_matches",
@@ -247,8 +248,64 @@ def index_matches(worktree: Path, rev: str, index_file: Path | None = None) -> b
 
 def bring_along(worktree: Path, old: str, new: str, *, env: Mapping[str, str] | None = None) -> door.Result:
     """``git read-tree -m -u old new``: the worktree's index and files from ``old`` to ``new``,
-    keeping uncommitted edits to files the two do not differ in (refused when they would be lost)."""
+    keeping uncommitted edits to files the two do not differ in (refused when they would be lost).
+    The index's stat data is refreshed first: a file touched but not changed is not an edit."""
+    door.run("update-index", "-q", "--refresh", cwd=worktree, check=False, env=env)
     return door.run_unpiped("read-tree", "-m", "-u", old, new, cwd=worktree, env=env)
+
+
+def _take_index_lock(git_dir: Path, tries: int = 250) -> bool:
+    """Hold the worktree's ``index.lock`` for this process (naming its pid, as ``move_checked_out``
+    does): made anew, or taken over from a killed sync whose lock names a dead pid. An agent's git
+    holds it only for a moment: tried ``tries`` times, 20 ms apart."""
+    from streams.kernel.procs import pid_alive
+
+    lock, mine = git_dir / "index.lock", f"{MOVE_LOCK_TAG}{os.getpid()}\n".encode()
+    tag = MOVE_LOCK_TAG.encode()
+    for _ in range(tries):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                head = lock.read_bytes()[:64]
+                pid = int(head[len(tag) :].split()[0]) if head.startswith(tag) else 0
+            except (OSError, ValueError, IndexError):
+                pid = 0
+            if pid and pid != os.getpid() and not pid_alive(pid):
+                lock.write_bytes(mine)  # a killed sync's lock: nobody else may take it meanwhile
+                return True
+            time.sleep(0.02)
+            continue
+        try:
+            os.write(fd, mine)
+        finally:
+            os.close(fd)
+        return True
+    return False
+
+
+def bring_along_locked(worktree: Path, git_dir: Path, old: str, new: str) -> door.Result:
+    """``bring_along`` for a worktree a killed sync left behind its branch, with the worktree's
+    ``index.lock`` held from start to end (taken over from that sync when it is still there), so
+    that no agent's ``git add`` writes the old index in between; the new index is built in a copy
+    and renamed into place, or is the one the killed sync had built, when that is complete."""
+    lock, index = git_dir / "index.lock", git_dir / "index"
+    if not _take_index_lock(git_dir):
+        return door.Result(128, b"", f"fatal: Unable to create '{lock}': File exists.".encode())
+    tmp = git_dir / MOVE_INDEX.format(pid=os.getpid())
+    try:
+        for built in sorted(git_dir.glob(MOVE_INDEX.format(pid="*"))):
+            if built != tmp and index_matches(worktree, new, built):
+                os.replace(built, index)  # its read-tree finished: files and index are at ``new``
+                return door.Result(0, b"", b"")
+        shutil.copyfile(index, tmp)
+        along = bring_along(worktree, old, new, env={"GIT_INDEX_FILE": str(tmp)})
+        if along.returncode == 0:
+            os.replace(tmp, index)
+        return along
+    finally:
+        tmp.unlink(missing_ok=True)
+        lock.unlink(missing_ok=True)
 
 
 def move_checked_out(
@@ -269,8 +326,6 @@ def move_checked_out(
     index is built in a copy and renamed into place. On failure the branch is moved back and the
     result says why.
     """
-    import shutil
-
     lock, index = git_dir / "index.lock", git_dir / "index"
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
