@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,18 +82,24 @@ def git_runs_in(worktree: Path, since: float) -> bool:
     return False
 
 
-def clear_dead_ref_locks(worktree: Path, git_dir: Path, common_dir: Path, ref: str) -> list[Path]:
+def clear_dead_ref_locks(worktree: Path, git_dir: Path, common_dir: Path, ref: str, wait: float = 3.0) -> list[Path]:
     """Remove ``HEAD.lock`` (in the worktree's git dir) and ``<ref>.lock`` that no git process running
-    in ``worktree`` can hold (each started after the lock was made); returns the files removed."""
+    in ``worktree`` can hold (each started after the lock was made); one that started before may
+    be an agent's commit about to finish: waited for, at most ``wait`` seconds. Returns the files
+    removed."""
     removed = []
+    deadline = time.monotonic() + wait
     for lock in (git_dir / "HEAD.lock", common_dir / f"{ref}.lock"):
         try:
             made = lock.stat().st_mtime
         except OSError:
             continue
-        if not git_runs_in(worktree, made):
-            lock.unlink(missing_ok=True)
-            removed.append(lock)
+        while git_runs_in(worktree, made) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not lock.exists() or git_runs_in(worktree, made):
+            continue
+        lock.unlink(missing_ok=True)
+        removed.append(lock)
     return removed
 
 
