@@ -222,7 +222,8 @@ def _recover(
         if place is not None and place.git_dir is not None and place.worktree is not None:
             if _left_behind(place, rec.original_tip, tip):  # under the index lock it may have left
                 res = git.bring_along_locked(place.worktree, place.git_dir, rec.original_tip, tip)
-                if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
+                said = res.stderr.decode("utf-8", "replace").lower()
+                if res.returncode != 0 and "untracked working tree file" in said:  # read-tree says "file 'x'"
                     remove_leftovers(place.worktree, [tip])  # the killed read-tree had written them already
                     res = git.bring_along_locked(place.worktree, place.git_dir, rec.original_tip, tip)
                 if res.returncode != 0:  # its fence stays: an agent's commit now would undo the upstream's

@@ -232,7 +232,7 @@ def test_kill_9_sync_while_an_agent_commits(repo: Repo, tmp_path: Path, how: str
         first = run_cli(["sync"], repo.root)
         assert first.code == 0, first.err
         span = time.monotonic() - t0 + 0.3  # a python start-up: run_cli skips it
-        while (landed < KILLS or at_fence < KILLS // 4) and attempts < 4 * KILLS:
+        while (landed < KILLS or at_fence < KILLS // 5) and attempts < 4 * KILLS:
             note = f"seed {SEED} attempt {attempts}"
             repo.write(f"notes/run{attempts}.md", f"run {attempts}\n")
             repo.commit_all(f"main: run {attempts}")
@@ -268,7 +268,7 @@ def test_kill_9_sync_while_an_agent_commits(repo: Repo, tmp_path: Path, how: str
             agent.proc.kill()
             agent.proc.wait()
     assert landed >= KILLS, f"seed {SEED}: only {landed} of {attempts} kills landed while sync ran"
-    assert at_fence >= KILLS // 4, f"seed {SEED}: only {at_fence} kills landed behind the fence"
+    assert at_fence >= KILLS // 5, f"seed {SEED}: only {at_fence} kills landed behind the fence"
     fsck_clean(repo.root, "at the end")
     lines_kept(repo, agent.committed(), named, "at the end")
     wt = repo.worktree("api")
@@ -415,19 +415,15 @@ def test_a_private_rebase_worktree_a_killed_sync_left_is_removed_by_the_next(rep
     assert not list((repo.root / ".git/worktrees").glob("streams-rebase-*"))
 
 
-def test_a_worktree_a_killed_sync_left_behind_its_branch_stays_fenced_until_brought_along(repo: Repo) -> None:
-    """Killed after moving the branch and before bringing the worktree along: the next sync brings
-    it along under the index lock the dead sync left. When it cannot (here the agent edited a file
-    the upstream changed), the fence stays and the stream is reported, rather than lifting the fence
-    over an index that still holds the old tree: the agent's next commit would have undone the
-    upstream's changes."""
+def _left_behind_by_a_kill(repo: Repo, rel: str) -> tuple[Path, Path]:
+    """What a sync killed between moving api's branch (main changed ``rel``) and bringing its
+    worktree along leaves: the branch moved, the worktree not; its fence, its index lock, its record."""
     assert run_cli(["start", "api"], repo.root).code == 0
     wt = repo.worktree("api")
     gd = git_dir_of(wt)
     old = git(repo.root, "rev-parse", "streams/api").strip()
-    main_tip = advance_main(repo, "README.md", "# demo, as main has it now\n")
+    main_tip = advance_main(repo, rel, "# as main has it now\n")
     new = str(replay(repo.root, old, main_tip))
-    # What the kill left: the branch moved, the worktree not; its fence, its index lock, its record.
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     kfence.write(gd, kfence.Fence("deadbeef", gone.pid, "", kfence.SYNC, "api", "2026-01-01T00:00:00Z", f"{old} {new}"))
@@ -435,6 +431,27 @@ def test_a_worktree_a_killed_sync_left_behind_its_branch_stays_fenced_until_brou
     subprocess.run(["git", "update-ref", "refs/heads/streams/api", new, old], cwd=wt, env=env, check=True)
     (gd / "index.lock").write_text(f"{MOVE_LOCK_TAG}{gone.pid}\n")
     begin_rebase(discover(repo.root), "api", old, main_tip, wt)
+    return wt, gd
+
+
+def test_a_file_the_killed_read_tree_wrote_does_not_keep_the_worktree_behind(repo: Repo) -> None:
+    """Killed inside `git read-tree -m -u`: a file new upstream is already written, untracked. It is
+    an exact copy of the committed file: removed, and the worktree brought along."""
+    wt, gd = _left_behind_by_a_kill(repo, "notes/new.md")
+    repo.write("notes/new.md", "# as main has it now\n", cwd=wt)
+    r = run_cli(["sync", "--json", "api"], repo.root)
+    assert r.code == 0, r.err
+    assert "was brought along" in json.loads(r.out)["data"]["report"]["reconciled"][0]["detail"]
+    assert not (gd / "streams-fence").exists() and git(wt, "status", "--porcelain") == ""
+
+
+def test_a_worktree_a_killed_sync_left_behind_its_branch_stays_fenced_until_brought_along(repo: Repo) -> None:
+    """Killed after moving the branch and before bringing the worktree along: the next sync brings
+    it along under the index lock the dead sync left. When it cannot (here the agent edited a file
+    the upstream changed), the fence stays and the stream is reported, rather than lifting the fence
+    over an index that still holds the old tree: the agent's next commit would have undone the
+    upstream's changes."""
+    wt, gd = _left_behind_by_a_kill(repo, "README.md")
     repo.write("README.md", "# the agent's edit\n", cwd=wt)  # a file the upstream changed too
 
     r = run_cli(["sync", "--json", "api"], repo.root)
@@ -454,7 +471,7 @@ def test_a_worktree_a_killed_sync_left_behind_its_branch_stays_fenced_until_brou
     assert r.code == 0, r.err
     assert "was brought along" in json.loads(r.out)["data"]["report"]["reconciled"][0]["detail"]
     assert not (gd / "streams-fence").exists()
-    assert (wt / "README.md").read_text() == "# demo, as main has it now\n"
+    assert (wt / "README.md").read_text() == "# as main has it now\n"
     git(wt, "add", "src/api/one.py")
     git(wt, "commit", "-q", "-m", "agent")
     assert git(wt, "diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD") == "src/api/one.py\n"
