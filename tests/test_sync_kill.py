@@ -97,7 +97,12 @@ def git_dir_of(wt: Path) -> Path:
 
 def fsck_clean(root: Path, note: str) -> None:
     """``git fsck`` finds nothing (run while the agent is paused: fsck lists the objects first and
-    reads the reflogs after, so a commit made in between looks missing)."""
+    reads the reflogs after, so a commit made in between looks missing; and once no ``git gc
+    --auto`` runs: every replay writes a pack, and the gc a later commit starts in the background
+    when they pile up moves loose objects into a pack under fsck's feet)."""
+    deadline = time.monotonic() + 120  # a guard against a hang, not a speed check
+    while (root / ".git/gc.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     res = subprocess.run(["git", "fsck", "--no-progress", "--no-dangling"], cwd=root, capture_output=True, text=True)
     assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), (note, res.stdout + res.stderr)
 
