@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordinator.gitlocks import locks_hint, stale_locks_fix
+from coordinator.leftovers import blocking_hint, clear_dead_ref_locks, remove_leftovers
 from streams import fence as fencing
 from streams import git
 from streams.config import Config
@@ -44,7 +45,7 @@ from streams.state import (
     sync_lock,
 )
 from streams.workspace import Workspace
-from streams.worktrees import save_ref
+from streams.worktrees import save_ref, save_uncommitted
 
 if TYPE_CHECKING:
     from streams.scope import Violation
@@ -65,6 +66,8 @@ class Found(StrEnum):
     RECOVERED = "recovered"  # a rebase a killed sync left behind
     FOUND = "found"  # a rebase streams did not start
     FENCE_LIFTED = "fence lifted"  # a fence a dead sync left (or a finished halt's) taken down
+    ROLLED_BACK = "rolled back"  # a rebase a killed sync left before any conflict, undone
+    LEFT_BEHIND = "left behind"  # a worktree a killed sync left at the old tip, not brought along yet
 
 
 @dataclass(frozen=True)
@@ -115,16 +118,6 @@ def halt_next(h: Halt) -> str:
     )
 
 
-def blocking_hint(res: git.Result) -> str:
-    files = res.blocking_files()
-    if not files:
-        return ""
-    return (
-        f" {', '.join(files)} (untracked; not copies of committed files, so streams leaves them: "
-        "look at them and move them away)"
-    )
-
-
 # --- reconciling state.json with git ---------------------------------------------------------------
 
 
@@ -157,6 +150,8 @@ def reconcile(
         note = _recover(ws, name, rec, places.get(name), halts, upstream)
         if note is not None:
             notes.append(note)
+            if note.what == Found.ROLLED_BACK:  # back on its branch: the pass sees it so
+                places[name] = locate(ws, config, [name])[name]
     for name, halt in list(halts.items()):
         note = _settle(ws, config, name, halt, places.get(name))
         if note is not None:
@@ -171,7 +166,8 @@ def reconcile(
                 Reconciled(name, Found.FOUND, f"a rebase that streams did not start is in progress in {place.worktree}")
             )
             events.append(ws.common_dir, "halt.find", stream=name, worktree=str(place.worktree))
-    notes += _settle_fences(ws, places, halts)
+    left = {n.stream for n in notes if n.what == Found.LEFT_BEHIND}  # their fences keep agents out
+    notes += _settle_fences(ws, {n: p for n, p in places.items() if n not in left}, halts)
     return halts, notes
 
 
@@ -190,13 +186,12 @@ def _settle_fences(ws: Workspace, places: dict[str, Place], halts: dict[str, Hal
         what, old = done
         events.append(ws.common_dir, "fence.lift" if what == "lifted" else "fence.halt", stream=name, pid=old.pid)
         if what == "lifted" and old.purpose == fencing.SYNC:
-            notes.append(
-                Reconciled(
-                    name,
-                    Found.FENCE_LIFTED,
-                    f"lifted the fence in {place.worktree} that a sync (pid {old.pid}) left when it died",
-                )
-            )
+            detail = f"lifted the fence in {place.worktree} that a sync (pid {old.pid}) left when it died"
+            if place.worktree is not None and (
+                locks := clear_dead_ref_locks(place.worktree, place.git_dir, ws.common_dir, place.ref)
+            ):
+                detail += f"; removed the lock files its killed git left: {', '.join(map(str, locks))}"
+            notes.append(Reconciled(name, Found.FENCE_LIFTED, detail))
     return notes
 
 
@@ -209,6 +204,8 @@ def _recover(
             end_rebase(ws, name)
             return None
         files = git.unmerged_paths(place.worktree)
+        if not files and (rolled := _roll_back_interrupted(ws, name, rec, place)) is not None:
+            return rolled
         reason = HaltReason.CONFLICT if files else HaltReason.INTERRUPTED
         halt = Halt(
             name, files, rec.original_tip, rec.onto, iso_utc(), str(place.worktree), reason, upstream, place.ref
@@ -223,19 +220,21 @@ def _recover(
     tip = place.tip if place is not None else None
     if tip is not None and tip != rec.original_tip and rec.onto and git.is_ancestor(ws.main_root, rec.onto, tip):
         detail = f"a sync (pid {rec.pid}) was interrupted after rebasing {name} onto {rec.onto[:12]}; it had finished"
-        if place is not None and place.git_dir is not None:
+        if place is not None and place.git_dir is not None and place.worktree is not None:
+            if _left_behind(place, rec.original_tip, tip):  # under the index lock it may have left
+                res = git.bring_along_locked(place.worktree, place.git_dir, rec.original_tip, tip)
+                said = res.stderr.decode("utf-8", "replace").lower()
+                if res.returncode != 0 and "untracked working tree file" in said:  # read-tree says "file 'x'"
+                    remove_leftovers(place.worktree, [tip])  # the killed read-tree had written them already
+                    res = git.bring_along_locked(place.worktree, place.git_dir, rec.original_tip, tip)
+                if res.returncode != 0:  # its fence stays: an agent's commit now would undo the upstream's
+                    detail += (
+                        f"; its worktree is still at the old tip: `git read-tree -m -u {rec.original_tip[:12]} "
+                        f"{tip[:12]}` there failed: {res.first_error()}; the next sync tries again"
+                    )
+                    return Reconciled(name, Found.LEFT_BEHIND, detail)
+                detail += "; its worktree, left at the old tip, was brought along"
             fencing.clear_dead_move(place.git_dir, place.worktree)
-        if place is not None and place.worktree is not None and _left_behind(place, rec.original_tip, tip):
-            res = git.bring_along(place.worktree, rec.original_tip, tip)
-            if res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace"):
-                remove_leftovers(place.worktree, [tip])  # the killed read-tree had written them already
-                res = git.bring_along(place.worktree, rec.original_tip, tip)
-            detail += (
-                "; its worktree, left at the old tip, was brought along"
-                if res.returncode == 0
-                else f"; its worktree is still at the old tip: `git read-tree -m -u {rec.original_tip[:12]} "
-                f"{tip[:12]}` there failed: {res.first_error()}"
-            )
     elif tip == rec.original_tip:
         detail = f"a sync (pid {rec.pid}) was interrupted before rebasing {name}; the branch is unchanged"
     else:
@@ -245,6 +244,37 @@ def _recover(
     end_rebase(ws, name)
     events.append(ws.common_dir, "sync.recover", stream=name, state="no rebase in progress", tip=tip, pid=rec.pid)
     return Reconciled(name, Found.RECOVERED, detail)
+
+
+def _roll_back_interrupted(ws: Workspace, name: str, rec: InFlight, place: Place) -> Reconciled | None:
+    """A rebase a killed sync left half done that has not reached a conflict: rolled back at once
+    (`git rebase --abort` passing the dead sync's fence, uncommitted files saved under a ref first),
+    as a rebase that stops without a conflict is; the pass then rebases the stream afresh. None when
+    it is not a rebase in progress or the abort did not get the branch back: it becomes a halt."""
+    assert place.worktree is not None and place.git_dir is not None
+    if not place.rebasing:
+        return None
+    saved = ""
+    if git.is_dirty(place.worktree, untracked=True):
+        why = f"streams: sync rolled back {name}'s interrupted rebase"
+        ref, _ = save_uncommitted(ws, place.worktree, name, "when sync rolled back an interrupted rebase", why)
+        saved = f"; the worktree's uncommitted files were saved first as {ref}"
+    env = fencing.holder_env(place.git_dir)
+    res = git.rebase_abort(place.worktree, env=env)
+    if res.returncode != 0 and saved and res.blocking_files():  # files made meanwhile, saved above
+        for rel in res.blocking_files():
+            (place.worktree / rel).unlink(missing_ok=True)
+        git.rebase_abort(place.worktree, env=env)
+    if git.rebase_dir(place.git_dir) is not None or git.symbolic_head(place.worktree) != place.ref:
+        return None
+    end_rebase(ws, name)
+    tip = git.resolve_commit(place.worktree, place.ref) or ""
+    events.append(ws.common_dir, "sync.rollback", stream=name, tip=tip, said="interrupted", pid=rec.pid)
+    detail = (
+        f"a sync (pid {rec.pid}) was interrupted while rebasing {name}, before any conflict; rolled back: "
+        f"{place.branch} is at {tip[:12]}, nothing lost{saved}"
+    )
+    return Reconciled(name, Found.ROLLED_BACK, detail)
 
 
 def _left_behind(place: Place, original: str, tip: str) -> bool:
@@ -551,28 +581,3 @@ def _back_at_tip(place: Place, original: str, env: dict[str, str]) -> str | None
             code="abort_failed",
         )
     return tip
-
-
-def remove_leftovers(worktree: Path, revs: Sequence[str]) -> list[str]:
-    """Delete the untracked files a killed rebase wrote without recording them in the index.
-
-    Only files whose content is byte for byte the blob at the same path in one of ``revs`` (the
-    commit the rebase was onto, the original tip) count: removing them loses nothing.
-    """
-    others = [
-        p
-        for p in git.untracked_files(worktree)
-        if "\n" not in p and (worktree / p).is_file() and not (worktree / p).is_symlink()
-    ]
-    if not others or not revs:
-        return []
-    mine = git.hash_files(worktree, others)
-    known = git.object_ids(worktree, [f"{rev}:{p}" for p in others for rev in revs])
-    leftovers = [
-        path
-        for i, (path, oid) in enumerate(zip(others, mine, strict=True))
-        if oid in known[i * len(revs) : (i + 1) * len(revs)]
-    ]
-    for path in leftovers:
-        (worktree / path).unlink()
-    return leftovers

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
@@ -40,16 +39,18 @@ from coordinator.gitlocks import locks_hint, stale_locks_fix
 from coordinator.halts import (
     AbortResult,
     ContinueResult,
+    Found,
     Notify,
     Reconciled,
     SyncError,
     abort_halt,
-    blocking_hint,
     continue_halt,
     halt_next,
     reconcile,
-    remove_leftovers,
 )
+from coordinator.leftovers import blocking_hint, remove_leftovers
+from coordinator.syncpush import push_streams
+from coordinator.syncresult import Outcome, Push, StreamResult
 from streams import fence as fencing
 from streams import git
 from streams.config import Config, Stream
@@ -78,45 +79,6 @@ __all__ = [
     "halt_next",
     "sync_pass",
 ]
-
-
-class Outcome(StrEnum):
-    """What one pass did with one stream."""
-
-    UP_TO_DATE = "up to date"
-    REBASED = "rebased"
-    DIRTY = "dirty"
-    HALTED = "halted"
-    NOT_STARTED = "not started"
-    NO_WORKTREE = "no worktree"
-    DETACHED = "detached"
-    FAILED = "failed"
-    BLOCKED = "blocked"  # depends (directly or through others) on a halted stream: left alone
-    REWRITTEN = "upstream rewritten"  # holds commits the upstream dropped: left alone for a human
-
-
-class Push(StrEnum):
-    """What became of a stream's push (with a remote)."""
-
-    PUSHED = "pushed"
-    REJECTED = "rejected"
-    DIVERGED = "diverged"
-    FAILED = "failed"
-
-
-# --- the data ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StreamResult:
-    name: str
-    outcome: Outcome
-    old_tip: str | None = None
-    new_tip: str | None = None
-    files: tuple[str, ...] = ()  # the uncommitted (dirty) or conflicting paths
-    detail: str = ""
-    push: Push | None = None  # None: nothing to push, or no remote
-    push_detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,6 +172,7 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
     names = dependency_order([s.name for s in streams], depends)
     places = locate(ws, config, list(config.names))
     halts, notes = reconcile(ws, config, places, upstream)
+    git.drop_asides(ws.main_root, ws.state_dir / "aside")  # private rebase worktrees a killed sync left
     prefix = config.branch_prefix.rstrip("/")
     on_top = git.ref_oids(ws.main_root, f"refs/heads/{prefix}", contains=upstream_tip)
     predicted = conflicts_with(ws, config, names, upstream_tip, places) if predict else None
@@ -218,6 +181,7 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
     candidates: list[str] = []
     dropped, old_upstream = rewrites.dropped_commits(ws, upstream_tip)
     still: set[str] = set()
+    left = {n.stream: n.detail for n in notes if n.what == Found.LEFT_BEHIND}
     for name in names:
         if dropped and (held := rewrites.carried(ws, places[name], upstream_tip, dropped)):
             still.update(held)
@@ -225,6 +189,8 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
             results[name] = StreamResult(name, Outcome.REWRITTEN, places[name].tip, places[name].tip, detail=detail)
             continue
         skipped = _skip_reason(config, places[name], halts.get(name), on_top)
+        if name in left:  # its worktree still at the old tip, fenced: nothing more until it is brought along
+            skipped = StreamResult(name, Outcome.FAILED, places[name].tip, places[name].tip, detail=left[name])
         if skipped is not None:
             results[name] = skipped
         else:
@@ -254,7 +220,7 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
         rewrites.remember(ws, dropped, old_upstream, still)
     final = _with_new_tips(ws, config, places, results)
     if config.remote:
-        final.update(_push(ws, config, places, final))
+        final.update(push_streams(ws, config, places, final))
     summary = {
         "time": iso_utc(),
         "upstream": upstream,
@@ -411,6 +377,17 @@ def _rebase_fenced(
     replayed = _replay(ws, name, place, upstream_tip, upstream, raised)
     if replayed is not None:
         return replayed, None
+    held = git.held_lock(ws.common_dir / "packed-refs.lock", fencing.WAIT_SECONDS)
+    if held is not None:  # git rebase would wait a second for it at every commit
+        detail = (
+            f"skipped: a git command holds {held} (waited up to {fencing.WAIT_SECONDS:.0f} s); if no git process "
+            f"runs in this repository, delete that file, then sync again"
+        )
+        return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail), None
+    aside = _rebase_aside(ws, name, place, upstream_tip, upstream, raised)
+    if aside is not None:
+        return aside, None
+    # A conflict: the rebase is made again where the human resolves it, the stream's worktree.
     res = git.rebase(wt, upstream_tip, env=raised.env())
     blocked = res.returncode != 0 and "untracked working tree files" in res.stderr.decode("utf-8", "replace")
     if blocked and remove_leftovers(wt, [upstream_tip, place.tip]):
@@ -448,6 +425,12 @@ def _rebase_fenced(
         )
         detail = halt_next(halt) if unmerged else f"the rebase stopped: {res.says()}; {halt_next(halt)}"
         return StreamResult(name, Outcome.HALTED, place.tip, None, files=unmerged, detail=detail), halt
+    if res.returncode != 0 and (dirty := tuple(git.is_dirty(wt, untracked=False))):
+        # The agent changed files after the check behind the fence (it stops commits, not edits) and
+        # `git rebase` refused to start: left alone, as a dirty worktree is.
+        return StreamResult(
+            name, Outcome.DIRTY, place.tip, place.tip, files=dirty, detail=_dirty_detail(dirty, wt)
+        ), None
     if res.returncode != 0:
         detail = (
             f"`git rebase` in {wt} failed and changed nothing: {res.first_error()}{blocking_hint(res)}"
@@ -471,6 +454,36 @@ def _replay(
         new = None
     if new is None:
         return None
+    return _publish(ws, name, place, new, upstream_tip, upstream, raised)
+
+
+def _rebase_aside(
+    ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str, raised: fencing.Raised
+) -> StreamResult | None:
+    """``git rebase`` in a private worktree (``git.rebase_aside``), published as a replay is; or None
+    when it conflicts (or no private worktree could be made): the caller rebases in the worktree."""
+    assert place.tip is not None
+    aside = git.rebase_aside(ws.main_root, place.tip, upstream_tip, ws.state_dir / "aside", env=raised.env())
+    if aside.new is not None:
+        return _publish(ws, name, place, aside.new, upstream_tip, upstream, raised)
+    if aside.conflict or not aside.made:
+        return None
+    if not aside.stopped:
+        detail = f"`git rebase` failed and changed nothing: {aside.result.first_error()}; sync again"
+        return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
+    events.append(ws.common_dir, "sync.rollback", stream=name, tip=place.tip, said=aside.result.says())
+    detail = (
+        f"the rebase stopped without a conflict ({aside.result.says()}); rolled back at once: {place.branch} is at "
+        f"{place.tip[:12]} as before, nothing lost; sync again"
+    )
+    return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
+
+
+def _publish(
+    ws: Workspace, name: str, place: Place, new: str, upstream_tip: str, upstream: str, raised: fencing.Raised
+) -> StreamResult:
+    """Move the branch to the rebased ``new`` and bring its worktree along (``git.move_checked_out``)."""
+    assert place.worktree is not None and place.git_dir is not None and place.tip is not None
     message = f"streams sync: rebase {place.branch} onto {upstream} ({upstream_tip[:12]})"
     raised.moving(place.tip, new)
     for _ in range(3):  # an agent's `git add` may hold index.lock for a moment
@@ -481,7 +494,7 @@ def _replay(
     if res.returncode != 0:
         detail = (
             f"not rebased: moving {place.branch} and its worktree {place.worktree} to the rebased commits failed "
-            f"and was undone: {res.first_error()}{locks_hint(place.worktree, place.ref)}; sync again"
+            f"and was undone: {res.says()}{locks_hint(place.worktree, place.ref)}; sync again"
         )
         return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
     events.append(ws.common_dir, "sync.rebase", stream=name, old=place.tip, onto=upstream_tip)
@@ -511,68 +524,3 @@ def _roll_back(ws: Workspace, name: str, place: Place, res: git.Result, raised: 
         f"{place.tip[:12]} as before, nothing lost{saved}; sync again"
     )
     return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail)
-
-
-# --- pushing --------------------------------------------------------------------------------------
-
-
-def _push(
-    ws: Workspace, config: Config, places: dict[str, Place], results: dict[str, StreamResult]
-) -> dict[str, StreamResult]:
-    assert config.remote is not None
-    remote = config.remote
-    todo: list[tuple[str, str, str | None]] = []  # (name, local tip, expected remote value)
-    out: dict[str, StreamResult] = {}
-    for name, r in results.items():
-        if r.outcome not in (Outcome.REBASED, Outcome.UP_TO_DATE) or r.new_tip is None:
-            continue
-        place = places[name]
-        if place.remote_tip == r.new_tip:
-            continue
-        before = r.old_tip or r.new_tip
-        if (
-            place.remote_tip is not None
-            and place.remote_tip != before
-            and not _remote_is_ours(ws.main_root, place.ref, place.remote_tip, before)
-        ):
-            out[name] = dataclasses.replace(
-                r,
-                push=Push.DIVERGED,
-                push_detail=f"not pushed: {remote}/{place.branch} ({place.remote_tip[:12]}) has commits that "
-                f"{place.branch} does not (someone else pushed); not forced. Look with "
-                f"`git log {place.ref}..{remote}/{place.branch}` and reconcile by hand",
-            )
-            continue
-        todo.append((name, r.new_tip, place.remote_tip))
-    if not todo:
-        return out
-    res, status = git.push_with_leases(ws.main_root, remote, [(places[n].ref, expected) for n, _, expected in todo])
-    for name, tip, expected in todo:
-        branch = places[name].branch
-        flag, summary = status.get(places[name].ref, ("", ""))
-        if flag in (" ", "+", "*", "="):
-            push, detail = Push.PUSHED, f"pushed {tip[:12]} to {remote}"
-            events.append(ws.common_dir, "sync.push", stream=name, tip=tip, remote=remote, was=expected)
-        elif flag == "!":
-            push = Push.REJECTED
-            detail = f"push to {remote} rejected {summary}; not forced: someone else pushed {branch}; fetch and reconcile by hand"
-            events.append(ws.common_dir, "sync.push_reject", stream=name, tip=tip, summary=summary)
-        else:
-            push, detail = Push.FAILED, f"push to {remote} failed: {res.first_error()}"
-        out[name] = dataclasses.replace(results[name], push=push, push_detail=detail)
-    return out
-
-
-def _remote_is_ours(cwd: Path, ref: str, remote_tip: str, before: str) -> bool:
-    """May ``remote_tip`` be replaced by the local branch without losing anyone's commits?
-
-    Yes when it is contained in the branch as it was before this pass's rebase; or when the local
-    branch itself once pointed at it (its reflog: we pushed it, and a later rebase or a push that
-    never happened left the remote behind); or when every commit on it has an equivalent patch in
-    the branch (``--cherry-pick``). A commit someone else pushed satisfies none of these.
-    """
-    if git.is_ancestor(cwd, remote_tip, before):
-        return True
-    if remote_tip in git.reflog_oids(cwd, ref):
-        return True
-    return git.commits_only_in(cwd, before, remote_tip) == []

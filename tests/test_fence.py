@@ -155,6 +155,41 @@ def test_a_rebase_that_stops_without_a_conflict_is_rolled_back_at_once(repo: Rep
     assert git(wt, "show", "HEAD:src/api/main.py").splitlines()[-1] == "last"
 
 
+def test_a_rebase_replay_leaves_to_git_runs_aside_and_keeps_the_agents_edit(repo: Repo) -> None:
+    """A stream commit replay leaves to git (an ``encoding`` header): ``git rebase`` runs in a private
+    worktree, not the agent's, so a line the agent writes meanwhile stays in its worktree."""
+    start(repo, "api")
+    wt = repo.worktree("api")
+    repo.write("src/api/agent.txt", "line 0\n", cwd=wt)
+    git(wt, "add", "src/api/agent.txt")
+    git(wt, "-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "-m", "agent 0")
+    stream_tip = tip(repo, "api")
+    main_tip = advance_main(repo)
+    # The agent, played by a foreign hook: the first time a ref moves after this, it writes a line.
+    flag = repo.root.parent / "write-once"
+    flag.write_text("")
+    hook = repo.root / ".git/hooks/reference-transaction.legacy"
+    hook.write_text(
+        "#!/bin/sh\ncat > /dev/null\n"
+        f"[ \"$1\" = committed ] && [ -e '{flag}' ] && rm -f '{flag}' && echo 'line 1' >> '{wt}/src/api/agent.txt'\n"
+        "exit 0\n"
+    )
+    hook.chmod(0o755)
+
+    s = run_cli(["sync", "--json", "api"], repo.root)
+    assert s.code == 0, s.err
+    assert not flag.exists()  # the agent did write, while sync worked
+    api = json.loads(s.out)["data"]["report"]["streams"][0]
+    assert api["outcome"] == "rebased", api
+    assert (wt / "src/api/agent.txt").read_text() == "line 0\nline 1\n"
+    assert git(wt, "status", "--porcelain") == " M src/api/agent.txt\n"
+    assert git(repo.root, "merge-base", "--is-ancestor", main_tip, "streams/api") == ""
+    assert git(repo.root, "log", "-1", "--format=%s", "streams/api") == "agent 0\n" and tip(repo, "api") != stream_tip
+    assert not rebasing(wt) and not (git_dir_of(wt) / "streams-fence").exists()
+    assert git(repo.root, "worktree", "list").count("\n") == 2  # the private worktree is gone
+    assert not git(repo.root, "for-each-ref", "refs/streams/saved")
+
+
 # --- halts ----------------------------------------------------------------------------------------------
 
 
@@ -267,6 +302,17 @@ wt, count = sys.argv[1], int(sys.argv[2])
 path = os.path.join(wt, "src/api/agent.txt")
 refused = 0
 deadline = time.monotonic() + 120
+if sys.argv[3:] == ["lock"]:  # first a shared file, under its lease: lock, edit, commit, unlock
+    def step(*argv):
+        done = subprocess.run(argv, cwd=wt, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{argv}: {done.returncode} {done.stdout} {done.stderr}")
+    step(sys.executable, "-m", "streams", "lock", "pyproject.toml")
+    with open(os.path.join(wt, "pyproject.toml"), "a") as fh:
+        fh.write("version = '1'\\n")
+    step("git", "commit", "-q", "-m", "agent: version", "pyproject.toml")
+    step(sys.executable, "-m", "streams", "unlock", "pyproject.toml")
+    print("unlocked", flush=True)
 for i in range(count):
     with open(path, "a") as fh:
         fh.write(f"line {i}\\n")
@@ -332,6 +378,72 @@ def test_an_agent_committing_while_syncs_run_loses_nothing(repo: Repo, tmp_path:
     fsck_clean(repo.root)
     assert syncs >= 3 and seen.get("rebased", 0) >= 1, (syncs, seen)
     print(f"{syncs} syncs while the agent made {COMMITS} commits ({out.strip()} refused); outcomes {seen}")
+
+
+SYNCS = 10
+
+
+def test_an_agent_that_leased_a_shared_file_commits_through_ten_syncs(repo: Repo, tmp_path: Path) -> None:
+    """Issue 10's acceptance scenario: the agent takes the lease of a shared file, commits it and
+    releases it; then it appends a line to its file and commits, every ~50 ms, 150 times, retrying a
+    refused commit, while ten `streams sync` runs happen in another process, main moving between
+    them. Every line ends on its branch; nothing is left mid-rebase or fenced; `git fsck` is clean."""
+    start(repo)
+    wt = repo.worktree("api")
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    agent = subprocess.Popen(
+        [sys.executable, str(script), str(wt), str(COMMITS), "lock"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: dict[str, int] = {}
+    try:
+        assert agent.stdout is not None and agent.stderr is not None
+        assert agent.stdout.readline() == "unlocked\n", agent.stderr.read()
+        n = 0
+        # Ten syncs; more only while none has rebased api yet (its worktree is dirty most of the time:
+        # the agent has written its next line and not committed it yet, and sync skips it then).
+        while n < SYNCS or (not seen.get("rebased") and agent.poll() is None):
+            n += 1
+            assert n > SYNCS or agent.poll() is None, f"the agent finished before sync {n}: make it commit more"
+            advance_main(repo, f"notes/run{n}.md", f"run {n}\n")
+            r = subprocess.run(
+                [sys.executable, "-m", "streams", "sync", "--json"],
+                cwd=repo.root,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert r.returncode == 0, r.stdout + r.stderr
+            api = next(s for s in json.loads(r.stdout)["data"]["report"]["streams"] if s["name"] == "api")
+            seen[api["outcome"]] = seen.get(api["outcome"], 0) + 1
+            time.sleep(0.2)
+        out, err = agent.communicate(timeout=120)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert agent.returncode == 0, err
+    want = "".join(f"line {i}\n" for i in range(COMMITS))
+    assert git(repo.root, "show", "streams/api:src/api/agent.txt") == want
+    assert (wt / "src/api/agent.txt").read_text() == want
+    shared = git(repo.root, "show", "streams/api:pyproject.toml")
+    assert "version = '1'\n" in shared, shared
+    for name in ("api", "ui", "docs"):
+        stream_wt = repo.worktree(name)
+        assert not rebasing(stream_wt) and git(stream_wt, "symbolic-ref", "HEAD") == f"refs/heads/streams/{name}\n"
+        assert git(stream_wt, "status", "--porcelain") == "", name
+        assert not (git_dir_of(stream_wt) / "streams-fence").exists(), name
+    leases = run_cli(["locks", "--json"], repo.root)
+    assert leases.code == 0 and "pyproject.toml" not in leases.out, leases
+    fsck_clean(repo.root)
+    assert seen.get("rebased", 0) >= 1, seen  # the syncs did rebase under the working agent
+    s = run_cli(["sync", "--json"], repo.root)  # and the stream ends on top of main
+    assert s.code == 0, s.err
+    assert git(repo.root, "merge-base", "--is-ancestor", "main", "streams/api") == ""
+    print(f"{n} syncs while the agent made {COMMITS} commits ({out.strip()} refused); api: {seen}")
 
 
 def test_a_clean_merge_is_replayed_without_a_rebase_in_the_worktree(repo: Repo) -> None:

@@ -62,7 +62,8 @@ class Synced:
     report.reconciled             [{stream, what, detail}]  what the pass found in git that
                                                             state.json did not say (what: resolved
                                                             | aborted | worktree gone | recovered |
-                                                            found | fence lifted), and what it did
+                                                            found | fence lifted | rolled back |
+                                                            left behind), and what it did
                                                             about it
     report.predicted              {stream: [str]} | null    paths a rebase of each stream would
                                                             conflict on (git merge-tree; with

@@ -9,7 +9,11 @@ Anything else (a conflict, a merge commit, a deletion or type change against an 
 signed commit) says None and the caller rebases in the worktree. Streams own disjoint files, so
 this is the usual case.
 
-``move_checked_out`` publishes the result: a compare-and-swap of the branch, then ``git read-tree
+``rebase_aside`` is for what ``replay`` leaves to git: ``git rebase`` run in a private worktree made
+for it and removed after, so that the stream's own worktree, where an agent may be editing, is not
+touched unless the rebase conflicts (then a human resolves it there).
+
+``move_checked_out`` publishes either result: a compare-and-swap of the branch, then ``git read-tree
 -m -u old new`` in the worktree that has the branch checked out, which updates only the files the
 upstream changed and keeps an agent's uncommitted edits to others; when that fails the branch is
 moved back.
@@ -18,15 +22,30 @@ moved back.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from streams.git import door
 from streams.git.refs import fast_import, idents, merge_base
 from streams.kernel.paths import MOVE_INDEX, MOVE_LOCK_TAG, SCRATCH_REFS
 
-__all__ = ["bring_along", "index_matches", "move_checked_out", "replay"]
+__all__ = [
+    "ASIDE_PREFIX",
+    "Aside",
+    "bring_along",
+    "bring_along_locked",
+    "drop_asides",
+    "held_lock",
+    "index_matches",
+    "move_checked_out",
+    "rebase_aside",
+    "replay",
+]
+
+ASIDE_PREFIX = "streams-rebase-"  # a private worktree for one rebase: <state dir>/aside/streams-rebase-<pid>
 
 _PLAIN_HEADERS = (b"tree ", b"parent ", b"author ", b"committer ")
 _FILE_MODES = ("100644", "100755")
@@ -172,12 +191,43 @@ def replay(cwd: Path, tip: str, onto: str) -> door.Oid | None:
             "".join(f"{ln}\n" for ln in lines).encode("utf-8", "surrogateescape"),
         ]
     stream.append(b"done\n")
-    door.run("update-ref", "-d", scratch, cwd=cwd, check=False)  # a killed run's leftover (pids are reused)
+    common = Path(door.out("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=cwd))
+    _drop_scratch(cwd, common, scratch)  # a killed run's leftover (pids are reused)
     try:
         marks = fast_import(cwd, b"".join(stream))
     finally:
-        door.run("update-ref", "-d", scratch, cwd=cwd, check=False)
+        _drop_scratch(cwd, common, scratch)
     return marks.get(f":{len(plan)}")
+
+
+def _drop_scratch(cwd: Path, common: Path, scratch: str) -> None:
+    """Delete the scratch ref: its loose file, as fast-import wrote it. (``git update-ref -d`` locks
+    packed-refs to delete: killed there, it would leave a ``packed-refs.lock`` that makes every later
+    ref deletion wait, a rebase a second per commit.) Only a ref a ``gc`` packed meanwhile is left
+    to git."""
+    try:
+        (common / scratch).unlink()
+        return
+    except FileNotFoundError:
+        pass
+    if door.run("show-ref", "--verify", "--quiet", scratch, cwd=cwd, check=False).returncode == 0:
+        door.run("update-ref", "-d", scratch, cwd=cwd, check=False)
+
+
+def held_lock(lock: Path, timeout: float = 10.0) -> Path | None:
+    """None once no git process holds ``lock`` (waiting at most ``timeout`` seconds), else the lock
+    file: still held, or left by a killed git (one older than ``timeout`` is returned at once)."""
+    try:
+        if lock.stat().st_mtime < time.time() - timeout:
+            return lock
+    except OSError:
+        return None
+    deadline = time.monotonic() + timeout
+    while lock.exists():
+        if time.monotonic() >= deadline:
+            return lock
+        time.sleep(0.02)
+    return None
 
 
 def _quote(path: str) -> str:
@@ -198,8 +248,64 @@ def index_matches(worktree: Path, rev: str, index_file: Path | None = None) -> b
 
 def bring_along(worktree: Path, old: str, new: str, *, env: Mapping[str, str] | None = None) -> door.Result:
     """``git read-tree -m -u old new``: the worktree's index and files from ``old`` to ``new``,
-    keeping uncommitted edits to files the two do not differ in (refused when they would be lost)."""
+    keeping uncommitted edits to files the two do not differ in (refused when they would be lost).
+    The index's stat data is refreshed first: a file touched but not changed is not an edit."""
+    door.run("update-index", "-q", "--refresh", cwd=worktree, check=False, env=env)
     return door.run_unpiped("read-tree", "-m", "-u", old, new, cwd=worktree, env=env)
+
+
+def _take_index_lock(git_dir: Path, tries: int = 250) -> bool:
+    """Hold the worktree's ``index.lock`` for this process (naming its pid, as ``move_checked_out``
+    does): made anew, or taken over from a killed sync whose lock names a dead pid. An agent's git
+    holds it only for a moment: tried ``tries`` times, 20 ms apart."""
+    from streams.kernel.procs import pid_alive
+
+    lock, mine = git_dir / "index.lock", f"{MOVE_LOCK_TAG}{os.getpid()}\n".encode()
+    tag = MOVE_LOCK_TAG.encode()
+    for _ in range(tries):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                head = lock.read_bytes()[:64]
+                pid = int(head[len(tag) :].split()[0]) if head.startswith(tag) else 0
+            except (OSError, ValueError, IndexError):
+                pid = 0
+            if pid and pid != os.getpid() and not pid_alive(pid):
+                lock.write_bytes(mine)  # a killed sync's lock: nobody else may take it meanwhile
+                return True
+            time.sleep(0.02)
+            continue
+        try:
+            os.write(fd, mine)
+        finally:
+            os.close(fd)
+        return True
+    return False
+
+
+def bring_along_locked(worktree: Path, git_dir: Path, old: str, new: str) -> door.Result:
+    """``bring_along`` for a worktree a killed sync left behind its branch, with the worktree's
+    ``index.lock`` held from start to end (taken over from that sync when it is still there), so
+    that no agent's ``git add`` writes the old index in between; the new index is built in a copy
+    and renamed into place, or is the one the killed sync had built, when that is complete."""
+    lock, index = git_dir / "index.lock", git_dir / "index"
+    if not _take_index_lock(git_dir):
+        return door.Result(128, b"", f"fatal: Unable to create '{lock}': File exists.".encode())
+    tmp = git_dir / MOVE_INDEX.format(pid=os.getpid())
+    try:
+        for built in sorted(git_dir.glob(MOVE_INDEX.format(pid="*"))):
+            if built != tmp and index_matches(worktree, new, built):
+                os.replace(built, index)  # its read-tree finished: files and index are at ``new``
+                return door.Result(0, b"", b"")
+        shutil.copyfile(index, tmp)
+        along = bring_along(worktree, old, new, env={"GIT_INDEX_FILE": str(tmp)})
+        if along.returncode == 0:
+            os.replace(tmp, index)
+        return along
+    finally:
+        tmp.unlink(missing_ok=True)
+        lock.unlink(missing_ok=True)
 
 
 def move_checked_out(
@@ -220,8 +326,6 @@ def move_checked_out(
     index is built in a copy and renamed into place. On failure the branch is moved back and the
     result says why.
     """
-    import shutil
-
     lock, index = git_dir / "index.lock", git_dir / "index"
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -252,3 +356,70 @@ def move_checked_out(
     finally:
         tmp.unlink(missing_ok=True)
         lock.unlink(missing_ok=True)
+
+
+# --- a rebase in a private worktree ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Aside:
+    """What ``rebase_aside`` did: ``new`` the rebased tip (None when the rebase did not finish);
+    ``stopped``: it stopped half way, ``conflict``: on a conflict; ``made``: False when no private
+    worktree could be made; ``result``: git's own word."""
+
+    new: door.Oid | None
+    result: door.Result
+    stopped: bool = False
+    conflict: bool = False
+    made: bool = True
+
+
+def rebase_aside(cwd: Path, tip: str, onto: str, parent: Path, *, env: Mapping[str, str] | None = None) -> Aside:
+    """``git rebase onto`` of ``tip`` (detached) in a worktree made for it under ``parent`` and removed
+    after (a killed run's is removed by the next: ``drop_asides``). No ref moves; the caller publishes
+    ``new``."""
+    from streams.git.worktree import rebase, unmerged_paths
+
+    drop_asides(cwd, parent)
+    place = parent / f"{ASIDE_PREFIX}{os.getpid()}"
+    parent.mkdir(parents=True, exist_ok=True)
+    add = door.run("worktree", "add", "--quiet", "--detach", str(place), tip, cwd=cwd, check=False, env=env)
+    if add.returncode != 0:
+        _drop(cwd, place)
+        return Aside(None, add, made=False)
+    try:
+        res = rebase(place, onto, env=env)
+        git_dir = Path(door.out("rev-parse", "--absolute-git-dir", cwd=place))
+        stopped = (git_dir / "rebase-merge").is_dir() or (git_dir / "rebase-apply").is_dir()
+        if res.returncode == 0 and not stopped:
+            return Aside(door.Oid(door.out("rev-parse", "HEAD", cwd=place)), res)
+        return Aside(None, res, stopped=stopped, conflict=stopped and bool(unmerged_paths(place)))
+    finally:
+        _drop(cwd, place)
+
+
+def drop_asides(cwd: Path, parent: Path) -> list[Path]:
+    """Remove the private rebase worktrees under ``parent`` whose sync is gone (killed); returns them."""
+    from streams.kernel.procs import pid_alive
+
+    dropped = []
+    for place in sorted(parent.glob(f"{ASIDE_PREFIX}*")) if parent.is_dir() else []:
+        pid = place.name[len(ASIDE_PREFIX) :]
+        if not pid.isdigit() or (int(pid) != os.getpid() and pid_alive(int(pid))):
+            continue
+        _drop(cwd, place)
+        dropped.append(place)
+    return dropped
+
+
+def _drop(cwd: Path, place: Path) -> None:
+    """Remove the worktree at ``place``: its files and its admin dir in the common git dir."""
+    common = Path(door.out("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=cwd))
+    for admin in (common / "worktrees").glob(f"{ASIDE_PREFIX}*"):
+        try:
+            ours = Path((admin / "gitdir").read_text(encoding="utf-8").strip()).parent == place
+        except OSError:
+            ours = admin.name == place.name  # killed inside `worktree add`
+        if ours:
+            shutil.rmtree(admin, ignore_errors=True)
+    shutil.rmtree(place, ignore_errors=True)
