@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordinator.gitlocks import locks_hint, stale_locks_fix
-from coordinator.leftovers import blocking_hint, clear_dead_ref_locks, remove_leftovers
+from coordinator.leftovers import blocking_hint, clear_dead_ref_locks, files_with_markers, remove_leftovers
 from streams import fence as fencing
 from streams import git
 from streams.config import Config
@@ -369,34 +369,27 @@ def continue_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify |
         if res.returncode != 0:
             raise SyncError(f"`git rebase --continue` in {wt} failed: {res.first_error()}", code="continue_failed")
         tip = git.rev_parse(wt)
+        missing = git.missing_commits(wt, halt.original_tip, halt.onto, tip) if halt.onto else []
         clear_halt(ws, name)
         fencing.lower(place.git_dir)
         events.append(ws.common_dir, "halt.resolve", stream=name, tip=tip, via="streams sync --continue")
+        if missing:  # e.g. a sync killed mid-rebase: never say "finished" over a lost commit
+            kept = save_ref(ws, name, halt.original_tip, f"streams: sync --continue {name}: the rebase lost commits")
+            raise SyncError(
+                f"{name}: the rebase finished at {tip[:12]} without {len(missing)} commit"
+                f"{'s' if len(missing) != 1 else ''} of the original tip ({', '.join(c[:12] for c in missing)}); "
+                f"the original tip is kept as {kept}: cherry-pick them back (`git cherry-pick {' '.join(c[:12] for c in missing)}`)",
+                code="incomplete",
+            )
         check_scope(ws, config, name, dataclasses.replace(place, tip=tip), onto=halt.onto, original=halt.original_tip)
         return ContinueResult(name, halt, tip)
 
 
-MARKER_STARTS = (b"<<<<<<< ", b">>>>>>> ")
-MARKER_LINE = b"======="
-
-
-def files_with_markers(worktree: Path, files: Sequence[str]) -> list[str]:
-    """Those of ``files`` (the paths that were in conflict) that still hold a conflict marker line:
-    ``<<<<<<< …``, ``=======``, ``>>>>>>> …``."""
-    marked = []
-    for rel in files:
-        path = worktree / rel
-        try:
-            if path.is_symlink() or not path.is_file():
-                continue
-            data = path.read_bytes()
-        except OSError:
-            continue
-        for line in data.splitlines():
-            if line.startswith(MARKER_STARTS) or line.rstrip(b"\r") == MARKER_LINE:
-                marked.append(rel)
-                break
-    return marked
+def _finished_by_hand(place: Place, halt: Halt) -> bool:
+    """No rebase in progress, HEAD on the branch, and the branch on the upstream the halt was onto."""
+    if place.rebasing or place.detached or place.tip is None or not halt.onto:
+        return False
+    return git.is_ancestor(place.worktree or Path(), halt.onto, place.tip)
 
 
 def _resolved_halt(name: str, place: Place) -> Halt:
@@ -450,6 +443,15 @@ def abort_halt(ws: Workspace, config: Config, name: str, *, on_wait: Notify | No
                 f"stream {name!r} has no worktree any more; its halt is forgotten (the branch is at "
                 f"{(place.tip or '-')[:12]}, the original tip was {(halt.original_tip if halt else '-')[:12]})",
                 code="no_worktree",
+            )
+        if halt is not None and inflight is None and _finished_by_hand(place, halt):
+            clear_halt(ws, name)
+            fencing.lower(place.git_dir)
+            raise SyncError(
+                f"{name}'s rebase was finished by hand ({place.branch} at {(place.tip or '')[:12]}, on "
+                f"{halt.onto[:12]}): nothing to abort, and the halt is cleared; to undo the rebase itself, "
+                f"`git reset --keep {halt.original_tip[:12]}` in {place.worktree}",
+                code="not_halted",
             )
         original = _original_tip(place, halt, inflight)
         ontos = [h.onto for h in (halt, inflight) if h is not None and h.onto]

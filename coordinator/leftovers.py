@@ -22,6 +22,7 @@ from streams import git
 __all__ = [
     "blocking_hint",
     "clear_dead_ref_locks",
+    "files_with_markers",
     "git_runs_in",
     "remove_leftovers",
 ]
@@ -109,3 +110,26 @@ def blocking_hint(res: git.Result) -> str:
         f" {', '.join(files)} (untracked; not copies of committed files, so streams leaves them: "
         "look at them and move them away)"
     )
+
+
+MARKER_STARTS = (b"<<<<<<< ", b">>>>>>> ")
+MARKER_LINE = b"======="
+
+
+def files_with_markers(worktree: Path, files: Sequence[str]) -> list[str]:
+    """Those of ``files`` (the paths that were in conflict) that still hold a conflict marker line:
+    ``<<<<<<< …``, ``=======``, ``>>>>>>> …``."""
+    marked = []
+    for rel in files:
+        path = worktree / rel
+        try:
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        for line in data.splitlines():
+            if line.startswith(MARKER_STARTS) or line.rstrip(b"\r") == MARKER_LINE:
+                marked.append(rel)
+                break
+    return marked

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coordinator.halts import files_with_markers
+from coordinator.leftovers import files_with_markers
 from coordinator.merge import MergeReport, Outcome, _message, _publish, _Queue, _run_check
 from streams import git, worktrees
 from streams.config import Config

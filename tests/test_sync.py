@@ -303,7 +303,9 @@ def test_abort_goes_back_to_the_original_tip(repo: Repo) -> None:
     assert run_cli(["sync", "api"], repo.root).code == 4
 
 
-def test_abort_after_a_hand_finished_rebase_restores_the_tip(repo: Repo) -> None:
+def test_abort_after_a_hand_finished_rebase_keeps_the_newer_work(repo: Repo) -> None:
+    """The human finished the rebase by hand and the agent committed on top: the halt is over
+    (git says so); --abort resets nothing, says so, and clears the halt."""
     start(repo)
     stream_tip, _ = make_conflict(repo)
     wt = repo.worktree("api")
@@ -317,11 +319,35 @@ def test_abort_after_a_hand_finished_rebase_restores_the_tip(repo: Repo) -> None
         check=True,
         capture_output=True,
     )
-    finished = tip(repo, "api")
+    repo.write("src/api/newer.py", "newer work\n", cwd=wt)
+    newer = repo.commit_all("api: newer work", cwd=wt)
     r = run_cli(["sync", "--abort", "api"], repo.root)
-    assert r.code == 0, r.err
-    assert tip(repo, "api") == stream_tip
-    assert finished in repo.git("log", "-g", "--format=%H", "refs/heads/streams/api")
+    assert r.code == 1 and "finished by hand" in r.err and "git reset --keep" in r.err
+    assert tip(repo, "api") == newer != stream_tip
+    assert read_halts(discover(repo.root)) == {}
+
+
+def test_continue_never_says_finished_over_a_lost_commit(repo: Repo) -> None:
+    """A rebase whose todo lost a pick (a killed sync's leftovers): --continue finishes it, then
+    refuses to call it done, naming the commit and keeping the original tip under a ref."""
+    start(repo)
+    wt = repo.worktree("api")
+    make_conflict(repo)
+    repo.write("src/api/second.py", "second\n", cwd=wt)
+    second = repo.commit_all("api: second", cwd=wt)
+    assert run_cli(["sync"], repo.root).code == 4
+    todo = Path(git(wt, "rev-parse", "--git-path", "rebase-merge/git-rebase-todo").strip())
+    todo = todo if todo.is_absolute() else wt / todo
+    todo.write_text("".join(ln for ln in todo.read_text().splitlines(keepends=True) if second[:7] not in ln))
+    repo.write("src/api/app.py", "both\n", cwd=wt)
+    git(wt, "add", "src/api/app.py")
+    r = run_cli(["sync", "--continue", "api"], repo.root)
+    assert r.code == 1 and second[:12] in r.err and "refs/streams/saved/api/" in r.err, r.err
+    saved = repo.git("for-each-ref", "--format=%(objectname)", "refs/streams/saved/api/").split()
+    is_in = [
+        subprocess.run(["git", "merge-base", "--is-ancestor", second, s], cwd=repo.root).returncode == 0 for s in saved
+    ]
+    assert any(is_in)  # the lost commit is reachable from the kept tip
 
 
 def test_a_rebase_nobody_recorded_is_found_and_can_be_aborted(repo: Repo) -> None:

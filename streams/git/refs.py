@@ -37,6 +37,7 @@ __all__ = [
     "merge_base",
     "merge_tree",
     "merge_tree_conflicts",
+    "missing_commits",
     "push_with_leases",
     "range_changes",
     "read_blob",
@@ -397,6 +398,25 @@ def merge_tree_conflicts(cwd: Path, ours: str, theirs: str, env: dict[str, str] 
 def author_time(cwd: Path, commit: str) -> float:
     """``commit``'s author date, epoch seconds."""
     return float(door.out("log", "-1", "--format=%at", commit, "--", cwd=cwd) or 0)
+
+
+def missing_commits(cwd: Path, original: str, onto: str, new: str) -> list[str]:
+    """The commits of ``original`` (not already on ``onto`` by patch) that a rebase of it onto
+    ``onto`` ending at ``new`` lost: none of ``new``'s own commits has their author, author date
+    and subject, which a rebase keeps even when a conflict changed the patch. Oldest first."""
+    wanted = door.run(
+        "rev-list", "--reverse", "--no-merges", "--right-only", "--cherry-pick", f"{onto}...{original}", cwd=cwd
+    ).text.split()
+    if not wanted:
+        return []
+    fmt = "--format=%H%x00%an%x00%ae%x00%ad%x00%s"
+    have = {
+        line.split("\0", 1)[1]
+        for line in door.run("log", fmt, new, "--not", onto, "--", cwd=cwd).text.splitlines()
+        if "\0" in line
+    }
+    mine = door.run("log", "--no-walk=unsorted", fmt, *wanted, "--", cwd=cwd).text.splitlines()
+    return [line.split("\0", 1)[0] for line in mine if "\0" in line and line.split("\0", 1)[1] not in have]
 
 
 def subjects(cwd: Path, commits: Sequence[str]) -> list[tuple[str, str]]:

@@ -71,6 +71,7 @@ CODES: dict[str, tuple[int, str]] = {
     "no_upstream": (EXIT_FAILURE, "the base (or <remote>/<base>) does not exist"),
     "not_halted": (EXIT_FAILURE, "--continue/--abort of a stream that is not halted"),
     "continue_failed": (EXIT_FAILURE, "`git rebase --continue` failed"),
+    "incomplete": (EXIT_FAILURE, "--continue: the finished rebase lost commits of the original tip (kept under a ref)"),
     "abort_failed": (EXIT_FAILURE, "`--abort` could not restore the original tip"),
     "conflict_markers": (EXIT_HALTED, "--continue refused: files that were in conflict still hold conflict markers"),
     # streams merge
