@@ -252,6 +252,8 @@ def test_a_merge_killed_after_moving_the_base_leaves_it_landed_and_the_next_brin
     tips = give_work(repo, 0)
     start = rev(repo, "main")
     kill_inside(repo, tmp_path, "committed", "$pid")  # the base moved; its worktree not brought along
+    pid = (tmp_path / "merge.pid").read_text()
+    (repo.root / ".git" / f"streams-move-{pid}.index.lock").write_text("")  # as a read-tree killed with it leaves
     first = landings_since(repo, start, tips, "after the kill")
     assert len(first) == 1
     assert main_worktree_ok(repo, "after the kill", after_kill=True) == "left behind"
