@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from coordinator.leftovers import remove_leftovers
+from streams import fence as fencing
 from streams import git, worktrees
 from streams.config import Config
 from streams.kernel import events, locks, paths
@@ -89,6 +92,7 @@ def recover(ws: Workspace, config: Config) -> tuple[str, ...]:
         return ()
     finished = []
     base_tip = git.resolve_commit(ws.main_root, config.base_ref())
+    _settle_checkout(ws, config, open_, base_tip)
     for entry in open_:
         candidate, name = str(entry.get("merged", "")), str(entry.get("stream", ""))
         if base_tip and candidate and git.is_ancestor(ws.main_root, candidate, base_tip):
@@ -105,6 +109,48 @@ def recover(ws: Workspace, config: Config) -> tuple[str, ...]:
             entry["state"] = "dropped"
     _write_record(ws, [e for e in landings if e.get("state") != "dropped"])
     return tuple(finished)
+
+
+def _settle_checkout(ws: Workspace, config: Config, open_: list[dict[str, Any]], base_tip: str | None) -> None:
+    """A merge killed while it brought the base's worktree along left the index lock it held (the
+    next landing would fail on it) and the index at the tree before the landing (a commit there
+    would undo it): the lock is cleared, the new index put in place when complete, else the
+    worktree is brought along from that landing's base-before; when git refuses, say so."""
+    holder = checked_out(ws, config.base_ref())
+    if holder is None or base_tip is None:
+        return
+    fencing.clear_dead_move(git.worktree_git_dir(holder.path) or holder.path, holder.path)
+    befores = [str(e.get("base_before", "")) for e in reversed(open_) if e.get("merged") == base_tip]
+    before = befores[0] if befores else ""
+    if not before or not git.index_matches(holder.path, before) or git.index_matches(holder.path, base_tip):
+        return
+    res = git.bring_along(holder.path, before, base_tip)
+    for _ in range(3):  # files the killed read-tree had written already, as they are on the base: away
+        if res.returncode == 0:
+            break
+        if not remove_leftovers(holder.path, [base_tip]) + _written(holder.path, res.blocking_files(), base_tip):
+            break
+        res = git.bring_along(holder.path, before, base_tip)
+    if res.returncode != 0:
+        raise StreamsError(
+            f"a killed merge left {holder.path} at {before[:12]}, before the landing of {base_tip[:12]} on "
+            f"{config.base}: `git read-tree -m -u {before[:12]} {base_tip[:12]}` there failed "
+            f"({res.first_error()}); run it once that is fixed, then merge again",
+            code="dirty",
+        )
+
+
+def _written(worktree: Path, files: list[str], rev: str) -> list[str]:
+    """Delete those of ``files`` whose content is byte for byte the blob at ``rev``: removing them
+    loses nothing (``read-tree -u`` writes them again). Returns them."""
+    present = [p for p in files if (worktree / p).is_file() and not (worktree / p).is_symlink()]
+    if not present:
+        return []
+    blobs = git.object_ids(worktree, [f"{rev}:{p}" for p in present])
+    same = [p for p, oid, blob in zip(present, git.hash_files(worktree, present), blobs, strict=True) if oid == blob]
+    for path in same:
+        (worktree / path).unlink()
+    return same
 
 
 def undo(ws: Workspace, config: Config, *, on_wait: Callable[[str], None] | None = None) -> Undone:

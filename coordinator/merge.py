@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
+from coordinator.gitlocks import locks_hint
 from coordinator.landing import (
     Undone,
     after_landing,
@@ -452,11 +453,17 @@ def _publish(
                 return None
             files = tuple(moved.blocking_files())
             q.stop_reason = f"uncommitted changes in {holder.path} are in the way of landing on {config.base}"
+            why = (
+                f"{config.base} moved back: uncommitted changes in {holder.path} would be overwritten "
+                "(commit or stash them there, then merge again)"
+            )
+            if not files:  # git refused before anything moved: a lock file, most often a killed git's
+                q.stop_reason = f"{config.base} could not move: {moved.first_error()}"
+                why = f"{q.stop_reason}{locks_hint(holder.path, q.base_ref)}"
             return Landing(
                 name,
                 Outcome.ROLLED_BACK,
-                f"{config.base} moved back: uncommitted changes in {holder.path} would be overwritten "
-                "(commit or stash them there, then merge again)",
+                why,
                 files,
                 tuple(work),
                 base_tip,

@@ -139,6 +139,7 @@ def clear_dead_move(git_dir: Path, worktree: Path | None = None) -> bool:
     if worktree is not None and built.exists() and git.index_matches(worktree, "HEAD", built):
         os.replace(built, git_dir / "index")
     built.unlink(missing_ok=True)
+    built.with_name(f"{built.name}.lock").unlink(missing_ok=True)  # a read-tree killed writing it
     lock.unlink(missing_ok=True)
     return True
 
