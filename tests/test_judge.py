@@ -206,6 +206,8 @@ def test_a_stream_worktree_cannot_move_the_base_or_another_streams_branch(server
     stopped = run_cli(["stop", "ui"], repo.root)  # its branch stays, no longer checked out anywhere
     assert stopped.code == 0, stopped.err
     ui_before = repo.git("rev-parse", "streams/ui").strip()
+    res = git_run(api, "branch", "-D", "streams/ui")
+    assert res.returncode != 0 and "a stream moves only its own branch" in res.stderr, res.stderr
     res = git_run(api, "branch", "-f", "streams/ui", bad)
     assert res.returncode != 0 and "a stream moves only its own branch" in res.stderr
     # `git branch -C/-M` copies or renames a ref without a reference transaction before git 2.46 or
