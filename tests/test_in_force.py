@@ -5,12 +5,15 @@ two possible owners is refused by the hooks as well as by the commands."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Repo, disk_snapshot, make_repo, run_cli, run_streams
+from tests.test_judge import with_guarded_remote
 
 NOT_IN_FORCE = "not in force until committed on main"
 
@@ -104,6 +107,7 @@ streams:
 
 def test_a_new_path_with_two_possible_owners_is_refused_for_both(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, files={"lib/x.py": "x\n", "tools/y.gen.py": "y\n"}, config=TWO_OWNERS)
+    with_guarded_remote(repo, tmp_path)
     assert run_cli(["start"], repo.root).code == 0  # no tracked file has two owners
     for name in ("lib", "gen"):
         wt = repo.worktree(name)
@@ -125,6 +129,14 @@ def test_a_new_path_with_two_possible_owners_is_refused_for_both(tmp_path: Path)
     git_run(repo.root, "-c", "core.hooksPath=/dev/null", "update-ref", "refs/heads/streams/gen", sneaked)
     verdict = run_cli(["verify", "--stream", "gen"], repo.root)
     assert verdict.code == 5 and "lib/new.gen.py" in verdict.out and "two owners" in verdict.out
+    pushed = subprocess.run(
+        ["git", "push", "origin", "streams/gen"],
+        cwd=gen,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "STREAMS": f"{sys.executable} -m streams"},
+    )
+    assert pushed.returncode != 0 and "lib/new.gen.py" in pushed.stderr, pushed.stderr
 
 
 AMBIGUOUS = TWO_OWNERS.replace("owns: [lib/**]", "owns: [lib/**, docs/**]").replace(

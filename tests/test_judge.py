@@ -145,8 +145,19 @@ streams:
 """
 
 
+def with_guarded_remote(repo: Repo, tmp_path: Path) -> Path:
+    """A bare ``origin`` for ``repo`` running the example pre-receive hook."""
+    bare = tmp_path / "server.git"
+    repo.git("init", "-q", "--bare", "-b", "main", str(bare))
+    shutil.copy(Path(__file__).resolve().parent.parent / "hooks" / "pre-receive", bare / "hooks" / "pre-receive")
+    repo.git("remote", "add", "origin", str(bare))
+    repo.git("push", "-q", "origin", "main")
+    return bare
+
+
 def test_reserved_paths_are_refused_whatever_the_patterns(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, files={"src/api/app.py": "a\n", "src/ui/main.ts": "u\n"}, config=GREEDY)
+    with_guarded_remote(repo, tmp_path)
     assert run_cli(["start"], repo.root).code == 0
     api = repo.worktree("api")
     for rel, words in (
@@ -162,6 +173,8 @@ def test_reserved_paths_are_refused_whatever_the_patterns(tmp_path: Path) -> Non
         assert git_run(api, *NO_HOOKS, "commit", "-q", "-m", f"rewrite {rel}").returncode == 0
         verdict = run_cli(["verify", "--stream", "api"], repo.root)
         assert verdict.code == 5 and rel in verdict.out, verdict.out
+        pushed = push(api, "origin", "streams/api")
+        assert pushed.returncode != 0 and "pre-receive hook declined" in pushed.stderr and rel in pushed.stderr
         git_run(api, *NO_HOOKS, "reset", "-q", "--hard", "HEAD~1")
     repo.write("notes.md", "api's own\n", cwd=api)  # what the patterns name apart from reserved paths
     git_run(api, "add", "notes.md")
@@ -270,3 +283,18 @@ def test_grafts_are_off_without_a_word(server: tuple[Repo, Path]) -> None:
     assert res.returncode != 0 and "graft" not in res.stderr.lower(), res.stderr
     verdict = run_cli(["verify"], repo.root)
     assert "graft" not in (verdict.out + verdict.err).lower()
+
+
+def test_a_symbolic_ref_trick_cannot_commit_onto_another_streams_branch(server: tuple[Repo, Path]) -> None:
+    repo, _ = server
+    assert run_cli(["start", "ui"], repo.root).code == 0
+    assert run_cli(["stop", "ui"], repo.root).code == 0
+    ui_before = repo.git("rev-parse", "streams/ui").strip()
+    api = repo.worktree("api")
+    git_run(api, "symbolic-ref", "HEAD", "refs/heads/streams/ui")  # api's worktree now "on" ui's branch
+    repo.write("src/ui/main.ts", "ui's file, from api's worktree\n", cwd=api)
+    git_run(api, "add", "-A")
+    for extra in ((), ("--no-verify",)):
+        res = git_run(api, "commit", "-q", *extra, "-m", "via a symbolic ref")
+        assert res.returncode != 0, res.stderr
+    assert repo.git("rev-parse", "streams/ui").strip() == ui_before
