@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,6 @@ HALTED = kfence.HALTED
 Fence = kfence.Fence
 
 WAIT_SECONDS = 10.0  # how long sync waits for a git command already running in a fenced worktree
-POLL_SECONDS = 0.02
 
 __all__ = [
     "HALTED",
@@ -151,15 +149,4 @@ def wait_for_git(git_dir: Path, timeout: float = WAIT_SECONDS) -> Path | None:
     lock a killed git left: the caller reports it, it is never waited on forever); a lock already
     older than ``timeout`` is returned at once.
     """
-    lock = git_dir / "index.lock"
-    try:
-        if lock.stat().st_mtime < time.time() - timeout:
-            return lock  # older than the wait itself: stale (a killed git), reported at once
-    except OSError:
-        return None
-    deadline = time.monotonic() + timeout
-    while lock.exists():
-        if time.monotonic() >= deadline:
-            return lock
-        time.sleep(POLL_SECONDS)
-    return None
+    return git.held_lock(git_dir / "index.lock", timeout)
