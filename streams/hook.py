@@ -10,19 +10,23 @@ a stream branch, or when no stream ref moves, no Python starts at all.
   ``<git-dir>/streams-checked`` (branch, HEAD, index tree): the reference-transaction shim then
   recognises the very commit it checked and skips Python.
 - ``reference-transaction prepared [OLD NEW REF]…``: every commit a stream branch gains that is
-  not on the base, each against its parent, for any stream ref, from any worktree.
-- ``post-commit``: releases the stream's ``--until-commit`` leases on the committed paths.
+  not on the base, each against its parent (a merge against the automatic merge of its parents),
+  for any stream ref, from any worktree; from a stream's worktree, no other stream's branch and no
+  base ref moves (but by a fetch).
+- ``post-commit``, ``post-rewrite``: the advisory hooks (``streams.hook_after``): leases released
+  or held until landed at a commit; those taken during a rebase released at its end.
 - ``fence pre-commit|reference-transaction``: called by those shims only when the worktree is fenced
   (``<git-dir>/streams-fence``, see ``streams.kernel.fence``) and the process does not carry the
   fence's token: refuses the commit or the move of HEAD or a branch with one line, unless the fence
   lets it through (a halted rebase's own ``git rebase``, a sync that is gone).
 
-Only the standard library and ``streams.kernel`` are imported (``streams.kernel.locks`` only when a
-shared path is involved); a stale or missing compiled configuration falls back to the full loader
-(site-packages are then added with ``site.main()``). Like ``streams.cli``, this is a face: it is the
-only other module that prints (to stderr) and chooses an exit code.
+Only the standard library, ``streams.kernel`` and the hooks' plumbing ``streams.hookio`` are
+imported (``streams.kernel.locks`` only when a shared path is involved); a configuration in force
+that the compiled cache does not hold goes to the full loader (site-packages are then added with
+``site.main()``). Like ``streams.cli``, this is a face: it is the only other module that prints (to
+stderr) and chooses an exit code.
 
-Its git door is its own (``_spawn``, ``posix_spawn`` without ``subprocess``): importing
+Its git door is its own (``streams.hookio``: ``posix_spawn`` without ``subprocess``): importing
 ``subprocess`` costs a hook about 10 ms, and a hook runs on every commit. It is the one exception to
 "every git call goes through ``streams.git``", and it is used for nothing else.
 """
@@ -32,186 +36,21 @@ from __future__ import annotations
 import os
 import sys
 
-from streams.kernel import hookcache, rules
+from streams.hookio import HookError, _collect, _spawn, common_dir, config, git, git_dir, marker, say
+from streams.kernel import rules
 from streams.kernel.gitparse import DIFF_ARGS, LOG_ARGS, parse_entries, parse_log, parse_name_status
 from streams.kernel.paths import (
-    CONFIG_FILE,
     FENCE_ENV,
     FENCE_FILE,
-    NO_GRAFT_FILE,
-    REBASE_LEASES_FILE,
     ZERO_OID,
-    read_marker,
     token_file,
 )
-from streams.kernel.reffiles import read_head, read_ref
+from streams.kernel.reffiles import read_head
 from streams.kernel.rules import CompiledConfig, Finding
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-
-class HookError(Exception):
-    """Something stops the hook from checking: the change is refused with this message."""
-
-
-def say(message: str) -> None:
-    sys.stderr.write(message if message.endswith("\n") else message + "\n")
-    sys.stderr.flush()
-
-
-# --- processes, without importing subprocess (≈10 ms) ---------------------------------------------
-
-
-_GIT: list[str] = []
-
-
-def _git_exe() -> str:
-    """git's absolute path: from GIT_EXEC_PATH (git sets it for hooks), else the first on PATH."""
-    if not _GIT:
-        found = "git"
-        for folder in [os.environ.get("GIT_EXEC_PATH", ""), *os.environ.get("PATH", "").split(os.pathsep)]:
-            candidate = os.path.join(folder, "git") if folder else ""
-            if candidate and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-                found = candidate
-                break
-        _GIT.append(found)
-    return _GIT[0]
-
-
-_ENV: list[dict[str, str]] = []
-
-
-def _env() -> dict[str, str]:
-    """The hook's environment (GIT_DIR, GIT_INDEX_FILE… as git set them) with replace objects and
-    grafts off, as for every git call streams makes (``streams.git.door.JUDGE_ENV``)."""
-    if not _ENV:
-        _ENV.append({**os.environ, "GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": NO_GRAFT_FILE})
-    return _ENV[0]
-
-
-def _spawn(args: Sequence[str]) -> tuple[int, int, int]:
-    r_out, w_out = os.pipe()
-    r_err, w_err = os.pipe()
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_DUP2, w_out, 1),
-        (os.POSIX_SPAWN_DUP2, w_err, 2),
-    ]
-    try:
-        pid = os.posix_spawnp(_git_exe(), ["git", *args], _env(), file_actions=actions)
-    finally:
-        os.close(w_out)
-        os.close(w_err)
-    return pid, r_out, r_err
-
-
-def _read(fd: int) -> bytes:
-    chunks = []
-    try:
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
-def _collect(proc: tuple[int, int, int]) -> tuple[int, bytes, bytes]:
-    pid, r_out, r_err = proc
-    out = _read(r_out)
-    err = _read(r_err)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out, err
-
-
-def git(*args: str) -> tuple[int, bytes, bytes]:
-    """Run git with the hook's environment (GIT_DIR, GIT_INDEX_FILE… as git set them)."""
-    return _collect(_spawn(args))
-
-
-# --- where we are ----------------------------------------------------------------------------------
-
-
-def git_dir() -> str:
-    """This worktree's private git dir, as git told the hook (GIT_DIR) or as ``.git`` says."""
-    env = os.environ.get("GIT_DIR")
-    if env:
-        return os.path.abspath(env)
-    try:
-        with open(".git", encoding="utf-8", errors="surrogateescape") as fh:
-            line = fh.readline().strip()
-    except IsADirectoryError:
-        return os.path.abspath(".git")
-    except OSError:
-        return os.path.abspath(".")  # a bare repository: hooks run in the git dir
-    if line.startswith("gitdir: "):
-        return os.path.abspath(line[len("gitdir: ") :])
-    return os.path.abspath(".git")
-
-
-def common_dir(gd: str) -> str:
-    env = os.environ.get("GIT_COMMON_DIR")
-    if env:
-        return os.path.abspath(env)
-    try:
-        with open(os.path.join(gd, "commondir"), encoding="utf-8", errors="surrogateescape") as fh:
-            rel = fh.readline().strip()
-    except OSError:
-        return gd
-    return os.path.normpath(os.path.join(gd, rel))
-
-
-def marker(gd: str) -> str | None:
-    return read_marker(gd)
-
-
-def config(common: str) -> CompiledConfig | None:
-    """The configuration in force (``streams.yaml`` as committed on the base), compiled.
-
-    The cache holds while the base ref's file names the commit it was compiled for; when the base
-    moved, one ``git rev-parse`` says whether ``streams.yaml`` did (if not, the cache learns the new
-    commit); when it changed, the full loader compiles it and checks it against the base's files.
-    """
-    cc = hookcache.load(common)
-    if cc is not None:
-        if cc.in_force(common):
-            return cc
-        tip = read_ref(common, cc.base_ref)
-        code, out, _ = git("rev-parse", "-q", "--verify", f"{tip or cc.base_ref}:{CONFIG_FILE}")
-        if code == 0 and out.decode().strip() == cc.blob:
-            if tip is not None:
-                try:  # noqa: SIM105 - contextlib costs an import
-                    hookcache.move_base(common, cc, tip)
-                except OSError:
-                    pass
-            return cc
-    return _full_load(common)
-
-
-def _full_load(common: str) -> CompiledConfig | None:
-    import site
-
-    site.main()  # the shim starts Python with -S: add site-packages for PyYAML and pathspec
-    from streams.kernel.errors import StreamsError
-    from streams.ownership import refresh
-    from streams.workspace import discover, load_config
-
-    try:
-        ws = discover(os.getcwd())
-        configured = (
-            ws.config_path.exists() or os.path.exists(hookcache.prefix_file(common)) or marker(git_dir()) is not None
-        )
-        if not configured and hookcache.load(common) is None:
-            return None  # streams never configured here: nothing to enforce
-        cfg = load_config(ws)
-        return refresh(common, cfg)
-    except StreamsError as exc:
-        raise HookError(
-            f"cannot check scope: {exc.message}\n"
-            "Ask your human to fix the configuration (`streams check` lists every problem); "
-            "do not edit streams.yaml yourself."
-        ) from None
 
 
 def lease_lookup(common: str) -> Callable[[str], tuple[str, float] | None]:
@@ -506,72 +345,6 @@ def _drop_own_shared(cc: CompiledConfig, old: str, findings: list[Finding]) -> l
     return [f for f in findings if f[0] not in (shared & touched)]
 
 
-def post_commit() -> int:
-    gd = git_dir()
-    stream = marker(gd)
-    if stream is None:
-        return 0
-    from streams.kernel.locks import release_committed
-
-    code, out, _ = git(
-        "log", "-1", "--format=", "--name-only", "-z", "--no-renames", "--diff-merges=first-parent", "HEAD", "--"
-    )
-    if code != 0:
-        return 0
-    paths = [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p.strip(b"\n")]
-    paths = [p.lstrip("\n") for p in paths]
-    from pathlib import Path
-
-    common = common_dir(gd)
-    try:
-        cc = config(common)
-    except HookError:
-        cc = None  # the configuration cannot be read: release as at any commit
-    try:
-        released, held = release_committed(
-            Path(common),
-            stream,
-            paths,
-            commit=read_head(gd, common) or "",
-            conflict_free=cc.conflict_free if cc is not None else (lambda _path: True),
-        )
-    except Exception as exc:  # noqa: BLE001 - post-commit cannot undo the commit; say what went wrong
-        say(f"streams: warning: could not release --until-commit locks: {exc}")
-        return 0
-    for lease in released:
-        say(f"streams: released the lock on {rules.show(lease.path)} (taken --until-commit)")
-    for lease in held:
-        say(
-            f"streams: the lock on {rules.show(lease.path)} stays until this commit lands on the base "
-            "(`streams merge` releases it): other streams' edits of it would conflict with yours"
-        )
-    return 0
-
-
-def post_rewrite(args: Sequence[str]) -> int:
-    """After a rebase: release the leases ``streams lock`` took while it was in progress here."""
-    gd = git_dir()
-    stream = marker(gd)
-    if stream is None or not args or args[0] != "rebase":
-        return 0  # (git runs it at the very end of a rebase, before it removes its directory)
-    from pathlib import Path
-
-    from streams.kernel.locks import release_ids
-
-    listing = os.path.join(gd, REBASE_LEASES_FILE)
-    try:
-        with open(listing, encoding="utf-8", errors="surrogateescape") as fh:
-            records = [r.partition(" ") for r in fh.read().split("\0") if " " in r]
-        released = release_ids(Path(common_dir(gd)), stream, [(i, p) for i, _, p in records], cause="rebase")
-        os.unlink(listing)
-    except Exception as exc:  # noqa: BLE001 - the rebase is done; say what went wrong
-        say(f"streams: warning: could not release the locks taken during the rebase: {exc}")
-        return 0
-    for lease in released:
-        say(f"streams: released the lock on {rules.show(lease.path)} (taken during the rebase)")
-    return 0
-
-
 def fence() -> int:
     from streams.kernel.fence import verdict
 
@@ -603,9 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reference_transaction(rest)
         if hook == "fence":
             return fence()
+        from streams import hook_after  # the advisory hooks, after the fact
+
         if hook == "post-rewrite":
-            return post_rewrite(rest)
-        return post_commit()
+            return hook_after.post_rewrite(rest)
+        return hook_after.post_commit()
     except HookError as exc:
         say(f"streams: {exc}")
         return 0 if hook in ADVISORY else 1

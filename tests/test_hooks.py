@@ -577,6 +577,7 @@ def test_hook_entry_point_imports_only_the_standard_library(started: Repo) -> No
     assert ours <= {
         "streams",
         "streams.hook",
+        "streams.hookio",
         "streams.kernel",
         "streams.kernel.errors",
         "streams.kernel.gitparse",
