@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from streams import git, places
 from streams.config import Config, Stream, progress_path
@@ -412,38 +413,41 @@ def stop(
                     )
             plans.append((name, branch, ref, wt, tip, dirty, unmerged))
 
-        results = []
-        for name, branch, ref, wt, tip, dirty, unmerged in plans:
-            saved_ref = saved_commit = None
-            if wt is not None and dirty:
-                saved_ref, saved_commit = _save_uncommitted(ws, wt.path, name)
-            kept: tuple[str | None, tuple[str, ...], tuple[str, ...]] = (None, (), ())
-            if wt is not None:
-                kept = keep_ignored(ws, wt.path, name)  # `git worktree remove` deletes them without a word
-                git.remove_worktree(ws.main_root, wt.path, even_locked=True)
-            deleted = False
-            if delete_branch and tip is not None:
-                git.delete_ref(ws.main_root, ref, tip, message="streams: stop --delete-branch")
-                deleted = True
-            results.append(
-                StopResult(
-                    name,
-                    branch,
-                    wt.path if wt is not None else None,
-                    StopOutcome.STOPPED if wt is not None else StopOutcome.NOT_STARTED,
-                    tip,
-                    deleted,
-                    len(unmerged),
-                    saved_ref,
-                    saved_commit,
-                    tuple(lease.path for lease in locks.release_stream(ws.common_dir, name)),
-                    kept[1],
-                    kept[0],
-                    kept[2],
-                )
-            )
+        results = [_stop_one(ws, plan, delete_branch=delete_branch) for plan in plans]
         mark_stopped(ws, [r.name for r in results if r.outcome == StopOutcome.STOPPED], stopped=True)
     return results
+
+
+def _stop_one(ws: Workspace, plan: tuple[Any, ...], *, delete_branch: bool) -> StopResult:
+    """Carry out one checked stop: save uncommitted work, keep ignored files, remove the worktree,
+    delete the branch if asked, release the leases."""
+    name, branch, ref, wt, tip, dirty, unmerged = plan
+    saved_ref = saved_commit = None
+    if wt is not None and dirty:
+        saved_ref, saved_commit = _save_uncommitted(ws, wt.path, name)
+    kept: tuple[str | None, tuple[str, ...], tuple[str, ...]] = (None, (), ())
+    if wt is not None:
+        kept = keep_ignored(ws, wt.path, name)  # `git worktree remove` deletes them without a word
+        git.remove_worktree(ws.main_root, wt.path, even_locked=True)
+    deleted = False
+    if delete_branch and tip is not None:
+        git.delete_ref(ws.main_root, ref, tip, message="streams: stop --delete-branch")
+        deleted = True
+    return StopResult(
+        name,
+        branch,
+        wt.path if wt is not None else None,
+        StopOutcome.STOPPED if wt is not None else StopOutcome.NOT_STARTED,
+        tip,
+        deleted,
+        len(unmerged),
+        saved_ref,
+        saved_commit,
+        tuple(lease.path for lease in locks.release_stream(ws.common_dir, name)),
+        kept[1],
+        kept[0],
+        kept[2],
+    )
 
 
 def keep_ignored(ws: Workspace, path: Path, name: str) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
