@@ -191,6 +191,10 @@ def _settle_fences(ws: Workspace, places: dict[str, Place], halts: dict[str, Hal
                 locks := clear_dead_ref_locks(place.worktree, place.git_dir, ws.common_dir, place.ref)
             ):
                 detail += f"; removed the lock files its killed git left: {', '.join(map(str, locks))}"
+            held = [p for p in (place.git_dir / "HEAD.lock", ws.common_dir / f"{place.ref}.lock") if p.exists()]
+            if held:  # a git that started before them still runs: keep the fence, the next pass tries again
+                fencing.put_back(place.git_dir, old)
+                detail += f"; {', '.join(map(str, held))} may still be a running git's: the next sync looks again"
             notes.append(Reconciled(name, Found.FENCE_LIFTED, detail))
     return notes
 
