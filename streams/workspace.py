@@ -136,8 +136,16 @@ def committed_config(ws: Workspace) -> Config:
         except ConfigError:
             load(ws.config_path, display=CONFIG_NAME)  # raises: not found (run `streams init`)
             raise
-    for _ in range(2):
-        origin = _committed(ws, base, cached)
+    for attempt in range(2):
+        try:
+            origin = _committed(ws, base, cached)
+        except ConfigError:
+            # The base may have been renamed since it was cached: the working copy names the new one.
+            named = _working_base(ws, working) if attempt == 0 and cached is not None and working else base
+            if named == base:
+                raise
+            base = named
+            origin = _committed(ws, base, cached)
         display = CONFIG_NAME if working == origin.source else f"{base}:{CONFIG_NAME}"  # git's REV:PATH
         cfg = parse(_text(origin.source, base), path=ws.config_path, display=display)
         if cfg.base == base:

@@ -163,3 +163,12 @@ def test_the_hooks_refuse_an_ambiguous_committed_config(tmp_path: Path) -> None:
     for args in (["status"], ["sync"], ["verify"], ["list"]):
         out = run_cli(args, repo.root)
         assert out.code == 1 and "docs/a.md" in out.err, (args, out.err)
+
+
+def test_a_renamed_base_is_followed_through_the_working_copy(started: Repo) -> None:
+    started.git("branch", "-m", "main", "trunk")
+    edit_config(started, "base: main\n", "base: trunk\n")
+    started.commit_all("streams: the base is trunk now")
+    res = run_cli(["list"], started.root)
+    assert res.code == 0, res.err
+    assert "not in force" not in res.err
