@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordinator.gitlocks import locks_hint, stale_locks_fix
-from coordinator.leftovers import blocking_hint, clear_dead_ref_locks, files_with_markers, remove_leftovers
+from coordinator.leftovers import (
+    blocking_hint,
+    clear_dead_ref_locks,
+    files_with_markers,
+    remember_dead_locks,
+    remove_leftovers,
+    retry_dead_locks,
+)
 from streams import fence as fencing
 from streams import git
 from streams.config import Config
@@ -192,9 +199,12 @@ def _settle_fences(ws: Workspace, places: dict[str, Place], halts: dict[str, Hal
             ):
                 detail += f"; removed the lock files its killed git left: {', '.join(map(str, locks))}"
             held = [p for p in (place.git_dir / "HEAD.lock", ws.common_dir / f"{place.ref}.lock") if p.exists()]
-            if held:  # a git that started before them still runs: keep the fence, the next pass tries again
-                fencing.put_back(place.git_dir, old)
+            if held:  # a git that started before them still runs: the next passes look again
+                remember_dead_locks(place.git_dir, held)
                 detail += f"; {', '.join(map(str, held))} may still be a running git's: the next sync looks again"
+            notes.append(Reconciled(name, Found.FENCE_LIFTED, detail))
+        elif done is None and place.worktree is not None and (locks := retry_dead_locks(ws, place)):
+            detail = f"removed the lock files a dead sync's git left: {', '.join(map(str, locks))}"
             notes.append(Reconciled(name, Found.FENCE_LIFTED, detail))
     return notes
 

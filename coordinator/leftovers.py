@@ -18,13 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streams import git
+from streams.kernel.paths import DEAD_LOCKS_FILE
+from streams.places import Place
+from streams.workspace import Workspace
 
 __all__ = [
     "blocking_hint",
     "clear_dead_ref_locks",
     "files_with_markers",
     "git_runs_in",
+    "remember_dead_locks",
     "remove_leftovers",
+    "retry_dead_locks",
 ]
 
 
@@ -53,6 +58,9 @@ def remove_leftovers(worktree: Path, revs: Sequence[str]) -> list[str]:
     return leftovers
 
 
+HOUSEKEEPING = (b"gc", b"maintenance", b"repack", b"pack-objects", b"prune", b"index-pack", b"multi-pack-index")
+
+
 def git_runs_in(worktree: Path, since: float) -> bool:
     """Whether a git process that started before ``since`` (seconds since the epoch) runs with its
     working directory in ``worktree`` (from ``/proc``; True when that cannot be told). A lock file
@@ -72,6 +80,10 @@ def git_runs_in(worktree: Path, since: float) -> bool:
                 name, _, rest = fh.read().partition(" (")[2].rpartition(")")
             if not name.startswith("git"):
                 continue
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                words = [w for w in fh.read().split(b"\0")[1:] if w and not w.startswith(b"-")]
+            if words and words[0] in HOUSEKEEPING:
+                continue  # a background `git gc --auto` and its helpers take no HEAD or branch lock
             cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
@@ -81,7 +93,7 @@ def git_runs_in(worktree: Path, since: float) -> bool:
     return False
 
 
-def clear_dead_ref_locks(worktree: Path, git_dir: Path, common_dir: Path, ref: str, wait: float = 3.0) -> list[Path]:
+def clear_dead_ref_locks(worktree: Path, git_dir: Path, common_dir: Path, ref: str, wait: float = 10.0) -> list[Path]:
     """Remove ``HEAD.lock`` (in the worktree's git dir) and ``<ref>.lock`` that no git process running
     in ``worktree`` can hold (each started after the lock was made); one that started before may
     be an agent's commit about to finish: waited for, at most ``wait`` seconds. Returns the files
@@ -99,6 +111,24 @@ def clear_dead_ref_locks(worktree: Path, git_dir: Path, common_dir: Path, ref: s
             continue
         lock.unlink(missing_ok=True)
         removed.append(lock)
+    return removed
+
+
+def remember_dead_locks(git_dir: Path, held: Sequence[Path]) -> None:
+    """Note lock files a dead sync's git left that a running git might still hold, for later passes."""
+    (git_dir / DEAD_LOCKS_FILE).write_text("".join(f"{p}\n" for p in held), encoding="utf-8")
+
+
+def retry_dead_locks(ws: Workspace, place: Place) -> list[Path]:
+    """On a later pass: clear what ``remember_dead_locks`` noted, now that the git that might have
+    held them has had time to finish. Returns the files removed."""
+    assert place.git_dir is not None
+    note = place.git_dir / DEAD_LOCKS_FILE
+    if place.worktree is None or not note.exists():
+        return []
+    removed = clear_dead_ref_locks(place.worktree, place.git_dir, ws.common_dir, place.ref)
+    if not any(p.exists() for p in (place.git_dir / "HEAD.lock", ws.common_dir / f"{place.ref}.lock")):
+        note.unlink(missing_ok=True)
     return removed
 
 

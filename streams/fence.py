@@ -114,11 +114,6 @@ def settle(git_dir: Path, worktree: Path | None, stream: str, *, halted: bool) -
     return "lifted", found
 
 
-def put_back(git_dir: Path, fence: kfence.Fence) -> None:
-    """Raise again a dead sync's fence ``settle`` lifted (the next pass settles it again)."""
-    kfence.write(git_dir, fence)
-
-
 def clear_dead_move(git_dir: Path, worktree: Path | None = None) -> bool:
     """Finish or clear what a sync killed while it moved the branch left behind: its ``index.lock``
     (naming that sync's pid, which is gone) is removed; its new index, when complete (it holds the

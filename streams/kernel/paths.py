@@ -45,6 +45,7 @@ TOKEN_FILE = "streams-checked"  # pre-commit's "checked" token for reference-tra
 PRIVATE_INDEX_DIR = "streams-status"  # the dashboard's private copies of the worktree's index
 PRIVATE_INDEX_READERS = "readers.flock"
 WORKTREE_LOCK = "streams-worktree.flock"  # a progress commit or a rebase in this worktree holds it
+DEAD_LOCKS_FILE = "streams-dead-locks"  # lock files a dead sync's git left that may still have been held: sync retries
 REBASE_LEASES_FILE = "streams-rebase-leases"  # leases taken during a rebase here: "ID PATH" lines, released at its end
 FENCE_FILE = "streams-fence"  # a sync works here (or a halt waits for a human): the hooks refuse commits
 MOVE_INDEX = "streams-move-{pid}.index"  # sync's new index, built while it holds index.lock
