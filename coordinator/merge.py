@@ -305,7 +305,15 @@ def _shared_commits(ws: Workspace, config: Config, name: str, work: list[str]) -
 
 
 def _has_work(ws: Workspace, config: Config, name: str) -> bool:
-    if git.resolve_commit(ws.main_root, config.branch_ref(name)) is None:
+    """Whether ``name`` has work not on the base. A tip the queue landed (``--keep`` leaves the
+    branch) counts as landed, though the base holds its commits only squashed."""
+    tip = git.resolve_commit(ws.main_root, config.branch_ref(name))
+    if tip is None:
+        return False
+    whole = (
+        e for e in _read_record(ws) if e.get("stream") == name and e.get("state") == "done" and not e.get("partial")
+    )
+    if any(e.get("tip") == tip for e in whole):
         return False
     return bool(worktrees.unmerged_commits(ws, config, name))
 

@@ -360,3 +360,13 @@ def test_abort_drops_the_resolution_and_leaves_the_stream_alone(repo4: Repo) -> 
     assert res.code == 0 and "dropped the resolution of c's conflict" in res.out
     assert "<<<<<<<" not in (where / "src" / "c" / "x.py").read_text()
     assert repo4.git("rev-parse", "streams/c").strip() == tip and repo4.git("rev-parse", "main").strip() == before
+
+
+def test_a_dependency_landed_with_keep_lets_its_dependent_land(repo4: Repo) -> None:
+    work(repo4, "a", "src/a/x.py", "a2\n")
+    work(repo4, "a", "src/a/y.py", "y\n")  # two commits: on main only as one squashed patch
+    work(repo4, "b", "src/b/x.py", "b2\n")
+    code, data, err = merge(repo4, "--keep")
+    assert code == 0, err
+    assert ("a", "landed") in outcomes(data) and ("b", "landed") in outcomes(data), outcomes(data)
+    assert repo4.worktree("a").is_dir()  # kept, and its branch's commits are on main only squashed
