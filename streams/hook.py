@@ -38,7 +38,7 @@ import sys
 
 from streams.hookio import HookError, _collect, _spawn, common_dir, config, git, git_dir, marker, say
 from streams.kernel import rules
-from streams.kernel.gitparse import DIFF_ARGS, LOG_ARGS, parse_entries, parse_log, parse_name_status
+from streams.kernel.gitparse import DIFF_ARGS, LOG_ARGS, parse_entries, parse_log, parse_name_status, rebase_dir
 from streams.kernel.paths import (
     FENCE_ENV,
     FENCE_FILE,
@@ -170,10 +170,6 @@ def _drop_reverts(cc: CompiledConfig, findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if index.get(f[0]) != tree.get(f[0])]
 
 
-def _rebase_in_progress(gd: str) -> bool:
-    return os.path.isdir(os.path.join(gd, "rebase-merge")) or os.path.isdir(os.path.join(gd, "rebase-apply"))
-
-
 def _merge_heads(gd: str) -> list[str]:
     try:
         with open(os.path.join(gd, "MERGE_HEAD"), encoding="ascii") as fh:
@@ -253,7 +249,7 @@ def reference_transaction(args: Sequence[str]) -> int:
             + "\n".join(rules.format_findings(findings, with_commit=True))
         )
         log_rejection(common, "reference-transaction", stream, findings)
-    if _rebase_in_progress(gd):
+    if rebase_dir(gd) is not None:
         say(_rebase_advice(gd, common, refused))
     else:
         say(
@@ -325,7 +321,7 @@ def _rebase_advice(gd: str, common: str, refused: list[tuple[str, str, list[Find
 def _rewriting(gd: str) -> bool:
     """Whether the ref moves because history is being replayed here: a rebase in this worktree
     (a human's, or sync's fallback), or the sync that holds this worktree's fence (its replay)."""
-    return _rebase_in_progress(gd) or _fence_holder(gd)
+    return rebase_dir(gd) is not None or _fence_holder(gd)
 
 
 def _drop_own_shared(cc: CompiledConfig, old: str, findings: list[Finding]) -> list[Finding]:

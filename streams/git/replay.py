@@ -30,6 +30,7 @@ from pathlib import Path
 
 from streams.git import door
 from streams.git.refs import fast_import, idents, merge_base
+from streams.kernel import gitparse
 from streams.kernel.paths import MOVE_INDEX, MOVE_LOCK_TAG, SCRATCH_REFS
 
 __all__ = [
@@ -390,7 +391,7 @@ def rebase_aside(cwd: Path, tip: str, onto: str, parent: Path, *, env: Mapping[s
     try:
         res = rebase(place, onto, env=env)
         git_dir = Path(door.out("rev-parse", "--absolute-git-dir", cwd=place))
-        stopped = (git_dir / "rebase-merge").is_dir() or (git_dir / "rebase-apply").is_dir()
+        stopped = gitparse.rebase_dir(git_dir) is not None
         if res.returncode == 0 and not stopped:
             return Aside(door.Oid(door.out("rev-parse", "HEAD", cwd=place)), res)
         return Aside(None, res, stopped=stopped, conflict=stopped and bool(unmerged_paths(place)))

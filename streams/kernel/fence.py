@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 
+from streams.kernel.gitparse import rebase_dir
 from streams.kernel.paths import FENCE_ENV, fence_file
 
 SYNC = "sync"
@@ -113,11 +114,6 @@ def remove(git_dir: str | os.PathLike[str]) -> bool:
     return True
 
 
-def rebase_in_progress(git_dir: str | os.PathLike[str]) -> bool:
-    gd = os.fspath(git_dir)
-    return os.path.isdir(os.path.join(gd, "rebase-merge")) or os.path.isdir(os.path.join(gd, "rebase-apply"))
-
-
 def _head_on_branch(git_dir: str) -> bool:
     try:
         with open(os.path.join(git_dir, "HEAD"), encoding="utf-8") as fh:
@@ -200,7 +196,7 @@ def verdict(git_dir: str, worktree: str, env: dict[str, str] | os._Environ[str] 
     source = os.environ if env is None else env
     if source.get(FENCE_ENV) == fence.token:
         return None
-    settled = not rebase_in_progress(git_dir) and _head_on_branch(git_dir) and not fence.moving
+    settled = rebase_dir(git_dir) is None and _head_on_branch(git_dir) and not fence.moving
     if fence.purpose == HALTED:
         if settled or from_git_rebase():
             return None  # the human's `git rebase …`, or the rebase is over: the next sync lifts the fence

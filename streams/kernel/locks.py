@@ -38,6 +38,7 @@ from streams.kernel import events
 from streams.kernel.durations import clock as clock  # locks.clock: the CLI and tests say it so
 from streams.kernel.durations import format_duration
 from streams.kernel.errors import BusyError, StreamsError, printable
+from streams.kernel.gitparse import rebase_dir
 from streams.kernel.lease import (
     LEASE_VERSION,
     LOCK_SUFFIX,
@@ -538,7 +539,7 @@ def remember_for_rebase(git_dir: Path, taken: Iterable[Taken]) -> bool:
     """When a rebase is in progress in the worktree of ``git_dir``: list the leases just taken in
     ``REBASE_LEASES_FILE`` there (``ID PATH`` records, NUL-terminated), for the post-rewrite hook to
     release when the rebase finishes; True then."""
-    if not any((git_dir / d).is_dir() for d in ("rebase-merge", "rebase-apply")):
+    if rebase_dir(git_dir) is None:
         return False
     records = "".join(f"{t.lease.lease_id} {t.path}\0" for t in taken)
     with open(git_dir / REBASE_LEASES_FILE, "a", encoding="utf-8", errors="surrogateescape") as fh:
