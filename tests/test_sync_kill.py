@@ -38,6 +38,7 @@ from streams.kernel.paths import MOVE_LOCK_TAG
 from streams.state import begin_rebase
 from streams.workspace import discover
 from tests.conftest import Repo, git, run_cli
+from tests.test_faults import group_members
 from tests.test_sync import advance_main
 
 KILLS = int(os.environ.get("STREAMS_SYNC_KILLS", "20"))  # kills that land while sync still runs
@@ -76,19 +77,6 @@ while not os.path.exists(stop):
     i += 1
     time.sleep(0.05)
 """
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a live (non-zombie) process is left in process group ``pgid``."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z" and int(fields[2]) == pgid:
-                return True
-    return False
 
 
 def git_dir_of(wt: Path) -> Path:
@@ -210,7 +198,7 @@ def kill_one(repo: Repo, rng: random.Random, span: float, *, at_fence: bool, who
             os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 60  # a guard against a hang, not a speed check
-    while group_alive(proc.pid):
+    while group_members(proc.pid):
         assert time.monotonic() < deadline, "leftover processes never finished"
         time.sleep(0.005)
     return landed, fenced
