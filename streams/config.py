@@ -7,28 +7,27 @@ repository's tracked files (overlapping ownership, patterns that match nothing) 
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from streams.git import RefName, branch_ref
 from streams.graph import find_cycle
 from streams.kernel.errors import ConfigError, UnknownStreamError
 from streams.kernel.paths import CONFIG_FILE, PROGRESS_DIR, progress_path
+from streams.runconfig import STREAM_RUN_KEYS, RunSettings, StreamRun, check_pools, read_run, read_stream_run
+from streams.yamlreader import Fields, Reader
 
 __all__ = ["Config", "ConfigError", "Origin", "Stream", "load", "parse", "progress_path"]
 
 CONFIG_NAME = CONFIG_FILE
 
-TOP_KEYS = ("version", "base", "remote", "branch_prefix", "worktree_root", "unowned", "shared", "streams")
-STREAM_KEYS = ("description", "owns", "depends", "parallel", "touches", "command")
+TOP_KEYS = ("version", "base", "remote", "branch_prefix", "worktree_root", "unowned", "shared", "streams", "run")
+STREAM_KEYS = ("description", "owns", "depends", "parallel", "touches", "command", *STREAM_RUN_KEYS)
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _PREFIX_RE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]*/)+\Z")
@@ -97,6 +96,11 @@ class Stream:
     command: str | None = None
     line: int = 0
     owns_lines: tuple[int, ...] = ()
+    run: StreamRun = field(default_factory=StreamRun)
+
+    @property
+    def task(self) -> str:
+        return self.run.task
 
     @property
     def progress_path(self) -> str:
@@ -126,6 +130,7 @@ class Config:
     shared: tuple[str, ...] = ()
     shared_lines: tuple[int, ...] = ()
     merge_drivers: tuple[tuple[str, str], ...] = ()  # (shared pattern, git merge driver), e.g. union
+    run: RunSettings = field(default_factory=RunSettings)
     warnings: tuple[str, ...] = field(default=(), compare=False)
     origin: Origin | None = field(default=None, compare=False)  # None: parsed from a working copy
 
@@ -204,106 +209,6 @@ class Config:
 # --- parsing -------------------------------------------------------------------------------------
 
 
-_PLAIN_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
-)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _Reader:
-    """Walks a composed YAML node tree, reporting errors with file, line and key."""
-
-    def __init__(self, display: str) -> None:
-        self.display = display
-        self.constructor = SafeConstructor()
-
-    def fail(self, node: Node | None, key: str, message: str) -> ConfigError:
-        line = f":{node.start_mark.line + 1}" if node is not None else ""
-        where = f" {key}:" if key else ""
-        return ConfigError(f"{self.display}{line}:{where} {message}")
-
-    @staticmethod
-    def kind(node: Node) -> str:
-        if isinstance(node, MappingNode):
-            return "a mapping"
-        if isinstance(node, SequenceNode):
-            return "a list"
-        tag = node.tag.rsplit(":", 1)[-1]
-        return {
-            "int": "a number",
-            "float": "a number",
-            "bool": "true/false",
-            "null": "nothing (null)",
-            "timestamp": "a date",
-        }.get(tag, "a string")
-
-    def scalar(self, node: Node) -> Any:
-        """The value of a scalar node; a tag streams.yaml has no use for, or a value its tag cannot
-        read (``!!bool maybe``), names the line."""
-        if node.tag == _MERGE_TAG:
-            raise self.fail(node, "", "merge keys (`<<:`) are not supported in streams.yaml; write the keys out")
-        if node.tag not in _PLAIN_TAGS:
-            raise self.fail(node, "", f"the YAML tag {node.tag!r} is not supported in streams.yaml; remove it")
-        try:
-            value = self.constructor.construct_object(node)
-            if isinstance(value, str):
-                value.encode("utf-8")  # "\uDCFF" escapes a lone surrogate: no file, branch or message can hold it
-            return value
-        except UnicodeEncodeError:
-            raise self.fail(
-                node, "", "a string holding a lone surrogate (\\uD800-\\uDFFF) is not text; remove it"
-            ) from None
-        except (yaml.YAMLError, ValueError, LookupError, TypeError, OverflowError, AttributeError) as exc:
-            shown = str(node.value)[:40]
-            raise self.fail(node, "", f"{shown!r} cannot be read as {self.kind(node)} ({type(exc).__name__})") from None
-
-    def mapping(self, node: Node, key: str, allowed: tuple[str, ...], hint: str) -> dict[str, tuple[Node, Node]]:
-        if not isinstance(node, MappingNode):
-            raise self.fail(node, key, f"expected a mapping, got {self.kind(node)} ({hint})")
-        result: dict[str, tuple[Node, Node]] = {}
-        for knode, vnode in node.value:
-            if not isinstance(knode, ScalarNode) or not isinstance(self.scalar(knode), str):
-                raise self.fail(knode, key, f"keys must be plain strings, got {self.kind(knode)}")
-            k = self.scalar(knode)
-            full = f"{key}.{k}" if key else k
-            if allowed and k not in allowed:
-                close = difflib.get_close_matches(k, allowed, n=1)
-                suggestion = f"did you mean {close[0]!r}? " if close else ""
-                raise self.fail(knode, full, f"unknown key; {suggestion}allowed keys: {', '.join(allowed)}")
-            if k in result:
-                raise self.fail(knode, full, "duplicate key; keep one of them")
-            result[k] = (knode, vnode)
-        return result
-
-    def string(self, node: Node, key: str, hint: str, *, allow_null: bool = False) -> str | None:
-        if isinstance(node, ScalarNode):
-            value = self.scalar(node)
-            if value is None and allow_null:
-                return None
-            if isinstance(value, str):
-                return value
-        raise self.fail(node, key, f"expected a string, got {self.kind(node)} ({hint})")
-
-    def strings(self, node: Node, key: str, hint: str) -> list[tuple[str, int]]:
-        if isinstance(node, ScalarNode) and self.scalar(node) is None:
-            return []
-        if not isinstance(node, SequenceNode):
-            raise self.fail(node, key, f"expected a list of strings, got {self.kind(node)} ({hint})")
-        items = []
-        for item in node.value:
-            if not isinstance(item, ScalarNode) or not isinstance(self.scalar(item), str):
-                raise self.fail(item, key, f"expected a list of strings, found {self.kind(item)} in it ({hint})")
-            items.append((self.scalar(item), item.start_mark.line + 1))
-        return items
-
-    def boolean(self, node: Node, key: str) -> bool:
-        if isinstance(node, ScalarNode):
-            value = self.scalar(node)
-            if isinstance(value, bool):
-                return value
-        raise self.fail(node, key, f"expected true or false, got {self.kind(node)}")
-
-
 def load(path: Path, *, display: str | None = None) -> Config:
     """Read and validate ``path``. Raises ``ConfigError`` with file, line, key and fix."""
     display = display or path.name
@@ -321,7 +226,7 @@ def load(path: Path, *, display: str | None = None) -> Config:
 def parse(text: str, *, path: Path, display: str | None = None) -> Config:
     """Parse and validate the text of a streams.yaml. Raises ``ConfigError`` with file, line, key and fix."""
     display = display or path.name
-    r = _Reader(display)
+    r = Reader(display)
     root = _compose(text, display)
     top = r.mapping(root, "", TOP_KEYS, "streams.yaml holds keys such as version, base and streams")
     _read_version(r, root, top)
@@ -332,6 +237,8 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
     unowned = _read_unowned(r, top)
     shared = _read_shared(r, top)
     streams = _read_streams(r, top)
+    run = read_run(r, top)
+    check_pools(display, run, [(st.name, st.run.pool, st.line) for st in streams])
     return Config(
         path=path,
         version=1,
@@ -344,10 +251,11 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
         shared_lines=tuple(ln for _, ln, _ in shared),
         merge_drivers=tuple((p, m) for p, _, m in shared if m),
         streams=streams,
+        run=run,
     )
 
 
-_Top = dict[str, tuple[Node, Node]]  # a mapping's keys -> (key node, value node)
+_Top = Fields
 
 
 def _compose(text: str, display: str) -> Node:
@@ -370,7 +278,7 @@ def _compose(text: str, display: str) -> Node:
     return root
 
 
-def _read_version(r: _Reader, root: Node, top: _Top) -> None:
+def _read_version(r: Reader, root: Node, top: _Top) -> None:
     if (v := top.get("version")) is None:
         raise r.fail(root, "version", "missing; add `version: 1` at the top")
     vnode = v[1]
@@ -379,7 +287,7 @@ def _read_version(r: _Reader, root: Node, top: _Top) -> None:
         raise r.fail(vnode, "version", f"unsupported version {version!r}; this streams reads version 1")
 
 
-def _read_base(r: _Reader, root: Node, top: _Top) -> str:
+def _read_base(r: Reader, root: Node, top: _Top) -> str:
     if (b := top.get("base")) is None:
         raise r.fail(root, "base", "missing; name the integration branch, e.g. `base: main`")
     base = r.string(b[1], "base", "the integration branch, e.g. main")
@@ -389,7 +297,7 @@ def _read_base(r: _Reader, root: Node, top: _Top) -> str:
     return base
 
 
-def _read_remote(r: _Reader, top: _Top) -> str | None:
+def _read_remote(r: Reader, top: _Top) -> str | None:
     if (rm := top.get("remote")) is None:
         return None
     remote = r.string(rm[1], "remote", "a remote name such as origin", allow_null=True)
@@ -398,7 +306,7 @@ def _read_remote(r: _Reader, top: _Top) -> str | None:
     return remote
 
 
-def _read_branch_prefix(r: _Reader, top: _Top) -> str:
+def _read_branch_prefix(r: Reader, top: _Top) -> str:
     if (bp := top.get("branch_prefix")) is None:
         return "streams/"
     prefix = r.string(bp[1], "branch_prefix", "e.g. streams/") or ""
@@ -413,7 +321,7 @@ def _read_branch_prefix(r: _Reader, top: _Top) -> str:
     return prefix
 
 
-def _read_worktree_root(r: _Reader, top: _Top) -> str:
+def _read_worktree_root(r: Reader, top: _Top) -> str:
     if (wr := top.get("worktree_root")) is None:
         return "../{repo}.streams"
     worktree_root = r.string(wr[1], "worktree_root", "a directory, e.g. ../{repo}.streams") or ""
@@ -433,7 +341,7 @@ def _read_worktree_root(r: _Reader, top: _Top) -> str:
     return worktree_root
 
 
-def _read_unowned(r: _Reader, top: _Top) -> str:
+def _read_unowned(r: Reader, top: _Top) -> str:
     if (un := top.get("unowned")) is None:
         return "reject"
     unowned = r.string(un[1], "unowned", "reject or allow") or ""
@@ -446,7 +354,7 @@ MERGE_DRIVERS = ("union",)  # git's built-in drivers a shared file may name: uni
 SHARED_KEYS = ("path", "merge")
 
 
-def _read_shared(r: _Reader, top: _Top) -> list[tuple[str, int, str | None]]:
+def _read_shared(r: Reader, top: _Top) -> list[tuple[str, int, str | None]]:
     """Each shared entry as (pattern, line, merge driver or None): a path, or ``{path: P, merge: union}``."""
     if (sh := top.get("shared")) is None:
         return []
@@ -482,7 +390,7 @@ def _read_shared(r: _Reader, top: _Top) -> list[tuple[str, int, str | None]]:
     return shared
 
 
-def _read_streams(r: _Reader, top: _Top) -> tuple[Stream, ...]:
+def _read_streams(r: Reader, top: _Top) -> tuple[Stream, ...]:
     """Every stream entry, each one's ``depends`` checked against the others, and no cycle."""
     display = r.display
     streams: list[Stream] = []
@@ -512,7 +420,7 @@ def _read_streams(r: _Reader, top: _Top) -> tuple[Stream, ...]:
     return tuple(streams)
 
 
-def _read_stream(r: _Reader, name: str, knode: Node, vnode: Node) -> tuple[Stream, list[tuple[str, int]]]:
+def _read_stream(r: Reader, name: str, knode: Node, vnode: Node) -> tuple[Stream, list[tuple[str, int]]]:
     """One entry under ``streams:``, and its ``depends`` with their lines (checked by the caller)."""
     key = f"streams.{name}"
     if (bad := name_problem(name)) is not None:
@@ -544,5 +452,6 @@ def _read_stream(r: _Reader, name: str, knode: Node, vnode: Node) -> tuple[Strea
         touches=tuple(t for t, _ in touches),
         command=command,
         line=knode.start_mark.line + 1,
+        run=read_stream_run(r, key, fields),
     )
     return stream, depends
