@@ -129,6 +129,26 @@ def integration_dir(common_dir: str | os.PathLike[str]) -> str:
     return os.path.join(state_dir(common_dir), INTEGRATION_DIR)
 
 
+RUNS_DIR = "runs"  # runs/<run-id>/: one run of `streams run` (DESIGN "Where things live")
+
+
+def runs_dir(common_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(state_dir(common_dir), RUNS_DIR)
+
+
+def run_dir(common_dir: str | os.PathLike[str], run_id: str) -> str:
+    """``runs/<run-id>/``: plan.json, runner.json, state.json, joblog.tsv, logs/, briefs/, reports/."""
+    return os.path.join(runs_dir(common_dir), run_id)
+
+
+def brief_file(run_directory: str | os.PathLike[str], name: str) -> str:
+    return os.path.join(os.fspath(run_directory), "briefs", f"{name}.md")
+
+
+def attempt_log(run_directory: str | os.PathLike[str], name: str, attempt: int) -> str:
+    return os.path.join(os.fspath(run_directory), "logs", name, f"{attempt}.log")
+
+
 def agent_pid_file(common_dir: str | os.PathLike[str], name: str) -> str:
     """Where the runner records the pid of stream ``name``'s agent (the dashboard reads it)."""
     return os.path.join(state_dir(common_dir), AGENTS_DIR, f"{name}.pid")
@@ -144,6 +164,13 @@ LANDED_REFS = "refs/streams/landed"  # a landed stream's tip, its work and progr
 
 def saved_ref(name: str, stamp: str) -> str:
     return f"{SAVED_REFS}/{name}/{stamp}"
+
+
+WIP_REFS = "refs/streams/wip"  # an attempt's uncommitted work, saved before a retry: wip/<stream>/<run>/<attempt>
+
+
+def wip_ref(name: str, run_id: str, attempt: int) -> str:
+    return f"{WIP_REFS}/{name}/{run_id}/{attempt}"
 
 
 def landed_ref(name: str, stamp: str) -> str:
