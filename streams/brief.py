@@ -224,10 +224,11 @@ def _owned(stream: Stream, tracked: list[str]) -> list[str]:
 
 
 def spread(items: list[str], n: int) -> tuple[str, ...]:
-    """At most ``n`` of ``items``, evenly spaced so a sample shows every part of a long list."""
+    """At most ``n`` of ``items``, evenly spaced from the first to the last, so a sample shows
+    every part of a long list."""
     if len(items) <= n:
         return tuple(items)
-    return tuple(items[i * len(items) // n] for i in range(n))
+    return tuple(items[i * (len(items) - 1) // (n - 1)] for i in range(n))
 
 
 def _task(ws: Workspace, cfg: Config, stream: Stream, commit: str | None) -> tuple[TaskSource, str]:

@@ -39,7 +39,7 @@ import pytest
 import streams.dashboard
 from coordinator import landing, resolve
 from coordinator import merge as merging
-from streams import hooks_install, progress, scope, state, worktrees
+from streams import brief, hooks_install, progress, scope, state, worktrees
 from streams.cli import check as cli_check
 from streams.cli import locks as cli_locks
 from streams.cli import progress as cli_progress
@@ -114,7 +114,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 
 
 SHAPES: dict[str, Shape] = {
-    **_documented(worktrees, scope, hooks_install, progress, state, locks, lease),
+    **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
@@ -397,7 +397,16 @@ def case_merge(tmp: Path) -> Outputs:
     ]
 
 
+def case_brief(tmp: Path) -> Outputs:
+    repo = started(tmp, "api")
+    here = data(["brief"], repo.worktree("api"))
+    named = data(["brief", "ui"], repo.root)
+    assert here["stream"] == "api" and here["sample"] and named["depends"] == ["api"]
+    return [("Brief", here), ("Brief", named)]
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
+    "brief": case_brief,
     "merge": case_merge,
     "check": case_check,
     "init": case_init,
