@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -122,15 +123,15 @@ class Agent:
                 self.say("still working")
 
     def workdir(self) -> tuple[str, str]:
-        """A directory the stream owns and the extension of its files, from its brief."""
+        """The directory of the stream's first pattern, and the extension of its files there."""
         brief = json.loads(self.streams("brief", "--json").stdout)["data"]
-        if brief["sample"]:
-            first = brief["sample"][0]
-            return os.path.dirname(first), os.path.splitext(first)[1] or ".txt"
         for pattern in brief["owns"]:
-            if not pattern.startswith("!"):
-                head = pattern.lstrip("/").split("*")[0].split("?")[0].split("[")[0]
-                return head.rstrip("/") if head.endswith("/") else os.path.dirname(head), ".txt"
+            if pattern.startswith("!"):
+                continue
+            head = re.split(r"[*?\[]", pattern.lstrip("/"), maxsplit=1)[0]
+            folder = head.rstrip("/") if head.endswith("/") or head == pattern.lstrip("/") else os.path.dirname(head)
+            inside = [p for p in brief["sample"] if p.startswith(f"{folder}/") or not folder]
+            return folder, (os.path.splitext(inside[0])[1] if inside else "") or ".txt"
         self.say("the brief gives this stream no file pattern")
         raise SystemExit(1)
 
@@ -188,7 +189,8 @@ class Agent:
         if a.crash:
             signum: signal.Signals = a.crash
             self.say(f"crashing by {signum.name}")
-            signal.signal(signum, signal.SIG_DFL)
+            if signum not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be caught anyway
+                signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             self.pause(FOREVER)  # a signal the process can catch still ends it: SIG_DFL
         if a.exit_code == 0 and a.steps > 0:

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.conftest import Repo, make_repo, run_cli
+from tests.conftest import DEFAULT_CONFIG, Repo, make_repo, run_cli
 
 AGENT = [sys.executable, "-m", "streams.demo_agent"]
 
@@ -133,6 +133,16 @@ def test_it_writes_where_the_stream_owns_files_whatever_the_stream(repo: Repo) -
     assert run_cli(["verify"], repo.root).code == 0
 
 
+def test_it_writes_under_the_first_pattern_with_its_files_extension(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path, config=DEFAULT_CONFIG.replace("[src/api/**, tests/api/**]", "[tests/api/**, src/api/**]")
+    )
+    assert run_cli(["start", "api"], repo.root).code == 0
+    done = agent(repo, "api", "--steps", "1")
+    assert done.returncode == 0, done
+    assert "tests/api/demo_1.py" in repo.git("diff", "--name-only", "main", "streams/api").split()
+
+
 def test_exit_codes_blocked_tempfail_and_no_commit(repo: Repo) -> None:
     failed = agent(repo, "api", "--steps", "1", "--exit", "1")
     assert failed.returncode == 1
@@ -166,6 +176,7 @@ def test_leave_dirty_leaves_an_uncommitted_in_scope_file(repo: Repo) -> None:
 def test_crash_kills_itself_by_the_signal(repo: Repo) -> None:
     done = agent(repo, "api", "--steps", "0", "--crash", "SEGV")
     assert done.returncode == -signal.SIGSEGV
+    assert agent(repo, "api", "--steps", "0", "--crash", "9").returncode == -signal.SIGKILL
     bad = agent(repo, "api", "--crash", "NOPE")
     assert bad.returncode == 2 and "'NOPE' is not a signal" in bad.stderr
 
