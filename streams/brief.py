@@ -297,7 +297,8 @@ def _scope_section(b: Brief) -> str:
     lines += ["", f"and your progress file `{b.progress_file}`. "]
     if b.owned_files:
         shown = "all of them" if len(b.sample) == b.owned_files else f"{len(b.sample)} of them"
-        lines[-1] += f"On `{b.base}` the patterns match {b.owned_files} tracked files; {shown}:"
+        files = "1 tracked file" if b.owned_files == 1 else f"{b.owned_files} tracked files"
+        lines[-1] += f"On `{b.base}` the patterns match {files}; {shown}:"
         lines += ["", *(f"- {p}" for p in b.sample)]
     else:
         lines[-1] += f"On `{b.base}` the patterns match no tracked file yet: new files under them are yours."

@@ -58,7 +58,7 @@ def test_a_small_stream_lists_every_file_and_its_shared_files_with_how_to_lock(r
     assert data["sample"] == ["src/ui/main.ts"] and data["owned_files"] == 1
     assert data["shared"] == ["pyproject.toml"] and data["depends"] == ["api"]
     text = run_cli(["brief", "ui"], repo.root).out
-    assert "1 tracked files; all of them:" in text
+    assert "match 1 tracked file; all of them:" in text
     assert "`pyproject.toml`" in text and "streams lock PATH" in text and "--until-commit" in text
     assert "`api`" in text  # what it builds on
 
