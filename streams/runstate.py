@@ -308,3 +308,22 @@ def _busy_message(ws: Workspace) -> str:
         "one runner per repository: wait for it, or stop it (Ctrl-C in its terminal, or `kill "
         f"{info.pid}`)"
     )
+
+
+def read_latest(ws: Workspace) -> tuple[RunRecord, RunnerInfo | None] | None:
+    """The newest run's record and its runner's lease (None when no run is recorded or its state
+    cannot be read: the dashboard then shows no run)."""
+    run_id = latest_run(ws)
+    if run_id is None:
+        return None
+    rd = RunDir(ws, run_id)
+    try:
+        record = rd.load()
+    except StreamsError:
+        return None
+    return record, read_runner(rd)
+
+
+def agent_alive(a: Attempt) -> bool:
+    """Whether the attempt's agent is still running: its pid alive with the same start time."""
+    return a.ended is None and a.pid > 0 and same_process(a.pid, a.start_time)
