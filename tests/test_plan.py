@@ -135,17 +135,22 @@ def test_two_streams_touching_one_shared_file_are_split_and_dependents_move_alon
         {
             "a": "touches: [pyproject.toml]",
             "b": "touches: [/pyproject.toml]",  # the same file, written anchored
-            "c": "touches: [CHANGELOG.md]",
+            "c": "touches: [/CHANGELOG.md]",
             "d": "depends: [b]",
-            "e": "",
+            "e": "touches: [CHANGELOG.md]",
+            "f": "",
         },
     )
     data = plan_data(repo)
-    assert waves(data) == [["a", "c", "e"], ["b"], ["d"]]
+    assert waves(data) == [["a", "c", "f"], ["b", "e"], ["d"]]
     assert step(data, "b")["reason"] == "touches pyproject.toml like a, moved after it"
-    assert data["waves"][1]["reason"] == "touches pyproject.toml like a, moved after it"
+    assert step(data, "e")["reason"] == "touches CHANGELOG.md like c, moved after it"
+    assert data["waves"][1]["reason"] == (
+        "b: touches pyproject.toml like a, moved after it; e: touches CHANGELOG.md like c, moved after it"
+    )
     assert step(data, "d")["wave"] == 3  # after b, its dependency, which moved
-    assert "WAVE 2 (sequential): b  — touches pyproject.toml like a, moved after it" in plan_text(repo)
+    text = plan_text(repo)
+    assert "WAVE 2 (parallel): b, e  — b: touches pyproject.toml like a, moved after it; e: touches" in text
 
 
 def test_a_moved_stream_goes_before_the_streams_that_just_became_ready(tmp_path: Path) -> None:
@@ -173,6 +178,26 @@ def test_within_a_wave_priority_then_longest_expected_then_config_order(tmp_path
     text = plan_text(repo)
     assert "WAVE 1 (parallel): b, c, e, f, d, a, g  — no dependencies" in text
     assert "    b: priority 5, expected up to 2h 00m" in text
+
+
+def test_the_critical_path_is_the_chain_of_most_steps_then_most_expected_time(tmp_path: Path) -> None:
+    streams = {
+        "x": "timeout: 10h",
+        "y": "depends: [x], timeout: 10h",
+        "a": "",
+        "b": "depends: [a]",
+        "c": "depends: [b]",
+        "p": "timeout: 1h",
+        "q": "depends: [p]",
+        "z": "timeout: 30h",  # the longest expected, but one step
+        "r": "depends: [q, y, z]",
+        "s": "depends: [q]",
+    }
+    data = plan_data(repo_for(tmp_path, streams))
+    assert data["critical_path"] == ["x", "y", "r"]  # 3 steps like a-b-c and p-q-r, the longest expected
+    (tmp_path / "sub").mkdir()
+    data = plan_data(repo_for(tmp_path / "sub", {k: v for k, v in streams.items() if k in "xyabc"}))
+    assert data["critical_path"] == ["a", "b", "c"]  # more steps beat more time
 
 
 def test_a_selection_plans_only_the_named_streams_and_lists_outside_dependencies(tmp_path: Path) -> None:
