@@ -2,7 +2,7 @@
 
 ``plan.json`` (frozen, with its digest), ``runner.json`` (the runner's lease: pid, process start
 time, host, heartbeat), ``state.json`` (atomic), ``joblog.tsv`` (one row per attempt, appended
-with one write), ``logs/<stream>/<attempt>.log`` and ``briefs/<stream>.md``. ``runs/latest`` names
+with one write; submit, start and end in epoch seconds, as GNU parallel's joblog has them), ``logs/<stream>/<attempt>.log`` and ``briefs/<stream>.md``. ``runs/latest`` names
 the newest run. One runner per repository: it holds ``runs/runner.flock`` (released by the kernel
 when it dies, however it dies) and a second one is refused, exit 3, naming the first.
 """
@@ -21,7 +21,6 @@ from typing import Any
 
 from streams.kernel import paths
 from streams.kernel.atomic import write_atomic, write_json_atomic
-from streams.kernel.durations import iso_utc
 from streams.kernel.errors import BusyError, StreamsError
 from streams.kernel.procs import holder_name, same_process, start_time
 from streams.runclass import RunStatus, StreamStatus
@@ -201,9 +200,9 @@ class RunDir:
             "attempt": a.n,
             "pool": s.pool or "",
             "command": a.command,
-            "submit": iso_utc(a.submit) if a.submit else "",
-            "start": iso_utc(a.started) if a.started else "",
-            "end": iso_utc(a.ended) if a.ended else "",
+            "submit": f"{a.submit:.3f}" if a.submit else "",
+            "start": f"{a.started:.3f}" if a.started else "",
+            "end": f"{a.ended:.3f}" if a.ended else "",
             "exit": "" if a.exit is None else a.exit,
             "signal": "" if a.signal is None else a.signal,
             "class": a.klass or "verified",
