@@ -168,7 +168,8 @@ AGENT = textwrap.dedent(
     for i in range(n):
         with open(f"{wt}/src/api/loop.py", "w") as fh:
             fh.write(f"i = {i}\\n")
-        for args in (["add", "src/api/loop.py"], ["commit", "-q", "-m", f"loop {i}"]):
+        adds = [["add", "src/api/loop.py"]] * 6  # many short index writes: each would hit a held index.lock
+        for args in [*adds, ["commit", "-q", "-m", f"loop {i}"]]:
             p = subprocess.run(["git", *args], cwd=wt, capture_output=True, text=True)
             if p.returncode != 0:
                 print(f"FAIL {args[0]} {i}: {p.stderr.strip()}")
@@ -192,3 +193,17 @@ def test_an_agent_committing_meanwhile_never_sees_index_lock(started: Repo) -> N
     assert agent.returncode == 0 and "OK" in out and "index.lock" not in out, out
     assert taken >= 3  # the snapshots really overlapped the commits
     assert started.git("rev-list", "--count", "HEAD~25..HEAD", cwd=wt).strip() == "25"
+
+
+def test_a_snapshot_needs_no_git_identity(started: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("NAME", "EMAIL", "DATE"):
+        monkeypatch.delenv(f"GIT_AUTHOR_{var}")
+        monkeypatch.delenv(f"GIT_COMMITTER_{var}")
+    started.git("config", "user.useConfigOnly", "true")  # no guessing from the host: git knows nobody
+    wt = started.worktree("api")
+    started.write("src/api/app.py", "v2\n", cwd=wt)
+    assert started.git("commit", "-qam", "x", cwd=wt, check=False) == ""  # a plain commit fails
+    assert started.git("rev-list", "--count", "HEAD", cwd=wt).strip() == "2"
+    snap = wip.snapshot(wt, wip_ref("api", "r1", 1), "wip")
+    assert snap is not None
+    assert started.git("log", "-1", "--format=%an <%ae>", snap.commit).strip() == "streams <streams@localhost>"

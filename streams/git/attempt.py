@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streams.git import door
+from streams.kernel.errors import GitError
 
 __all__ = [
     "diff_numstat",
@@ -29,7 +30,12 @@ __all__ = [
 
 # Who a WIP commit is by when git knows no identity here (an agent's machine may have none): the
 # snapshot must not fail for want of a name.
-WIP_IDENT = {"GIT_AUTHOR_NAME": "streams", "GIT_AUTHOR_EMAIL": "streams@localhost"}
+WIP_IDENT = {
+    "GIT_AUTHOR_NAME": "streams",
+    "GIT_AUTHOR_EMAIL": "streams@localhost",
+    "GIT_COMMITTER_NAME": "streams",
+    "GIT_COMMITTER_EMAIL": "streams@localhost",
+}
 
 
 def head_or_none(worktree: Path) -> door.Oid | None:
@@ -66,19 +72,14 @@ def snapshot_tree(worktree: Path) -> door.Oid:
 
 
 def wip_commit(worktree: Path, tree: str, parent: str, message: str) -> door.Oid:
-    """A commit of ``tree`` on ``parent`` (``commit-tree``: no hook runs, no ref moves), signed by
-    the configured identity or, when there is none, by ``streams``."""
-    env = {} if _has_ident(worktree) else {**WIP_IDENT, "GIT_COMMITTER_NAME": "streams",
-                                          "GIT_COMMITTER_EMAIL": "streams@localhost"}  # fmt: skip
-    res = door.run("commit-tree", tree, "-p", parent, cwd=worktree, input=message.encode(), env=env)
+    """A commit of ``tree`` on ``parent`` (``commit-tree``: no hook runs, no ref moves), by the
+    configured identity or, when git knows none here, by ``streams``."""
+    res = door.run("commit-tree", tree, "-p", parent, cwd=worktree, input=message.encode(), check=False)
+    if res.returncode != 0 and "ident" in res.stderr.decode("utf-8", "replace").lower():
+        res = door.run("commit-tree", tree, "-p", parent, cwd=worktree, input=message.encode(), env=WIP_IDENT)
+    elif res.returncode != 0:
+        raise GitError(("git", "commit-tree", tree, "-p", parent), res.returncode, res.stdout, res.stderr)
     return door.Oid(res.text.strip())
-
-
-def _has_ident(worktree: Path) -> bool:
-    return all(
-        door.run("var", var, cwd=worktree, check=False).returncode == 0
-        for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT")
-    )
 
 
 def tree_paths_changed(cwd: Path, old: str, new: str) -> list[str]:
