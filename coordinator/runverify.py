@@ -5,7 +5,8 @@
    function, ``streams.scope.verify``: commits already on the base are not the attempt's; shared
    paths pass, their leases having been checked at commit time). Else ``scope_violation``, naming
    the paths.
-2. **Evidence.** At least one commit of ``since..HEAD`` changes something besides the stream's own
+2. **Evidence.** The worktree is on the stream's branch with no rebase, merge, cherry-pick or
+   revert in progress, and at least one commit of ``since..HEAD`` changes something besides the stream's own
    progress file (``.streams/stream-<name>.md``); an empty commit or a progress update is not work.
    Or the progress file *as committed at HEAD* says why no change was needed: status
    ``completed`` and a Completed Tasks item ``No change needed: <why>`` (any case, a reason after
@@ -119,6 +120,8 @@ def verify_attempt(
         cause = f"commits change {_plural(len(out_of_scope), 'path')} outside stream {name}'s scope: " + _shown(
             out_of_scope
         )
+    elif (astray := _astray(cfg, name, worktree)) is not None:
+        klass, cause = FailureClass.EVIDENCE_MISMATCH, astray
     elif not work and reason is None:
         klass, cause = FailureClass.EVIDENCE_MISMATCH, NO_EVIDENCE
     elif check:
@@ -144,6 +147,18 @@ def verify_attempt(
         check=result,
         no_change=reason,
     )
+
+
+def _astray(cfg: Config, name: str, worktree: Path) -> str | None:
+    """Why the worktree's state is not a finished attempt on the stream's branch, or None."""
+    operation, _ = git.worktree_operation(worktree)
+    if operation is not None:
+        return f"exit 0 but a {operation} is in progress in the worktree"
+    on = git.symbolic_head(worktree)
+    if on != cfg.branch_ref(name):
+        where = "HEAD is detached" if on is None else f"it is on {on.removeprefix('refs/heads/')}"
+        return f"exit 0 but the worktree is not on {cfg.branch(name)}: {where}"
+    return None
 
 
 def _claim(worktree: Path, head: str, rel: str) -> Progress | None:

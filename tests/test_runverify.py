@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,17 @@ def judge(repo: Repo, since: str, *, check: str | None = None, timeout: float = 
         wip_ref=wip_ref("api", "run1", attempt),
         check_timeout=timeout,
     )
+
+
+def all_gone(pids: list[int]) -> bool:
+    """Whether every process of ``pids`` is dead, allowing the kernel a moment to deliver a SIGKILL
+    already sent (a wait for a condition, not a timing assertion)."""
+    deadline = time.monotonic() + 10
+    while any(pid_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def head(repo: Repo) -> str:
@@ -166,14 +178,14 @@ def test_a_check_timeout_kills_its_whole_process_group(started: Repo, tmp_path: 
     assert v.check.timed_out and v.check.exit_code is None and "timed out after 1s" in v.cause
     assert "started" in v.check.log_tail and "never" not in v.check.log_tail
     found = [int(p) for p in pids.read_text().split()]
-    assert len(found) == 2 and not any(pid_alive(p) for p in found)  # the shell ignored TERM: KILL got it
+    assert len(found) == 2 and all_gone(found)  # the shell ignored TERM: KILL got it
 
 
 def test_run_check_leaves_no_stray_child_after_a_normal_exit(tmp_path: Path) -> None:
     pid_file = tmp_path / "child"
     result = run_check(f"sleep 300 & echo $! > {pid_file}; echo 3 passed", tmp_path, tmp_path / "log")
     assert result.passed and result.passed_count == 3
-    assert not pid_alive(int(pid_file.read_text()))
+    assert all_gone([int(pid_file.read_text())])
 
 
 @pytest.mark.parametrize(
@@ -196,3 +208,13 @@ def test_the_check_sees_no_git_variables(tmp_path: Path, monkeypatch: pytest.Mon
     result = run_check('test -z "$GIT_DIR" && echo 1 passed', tmp_path, tmp_path / "log", env={"EXTRA": "1"})
     assert result.passed, result.log_tail
     assert os.environ["GIT_DIR"] == "/nowhere"
+
+
+def test_a_worktree_left_off_its_branch_is_an_evidence_mismatch(started: Repo) -> None:
+    wt, since = started.worktree("api"), head(started)
+    started.write("src/api/app.py", "v2\n", cwd=wt)
+    started.commit_all("api: v2", cwd=wt)
+    started.git("checkout", "-q", "--detach", cwd=wt)
+    v = judge(started, since)
+    assert v.klass == FailureClass.EVIDENCE_MISMATCH and v.work_commits == 1
+    assert v.cause == "exit 0 but the worktree is not on streams/api: HEAD is detached"
