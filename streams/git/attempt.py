@@ -10,8 +10,6 @@ re-reads only the files that changed), or HEAD's tree when the worktree has no i
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,6 +51,9 @@ def snapshot_tree(worktree: Path) -> door.Oid:
     """A tree of everything in ``worktree`` now: tracked changes (staged or not), deletions, and
     untracked files that are not ignored; written through a temporary index seeded from the
     worktree's own (copied) or from HEAD's tree. The worktree's index, files and refs are untouched."""
+    import shutil  # here, not at the top: every command imports this package, few snapshot
+    import tempfile
+
     git_index = Path(door.out("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=worktree))
     with tempfile.TemporaryDirectory(prefix="streams-wip-") as tmp:
         index = Path(tmp) / "index"
