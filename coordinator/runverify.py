@@ -113,7 +113,7 @@ def verify_attempt(
     reason = no_change_reason(claim) if said_now else None  # said by this attempt, not left over
     wip = snapshot(worktree, wip_ref, f"streams: {name}: leftovers of an attempt, at {head[:12]}")
     flags = _flags(claim, bool(work), reason, wip)
-    klass, cause = None, f"{len(work)} work {_plural(len(work), 'commit')}, in scope"
+    klass, cause = None, f"{_plural(len(work), 'work commit')}, in scope"
     result: CheckResult | None = None
     if out_of_scope:
         klass = FailureClass.SCOPE_VIOLATION

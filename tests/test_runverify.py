@@ -70,6 +70,7 @@ def test_in_scope_work_is_verified_and_measured(started: Repo) -> None:
     assert (v.commits, v.work_commits) == (3, 2)
     assert (v.files, v.insertions, v.deletions) == (2, 3, 1)  # the progress file left out
     assert v.out_of_scope == () and v.flags == () and v.wip is None and v.check is None
+    assert v.cause == "2 work commits, in scope"
 
 
 def test_an_out_of_scope_commit_made_with_hooks_off_is_a_scope_violation(started: Repo) -> None:
