@@ -1,31 +1,38 @@
-"""The closed sets of ``streams run``: how an attempt ended (its class) and where a stream stands.
-
-Shared by the runner, the verification after an attempt, the status dashboard and the reports.
+"""The closed sets of ``streams run``: how an attempt ended, as the runner, the reports and the
+metrics name it (DESIGN "Coordination": failure classes, evidence flags), where a stream and a run
+stand, and the one rule by which a progress file says why a stream needed no change.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+from streams.progress import Progress, ProgressStatus
 
 
 class FailureClass(StrEnum):
-    """Why an attempt did not end verified (DESIGN "Failure classes"), each with a one-line cause."""
+    """The closed set of ways an attempt fails (each recorded with a one-line cause); ``interrupted``
+    and ``skipped`` are outcomes that are not failures and cost no retry."""
 
-    FAILED = "failed"  # exit code not special
-    BLOCKED = "blocked"  # exit 3: needs a human
+    FAILED = "failed"  # the agent exited with a code that is not special
+    BLOCKED = "blocked"  # exit 3: needs a human (the question is in the progress file)
     TEMPFAIL = "tempfail"  # exit 75: try again later
-    TIMEOUT = "timeout"  # the wall-clock limit
+    TIMEOUT = "timeout"  # the wall-clock timeout stopped it
     STALL = "stall"  # no commit, progress write or log output for stall_timeout
-    CRASH = "crash"  # a signal we did not send
+    CRASH = "crash"  # killed by a signal we did not send
     LAUNCH_ERROR = "launch_error"  # the command or the worktree is missing
-    CHECK_FAILED = "check_failed"
-    SCOPE_VIOLATION = "scope_violation"
-    EVIDENCE_MISMATCH = "evidence_mismatch"  # exit 0 with nothing in git to show for it
-    CONFLICT = "conflict"  # the merge queue ejected it: a conflict with the base
-    INTERRUPTED = "interrupted"  # our Ctrl-C, a pause --now, a runner crash: not a failure, no retry spent
+    CHECK_FAILED = "check_failed"  # exit 0, but the configured check failed
+    SCOPE_VIOLATION = "scope_violation"  # exit 0, but a commit changes paths outside the scope
+    EVIDENCE_MISMATCH = "evidence_mismatch"  # exit 0, but git shows no work and the progress no reason
+    CONFLICT = "conflict"  # the merge queue could not land it
+    INTERRUPTED = "interrupted"  # our Ctrl-C, a pause --now, a runner crash: not a failure
+    SKIPPED = "skipped"  # never ran: a dependency failed (blocked_by names it)
 
 
-RETRYABLE = frozenset({FailureClass.TEMPFAIL, FailureClass.TIMEOUT, FailureClass.STALL, FailureClass.CRASH})
+RETRIED = frozenset({FailureClass.TEMPFAIL, FailureClass.TIMEOUT, FailureClass.STALL, FailureClass.CRASH})
+
+
 # after these, a stream with a `fallback:` command retries with it
 FALLBACK_AFTER = frozenset({FailureClass.FAILED, FailureClass.CRASH})
 
@@ -57,3 +64,31 @@ class RunStatus(StrEnum):
     COMPLETED_WITH_FAILURES = "completed_with_failures"
     HALTED = "halted"
     BLOCKED = "blocked"  # finished, and a stream waits for a human
+
+
+class EvidenceFlag(StrEnum):
+    """What a wave report flags beside a verdict: the agent's claim against git."""
+
+    CLAIMED_DONE_NO_COMMITS = "claimed_done_no_commits"  # progress completed, no work commit, no reason
+    COMMITS_BUT_CLAIMED_FAILED = "commits_but_claimed_failed"  # work commits, progress says failed
+    PLACEHOLDER_TEXT = "placeholder_text"
+    DIRTY_WORKTREE = "dirty_worktree"  # uncommitted leftovers (saved as a WIP snapshot)
+    BEHIND_BASE = "behind_base"
+
+
+# A Completed Tasks item of this form, in a progress file whose status is ``completed``, is how an
+# agent says its stream needed no change: ``No change needed: <why>`` (any case; the reason may not
+# be empty). `streams progress --done "No change needed: the API already returns 404"` writes one.
+NO_CHANGE_PREFIX = "no change needed:"
+_NO_CHANGE = re.compile(r"^\s*no change needed\s*:\s*(\S.*)$", re.IGNORECASE)
+
+
+def no_change_reason(progress: Progress | None) -> str | None:
+    """Why the stream needed no change, when its progress file says so by the rule above; else None."""
+    if progress is None or progress.status != ProgressStatus.COMPLETED:
+        return None
+    for item in progress.completed:
+        m = _NO_CHANGE.match(item)
+        if m:
+            return m.group(1).strip()
+    return None

@@ -79,6 +79,8 @@ CODES: dict[str, tuple[int, str]] = {
     "run_blocked": (EXIT_HALTED, "a run finished with a stream blocked: it needs a human (its progress file says why)"),
     "run_interrupted": (EXIT_INTERRUPTED, "a run stopped by Ctrl-C (or TERM): its agents stopped, their work saved"),
     "no_run": (EXIT_FAILURE, "no run of `streams run` is recorded (or not the one named)"),
+    "wip_exists": (EXIT_FAILURE, "a WIP snapshot ref of that name exists already (snapshots are create-only)"),
+    "wip_changed": (EXIT_FAILURE, "discard refused: the worktree changed since its WIP snapshot (nothing discarded)"),
     # streams merge
     "merge_stopped": (EXIT_HALTED, "merge: a stream was ejected or rolled back (each one's reason in the report)"),
     "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),
