@@ -312,7 +312,11 @@ class FSWatch:
         """(does a change at ``<common>/<rel>`` matter, the worktree whose state it may change)."""
         top, name = rel[0], rel[-1]
         if top == paths.STATE_DIR:
-            wanted = len(rel) > 1 and (rel[1] in (paths.LOCKS_DIR, paths.AGENTS_DIR) or rel[1:] == [paths.STATE_FILE])
+            wanted = len(rel) > 1 and (
+                rel[1] == paths.LOCKS_DIR
+                or rel[1:] == [paths.STATE_FILE]
+                or (rel[1] == paths.RUNS_DIR and name in ("state.json", "latest"))  # a run's records
+            )
             return wanted, None
         if name.endswith(".lock") or top in COMMON_NOISE:
             return False, None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
+from coordinator.check import run_check
 from coordinator.gitlocks import locks_hint
 from coordinator.landing import (
     Undone,
@@ -55,7 +55,6 @@ from streams.state import sync_lock
 from streams.workspace import Workspace
 
 STRATEGIES = ("squash", "rebase", "merge")
-CHECK_LOG_TAIL = 20  # lines of a failed check's output in the ejection reason
 CAS_RETRIES = 3  # the base moved under a landing: rebuild the candidate on its new tip, this often
 
 
@@ -400,19 +399,13 @@ def _message(ws: Workspace, config: Config, name: str, work: list[str]) -> str:
 
 
 def _run_check(ws: Workspace, command: str, name: str, candidate: str) -> tuple[bool, str, str]:
-    """Run ``command`` in the integration worktree with ``candidate`` checked out: (passed, log, tail)."""
+    """Run ``command`` in the integration worktree with ``candidate`` checked out: (passed, log, one
+    line saying how it ended with its output's tail)."""
     where = _integration(ws, candidate)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     log = Path(paths.logs_dir(ws.common_dir)) / f"merge-check-{name}-{stamp}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**git.no_git_env(), "STREAMS_STREAM": name, "STREAMS_CANDIDATE": candidate}
-    with open(log, "wb") as fh:
-        proc = subprocess.run(
-            ["sh", "-c", command], cwd=where, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False
-        )
-    text = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    tail = " / ".join(ln.strip() for ln in text[-CHECK_LOG_TAIL:] if ln.strip()) or f"exit {proc.returncode}"
-    return proc.returncode == 0, str(log), f"`{command}` exited {proc.returncode}: {tail}"
+    result = run_check(command, where, log, env={"STREAMS_STREAM": name, "STREAMS_CANDIDATE": candidate})
+    return result.passed, str(log), result.summary(command)
 
 
 def _integration(ws: Workspace, commit: str) -> Path:

@@ -74,13 +74,23 @@ streams[].overlaps           {stream: [str]}   other streams that changed the sa
 streams[].last_commit        str | null        author date of the branch tip (ISO 8601, UTC; a
                                                rebase by sync keeps it)
 streams[].last_commit_age    float | null      seconds since then
-streams[].agent_pid          int | null        pid from the agent's pid file
-streams[].agent_running      bool              that process is alive
+streams[].agent_pid          int | null        pid of its agent's last attempt in the latest run
+                                               (the runner's records: ``runs/<id>/state.json``)
+streams[].agent_running      bool              that process is alive (same pid, same start time)
+streams[].run                RunCell | null    the stream in the latest run: run_id, wave, status
+                                               (pending | queued | running | retry_wait |
+                                               verified | landed | failed | blocked | skipped |
+                                               interrupted), attempt, failure (its class, null
+                                               when none), cause (one line)
 streams[].errors             [str]             what could not be read for this row
 streams[].landed             str | null        the commit ``streams merge`` landed it as (state
                                                ``landed``: its branch and worktree are gone)
 streams[].active             bool              started, not halted, and progress ``in_progress``
                                                or an agent running (what summary.active counts)
+run                          RunView | null    the latest run of ``streams run``: run_id,
+                                               status (running | halting | interrupted |
+                                               completed | completed_with_failures | halted |
+                                               blocked), wave (now running), waves, runner_alive
 warnings                     [str]             what could not be read for the whole snapshot
 ===========================  ================  ==================================================
 """
@@ -109,6 +119,30 @@ LANDED = PlaceState.LANDED
 class ScopeIssue:
     path: str
     reason: str
+
+
+@dataclass(frozen=True)
+class RunCell:
+    """A stream in the latest run (``streams[].run``)."""
+
+    run_id: str
+    wave: int
+    status: str
+    attempt: int
+    failure: str | None
+    cause: str
+
+
+@dataclass(frozen=True)
+class RunView:
+    """The latest run (``run``). A run whose runner is gone while it says running shows
+    ``interrupted``."""
+
+    run_id: str
+    status: str
+    wave: int
+    waves: int
+    runner_alive: bool
 
 
 @dataclass(frozen=True)
@@ -142,6 +176,7 @@ class StreamStatus:
     agent_running: bool = False
     errors: tuple[str, ...] = ()
     landed: str | None = None
+    run: RunCell | None = None
 
     json_properties: ClassVar[tuple[str, ...]] = ("active",)  # derived facts the JSON carries too
 
@@ -184,6 +219,7 @@ class Snapshot:
     summary: Summary
     streams: tuple[StreamStatus, ...]
     warnings: tuple[str, ...] = ()
+    run: RunView | None = None
 
 
 def summarize(

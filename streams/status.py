@@ -16,10 +16,9 @@ the dashboard's own copy of the worktree's index (``private_index``), every othe
 other rows are unaffected. A ``Collector`` kept across refreshes (``--watch``) caches what is keyed
 by commit ids, so a refresh pays only for what moved.
 
-Agents: a stream's agent counts as running while ``<git-common-dir>/streams/agents/<name>.pid``
-holds the pid (first line, decimal) of a live process. The runner writes it when it launches the
-agent and removes it when the agent exits; a stale file shows ``agent_pid`` with
-``agent_running: false``.
+Agents and runs: from the latest run's records (``runs/<id>/state.json``, written by the
+runner): a stream's agent counts as running while its last attempt has not ended and its pid is
+alive with the start time recorded for it (a reused pid is never the agent).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams import git, hooks_install, places
+from streams import git, hooks_install, places, runstate
 from streams.config import Config, progress_path
 from streams.dashboard import (
     BRANCH_ONLY,
@@ -40,6 +39,8 @@ from streams.dashboard import (
     NOT_STARTED,
     STARTED,
     UNCONFIGURED,
+    RunCell,
+    RunView,
     ScopeIssue,
     Snapshot,
     StreamStatus,
@@ -47,17 +48,16 @@ from streams.dashboard import (
     summarize,
 )
 from streams.git import RefTip
-from streams.kernel import paths
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
 from streams.kernel.locks import Lease, LeaseView, list_leases
-from streams.kernel.procs import pid_alive
 from streams.landings import landed
 from streams.places import PlaceState
 from streams.predict import predict_conflicts
 from streams.private_index import READERS_FILE, WorktreeRead, private_index, read_worktree
 from streams.progress import Progress, read_progress
 from streams.progress import parse as parse_progress
+from streams.runclass import RunStatus
 from streams.scope import check_paths
 from streams.state import Halt, read_halts
 from streams.workspace import Workspace
@@ -85,24 +85,25 @@ __all__ = [
 DEFAULT_THREADS = 4
 
 
-def agent_pid_file(ws: Workspace, name: str) -> Path:
-    """Where the runner records the pid of a stream's agent."""
-    return Path(paths.agent_pid_file(ws.common_dir, name))
-
-
 # --- reading the pieces other areas own --------------------------------------------------------------
 
 
-def read_agent(ws: Workspace, name: str) -> tuple[int | None, bool]:
-    try:
-        text = agent_pid_file(ws, name).read_text(encoding="utf-8")
-    except OSError:
-        return None, False
-    try:
-        pid = int(text.split()[0])
-    except (ValueError, IndexError):
-        return None, False
-    return pid, pid_alive(pid)
+def read_run(ws: Workspace) -> tuple[RunView | None, dict[str, tuple[RunCell, int | None, bool]]]:
+    """The latest run, and per stream of it: its cell, its agent's pid, whether that agent runs."""
+    latest = runstate.read_latest(ws)
+    if latest is None:
+        return None, {}
+    record, runner = latest
+    alive = runner is not None and runner.alive
+    status = str(record.status)
+    if not alive and record.status in (RunStatus.RUNNING, RunStatus.HALTING):
+        status = str(RunStatus.INTERRUPTED)
+    cells: dict[str, tuple[RunCell, int | None, bool]] = {}
+    for name, s in record.streams.items():
+        last = s.last
+        cell = RunCell(record.run_id, s.wave, str(s.status), len(s.attempts), s.klass, s.cause)
+        cells[name] = (cell, last.pid if last and last.pid else None, bool(last and runstate.agent_alive(last)))
+    return RunView(record.run_id, status, record.wave, len(record.waves), alive), cells
 
 
 def _describe(exc: BaseException) -> str:
@@ -459,6 +460,7 @@ class Collector:
             paths.discard(progress_path(r.name))
             changed[r.name] = frozenset(paths)
         held, live = _held_locks(leases, now)
+        run, runs = read_run(self.ws)
         result: list[StreamStatus] = []
         for r in rows:
             overlaps = {
@@ -470,7 +472,7 @@ class Collector:
             halt = halts.get(r.name)
             if halt is not None and not (r.state == STARTED and r.operation):
                 halt = None  # finished by hand, or the stream stopped: git says it is over (sync drops the record)
-            pid, running = read_agent(self.ws, r.name)
+            cell, pid, running = runs.get(r.name, (None, None, False))
             merged = self._landed.get(r.name) if r.state == NOT_STARTED else None
             result.append(
                 StreamStatus(
@@ -503,6 +505,7 @@ class Collector:
                     agent_running=running,
                     errors=tuple(r.errors),
                     landed=merged,
+                    run=cell,
                 )
             )
         return Snapshot(
@@ -513,6 +516,7 @@ class Collector:
             summary=summarize(result, live, *self._hooks()),
             streams=tuple(result),
             warnings=tuple(warnings),
+            run=run,
         )
 
 

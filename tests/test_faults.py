@@ -24,6 +24,7 @@ import pytest
 
 from streams.git import fetch_lock_files as fetch_locks
 from streams.git import stale_lock_files as stale_locks
+from streams.kernel.procs import group_members
 from streams.progress import read_progress
 from streams.state import read_state
 from streams.workspace import discover
@@ -34,22 +35,6 @@ MAX_ATTEMPTS = 60
 SEED = int(os.environ.get("STREAMS_FAULT_SEED", "0")) or random.SystemRandom().randrange(1, 1 << 30)
 STREAMS = ("api", "ui", "docs")
 OWNED = {"api": "src/api", "ui": "src/ui", "docs": "docs"}
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
 
 
 def kill_at_random(argv: list[str], cwd: Path, rng: random.Random, *, whole_group: bool, max_delay: float) -> bool:

@@ -39,6 +39,7 @@ import pytest
 import streams.dashboard
 from coordinator import landing, resolve
 from coordinator import merge as merging
+from coordinator import plan as planning
 from streams import brief, hooks_install, progress, scope, state, worktrees
 from streams.cli import check as cli_check
 from streams.cli import locks as cli_locks
@@ -116,6 +117,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
+    **_documented(planning),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
@@ -405,7 +407,28 @@ def case_brief(tmp: Path) -> Outputs:
     return [("Brief", here), ("Brief", named)]
 
 
+def case_plan(tmp: Path) -> Outputs:
+    repo = make_repo(tmp, config=PLAN_CONFIG)
+    planned = data(["plan"], repo.root)
+    assert planned["waves"][1]["mode"] == "parallel" and planned["graph"]
+    selected = data(["plan", "--no-merge", "d"], repo.root)
+    assert selected["external"] == ["b", "c"] and selected["notes"]
+    return [("Plan", planned), ("Plan", selected)]
+
+
+PLAN_CONFIG = """\
+version: 1
+base: main
+streams:
+  a: {owns: [src/api/**]}
+  b: {owns: [src/ui/**], depends: [a]}
+  c: {owns: [docs/**], depends: [a]}
+  d: {owns: [tests/**], depends: [b, c]}
+"""
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
+    "plan": case_plan,
     "brief": case_brief,
     "merge": case_merge,
     "check": case_check,

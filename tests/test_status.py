@@ -21,6 +21,7 @@ from streams import dashboard
 from streams import status as status_mod
 from streams.kernel import paths
 from streams.progress import Progress, render
+from streams.runclass import StreamStatus
 from tests.conftest import DEFAULT_FILES, Repo, git, make_repo, run_cli
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -446,23 +447,46 @@ def test_branch_only_and_unconfigured_streams(repo: Repo) -> None:
     assert "branch only" in line_of(out, "api") and "unconfigured" in line_of(out, "docs")
 
 
-def test_agent_running_from_its_pid_file(repo: Repo) -> None:
+def test_agent_running_from_the_runners_records(repo: Repo) -> None:
+    """The AGENT cell comes from the latest run's state.json: the pid and its start time."""
+    from streams.kernel.procs import start_time
+    from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord
+    from streams.workspace import discover
+
     start(repo, "api")
-    agents = repo.root / ".git" / "streams" / "agents"
-    agents.mkdir(parents=True, exist_ok=True)
+    ws = discover(repo.root)
+    rd = RunDir(ws, "20261202-000000-abcd")
+    rd.create({"waves": []}, "digest")
     agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    record = RunRecord(rd.run_id, "digest", ["api"], [["api"]], wave=1)
+    attempt = Attempt(1, "agent", pid=agent.pid, start_time=start_time(agent.pid), started=1.0)
+    record.streams["api"] = StreamRecord("api", 1, status=StreamStatus.RUNNING, attempts=[attempt])
+    rd.save(record)
     try:
-        (agents / "api.pid").write_text(f"{agent.pid}\n")
-        api = row(snapshot(repo), "api")
+        data = snapshot(repo)
+        api = row(data, "api")
         assert (api["agent_pid"], api["agent_running"]) == (agent.pid, True)
+        assert api["run"] == {
+            "run_id": rd.run_id,
+            "wave": 1,
+            "status": "running",
+            "attempt": 1,
+            "failure": None,
+            "cause": "",
+        }
+        assert data["run"]["run_id"] == rd.run_id and data["run"]["runner_alive"] is False
+        assert data["run"]["status"] == "interrupted"  # it says running, but no runner holds it
         assert f"running {agent.pid}" in line_of(text(repo), "api")
+        attempt.start_time = "1"  # the same pid with another start time is another process
+        rd.save(record)
+        assert row(snapshot(repo), "api")["agent_running"] is False
     finally:
         agent.kill()
         agent.wait()
+    attempt.start_time = None
+    rd.save(record)
     api = row(snapshot(repo), "api")
     assert (api["agent_pid"], api["agent_running"]) == (agent.pid, False)
-    (agents / "api.pid").write_text("garbage\n")
-    assert row(snapshot(repo), "api")["agent_pid"] is None
 
 
 def test_names_select_rows_and_unknown_names_fail(repo: Repo) -> None:

@@ -35,10 +35,10 @@ import pytest
 from streams.git import replay, stale_lock_files
 from streams.kernel import fence as kfence
 from streams.kernel.paths import MOVE_LOCK_TAG
+from streams.kernel.procs import group_members
 from streams.state import begin_rebase
 from streams.workspace import discover
 from tests.conftest import Repo, git, run_cli
-from tests.test_faults import group_members
 from tests.test_sync import advance_main
 
 KILLS = int(os.environ.get("STREAMS_SYNC_KILLS", "20"))  # kills that land while sync still runs

@@ -239,6 +239,7 @@ COMMAND_MODULES = {
     "status": "status",
     "check": "check",
     "merge": "merge",
+    "plan": "plan",
     "brief": "brief",
 }
 

@@ -75,8 +75,8 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> Reply[Snap
     stream: progress status and completion, current task, commits ahead/behind the base, dirty
     files, uncommitted out-of-scope edits, leases held with time left, halted or conflicted state,
     conflicts a rebase onto the base would hit, other streams that changed the same files, age of
-    the last commit, and whether its agent is running (a live pid in
-    <git-common-dir>/streams/agents/NAME.pid).
+    the last commit, and its agent in the latest `streams run` (running with its pid, or how
+    its last attempt ended), from the runner's records.
 
     Read-only: git is polled with GIT_OPTIONAL_LOCKS=0, so it never takes index.lock from an
     agent. On a terminal --watch is a live view (Ctrl-C quits); off a terminal it prints one
@@ -185,8 +185,15 @@ def overlap_cell(r: StreamStatus) -> str:
 
 
 def agent_cell(r: StreamStatus) -> str:
+    """The stream's agent in the latest run: ``running 4242 (a2)``, ``retry_wait: timeout``,
+    ``verified``; ``-`` outside a run."""
+    attempt = f" (a{r.run.attempt})" if r.run is not None and r.run.attempt > 1 else ""
     if r.agent_running:
-        return f"running {r.agent_pid}"
+        return f"running {r.agent_pid}{attempt}"
+    if r.run is not None:
+        if r.run.failure and r.run.status in ("failed", "blocked", "retry_wait", "interrupted"):
+            return f"{r.run.status}: {r.run.failure}{attempt}"
+        return r.run.status
     if r.agent_pid is not None:
         return f"exited {r.agent_pid}"
     return "-"
@@ -227,6 +234,9 @@ def summary_text(snap: Snapshot) -> str:
     elif s.started and not s.hooks_ok:
         bad = [f"{name} {state}" for name, state in s.hooks.items() if state != "installed"]
         parts.append(f"hooks: {', '.join(bad)} (`streams hooks install` from the main worktree)")
+    if snap.run is not None:
+        r = snap.run
+        parts.append(f"run {r.run_id} {r.status}" + (f" wave {r.wave}/{r.waves}" if r.status == "running" else ""))
     shown = snap.base_ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
     base = f"base {shown} {snap.base_tip[:10]}" if snap.base_tip else f"base {shown} (missing)"
     return f"{' · '.join(parts)}   [{base}]"

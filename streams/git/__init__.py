@@ -6,6 +6,8 @@ what it asks about:
   ``Oid`` and ``RefName``;
 - ``refs``: repository discovery, refs and objects, history, fetch and push;
 - ``replay``: a stream's commits replayed onto the upstream without a worktree, and published;
+- ``attempt``: an agent's attempt: its uncommitted work saved through a temporary index (a WIP
+  snapshot), put back to HEAD, and the size of what its commits changed;
 - ``worktree``: the worktree list, status, the index and commits, a worktree's state files, rebases,
   stale lock files.
 
@@ -14,6 +16,7 @@ git's output live in ``streams.kernel.gitparse`` (the hooks share them); the hoo
 themselves (``streams.hook``), the one documented exception.
 """
 
+from streams.git.attempt import *  # noqa: F403
 from streams.git.door import *  # noqa: F403
 from streams.git.refs import *  # noqa: F403
 from streams.git.replay import *  # noqa: F403

@@ -24,6 +24,7 @@ __all__ = [
     "commits_only_in",
     "config_get",
     "delete_ref",
+    "diff_stat",
     "divergence",
     "fast_import",
     "fetch",
@@ -298,6 +299,22 @@ def commits_not_on(cwd: Path, base: str, tip: str, *, ignoring: Sequence[str] = 
         "rev-list", "--right-only", "--cherry-pick", "--no-merges", f"{base}...{tip}", "--", ".", *excludes, cwd=cwd
     )
     return [door.Oid(c) for c in res.text.split()]
+
+
+def diff_stat(cwd: Path, old: str, new: str, *, ignoring: Sequence[str] = ()) -> tuple[int, int, int, int]:
+    """(commits, files, insertions, deletions) from ``old`` to ``new``: the commits of
+    ``old..new`` that change more than the paths in ``ignoring``, and the net change without them
+    (binary files count as files, with no lines)."""
+    excludes = [f":(exclude){p}" for p in ignoring]
+    commits = door.run("rev-list", "--count", f"{old}..{new}", "--", ".", *excludes, cwd=cwd).text.strip()
+    res = door.run("diff", "--numstat", "-z", "--no-renames", old, new, "--", ".", *excludes, cwd=cwd)
+    files = insertions = deletions = 0
+    for entry in door.split_z(res.stdout):
+        added, removed, _path = [*entry.split("\t", 2), "", ""][:3]
+        files += 1
+        insertions += int(added) if added.isdigit() else 0
+        deletions += int(removed) if removed.isdigit() else 0
+    return int(commits or 0), files, insertions, deletions
 
 
 def range_changes(

@@ -74,6 +74,13 @@ CODES: dict[str, tuple[int, str]] = {
     "incomplete": (EXIT_FAILURE, "--continue: the finished rebase lost commits of the original tip (kept under a ref)"),
     "abort_failed": (EXIT_FAILURE, "`--abort` could not restore the original tip"),
     "conflict_markers": (EXIT_HALTED, "--continue refused: files that were in conflict still hold conflict markers"),
+    # streams run
+    "run_failed": (EXIT_FAILURE, "a run finished with failures or skipped streams (each one's class and cause named)"),
+    "run_blocked": (EXIT_HALTED, "a run finished with a stream blocked: it needs a human (its progress file says why)"),
+    "run_interrupted": (EXIT_INTERRUPTED, "a run stopped by Ctrl-C (or TERM): its agents stopped, their work saved"),
+    "no_run": (EXIT_FAILURE, "no run of `streams run` is recorded (or not the one named)"),
+    "wip_exists": (EXIT_FAILURE, "a WIP snapshot ref of that name exists already (snapshots are create-only)"),
+    "wip_changed": (EXIT_FAILURE, "discard refused: the worktree changed since its WIP snapshot (nothing discarded)"),
     # streams merge
     "merge_stopped": (EXIT_HALTED, "merge: a stream was ejected or rolled back (each one's reason in the report)"),
     "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),

@@ -45,6 +45,17 @@ KINDS: dict[str, str] = {
     "merge.land": "a stream landed on the base (base_before, merged, commits)",
     "merge.undo": "the last landing undone: the base back at base_before",
     "fence.halt": "a fence a dead sync left over a half-done rebase, turned into a halted fence",
+    "run.start": "`streams run` began a run (run, streams, waves, plan digest)",
+    "run.wave.start": "a wave of a run began (run, wave, streams)",
+    "run.attempt.start": "an agent launched (run, stream, attempt, pid, command)",
+    "run.attempt.end": "an attempt ended (run, stream, attempt, class or verified, cause)",
+    "run.retry": "a stream will be tried again after a backoff (run, stream, attempt, delay)",
+    "run.skip": "a stream skipped: a dependency failed or the run halted (run, stream, blocked_by)",
+    "run.halt": "a run stops starting agents: a critical failure or the --halt threshold (run, reason)",
+    "run.pool.pause": "a sub-pool paused after a rate limit (run, pool, until)",
+    "run.land": "a wave's verified streams landed by the merge queue (run, wave, landed, ejected)",
+    "run.wave.end": "a wave settled (run, wave, counts)",
+    "run.end": "a run finished (run, status, counts)",
 }
 
 

@@ -80,7 +80,6 @@ def read_marker(git_dir: str | os.PathLike[str]) -> str | None:
 STATE_DIR = "streams"
 LOCKS_DIR = "locks"  # leases: locks/<dir>/.<file>.lock
 CACHE_DIR = "cache"  # the hooks' compiled config, the tree check
-AGENTS_DIR = "agents"  # <stream>.pid of a running agent
 LOGS_DIR = "logs"
 STATE_FILE = "state.json"
 STATE_LOCK = "state.json.flock"
@@ -147,11 +146,6 @@ def brief_file(run_directory: str | os.PathLike[str], name: str) -> str:
 
 def attempt_log(run_directory: str | os.PathLike[str], name: str, attempt: int) -> str:
     return os.path.join(os.fspath(run_directory), "logs", name, f"{attempt}.log")
-
-
-def agent_pid_file(common_dir: str | os.PathLike[str], name: str) -> str:
-    """Where the runner records the pid of stream ``name``'s agent (the dashboard reads it)."""
-    return os.path.join(state_dir(common_dir), AGENTS_DIR, f"{name}.pid")
 
 
 # --- refs ----------------------------------------------------------------------------------------------

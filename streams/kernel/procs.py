@@ -116,3 +116,23 @@ def _paths_named(pid: str, cwd: str) -> list[str]:
     except OSError:
         pass
     return [os.path.realpath(os.path.join(cwd, os.fsdecode(p))) for p in named if p and not p.startswith(b"-")]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid`` (empty with no ``/proc``)."""
+    members: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return members
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
