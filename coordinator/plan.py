@@ -21,11 +21,11 @@ run separately), it is listed in ``external`` and named in the step's and the wa
 selection's own dependencies still order its waves.
 
 **Without merging** (``streams run --no-merge``, or ``run.merge: false``) nothing lands between
-waves, so a dependent stream starts from its dependency's branch tip instead of the base
-(``start_from``). A stream has one start: with several dependencies it starts from the branch of
-the one planned last (latest wave, then config order); the others' work is not in that branch,
-and ``notes`` says so. A stream whose dependencies are all external starts from the first one's
-branch (if that branch is gone, its work has landed and the base is the start).
+waves, and every stream still starts from the base (``start_from`` is ``base``): a branch cut from
+a dependency's tip would hold that stream's commits, which the scope check (hooks, ``verify``,
+the merge queue) judges as the dependent's own and refuses. ``notes`` says, per dependent, on
+which branches its dependencies' work waits for it to read (``git show streams/a:PATH``) until it
+lands with ``streams merge``.
 
 The plan is a value: the same config, selection and merge setting give the same plan, and the
 same ``digest`` (sha256 of its canonical JSON: sorted keys, no spaces, UTF-8; the config's path
@@ -371,27 +371,17 @@ def _starts(
     merge: bool,
 ) -> tuple[dict[str, str], list[str]]:
     """Each stream's ``start_from``, and the notes on dependencies a start leaves out."""
+    starts = {s.name: "base" for s in streams}
     if merge:
-        return {s.name: "base" for s in streams}, []
-    starts: dict[str, str] = {}
-    chain: dict[str, set[str]] = {}  # stream -> the streams whose work its start holds
+        return starts, []
     notes: list[str] = []
     for s in sorted(streams, key=lambda s: (wave_of[s.name], order[s.name])):
-        if inside[s.name]:
-            dep = max(inside[s.name], key=lambda d: (wave_of[d], order[d]))
-            held = {dep} | chain[dep]
-        elif outside[s.name]:
-            dep = outside[s.name][0]
-            held = {dep}
-        else:
-            starts[s.name], chain[s.name] = "base", set()
-            continue
-        starts[s.name], chain[s.name] = cfg.branch(dep), held
-        left = [d for d in (*inside[s.name], *outside[s.name]) if d not in held]
-        if left:
+        deps = [*inside[s.name], *outside[s.name]]
+        if deps:
+            where = ", ".join(cfg.branch(d) for d in deps)
             notes.append(
-                f"{s.name} starts from {cfg.branch(dep)}; the work of {', '.join(left)} is not in it "
-                "(without merging, a stream starts from one branch)"
+                f"{s.name} starts from the base: the work of {', '.join(deps)} stays on {where} until it "
+                "lands (`streams merge`); read it there"
             )
     return starts, notes
 

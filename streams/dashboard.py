@@ -77,20 +77,27 @@ streams[].last_commit_age    float | null      seconds since then
 streams[].agent_pid          int | null        pid of its agent's last attempt in the latest run
                                                (the runner's records: ``runs/<id>/state.json``)
 streams[].agent_running      bool              that process is alive (same pid, same start time)
-streams[].run                RunCell | null    the stream in the latest run: run_id, wave, status
-                                               (pending | queued | running | retry_wait |
-                                               verified | landed | failed | blocked | skipped |
-                                               interrupted), attempt, failure (its class, null
-                                               when none), cause (one line)
+streams[].run                object | null     the stream in the latest run of ``streams run``
+streams[].run.run_id         str               that run
+streams[].run.wave           int               the stream's wave in it
+streams[].run.status         str               pending | queued | running | retry_wait | verified
+                                               | landed | failed | blocked | skipped | interrupted
+streams[].run.attempt        int               attempts so far
+streams[].run.failure        str | null        the class of its last failure (null: none)
+streams[].run.cause          str               one line: why it stands so
 streams[].errors             [str]             what could not be read for this row
 streams[].landed             str | null        the commit ``streams merge`` landed it as (state
                                                ``landed``: its branch and worktree are gone)
 streams[].active             bool              started, not halted, and progress ``in_progress``
                                                or an agent running (what summary.active counts)
-run                          RunView | null    the latest run of ``streams run``: run_id,
-                                               status (running | halting | interrupted |
-                                               completed | completed_with_failures | halted |
-                                               blocked), wave (now running), waves, runner_alive
+run                          object | null     the latest run of ``streams run`` (null: none)
+run.run_id                   str               its id (``<common>/streams/runs/<run_id>/``)
+run.status                   str               running | halting | interrupted | completed |
+                                               completed_with_failures | halted | blocked (a run
+                                               whose runner is gone shows interrupted)
+run.wave                     int               the wave running (or last run)
+run.waves                    int               waves in its plan
+run.runner_alive             bool              its runner process is alive
 warnings                     [str]             what could not be read for the whole snapshot
 ===========================  ================  ==================================================
 """

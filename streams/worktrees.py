@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -123,11 +123,9 @@ def start(
     names: list[str],
     *,
     on_wait: Callable[[str], None] | None = None,
-    start_points: Mapping[str, str] | None = None,
 ) -> list[StartResult]:
     """Start ``names`` (every stream not stopped on purpose when empty): a branch from the base's
-    tip (or, for a stream ``start_points`` maps, from that commit: ``streams run --no-merge`` starts
-    a dependent from its dependency's tip) and a worktree. An existing branch is reused."""
+    tip and a worktree. An existing branch is reused."""
     everyone = config.select(names)
     stopped = stopped_of(read_state(ws))
     left = stopped if not names else {}  # stopped on purpose: started only by name
@@ -151,7 +149,7 @@ def start(
         # Every branch that lacks a progress file gets one commit adding it: all of them made by one
         # `git fast-import` and published by one compare-and-swap ref transaction.
         parents = {
-            s.name: tips[ref] or (start_points or {}).get(s.name) or base_tip
+            s.name: tips[ref] or base_tip
             for s, ref, _ in todo
             if tips[ref] is None or not git.has_path(ws.main_root, tips[ref] or "", s.progress_path)
         }

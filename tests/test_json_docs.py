@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 import streams.dashboard
-from coordinator import landing, resolve
+from coordinator import landing, resolve, rundry, runner
 from coordinator import merge as merging
 from coordinator import plan as planning
 from streams import brief, hooks_install, progress, scope, state, worktrees
@@ -48,7 +48,8 @@ from streams.cli import scope as cli_scope
 from streams.cli import sync as cli_sync
 from streams.cli import workspace as cli_workspace
 from streams.kernel import lease, locks
-from tests.conftest import Repo, make_repo, run_cli
+from streams.kernel.procs import pid_alive
+from tests.conftest import Repo, make_repo, run_cli, run_streams
 from tests.test_cli import COMMANDS
 from tests.test_sync import make_conflict
 from tests.test_verify import sneak
@@ -117,7 +118,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
-    **_documented(planning),
+    **_documented(planning, runner, rundry),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
@@ -427,7 +428,29 @@ streams:
 """
 
 
+def case_run(tmp: Path) -> Outputs:
+    agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0"
+    config = PLAN_CONFIG.replace("{owns: [src/api/**]}", f"{{owns: [src/api/**], command: '{agent}'}}")
+    config = config.replace(
+        "{owns: [src/ui/**], depends: [a]}", f"{{owns: [src/ui/**], depends: [a], command: '{agent} --exit 1'}}"
+    )
+    config += "run: {merge: false, backoff: 100ms}\n"
+    repo = make_repo(tmp, config=config)
+    ran = json.loads(run_streams(["run", "--json", "a", "b"], repo.root, timeout=120).out)["data"]
+    assert ran["status"] == "completed_with_failures" and ran["streams"][1]["failure"] == "failed"
+    dry = data(["run", "--dry-run", "--why", "a", "b"], repo.root)
+    assert dry["waves"][0]["streams"][0]["why"]
+    detached = data(["run", "--detach", "a"], repo.root)
+    deadline = time.time() + 60
+    while time.time() < deadline and pid_alive(detached["pid"]):
+        time.sleep(0.1)
+    status = data(["status"], repo.root)
+    assert status["run"]["status"] in ("completed", "completed_with_failures")
+    return [("RunResult", ran), ("DryRun", dry), ("Detached", detached), ("Snapshot", status)]
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
+    "run": case_run,
     "plan": case_plan,
     "brief": case_brief,
     "merge": case_merge,

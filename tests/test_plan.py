@@ -231,32 +231,36 @@ def test_an_unknown_name_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert (r.code, env["ok"], env["data"], env["error"]["code"]) == (1, False, None, "unknown_stream")
 
 
-def test_no_merge_starts_dependents_from_their_dependency_branch(tmp_path: Path) -> None:
+def test_no_merge_starts_every_stream_from_the_base_and_says_where_the_work_waits(tmp_path: Path) -> None:
+    """A branch cut from a dependency's tip would hold its commits, which the scope check judges as
+    the dependent's own: without merging, every stream starts from the base and the notes say on
+    which branch each dependency's work waits."""
     repo = repo_for(tmp_path, MAKER)
     merged = plan_data(repo)
     assert merged["merge"] is True and merged["notes"] == []
     assert {s["start_from"] for s in merged["steps"]} == {"base"}
     data = plan_data(repo, "--no-merge")
     assert data["merge"] is False
-    starts = {s["name"]: s["start_from"] for s in data["steps"]}
-    assert starts == {"a": "base", "b": "streams/a", "c": "streams/a", "d": "streams/c", "e": "streams/d"}
-    assert data["notes"] == [
-        "d starts from streams/c; the work of b is not in it (without merging, a stream starts from one branch)"
-    ]
+    assert {s["start_from"] for s in data["steps"]} == {"base"}
+    assert data["notes"][0] == (
+        "b starts from the base: the work of a stays on streams/a until it lands (`streams merge`); read it there"
+    )
+    assert any(
+        n.startswith("d starts from the base: the work of b, c stays on streams/b, streams/c") for n in data["notes"]
+    )
     assert waves(data) == waves(merged) and data["digest"] != merged["digest"]
     text = plan_text(repo, "--no-merge")
-    assert "    b: starts from streams/a" in text and "Do not land anything" in text
-    assert "    b: starts from" not in plan_text(repo)
+    assert "stays on streams/a until it lands" in text and "Do not land anything" in text
 
 
 def test_run_merge_false_in_streams_yaml_plans_without_merging(tmp_path: Path) -> None:
     data = plan_data(repo_for(tmp_path, {"a": "", "b": "depends: [a]"}, run="{merge: false}"))
-    assert data["merge"] is False and step(data, "b")["start_from"] == "streams/a"
+    assert data["merge"] is False and step(data, "b")["start_from"] == "base" and data["notes"]
 
 
-def test_a_selection_without_merging_starts_from_an_outside_dependency(tmp_path: Path) -> None:
+def test_a_selection_without_merging_names_an_outside_dependency(tmp_path: Path) -> None:
     data = plan_data(repo_for(tmp_path, MAKER), "--no-merge", "b")
-    assert step(data, "b")["start_from"] == "streams/a"
+    assert step(data, "b")["start_from"] == "base" and "the work of a stays on streams/a" in data["notes"][0]
 
 
 def test_the_json_envelope_holds_the_plan_the_core_builds(tmp_path: Path) -> None:

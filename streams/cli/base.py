@@ -240,6 +240,7 @@ COMMAND_MODULES = {
     "check": "check",
     "merge": "merge",
     "plan": "plan",
+    "run": "run",
     "brief": "brief",
 }
 

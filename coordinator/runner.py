@@ -1,0 +1,551 @@
+"""``streams run``: the plan's waves, each stream's agent launched in its worktree, supervised,
+verified from git, retried, and landed between waves (DESIGN "Coordination").
+
+One process, one loop, no threads: every ``TICK`` the runner reaps and watches its agents
+(``coordinator.supervise``), starts queued streams while the pool (``-j``) and their sub-pools have
+room, and writes every transition to ``state.json``, ``joblog.tsv`` and the event log. A wave ends
+when every one of its streams has settled; then its verified streams land (``run.merge``), and the
+next wave's worktrees are cut from the base as it is after that landing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import ClassVar
+
+from coordinator import runwave, supervise
+from coordinator.plan import Plan
+from coordinator.supervise import Agent, LaunchError
+from streams import graph
+from streams.config import Config, Stream
+from streams.kernel import events
+from streams.kernel.errors import EXIT_FAILURE, EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK, StreamsError, UsageError
+from streams.runclass import FALLBACK_AFTER, RETRIED, FailureClass, RunStatus, StreamStatus
+from streams.runconfig import BACKOFF_CAP, MAX_POOL, FailurePolicy, HaltMode, HaltPolicy
+from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord, new_run_id, runner_lease, write_heartbeat
+from streams.workspace import Workspace
+
+TICK = 0.05  # how often the loop looks at its agents
+OBSERVE_EVERY = 0.5  # how often it looks for signs of life (branch tip, progress file, log size)
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``streams run``'s flags; None means "streams.yaml's `run:` value" (a flag wins over a
+    stream's own setting, which wins over the `run:` block)."""
+
+    names: tuple[str, ...] = ()
+    jobs: int | None = None
+    timeout: float | None = None
+    stall_timeout: float | None = None
+    grace: float | None = None
+    retries: int | None = None
+    halt: HaltPolicy | None = None
+    merge: bool | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamOutcome:
+    """One stream in ``streams run --json``'s ``streams``.
+
+    ==========  ============  ====================================================================
+    field       type          meaning
+    ==========  ============  ====================================================================
+    name        str           the stream
+    wave        int           its wave (1-based)
+    status      str           verified | landed | failed | blocked | skipped | interrupted | pending
+    failure     str | null    its failure class (failed, timeout, stall, …); null when it succeeded
+    cause       str           one line: why it ended so
+    attempts    int           how many times its agent was launched
+    blocked_by  str | null    skipped: the stream whose failure it waited on
+    commits     int           its commits in this run (all attempts)
+    log         str | null    its last attempt's log
+    ==========  ============  ====================================================================
+    """
+
+    name: str
+    wave: int
+    status: str
+    failure: str | None
+    cause: str
+    attempts: int
+    blocked_by: str | None
+    commits: int
+    log: str | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """``streams run --json``'s ``data``.
+
+    ==========  ===============  ===============================================================
+    field       type             meaning
+    ==========  ===============  ===============================================================
+    run_id      str              the run (its files: ``<common>/streams/runs/<run_id>/``)
+    status      str              completed | completed_with_failures | halted | blocked |
+                                 interrupted
+    waves       int              how many waves the plan has
+    streams     [StreamOutcome]  one per planned stream, in plan order
+    halt        str              why the run stopped starting agents ("" when it did not)
+    run_dir     str              the run's directory
+    exit_code   int              0 all verified; 1 finished with failures; 4 a stream is blocked;
+                                 130 interrupted
+    ==========  ===============  ===============================================================
+    """
+
+    run_id: str
+    status: str
+    waves: int
+    streams: tuple[StreamOutcome, ...]
+    halt: str
+    run_dir: str
+
+    json_properties: ClassVar[tuple[str, ...]] = ("exit_code",)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == RunStatus.INTERRUPTED:
+            return EXIT_INTERRUPTED
+        if any(s.status == StreamStatus.BLOCKED for s in self.streams):
+            return EXIT_HALTED
+        if self.status == RunStatus.COMPLETED:
+            return EXIT_OK
+        return EXIT_FAILURE
+
+
+@dataclass
+class _Limits:
+    timeout: float
+    stall: float
+    retries: int
+
+
+@dataclass
+class _Runner:
+    ctx: runwave.RunContext
+    opts: RunOptions
+    jobs: int
+    grace: float
+    halt: HaltPolicy
+    merge: bool
+    agents: dict[str, Agent] = field(default_factory=dict)
+    pool_paused: dict[str, float] = field(default_factory=dict)  # pool -> until (a rate limit)
+    interrupted: bool = False
+    failures: int = 0
+    settled: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+    _last_observe: float = 0.0
+    _last_beat: float = 0.0
+
+    @property
+    def ws(self) -> Workspace:
+        return self.ctx.ws
+
+    @property
+    def cfg(self) -> Config:
+        return self.ctx.cfg
+
+    @property
+    def rd(self) -> RunDir:
+        return self.ctx.rd
+
+    @property
+    def record(self) -> RunRecord:
+        return self.ctx.record
+
+    def notify(self, line: str) -> None:
+        self.ctx.notify(line)
+
+    # --- one wave ------------------------------------------------------------------------------
+
+    def run_wave(self, number: int, names: list[str], sequential: bool) -> None:
+        r = self.record
+        r.wave = number
+        events.append(self.ws.common_dir, "run.wave.start", run=r.run_id, wave=number, streams=names)
+        ready, failed = runwave.prepare(self.ctx, names)
+        for name, cause in failed:
+            s = r.streams[name]
+            a = Attempt(1, self.cfg.stream(name).command or "", submit=time.time())
+            a.started = a.ended = time.time()
+            s.attempts.append(a)
+            self.settle(s, a, FailureClass.LAUNCH_ERROR, cause)
+        self.save()
+        cap = 1 if sequential else self.jobs
+        while True:
+            now = time.time()
+            self.watch(now)
+            if not self.interrupted and r.status is RunStatus.RUNNING:
+                self.dispatch([n for n in ready if n in names], cap, now)
+            if not any(not r.streams[n].status.settled for n in names) and not self.agents:
+                break
+            if r.status is RunStatus.HALTING:
+                self.skip_queued(names, f"run halted: {r.halt_reason}")
+            if self.interrupted:
+                self.skip_queued(names, "run interrupted before it started", StreamStatus.INTERRUPTED)
+            self.beat(now)
+            time.sleep(TICK)
+        counts = self.counts(names)
+        events.append(self.ws.common_dir, "run.wave.end", run=r.run_id, wave=number, counts=counts)
+        self.save()
+
+    def dispatch(self, names: list[str], cap: int, now: float) -> None:
+        for name in names:
+            if len(self.agents) >= cap:
+                return
+            s = self.record.streams[name]
+            if s.status is StreamStatus.RETRY_WAIT and (s.next_at or 0) <= now:
+                s.status = StreamStatus.QUEUED
+            if s.status is not StreamStatus.QUEUED:
+                continue
+            if s.pool is not None:
+                size = self.cfg.run.pool_size(s.pool) or MAX_POOL
+                if sum(1 for a in self.agents if self.record.streams[a].pool == s.pool) >= size:
+                    continue
+                if self.pool_paused.get(s.pool, 0.0) > now:
+                    continue
+            self.launch(s, now)
+
+    def launch(self, s: StreamRecord, now: float) -> None:
+        st = self.cfg.stream(s.name)
+        n = len(s.attempts) + 1
+        use_fallback = bool(st.run.fallback) and any(a.klass in FALLBACK_AFTER for a in s.attempts)
+        command = (st.run.fallback if use_fallback else st.command) or ""
+        submit = s.next_at or now
+        attempt = Attempt(n, command, fallback=use_fallback, submit=submit, since=s.since)
+        attempt.log = str(self.rd.log(s.name, n))
+        s.attempts.append(attempt)
+        s.next_at = None
+        try:
+            brief = runwave.write_brief(self.ctx, s, n)
+            env = runwave.agent_env(self.ctx, s, n, brief)
+            agent = supervise.launch(
+                command,
+                Path(s.worktree),
+                env,
+                Path(attempt.log),
+                git_dir=runwave.git_dir_of(Path(s.worktree)),
+                common_dir=str(self.ws.common_dir),
+                branch_ref=self.cfg.branch_ref(s.name),
+                progress_file=Path(s.worktree) / st.progress_path,
+            )
+        except (LaunchError, OSError) as exc:
+            attempt.started = attempt.ended = time.time()
+            self.settle(s, attempt, FailureClass.LAUNCH_ERROR, f"cannot launch: {exc}")
+            return
+        attempt.pid, attempt.start_time, attempt.started = agent.pid, agent.start_time, agent.started
+        s.status = StreamStatus.RUNNING
+        self.agents[s.name] = agent
+        events.append(
+            self.ws.common_dir,
+            "run.attempt.start",
+            run=self.record.run_id,
+            stream=s.name,
+            attempt=n,
+            pid=agent.pid,
+            command=command,
+        )
+        self.notify(f"{s.name}: attempt {n} started (pid {agent.pid}{', fallback' if use_fallback else ''})")
+        self.save()
+
+    # --- watching -------------------------------------------------------------------------------
+
+    def watch(self, now: float) -> None:
+        observe = now - self._last_observe >= OBSERVE_EVERY
+        if observe:
+            self._last_observe = now
+        for name, agent in list(self.agents.items()):
+            limits = self.limits(self.cfg.stream(name))
+            if agent.exited is None and agent.stop_reason is None:
+                if self.interrupted:
+                    supervise.stop(agent, FailureClass.INTERRUPTED, self.grace, now)
+                elif now - agent.started >= limits.timeout:
+                    supervise.stop(agent, FailureClass.TIMEOUT, self.grace, now)
+                elif observe:
+                    supervise.observe(agent, now)
+                    if now - agent.last_activity >= limits.stall:
+                        supervise.stop(agent, FailureClass.STALL, self.grace, now)
+            if supervise.step(agent, now, self.grace):
+                del self.agents[name]
+                self.finish(self.record.streams[name], agent)
+
+    def finish(self, s: StreamRecord, agent: Agent) -> None:
+        a = s.attempts[-1]
+        klass, cause, a.exit, a.signal = supervise.classify(agent)
+        a.ended = time.time()
+        if klass is None:
+            klass, cause = runwave.verify(self.ctx, s, a)
+        elif klass is not FailureClass.BLOCKED:
+            runwave.save_wip(self.ctx, s, a, discard=klass in RETRIED or klass in FALLBACK_AFTER)
+        self.settle(s, a, klass, cause)
+
+    def settle(self, s: StreamRecord, a: Attempt, klass: FailureClass | None, cause: str) -> None:
+        """Record how attempt ``a`` ended and decide what the stream does next."""
+        now = time.time()
+        a.klass, a.cause = (str(klass) if klass else None), cause
+        runwave.count_commits(self.ctx, s, a)
+        self.rd.append_job(self.record, s, a)
+        events.append(
+            self.ws.common_dir,
+            "run.attempt.end",
+            run=self.record.run_id,
+            stream=s.name,
+            attempt=a.n,
+            outcome=a.klass or "verified",
+            cause=cause,
+        )
+        st = self.cfg.stream(s.name)
+        if klass is None:
+            s.status, s.klass, s.cause = StreamStatus.VERIFIED, None, cause
+            self.notify(f"{s.name}: verified ({cause})")
+        elif klass is FailureClass.INTERRUPTED:
+            s.status, s.klass, s.cause = StreamStatus.INTERRUPTED, str(klass), cause
+            self.notify(f"{s.name}: interrupted ({cause})")
+        elif self.may_retry(s, st, klass):
+            s.retries_used += 1
+            delay = self.backoff(s.retries_used)
+            s.status, s.klass, s.cause, s.next_at = StreamStatus.RETRY_WAIT, str(klass), cause, now + delay
+            if klass is FailureClass.TEMPFAIL and "rate limited" in cause:
+                pool = s.pool or "default"
+                self.pool_paused[pool] = max(self.pool_paused.get(pool, 0.0), now + delay)
+                events.append(
+                    self.ws.common_dir, "run.pool.pause", run=self.record.run_id, pool=pool, until=now + delay
+                )
+            events.append(
+                self.ws.common_dir, "run.retry", run=self.record.run_id, stream=s.name, attempt=a.n + 1, delay=delay
+            )
+            self.notify(f"{s.name}: {klass}: {cause}; retry {s.retries_used} in {delay:.1f} s")
+        else:
+            self.fail(s, st, klass, cause)
+        self.save()
+
+    def may_retry(self, s: StreamRecord, st: Stream, klass: FailureClass) -> bool:
+        if self.interrupted or self.record.status is not RunStatus.RUNNING:
+            return False
+        if s.retries_used >= self.limits(st).retries:
+            return False
+        return klass in RETRIED or (klass in FALLBACK_AFTER and bool(st.run.fallback))
+
+    def backoff(self, n: int) -> float:
+        base = self.cfg.run.backoff
+        return min(BACKOFF_CAP, base * 2.0 ** (n - 1)) * self.rng.uniform(0.8, 1.2)
+
+    def fail(self, s: StreamRecord, st: Stream, klass: FailureClass, cause: str) -> None:
+        """A stream that will not be tried again: its failure policy, and the run's threshold."""
+        blocked = klass is FailureClass.BLOCKED
+        s.status = StreamStatus.BLOCKED if blocked else StreamStatus.FAILED
+        s.klass, s.cause = str(klass), cause
+        self.notify(f"{s.name}: {klass}: {cause}")
+        policy = st.run.on_failure or self.cfg.run.on_failure
+        if blocked or policy is not FailurePolicy.ISOLATED:
+            self.skip_dependents(s.name)
+        if blocked:
+            return
+        self.failures += 1
+        if policy is FailurePolicy.CRITICAL:
+            mode = self.halt.mode if self.halt.mode is not HaltMode.NEVER else HaltMode.SOON
+            self.start_halt(f"critical stream {s.name} {klass}", mode)
+        elif self.halt.reached(self.failures, self.finished_count()):
+            self.start_halt(f"--halt {self.halt}: {self.failures} failed", self.halt.mode)
+
+    def finished_count(self) -> int:
+        return sum(1 for s in self.record.streams.values() if s.status.settled and s.status is not StreamStatus.SKIPPED)
+
+    def skip_dependents(self, name: str) -> None:
+        depends = {n: self.cfg.stream(n).depends for n in self.record.streams}
+        for other, s in self.record.streams.items():
+            if s.status in (StreamStatus.PENDING, StreamStatus.QUEUED) and graph.waits_for(other, depends, {name}):
+                s.status, s.blocked_by = StreamStatus.SKIPPED, name
+                s.cause = f"depends on {name}, which did not succeed"
+                events.append(self.ws.common_dir, "run.skip", run=self.record.run_id, stream=other, blocked_by=name)
+                self.notify(f"{other}: skipped (blocked by {name})")
+
+    def start_halt(self, reason: str, mode: HaltMode) -> None:
+        r = self.record
+        if r.status is not RunStatus.RUNNING:
+            return
+        r.status, r.halt_reason = RunStatus.HALTING, reason
+        events.append(self.ws.common_dir, "run.halt", run=r.run_id, reason=reason, mode=str(mode))
+        self.notify(f"halting ({mode}): {reason}")
+        if mode is HaltMode.NOW:
+            now = time.time()
+            for agent in self.agents.values():
+                supervise.stop(agent, FailureClass.INTERRUPTED, self.grace, now)
+
+    def skip_queued(self, names: list[str], why: str, status: StreamStatus = StreamStatus.SKIPPED) -> None:
+        """Streams of ``names`` not started (or waiting to retry) that now will not be: ``status``."""
+        for n in names:
+            s = self.record.streams[n]
+            if s.status in (StreamStatus.QUEUED, StreamStatus.RETRY_WAIT, StreamStatus.PENDING):
+                s.status, s.cause, s.next_at = status, why, None
+                if status is StreamStatus.SKIPPED:
+                    events.append(self.ws.common_dir, "run.skip", run=self.record.run_id, stream=n, blocked_by=None)
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def limits(self, st: Stream) -> _Limits:
+        o, d = self.opts, self.cfg.run
+        timeout = o.timeout or st.run.timeout or d.timeout
+        stall = o.stall_timeout or st.run.stall_timeout or d.stall_timeout
+        retries = o.retries if o.retries is not None else st.run.retries if st.run.retries is not None else d.retries
+        return _Limits(timeout, stall, retries)
+
+    def counts(self, names: list[str] | None = None) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for n in names or list(self.record.streams):
+            status = str(self.record.streams[n].status)
+            out[status] = out.get(status, 0) + 1
+        return out
+
+    def save(self) -> None:
+        self.rd.save(self.record)
+
+    def beat(self, now: float) -> None:
+        if now - self._last_beat >= 5.0:
+            self._last_beat = now
+            write_heartbeat(self.rd, self.record.started)
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+def run(ws: Workspace, cfg: Config, opts: RunOptions, notify: Notify | None = None) -> RunResult:
+    """Run the plan of ``opts.names`` (every stream when empty) to its end, or to an interrupt."""
+    say = notify or (lambda _line: None)
+    jobs = opts.jobs if opts.jobs is not None else cfg.run.max_parallel
+    if not 1 <= jobs <= MAX_POOL:
+        raise UsageError(f"-j {jobs}: the pool holds 1 to {MAX_POOL} agents")
+    cfg.select(list(opts.names))
+    plan = runwave.make_plan(cfg, opts.names, merge=opts.merge if opts.merge is not None else cfg.run.merge)
+    missing = [n for w in plan.waves for n in w.streams if not cfg.stream(n).command]
+    if missing:
+        raise StreamsError(
+            f"no `command:` for {', '.join(missing)} in {cfg.path.name}: say which agent runs each stream "
+            "(e.g. command: ./agents/run.sh), or leave those streams out of `streams run NAME…`",
+            code="config",
+        )
+    with runner_lease(ws):
+        run_id = opts.run_id or new_run_id()
+        rd = RunDir(ws, run_id)
+        rd.create(plan.to_json(), plan.digest)
+        names = [n for w in plan.waves for n in w.streams]
+        record = RunRecord(run_id, plan.digest, names, [list(w.streams) for w in plan.waves])
+        for w in plan.waves:
+            for n in w.streams:
+                record.streams[n] = StreamRecord(n, w.number, pool=cfg.stream(n).run.pool)
+        runner = _Runner(
+            runwave.RunContext(ws, cfg, rd, record, say),
+            opts,
+            jobs,
+            opts.grace if opts.grace is not None else cfg.run.grace,
+            opts.halt or cfg.run.halt,
+            plan.merge,
+        )
+        write_heartbeat(rd, record.started)
+        events.append(ws.common_dir, "run.start", run=run_id, streams=names, waves=len(plan.waves), plan=plan.digest)
+        say(f"run {run_id}: {len(names)} streams in {len(plan.waves)} waves, -j {jobs} (files: {rd.path})")
+        with _interrupts(runner):
+            _waves(runner, plan)
+        return _result(runner)
+
+
+def _waves(runner: _Runner, plan: Plan) -> None:
+    r = runner.record
+    for w in plan.waves:
+        if runner.interrupted:
+            runner.skip_queued(list(w.streams), "run interrupted before its wave", StreamStatus.INTERRUPTED)
+            continue
+        if r.status is not RunStatus.RUNNING:
+            runner.skip_queued(list(w.streams), f"run halted: {r.halt_reason}")
+            continue
+        runner.notify(f"wave {w.number} ({w.mode}): {', '.join(w.streams)}")
+        runner.run_wave(w.number, list(w.streams), w.mode == "sequential")
+        if runner.interrupted:
+            continue
+        if runner.merge:
+            for name, klass, cause in runwave.land(runner.ctx, w.number, list(w.streams)):
+                s = r.streams[name]
+                runner.fail(s, runner.cfg.stream(name), klass, cause)
+                if s.last is not None:
+                    s.last.klass, s.last.cause = str(klass), cause
+            runner.save()
+    r.ended = time.time()
+    r.status = _final_status(runner)
+    runner.save()
+    events.append(runner.ws.common_dir, "run.end", run=r.run_id, status=str(r.status), counts=runner.counts())
+
+
+def _final_status(runner: _Runner) -> RunStatus:
+    r = runner.record
+    statuses = [s.status for s in r.streams.values()]
+    if runner.interrupted or StreamStatus.INTERRUPTED in statuses:
+        return RunStatus.INTERRUPTED
+    if r.status is RunStatus.HALTING:
+        return RunStatus.HALTED
+    if StreamStatus.BLOCKED in statuses:
+        return RunStatus.BLOCKED
+    if all(s in (StreamStatus.VERIFIED, StreamStatus.LANDED) for s in statuses):
+        return RunStatus.COMPLETED
+    return RunStatus.COMPLETED_WITH_FAILURES
+
+
+def _result(runner: _Runner) -> RunResult:
+    r = runner.record
+    outcomes = []
+    for name in r.names:
+        s = r.streams[name]
+        last = s.last
+        outcomes.append(
+            StreamOutcome(
+                name,
+                s.wave,
+                str(s.status),
+                s.klass if s.status not in (StreamStatus.VERIFIED, StreamStatus.LANDED) else None,
+                s.cause,
+                len(s.attempts),
+                s.blocked_by,
+                sum(a.commits for a in s.attempts),
+                last.log if last else None,
+            )
+        )
+    return RunResult(r.run_id, str(r.status), len(r.waves), tuple(outcomes), r.halt_reason, str(runner.rd.path))
+
+
+@contextlib.contextmanager
+def _interrupts(runner: _Runner) -> Iterator[None]:
+    """Ctrl-C (and TERM, HUP): no new starts, the running agents' groups stopped, their work
+    snapshotted, the state checkpointed; the CLI then exits 130."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if not runner.interrupted:
+            runner.interrupted = True
+            runner.notify(f"{signal.Signals(signum).name}: stopping the running agents (no new starts)…")
+
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.signal(s, handler) for s in wanted}
+    try:
+        yield
+    finally:
+        if runner.agents:  # an exception on the way out: no agent is left running
+            now = time.time()
+            for agent in runner.agents.values():
+                supervise.stop(agent, FailureClass.INTERRUPTED, 0.0, now)
+            deadline = time.time() + 10
+            while runner.agents and time.time() < deadline:
+                for name, agent in list(runner.agents.items()):
+                    if supervise.step(agent, time.time(), 0.0):
+                        del runner.agents[name]
+                time.sleep(TICK)
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+__all__ = ["RunOptions", "RunResult", "StreamOutcome", "run"]

@@ -1,0 +1,238 @@
+"""The runner's work around its agents: the plan it runs, each wave's worktrees and briefs, the
+agent's environment, the verdict after an exit, the WIP snapshot before a retry, and the landing
+between waves.
+
+These take the run's context (``RunContext``) and act on one stream or one wave; the loop that
+calls them, and decides what a failure means, lives in ``coordinator.runner``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordinator import merge as merging
+from coordinator import plan as planning
+from coordinator import runverify
+from coordinator.supervise import log_tail
+from streams import brief as briefing
+from streams import git, places, wip, worktrees
+from streams.config import Config
+from streams.kernel import events, paths
+from streams.kernel.errors import StreamsError
+from streams.runclass import FailureClass, StreamStatus
+from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord
+from streams.workspace import Workspace
+
+CHECK_TIMEOUT = 30 * 60.0
+
+
+@dataclass
+class RunContext:
+    """What every step of a run works with."""
+
+    ws: Workspace
+    cfg: Config
+    rd: RunDir
+    record: RunRecord
+    notify: Callable[[str], None]
+
+
+def make_plan(cfg: Config, names: Sequence[str], *, merge: bool) -> planning.Plan:
+    return planning.build_plan(cfg, names, merge=merge)
+
+
+# --- before a wave -----------------------------------------------------------------------------------
+
+
+def prepare(runner: RunContext, names: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The wave's worktrees, made one at a time from the base as it is now (or reused): (the
+    streams to dispatch, in plan order; (stream, cause) for those whose worktree cannot be made)."""
+    ready: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for name in names:
+        s = runner.record.streams[name]
+        if s.status is not StreamStatus.PENDING:
+            continue  # skipped meanwhile (a dependency failed)
+        try:
+            result = worktrees.start(runner.ws, runner.cfg, [name])[0]
+        except StreamsError as exc:
+            failed.append((name, f"cannot make its worktree: {exc}"))
+            continue
+        s.worktree, s.since = str(result.path), result.head
+        s.status = StreamStatus.QUEUED
+        s.next_at = time.time()
+        ready.append(name)
+    return ready, failed
+
+
+def git_dir_of(worktree: Path) -> str:
+    """The worktree's private git dir, from its ``.git`` file (no git process)."""
+    dot = worktree / ".git"
+    try:
+        text = dot.read_text(encoding="utf-8").strip()
+    except (IsADirectoryError, OSError):
+        return str(dot)
+    return os.path.normpath(os.path.join(worktree, text.removeprefix("gitdir:").strip()))
+
+
+def write_brief(runner: RunContext, s: StreamRecord, attempt: int) -> Path:
+    previous = None
+    if attempt > 1:
+        last = s.attempts[-2]
+        previous = briefing.PreviousAttempt(
+            last.n, last.klass or "verified", last.cause, last.wip, log_tail(Path(last.log), 1500)
+        )
+    b = briefing.compose(
+        runner.ws,
+        runner.cfg,
+        s.name,
+        run_id=runner.record.run_id,
+        wave=s.wave,
+        attempt=attempt,
+        delivered=_delivered(runner, s.wave),
+        previous=previous,
+    )
+    path = runner.rd.brief(s.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(briefing.render(b), encoding="utf-8")
+    return path
+
+
+def _delivered(runner: RunContext, wave: int) -> tuple[briefing.Delivered, ...]:
+    out = []
+    for s in runner.record.streams.values():
+        if s.wave < wave and s.status in (StreamStatus.VERIFIED, StreamStatus.LANDED):
+            commits = sum(a.commits for a in s.attempts)
+            branch = runner.cfg.branch(s.name)
+            note = (
+                "landed on the base"
+                if s.status is StreamStatus.LANDED
+                else f"verified on its branch, not landed: read it with `git show {branch}:PATH`"
+            )
+            out.append(briefing.Delivered(s.name, s.wave, commits, (), note))
+    return tuple(out)
+
+
+def agent_path() -> str:
+    """PATH for the agents, with this installation's ``streams`` first."""
+    here = os.path.dirname(sys.executable)
+    rest = os.environ.get("PATH", "")
+    return here if not rest else f"{here}{os.pathsep}{rest}"
+
+
+def agent_env(runner: RunContext, s: StreamRecord, attempt: int, brief: Path) -> dict[str, str]:
+    """The agent contract's environment: this process's, minus git's repository-locating variables
+    (the agent's git finds its worktree from its directory)."""
+    env = {k: v for k, v in git.no_git_env().items() if k not in git.JUDGE_ENV or k in os.environ}
+    cfg = runner.cfg
+    base_sha = git.resolve_commit(runner.ws.main_root, cfg.base_ref()) or ""
+    env.update(
+        {
+            "PATH": agent_path(),
+            "STREAMS_RUN_ID": runner.record.run_id,
+            "STREAMS_STREAM": s.name,
+            "STREAMS_WAVE": str(s.wave),
+            "STREAMS_ATTEMPT": str(attempt),
+            "STREAMS_WORKTREE": s.worktree,
+            "STREAMS_BASE": cfg.base,
+            "STREAMS_BASE_SHA": base_sha,
+            "STREAMS_BRIEF": str(brief),
+            "STREAMS_PROGRESS_FILE": str(Path(s.worktree) / cfg.stream(s.name).progress_path),
+            "STREAMS_AGENT": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+        }
+    )
+    return env
+
+
+# --- after an attempt ---------------------------------------------------------------------------------
+
+
+def verify(runner: RunContext, s: StreamRecord, a: Attempt) -> tuple[FailureClass | None, str]:
+    """The verdict on an exit 0, from git alone (``coordinator.runverify``)."""
+    v = runverify.verify_attempt(
+        runner.ws,
+        runner.cfg,
+        s.name,
+        Path(s.worktree),
+        s.since,
+        check=runner.cfg.run.check,
+        check_log=Path(a.log).with_suffix(".check.log"),
+        wip_ref=paths.wip_ref(s.name, runner.record.run_id, a.n),
+        check_timeout=CHECK_TIMEOUT,
+    )
+    a.flags = list(v.flags)
+    if v.wip is not None:
+        a.wip = v.wip.ref
+    if v.check is not None:
+        a.check_passed, a.check_failed = v.check.passed_count, v.check.failed_count
+    klass = FailureClass(v.klass) if v.klass is not None else None
+    return klass, v.cause
+
+
+def save_wip(runner: RunContext, s: StreamRecord, a: Attempt, *, discard: bool) -> None:
+    """The attempt's uncommitted work, saved under its WIP ref; with ``discard`` (a retry follows)
+    the worktree is then brought back to its branch tip, so the next attempt starts clean."""
+    if not s.worktree or not Path(s.worktree).is_dir():
+        return
+    ref = paths.wip_ref(s.name, runner.record.run_id, a.n)
+    try:
+        snap = wip.snapshot(Path(s.worktree), ref, f"streams run {runner.record.run_id}: {s.name} attempt {a.n}")
+        if snap is None:
+            return
+        a.wip = snap.ref
+        runner.notify(f"{s.name}: uncommitted work of attempt {a.n} saved as {snap.ref}")
+        if discard:
+            wip.discard(Path(s.worktree), snap)
+    except StreamsError as exc:
+        a.cause = f"{a.cause}; its uncommitted work could not be saved ({exc}), left in place"
+
+
+def count_commits(runner: RunContext, s: StreamRecord, a: Attempt) -> None:
+    """Commits, files and lines the attempt added to the branch (``a.since`` to the tip)."""
+    if not a.since:
+        return
+    tip = git.resolve_commit(runner.ws.main_root, runner.cfg.branch_ref(s.name))
+    if tip is None or tip == a.since:
+        return
+    stat = git.diff_stat(runner.ws.main_root, a.since, tip, ignoring=[runner.cfg.stream(s.name).progress_path])
+    a.commits, a.files, a.insertions, a.deletions = stat
+
+
+# --- between waves ----------------------------------------------------------------------------------
+
+
+def land(runner: RunContext, wave: int, names: list[str]) -> list[tuple[str, FailureClass, str]]:
+    """The wave's verified streams landed on the base by the merge queue. Returns the ejected ones
+    (stream, class ``conflict`` or ``check_failed``, cause): the caller applies their policy."""
+    r = runner.record
+    verified = [n for n in names if r.streams[n].status is StreamStatus.VERIFIED]
+    if not verified:
+        return []
+    runner.notify(f"wave {wave}: landing {', '.join(verified)} on {runner.cfg.base}")
+    report = merging.merge(runner.ws, runner.cfg, verified, check=runner.cfg.run.check)
+    landed: list[str] = []
+    ejected: list[tuple[str, FailureClass, str]] = []
+    for res in report.results:
+        s = r.streams.get(res.stream)
+        if s is None:
+            continue
+        if res.outcome in (merging.Outcome.LANDED, merging.Outcome.NOTHING):
+            s.status = StreamStatus.LANDED
+            s.cause = f"landed as {res.merged[:12]}" if res.merged else "nothing to land: its changes are on the base"
+            landed.append(res.stream)
+            continue
+        klass = FailureClass.CHECK_FAILED if res.check_log else FailureClass.CONFLICT
+        ejected.append((res.stream, klass, f"the merge queue {res.outcome} it: {res.reason}"))
+    events.append(
+        runner.ws.common_dir, "run.land", run=r.run_id, wave=wave, landed=landed, ejected=[e[0] for e in ejected]
+    )
+    return ejected
+
+
+__all__ = ["RunContext", "places"]

@@ -1,0 +1,291 @@
+"""``streams run`` with the fake agent (``python -m streams.demo_agent``), real processes in real
+worktrees (issue "`streams plan` and `streams run`", acceptance).
+
+Every test runs ``streams run`` as a subprocess and judges from what a user can see: the exit
+code, ``--json``, the run's ``joblog.tsv`` and ``state.json``, git, and ``/proc``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.kernel.procs import group_members, pid_alive
+from tests.conftest import Repo, make_repo, run_streams
+
+AGENT = f"{sys.executable} -m streams.demo_agent"
+FAST_RUN = "run:\n  backoff: 100ms\n  grace: 1s\n  timeout: 60s\n  stall_timeout: 60s\n  merge: false\n"
+
+
+def setup(
+    tmp_path: Path,
+    streams: dict[str, str],
+    scenario: dict[str, Any] | None = None,
+    *,
+    run: str = FAST_RUN,
+    agent_args: str = "--steps 1 --sleep 0",
+) -> Repo:
+    """A repository whose streams each own ``src/<name>/**`` and run the fake agent with
+    ``scenario`` (stream -> per-attempt options). ``streams`` maps a name to extra YAML lines."""
+    plan = tmp_path / "scenario.json"
+    plan.write_text(json.dumps(scenario or {"*": [[]]}))
+    lines = ["version: 1", "base: main", "streams:"]
+    for name, extra in streams.items():
+        lines += [f"  {name}:", f"    owns: [src/{name}/**]", f"    command: {AGENT} {agent_args} --scenario {plan}"]
+        lines += [f"    {x}" for x in extra.splitlines() if x.strip()]
+    text = "\n".join(lines) + "\n" + run
+    files = {f"src/{name}/a.py": f"# {name}\n" for name in streams}
+    files["README.md"] = "demo\n"
+    return make_repo(tmp_path, files=files, config=text)
+
+
+def run(repo: Repo, *args: str, timeout: float = 240) -> tuple[int, dict[str, Any], str]:
+    out = run_streams(["run", "--json", *args], repo.root, timeout=timeout)
+    doc = json.loads(out.out.strip().splitlines()[-1])
+    return out.code, doc["data"], out.err
+
+
+def by_name(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in data["streams"]}
+
+
+def joblog(data: dict[str, Any]) -> list[dict[str, str]]:
+    lines = (Path(data["run_dir"]) / "joblog.tsv").read_text().splitlines()
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
+
+
+def branch_commits(repo: Repo, name: str) -> int:
+    return int(repo.git("rev-list", "--count", f"main..streams/{name}").strip())
+
+
+def test_every_stream_verified_in_dependency_order(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"a": "", "b": "depends: [a]", "c": "depends: [a]", "d": "depends: [b, c]"})
+    code, data, err = run(repo)
+    assert code == 0, err
+    assert data["status"] == "completed" and data["waves"] == 3
+    assert {s["name"]: s["status"] for s in data["streams"]} == dict.fromkeys("abcd", "verified")
+    rows = {r["stream"]: r for r in joblog(data)}
+    assert float(rows["b"]["start"]) >= float(rows["a"]["end"])
+    assert float(rows["d"]["start"]) >= max(float(rows["b"]["end"]), float(rows["c"]["end"]))
+    for name in "abcd":
+        assert branch_commits(repo, name) >= 2  # the agent's commit and its progress commits
+    state = json.loads((Path(data["run_dir"]) / "state.json").read_text())
+    assert state["status"] == "completed" and state["streams"]["d"]["attempts"][0]["klass"] is None
+
+
+def test_twelve_streams_run_in_order_and_the_pool_is_never_exceeded(tmp_path: Path) -> None:
+    deps = {
+        "s01": "", "s02": "", "s03": "", "s04": "",
+        "s05": "depends: [s01]", "s06": "depends: [s01, s02]", "s07": "depends: [s03]", "s08": "depends: [s04]",
+        "s09": "depends: [s05, s06]", "s10": "depends: [s07]", "s11": "depends: [s08, s09]", "s12": "depends: [s10, s11]",
+    }  # fmt: skip
+    repo = setup(tmp_path, deps, agent_args="--steps 1 --sleep 0.3")
+    code, data, err = run(repo, "-j", "3")
+    assert code == 0, err
+    rows = joblog(data)
+    assert sorted(r["stream"] for r in rows) == sorted(deps)
+    span = {r["stream"]: (float(r["start"]), float(r["end"])) for r in rows}
+    for name, extra in deps.items():
+        for dep in extra.removeprefix("depends: [").removesuffix("]").split(", ") if extra else []:
+            assert span[name][0] >= span[dep][1], f"{name} started before {dep} ended"
+    moments = sorted(
+        [(s, 1) for s, _ in span.values()] + [(e, -1) for _, e in span.values()], key=lambda m: (m[0], m[1])
+    )
+    running = peak = 0
+    for _, delta in moments:
+        running += delta
+        peak = max(peak, running)
+    assert peak <= 3
+    assert peak >= 2  # the pool was used
+
+
+@pytest.mark.parametrize("which", ["timeout", "stall"])
+def test_a_hanging_agent_and_its_child_are_killed_and_retried(tmp_path: Path, which: str) -> None:
+    run_block = FAST_RUN.replace(
+        "timeout: 60s\n  stall_timeout: 60s", "timeout: 60s\n  stall_timeout: 60s\n  retries: 1"
+    )
+    if which == "timeout":
+        flags = ["--timeout", "3s"]
+        first = ["--spawn-child", "--hang", "--chatter", "0.2", "--ignore-term"]  # chatter: never stalls
+    else:
+        flags = ["--stall-timeout", "2s"]
+        first = ["--spawn-child", "--hang"]  # silent once its step is done
+    repo = setup(tmp_path, {"api": ""}, {"api": [first, []]}, run=run_block)
+    code, data, err = run(repo, *flags)
+    assert code == 0, err
+    rows = joblog(data)
+    assert [r["class"] for r in rows] == [which, "verified"]
+    log = Path(by_name(data)["api"]["log"]).with_name("1.log").read_text()
+    child = int(log.split("child pid ")[1].split()[0])
+    assert not pid_alive(child), "the agent's child outlived the timeout"
+    if which == "timeout":
+        assert "KILL after the grace" in rows[0]["cause"]  # it ignored TERM
+
+
+def test_exit_75_is_retried_with_backoff_and_exit_1_is_not(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"api": "", "ui": ""}, {"api": [["--tempfail"], []], "ui": [["--exit", "1"]]})
+    code, data, err = run(repo)
+    assert code == 1, err
+    rows = joblog(data)
+    api = [r for r in rows if r["stream"] == "api"]
+    assert [r["class"] for r in api] == ["tempfail", "verified"]
+    assert float(api[1]["start"]) - float(api[0]["end"]) >= 0.08  # the backoff (100 ms ± 20 %)
+    ui = [r for r in rows if r["stream"] == "ui"]
+    assert [r["class"] for r in ui] == ["failed"] and ui[0]["exit"] == "1"
+    assert (by_name(data)["ui"]["status"] == "failed" and "run_failed" in err) or code == 1
+
+
+def test_exit_3_leaves_the_stream_blocked_and_the_run_exits_4(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"api": "", "ui": "depends: [api]"}, {"api": [["--blocked", "Which database?"]]})
+    code, data, err = run(repo)
+    assert code == 4, err
+    s = by_name(data)
+    assert s["api"]["status"] == "blocked" and s["api"]["attempts"] == 1
+    assert s["ui"]["status"] == "skipped" and s["ui"]["blocked_by"] == "api"
+
+
+def test_a_blocking_failure_skips_exactly_its_dependents(tmp_path: Path) -> None:
+    streams = {
+        "a": "",
+        "b": "",
+        "c": "depends: [a]",
+        "d": "depends: [c]",
+        "e": "depends: [b]",
+        "f": "depends: [a]\non_failure: isolated",
+        "g": "depends: [f]",
+    }
+    repo = setup(tmp_path, streams, {"a": [["--exit", "1"]], "f": [["--exit", "2"]]})
+    code, data, err = run(repo)
+    assert code == 1, err
+    s = by_name(data)
+    assert s["a"]["status"] == "failed" and s["f"]["status"] == "skipped"  # f depends on a (blocking)
+    assert {n for n, v in s.items() if v["status"] == "skipped"} == {"c", "d", "f", "g"}
+    assert s["d"]["blocked_by"] == "a" and s["c"]["blocked_by"] == "a"
+    assert s["b"]["status"] == s["e"]["status"] == "verified"
+    assert {r["stream"] for r in joblog(data)} == {"a", "b", "e"}  # skipped streams never started
+
+
+def test_an_isolated_failure_lets_its_dependents_run(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"a": "on_failure: isolated", "b": "depends: [a]"}, {"a": [["--exit", "1"]]})
+    code, data, err = run(repo)
+    assert code == 1, err
+    s = by_name(data)
+    assert s["a"]["status"] == "failed" and s["b"]["status"] == "verified"
+
+
+def test_critical_with_halt_soon_lets_running_agents_finish_and_starts_none(tmp_path: Path) -> None:
+    streams = {"crit": "on_failure: critical", "slow": "", "later": "", "next": "depends: [slow]"}
+    scenario = {"crit": [["--exit", "1"]], "slow": [["--sleep", "2", "--steps", "2"]], "later": [[]]}
+    repo = setup(tmp_path, streams, scenario)
+    code, data, err = run(repo, "-j", "2", "--halt", "soon")
+    assert code == 1, err
+    s = by_name(data)
+    assert data["status"] == "halted" and "crit" in data["halt"]
+    assert s["crit"]["status"] == "failed"
+    assert s["slow"]["status"] == "verified"  # it was running: it finished
+    assert s["later"]["status"] == "skipped" and s["next"]["status"] == "skipped"
+    assert {r["stream"] for r in joblog(data)} == {"crit", "slow"}
+
+
+def test_a_failed_stream_with_a_fallback_is_retried_with_it(tmp_path: Path) -> None:
+    plan = tmp_path / "scenario.json"
+    repo = setup(
+        tmp_path,
+        {"api": f"fallback: {AGENT} --steps 1 --sleep 0 --scenario {plan}.fallback\nretries: 1"},
+        {"api": [["--exit", "1"]]},
+    )
+    Path(f"{plan}.fallback").write_text(json.dumps({"*": [[]]}))
+    code, data, err = run(repo)
+    assert code == 0, err
+    rows = joblog(data)
+    assert [r["class"] for r in rows] == ["failed", "verified"]
+    assert rows[1]["command"].endswith(".fallback")
+
+
+def test_exit_0_with_no_commit_is_evidence_mismatch(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"api": ""}, {"api": [["--no-commit"]]})
+    code, data, err = run(repo)
+    assert code == 1, err
+    api = by_name(data)["api"]
+    assert api["status"] == "failed" and api["failure"] == "evidence_mismatch"
+    assert api["attempts"] == 1  # not retried: a claim git does not back is not transient
+
+
+def test_an_agent_committing_out_of_scope_is_a_scope_violation(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"api": "", "ui": ""}, {"api": [["--out-of-scope", "src/ui/a.py"]]})
+    code, data, err = run(repo)
+    assert code == 1, err
+    api = by_name(data)["api"]
+    assert api["failure"] == "scope_violation" and "src/ui/a.py" in api["cause"]
+    assert by_name(data)["ui"]["status"] == "verified"
+
+
+def test_two_runs_at_once_the_second_exits_3(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"api": ""}, {"api": [["--hang", "--chatter", "0.2"]]})
+    first = subprocess.Popen(
+        [sys.executable, "-m", "streams", "run", "--timeout", "20s"],
+        cwd=repo.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 30
+        while not list((repo.root / ".git/streams/runs").glob("*/runner.json")) and time.time() < deadline:
+            time.sleep(0.1)
+        second = run_streams(["run"], repo.root, timeout=60)
+        assert second.code == 3, second.err
+        assert "is running (pid" in second.err and str(first.pid) in second.err
+    finally:
+        os.killpg(first.pid, signal.SIGINT)
+        first.wait(timeout=60)
+
+
+def test_ctrl_c_stops_every_agent_and_leaves_every_stream_re_runnable(tmp_path: Path) -> None:
+    streams = {"a": "", "b": "", "c": "depends: [a]"}
+    scenario = {"a": [["--spawn-child", "--hang", "--chatter", "0.2"], []], "b": [["--leave-dirty", "--hang"], []]}
+    repo = setup(tmp_path, streams, scenario)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "streams", "run", "--json"],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    state = repo.root / ".git/streams/runs"
+    deadline = time.time() + 60
+    pids: list[int] = []
+    while time.time() < deadline:
+        files = list(state.glob("*/state.json"))
+        if files:
+            data = json.loads(files[0].read_text())
+            running = {n: s["attempts"][-1] for n, s in data["streams"].items() if s["status"] == "running"}
+            pids = [a["pid"] for a in running.values()]
+            log_a = Path(running["a"]["log"]) if "a" in running else None
+            if len(pids) == 2 and log_a is not None and "child pid" in log_a.read_text():
+                break
+        time.sleep(0.1)
+    assert len(pids) == 2
+    time.sleep(1.5)  # b has made its commit and left its file
+    os.kill(runner.pid, signal.SIGINT)
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130, err.decode()
+    data = json.loads(out.decode().strip().splitlines()[-1])["data"]
+    assert {s["status"] for s in data["streams"]} == {"interrupted"}
+    for pid in pids:
+        assert not group_members(pid), f"agent group {pid} left running"
+    wip = repo.git("for-each-ref", "--format=%(refname)", "refs/streams/wip/").split()
+    assert any("/b/" in ref for ref in wip)  # b's uncommitted file was saved
+    (tmp_path / "scenario.json").write_text(json.dumps({"*": [[]]}))  # the agents behave this time
+    again = run_streams(["run", "--json"], repo.root, timeout=240)
+    assert again.code == 0, again.err
+    assert {s["status"] for s in json.loads(again.out.splitlines()[-1])["data"]["streams"]} == {"verified"}
