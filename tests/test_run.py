@@ -7,6 +7,7 @@ code, ``--json``, the run's ``joblog.tsv`` and ``state.json``, git, and ``/proc`
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -63,6 +64,16 @@ def joblog(data: dict[str, Any]) -> list[dict[str, str]]:
     return [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
 
 
+def peak_concurrency(rows: list[dict[str, str]]) -> int:
+    """The most attempts running at one moment, from the joblog's start and end times."""
+    moments = sorted([(float(r["start"]), 1) for r in rows] + [(float(r["end"]), -1) for r in rows])
+    running = peak = 0
+    for _, delta in moments:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
 def branch_commits(repo: Repo, name: str) -> int:
     return int(repo.git("rev-list", "--count", f"main..streams/{name}").strip())
 
@@ -97,13 +108,7 @@ def test_twelve_streams_run_in_order_and_the_pool_is_never_exceeded(tmp_path: Pa
     for name, extra in deps.items():
         for dep in extra.removeprefix("depends: [").removesuffix("]").split(", ") if extra else []:
             assert span[name][0] >= span[dep][1], f"{name} started before {dep} ended"
-    moments = sorted(
-        [(s, 1) for s, _ in span.values()] + [(e, -1) for _, e in span.values()], key=lambda m: (m[0], m[1])
-    )
-    running = peak = 0
-    for _, delta in moments:
-        running += delta
-        peak = max(peak, running)
+    peak = peak_concurrency(rows)
     assert peak <= 3
     assert peak >= 2  # the pool was used
 
@@ -289,3 +294,91 @@ def test_ctrl_c_stops_every_agent_and_leaves_every_stream_re_runnable(tmp_path: 
     again = run_streams(["run", "--json"], repo.root, timeout=240)
     assert again.code == 0, again.err
     assert {s["status"] for s in json.loads(again.out.splitlines()[-1])["data"]["streams"]} == {"verified"}
+
+
+def test_waves_land_between_and_the_next_wave_starts_on_top(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"a": "", "b": "depends: [a]"}, run=FAST_RUN.replace("merge: false", "merge: true"))
+    code, data, err = run(repo)
+    assert code == 0, err
+    s = by_name(data)
+    assert s["a"]["status"] == s["b"]["status"] == "landed"
+    main_files = repo.git("ls-tree", "-r", "--name-only", "main").split()
+    assert any(f.startswith("src/a/demo_") for f in main_files) and any(f.startswith("src/b/demo_") for f in main_files)
+    assert not any(f.startswith(".streams/") for f in main_files)  # bookkeeping never lands
+    # b was cut after a landed: its first commit's parent holds a's work
+    landed_b = repo.git("for-each-ref", "--format=%(refname)", "refs/streams/landed/b/").split()[0]
+    root_of_b = repo.git("rev-list", "--reverse", f"{landed_b}", "--not", "HEAD~1").split()[0]
+    parent = repo.git("rev-parse", f"{root_of_b}^").strip()
+    assert any(f.startswith("src/a/demo_") for f in repo.git("ls-tree", "-r", "--name-only", parent).split())
+
+
+def test_a_sub_pool_is_respected_and_higher_priority_starts_first(tmp_path: Path) -> None:
+    streams = {
+        "p1": "pool: slow\npriority: 1",
+        "p2": "pool: slow\npriority: 9",
+        "p3": "pool: slow\npriority: 5",
+        "free": "",
+    }
+    run_block = FAST_RUN + "  pools: {slow: 1}\n"
+    repo = setup(tmp_path, streams, run=run_block, agent_args="--steps 1 --sleep 0.5")
+    code, data, err = run(repo, "-j", "3")
+    assert code == 0, err
+    rows = sorted(joblog(data), key=lambda r: float(r["start"]))
+    pooled = [r for r in rows if r["pool"] == "slow"]
+    assert [r["stream"] for r in pooled] == ["p2", "p3", "p1"]
+    for first, second in itertools.pairwise(pooled):
+        assert float(second["start"]) >= float(first["end"])  # one at a time in the pool of 1
+    assert float(next(r for r in rows if r["stream"] == "free")["start"]) < float(pooled[1]["start"])
+
+
+def test_a_rate_limit_pauses_its_whole_sub_pool_for_the_backoff(tmp_path: Path) -> None:
+    streams = {"x": "pool: api", "y": "pool: api", "z": "pool: api"}
+    scenario = {"x": [["--tempfail"], []], "y": [["--sleep", "3"]], "z": [[]]}
+    run_block = FAST_RUN.replace("backoff: 100ms", "backoff: 2s") + "  pools: {api: 2}\n"
+    repo = setup(tmp_path, streams, scenario, run=run_block)
+    code, data, err = run(repo, "-j", "3")
+    assert code == 0, err
+    rows = joblog(data)
+    x1 = next(r for r in rows if r["stream"] == "x" and r["attempt"] == "1")
+    z = next(r for r in rows if r["stream"] == "z")
+    assert x1["class"] == "tempfail" and "rate limited" in x1["cause"]
+    assert float(z["start"]) >= float(x1["end"]) + 1.5  # z waited out the pause (2 s ± 20 %), not a free slot
+
+
+def test_every_transition_is_an_event(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"a": "", "b": "depends: [a]", "c": ""}, {"a": [["--tempfail"], ["--exit", "1"]]})
+    code, data, err = run(repo)
+    assert code == 1, err
+    lines = (repo.root / ".git/streams/events.jsonl").read_text().splitlines()
+    kinds = [json.loads(line)["event"] for line in lines if json.loads(line).get("run") == data["run_id"]]
+    assert kinds[0] == "run.start" and kinds[-1] == "run.end"
+    assert kinds.count("run.attempt.start") == kinds.count("run.attempt.end") == 3  # a twice, c once
+    assert {"run.wave.start", "run.wave.end", "run.retry", "run.skip"} <= set(kinds)
+
+
+def test_sixty_four_agents_at_once_lose_nothing(tmp_path: Path) -> None:
+    names = [f"s{i:02d}" for i in range(64)]
+    plan = tmp_path / "scenario.json"
+    plan.write_text(json.dumps({"*": [[]]}))
+    agent = (
+        'for i in 1 2 3; do sleep 0.3; echo "$i" >> "src/$STREAMS_STREAM/work.txt"; '
+        'git add -A src && git commit -q -m "work $i" || exit 1; done'
+    )
+    lines = ["version: 1", "base: main", "streams:"]
+    for n in names:
+        lines += [f"  {n}:", f"    owns: [src/{n}/**]", f"    command: '{agent}'"]
+    config = "\n".join(lines) + "\n" + FAST_RUN
+    repo = make_repo(tmp_path, files={f"src/{n}/a.py": "x\n" for n in names}, config=config)
+    code, data, err = run(repo, "-j", "64", timeout=900)
+    assert code == 0, err
+    assert {s["status"] for s in data["streams"]} == {"verified"}
+    assert "index.lock" not in err
+    for n in names:
+        assert repo.git("log", "--format=%s", f"main..streams/{n}", "--", "src").split("\n")[:3] == [
+            "work 3",
+            "work 2",
+            "work 1",
+        ]
+    rows = joblog(data)
+    assert len(rows) == 64 and peak_concurrency(rows) >= 32  # side by side, not one after another
+    assert all("index.lock" not in Path(s["log"]).read_text() for s in data["streams"])
