@@ -471,7 +471,9 @@ def _waves(runner: _Runner, plan: Plan) -> None:
         if runner.interrupted:
             continue
         if runner.merge:
-            for name, klass, cause in runwave.land(runner.ctx, w.number, list(w.streams)):
+            failed = runwave.land(runner.ctx, w.number, list(w.streams))
+            failed += runwave.sync_later(runner.ctx, w.number)
+            for name, klass, cause in failed:
                 s = r.streams[name]
                 runner.fail(s, runner.cfg.stream(name), klass, cause)
                 if s.last is not None:
@@ -486,10 +488,12 @@ def _waves(runner: _Runner, plan: Plan) -> None:
 def _final_status(runner: _Runner) -> RunStatus:
     r = runner.record
     statuses = [s.status for s in r.streams.values()]
-    if runner.interrupted or StreamStatus.INTERRUPTED in statuses:
+    if runner.interrupted:
         return RunStatus.INTERRUPTED
-    if r.status is RunStatus.HALTING:
+    if r.status is RunStatus.HALTING:  # --halt now interrupts the running ones: still a halt
         return RunStatus.HALTED
+    if StreamStatus.INTERRUPTED in statuses:
+        return RunStatus.INTERRUPTED
     if StreamStatus.BLOCKED in statuses:
         return RunStatus.BLOCKED
     if all(s in (StreamStatus.VERIFIED, StreamStatus.LANDED) for s in statuses):

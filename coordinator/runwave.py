@@ -235,4 +235,31 @@ def land(runner: RunContext, wave: int, names: list[str]) -> list[tuple[str, Fai
     return ejected
 
 
-__all__ = ["RunContext", "places"]
+def sync_later(runner: RunContext, wave: int) -> list[tuple[str, FailureClass, str]]:
+    """After a landing, the streams of later waves that already have a worktree (a branch from an
+    earlier run) rebased onto the new base, so they start on top of the work they depend on.
+    Returns those the sync halted or could not rebase: (stream, ``conflict``, cause)."""
+    pending = [n for n, s in runner.record.streams.items() if s.wave > wave and s.status is StreamStatus.PENDING]
+    if not pending:
+        return []
+    where = places.locate(runner.ws, runner.cfg, pending)
+    later = [n for n in pending if where[n].worktree is not None]
+    if not later:
+        return []
+    from coordinator.sync import sync_pass
+    from coordinator.syncresult import Outcome
+
+    report = sync_pass(runner.ws, runner.cfg, later)
+    out: list[tuple[str, FailureClass, str]] = []
+    for res in report.streams:
+        if res.outcome in (Outcome.HALTED, Outcome.FAILED, Outcome.DIRTY, Outcome.DETACHED, Outcome.REWRITTEN):
+            why = res.detail or ", ".join(res.files)
+            out.append(
+                (res.name, FailureClass.CONFLICT, f"sync before its wave: {res.outcome}{': ' + why if why else ''}")
+            )
+        elif res.outcome is Outcome.REBASED:
+            runner.notify(f"{res.name}: rebased onto the new {runner.cfg.base} before its wave")
+    return out
+
+
+__all__ = ["RunContext"]

@@ -326,3 +326,20 @@ def read_latest(ws: Workspace) -> tuple[RunRecord, RunnerInfo | None] | None:
 def agent_alive(a: Attempt) -> bool:
     """Whether the attempt's agent is still running: its pid alive with the same start time."""
     return a.ended is None and a.pid > 0 and same_process(a.pid, a.start_time)
+
+
+def verified_of_wave(ws: Workspace, wave: int) -> tuple[str, list[str]]:
+    """(the latest run's id, its streams of ``wave`` that are verified and not yet landed):
+    what ``streams merge --wave N`` lands."""
+    latest = read_latest(ws)
+    if latest is None:
+        raise NoRunError("no run of `streams run` is recorded here; name the streams to merge instead")
+    record, _ = latest
+    if not 1 <= wave <= len(record.waves):
+        raise StreamsError(
+            f"run {record.run_id} has {len(record.waves)} wave{'s' if len(record.waves) != 1 else ''}; "
+            f"--wave {wave} is not one of them",
+            code="usage",
+        )
+    names = [n for n in record.waves[wave - 1] if record.streams[n].status is StreamStatus.VERIFIED]
+    return record.run_id, names

@@ -382,3 +382,42 @@ def test_sixty_four_agents_at_once_lose_nothing(tmp_path: Path) -> None:
     rows = joblog(data)
     assert len(rows) == 64 and peak_concurrency(rows) >= 32  # side by side, not one after another
     assert all("index.lock" not in Path(s["log"]).read_text() for s in data["streams"])
+
+
+def test_merge_wave_lands_that_waves_verified_streams(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"a": "", "b": "", "c": "depends: [a]"}, {"b": [["--exit", "1"]]})
+    code, _, err = run(repo)  # merge: false: nothing lands
+    assert code == 1, err
+    assert run_streams(["merge", "--wave", "3"], repo.root).code == 2
+    assert run_streams(["merge", "--wave", "1", "a"], repo.root).code == 2
+    out = run_streams(["merge", "--wave", "1", "--json"], repo.root)
+    assert out.code == 0, out.err
+    landed = [r["stream"] for r in json.loads(out.out)["data"]["results"] if r["outcome"] == "landed"]
+    assert landed == ["a"]  # b failed: not verified, not landed; c is wave 2
+
+
+def test_a_retry_continues_on_the_branch_with_the_failed_attempts_work_saved(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"api": ""}, {"api": [["--leave-dirty", "--exit", "75"], []]})
+    code, data, err = run(repo)
+    assert code == 0, err
+    rows = joblog(data)
+    assert [r["class"] for r in rows] == ["tempfail", "verified"]
+    ref = rows[0]["wip"]
+    assert ref.startswith("refs/streams/wip/api/")
+    saved = repo.git("show", "--stat", "--format=", ref)
+    assert "src/api/" in saved  # the leftover file, kept under the WIP ref
+    assert repo.git("-C", str(repo.worktree("api")), "status", "--porcelain").strip() == ""
+    # the retry continued the same branch: attempt 1's commit is still there, under attempt 2's
+    subjects = repo.git("log", "--format=%s", "main..streams/api", "--", "src").splitlines()
+    assert len(subjects) == 2
+
+
+def test_critical_with_halt_now_stops_the_running_agents(tmp_path: Path) -> None:
+    streams = {"crit": "on_failure: critical", "slow": ""}
+    scenario = {"crit": [["--sleep", "1", "--exit", "1"]], "slow": [["--hang", "--chatter", "0.2"]]}
+    repo = setup(tmp_path, streams, scenario)
+    code, data, err = run(repo, "--halt", "now")
+    assert code == 1, err
+    s = by_name(data)
+    assert data["status"] == "halted" and s["crit"]["status"] == "failed"
+    assert s["slow"]["status"] == "interrupted" and s["slow"]["failure"] == "interrupted"

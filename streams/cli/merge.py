@@ -6,6 +6,7 @@ import click
 
 from coordinator import merge as merging
 from coordinator import resolve as resolving
+from streams import runstate
 from streams.cli.base import Reply, cli, info, json_option, table
 from streams.cli.context import open_workspace, short
 from streams.kernel.errors import StreamsError, UsageError
@@ -27,6 +28,12 @@ from streams.kernel.errors import StreamsError, UsageError
     metavar="CMD",
     help="A shell command that must pass on each candidate (run in the integration worktree).",
 )
+@click.option(
+    "--wave",
+    type=int,
+    metavar="N",
+    help="Land the verified streams of wave N of the latest `streams run` (instead of naming them).",
+)
 @click.option("--dry-run", is_flag=True, help="Build and check each candidate; land nothing.")
 @click.option("--keep", is_flag=True, help="Keep each landed stream's worktree and branch.")
 @click.option(
@@ -45,6 +52,7 @@ def merge_cmd(
     names: tuple[str, ...],
     strategy: str,
     check: str | None,
+    wave: int | None,
     dry_run: bool,
     keep: bool,
     shared_only: bool,
@@ -67,7 +75,7 @@ def merge_cmd(
     """
     if sum((continue_, abort, undo)) > 1:
         raise UsageError("--continue, --abort and --undo go one at a time")
-    if (continue_ or abort or undo) and (names or dry_run or strategy != "squash" or shared_only):
+    if (continue_ or abort or undo) and (names or wave is not None or dry_run or strategy != "squash" or shared_only):
         raise UsageError("--continue, --abort and --undo take no stream names, --dry-run or --strategy")
     if (abort or undo) and (keep or check or push):
         raise UsageError("--abort and --undo take no other options")
@@ -81,7 +89,16 @@ def merge_cmd(
         ws, config = open_workspace()
         report = resolving.merge_continue(ws, config, check=check, keep=keep, push=push, on_wait=info)
         return Reply(report, _report_text, _judge(report))
-    ws, config = open_workspace(names=names)
+    if wave is not None:
+        if names:
+            raise UsageError("--wave N lands that wave's verified streams: name streams or give --wave, not both")
+        ws, config = open_workspace()
+        run_id, of_wave = runstate.verified_of_wave(ws, wave)
+        names = tuple(of_wave)
+        if not names:
+            raise StreamsError(f"wave {wave} of run {run_id} has no verified stream waiting to land", code="error")
+    else:
+        ws, config = open_workspace(names=names)
     report = merging.merge(
         ws,
         config,
