@@ -15,6 +15,7 @@ import random
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,7 @@ from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord, new_run_i
 from streams.workspace import Workspace
 
 TICK = 0.05  # how often the loop looks at its agents
+VERIFIERS = 4  # attempts verified at once (each: git, and run.check when configured)
 OBSERVE_EVERY = 0.5  # how often it looks for signs of life (branch tip, progress file, log size)
 Notify = Callable[[str], None]
 
@@ -138,6 +140,8 @@ class _Runner:
     halt: HaltPolicy
     merge: bool
     agents: dict[str, Agent] = field(default_factory=dict)
+    verifying: dict[str, Future[tuple[FailureClass | None, str]]] = field(default_factory=dict)
+    verifier: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(VERIFIERS, "streams-verify"))
     pool_paused: dict[str, float] = field(default_factory=dict)  # pool -> until (a rate limit)
     interrupted: bool = False
     failures: int = 0
@@ -185,7 +189,7 @@ class _Runner:
             self.watch(now)
             if not self.interrupted and r.status is RunStatus.RUNNING:
                 self.dispatch([n for n in ready if n in names], cap, now)
-            if not any(not r.streams[n].status.settled for n in names) and not self.agents:
+            if not any(not r.streams[n].status.settled for n in names) and not self.agents and not self.verifying:
                 break
             if r.status is RunStatus.HALTING:
                 self.skip_queued(names, f"run halted: {r.halt_reason}")
@@ -237,7 +241,7 @@ class _Runner:
                 branch_ref=self.cfg.branch_ref(s.name),
                 progress_file=Path(s.worktree) / st.progress_path,
             )
-        except (LaunchError, OSError) as exc:
+        except (LaunchError, OSError, StreamsError) as exc:
             attempt.started = attempt.ended = time.time()
             self.settle(s, attempt, FailureClass.LAUNCH_ERROR, f"cannot launch: {exc}")
             return
@@ -276,14 +280,23 @@ class _Runner:
             if supervise.step(agent, now, self.grace):
                 del self.agents[name]
                 self.finish(self.record.streams[name], agent)
+        for name, future in list(self.verifying.items()):
+            if future.done():
+                del self.verifying[name]
+                s = self.record.streams[name]
+                klass, cause = future.result()
+                self.settle(s, s.attempts[-1], klass, cause)
 
     def finish(self, s: StreamRecord, agent: Agent) -> None:
+        """An agent's group is gone: its class, or (exit 0) its verification, which runs beside the
+        loop (``run.check`` may take minutes) while the other agents are supervised."""
         a = s.attempts[-1]
         klass, cause, a.exit, a.signal = supervise.classify(agent)
         a.ended = time.time()
         if klass is None:
-            klass, cause = runwave.verify(self.ctx, s, a)
-        elif klass is not FailureClass.BLOCKED:
+            self.verifying[s.name] = self.verifier.submit(runwave.verify, self.ctx, s, a)
+            return
+        if klass is not FailureClass.BLOCKED:
             runwave.save_wip(self.ctx, s, a, discard=klass in RETRIED or klass in FALLBACK_AFTER)
         self.settle(s, a, klass, cause)
 
@@ -452,8 +465,11 @@ def run(ws: Workspace, cfg: Config, opts: RunOptions, notify: Notify | None = No
         write_heartbeat(rd, record.started)
         events.append(ws.common_dir, "run.start", run=run_id, streams=names, waves=len(plan.waves), plan=plan.digest)
         say(f"run {run_id}: {len(names)} streams in {len(plan.waves)} waves, -j {jobs} (files: {rd.path})")
-        with _interrupts(runner):
-            _waves(runner, plan)
+        try:
+            with _interrupts(runner):
+                _waves(runner, plan)
+        finally:
+            runner.verifier.shutdown(wait=True)
         return _result(runner)
 
 

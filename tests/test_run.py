@@ -421,3 +421,13 @@ def test_critical_with_halt_now_stops_the_running_agents(tmp_path: Path) -> None
     s = by_name(data)
     assert data["status"] == "halted" and s["crit"]["status"] == "failed"
     assert s["slow"]["status"] == "interrupted" and s["slow"]["failure"] == "interrupted"
+
+
+def test_a_slow_check_does_not_hold_the_pool(tmp_path: Path) -> None:
+    """run.check runs beside the loop: the slot of an agent that exited is free while its check runs."""
+    repo = setup(tmp_path, {"a": "priority: 2", "b": "priority: 1"}, run=FAST_RUN + "  check: sleep 3\n")
+    code, data, err = run(repo, "-j", "1")
+    assert code == 0, err
+    rows = {r["stream"]: r for r in joblog(data)}
+    assert float(rows["b"]["start"]) - float(rows["a"]["end"]) < 1.5  # not after a's 3 s check
+    assert {s["status"] for s in data["streams"]} == {"verified"}
