@@ -431,3 +431,46 @@ def test_a_slow_check_does_not_hold_the_pool(tmp_path: Path) -> None:
     rows = {r["stream"]: r for r in joblog(data)}
     assert float(rows["b"]["start"]) - float(rows["a"]["end"]) < 1.5  # not after a's 3 s check
     assert {s["status"] for s in data["streams"]} == {"verified"}
+
+
+def test_status_shows_the_run_its_wave_and_each_agent(tmp_path: Path) -> None:
+    scenario = {"a": [["--tempfail"], ["--hang", "--chatter", "0.2"]], "b": [["--exit", "1"]]}
+    repo = setup(tmp_path, {"a": "", "b": "on_failure: isolated"}, scenario)
+    detached = run_streams(["run", "--detach", "--json"], repo.root)
+    assert detached.code == 0, detached.err
+    info = json.loads(detached.out)["data"]
+    try:
+        deadline = time.time() + 60
+        snap: dict[str, Any] = {}
+        while time.time() < deadline:
+            snap = json.loads(run_streams(["status", "--json"], repo.root).out)["data"]
+            rows = {r["name"]: r for r in snap["streams"]}
+            if (
+                rows["a"]["agent_running"]
+                and rows["a"]["run"]["attempt"] == 2
+                and rows["b"]["run"]["status"] == "failed"
+            ):
+                break
+            time.sleep(0.2)
+        rows = {r["name"]: r for r in snap["streams"]}
+        assert snap["run"] == {
+            "run_id": info["run_id"],
+            "status": "running",
+            "wave": 1,
+            "waves": 1,
+            "runner_alive": True,
+        }
+        a, b = rows["a"], rows["b"]
+        assert a["run"]["status"] == "running" and a["agent_running"] and a["run"]["failure"] == "tempfail"
+        assert b["run"]["failure"] == "failed" and b["run"]["cause"] == "exit 1" and not b["agent_running"]
+        text = run_streams(["status"], repo.root).out
+        assert f"running {a['agent_pid']} (a2)" in text and "failed: failed" in text
+        assert f"run {info['run_id']} running wave 1/1" in text
+    finally:
+        os.kill(info["pid"], signal.SIGINT)
+        deadline = time.time() + 60
+        while pid_alive(info["pid"]) and time.time() < deadline:
+            time.sleep(0.1)
+    snap = json.loads(run_streams(["status", "--json"], repo.root).out)["data"]
+    assert snap["run"]["status"] == "interrupted" and not snap["run"]["runner_alive"]
+    assert not any(r["agent_running"] for r in snap["streams"])
