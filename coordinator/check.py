@@ -12,7 +12,6 @@ passed in 0.12s"), the passed and failed counts.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import subprocess
@@ -20,7 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.supervise import log_tail
 from streams import git
+from streams.kernel.procs import signal_group
 
 TAIL_LINES = 20  # lines of the output kept in the result (and in a failure's one-line cause)
 TAIL_BYTES = 64 * 1024  # read this much of the log's end, at most
@@ -89,16 +90,16 @@ def run_check(
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
-                _signal_group(proc.pid, signal.SIGTERM)
+                signal_group(proc.pid, signal.SIGTERM)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=grace)
-                _signal_group(proc.pid, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
                 code = proc.wait()
         finally:  # an exit, a timeout, or our own Ctrl-C: nothing of the group outlives the check
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
             if proc.returncode is None:
                 proc.wait()
-    tail = _tail(log)
+    tail = log_tail(log, TAIL_BYTES)
     passed_count, failed_count = parse_counts(tail)
     return CheckResult(
         passed=code == 0 and not timed_out,
@@ -109,18 +110,6 @@ def run_check(
         timed_out=timed_out,
         log=str(log),
     )
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
-        os.killpg(pgid, sig)
-
-
-def _tail(log: Path) -> str:
-    with open(log, "rb") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, size - TAIL_BYTES))
-        return fh.read().decode("utf-8", "replace")
 
 
 def parse_counts(output: str) -> tuple[int | None, int | None]:

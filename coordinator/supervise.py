@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streams.kernel import procs
 from streams.kernel.procs import group_members, start_time
 from streams.kernel.reffiles import read_ref
 from streams.runclass import FailureClass
@@ -127,11 +128,8 @@ def observe(agent: Agent, now: float) -> None:
 
 def signal_group(agent: Agent, sig: int) -> None:
     """``sig`` to the agent's process group, if any member of it is still alive."""
-    try:
-        os.killpg(agent.pgid, sig)
+    if procs.signal_group(agent.pgid, sig):
         agent.signals.append(sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def stop(agent: Agent, why: FailureClass, grace: float, now: float) -> None:

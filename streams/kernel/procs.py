@@ -136,3 +136,15 @@ def group_members(pgid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[2]) == pgid:
             members.append(int(entry))
     return members
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to process group ``pgid``; False when no process of it is left (or none we may
+    signal)."""
+    import signal as _signal
+
+    try:
+        os.killpg(pgid, _signal.Signals(sig))
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
