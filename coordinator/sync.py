@@ -381,7 +381,7 @@ def _rebase_fenced(
     if held is not None:  # git rebase would wait a second for it at every commit
         detail = (
             f"skipped: a git command holds {held} (waited up to {fencing.WAIT_SECONDS:.0f} s); if no git process "
-            f"runs in this repository, delete that file, then sync again"
+            f"runs in this repository, delete that file, then sync again{locks_hint(wt, place.ref)}"
         )
         return StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=detail), None
     aside = _rebase_aside(ws, name, place, upstream_tip, upstream, raised)
