@@ -25,6 +25,7 @@ __all__ = [
     "Oid",
     "RefName",
     "Result",
+    "branch_ref",
     "no_git_env",
     "out",
     "run",
@@ -96,8 +97,16 @@ def _english(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def branch_ref(branch: str) -> RefName:
+    """A branch's full ref: ``streams/api`` -> ``refs/heads/streams/api`` (the branch, even when a
+    tag has the same name)."""
+    return RefName(f"refs/heads/{branch}")
+
+
 @dataclass(frozen=True)
 class Result:
+    """What a git process gave back: its exit code and output."""
+
     returncode: int
     stdout: bytes
     stderr: bytes

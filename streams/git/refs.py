@@ -16,7 +16,6 @@ __all__ = [
     "RefTip",
     "RepoPaths",
     "author_time",
-    "branch_ref",
     "changed_paths_many",
     "commit_tree",
     "commits_from",
@@ -123,12 +122,6 @@ def idents(cwd: Path) -> tuple[str, str]:
 
 
 # --- refs and objects --------------------------------------------------------------------------
-
-
-def branch_ref(branch: str) -> door.RefName:
-    """A branch's full ref: ``streams/api`` -> ``refs/heads/streams/api`` (the branch, even when a
-    tag has the same name)."""
-    return door.RefName(f"refs/heads/{branch}")
 
 
 def resolve_commit(cwd: Path, rev: str) -> door.Oid | None:

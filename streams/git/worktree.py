@@ -58,6 +58,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Worktree:
+    """One entry of ``git worktree list --porcelain``."""
+
     path: Path
     head: str | None
     branch: str | None  # full ref name, e.g. refs/heads/streams/api
