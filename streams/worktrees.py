@@ -450,6 +450,29 @@ def _stop_one(ws: Workspace, plan: tuple[Any, ...], *, delete_branch: bool) -> S
     )
 
 
+def remove_landed(ws: Workspace, config: Config, name: str, path: Path, tip: str) -> bool:
+    """Stop a stream `streams merge` has just landed, whose worktree is at ``path`` and branch at
+    ``tip``, without ``stop``'s re-checks: the merge queue found it clean a moment ago. Its ignored
+    files are kept, then git removes the worktree only while it is still clean (no ``--force``), and
+    the branch goes only while still at ``tip``. False, with nothing removed, when git refuses
+    (something was written there since): the caller stops it the careful way (``stop --force``
+    saves uncommitted work first)."""
+    import shutil
+
+    if not path.is_dir():
+        return False
+    with worktree_lock(ws):
+        kept_dir, _, _ = keep_ignored(ws, path, name)
+        if git.remove_clean_worktree(ws.main_root, path).returncode != 0:
+            if kept_dir is not None:
+                shutil.rmtree(kept_dir, ignore_errors=True)  # the careful way keeps them again
+            return False
+        git.delete_ref(ws.main_root, config.branch_ref(name), tip, message="streams: stop --delete-branch", check=False)
+        locks.release_stream(ws.common_dir, name)
+        mark_stopped(ws, [name], stopped=True)
+    return True
+
+
 def keep_ignored(ws: Workspace, path: Path, name: str) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
     """Copy the ignored files of the worktree at ``path`` (an ``.env``: in no commit, so removing the
     worktree would lose it) to ``<common>/streams/kept/<name>/<time>/``, before it is removed.

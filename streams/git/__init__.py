@@ -42,16 +42,17 @@ _EXPORTS = {
         "StatusEntry Worktree add_detached_worktree add_intent_to_add add_worktree checkout_detached cherry_pick "
         "commit_only differs_from_head discard_changes fetch_lock_files forget_in_index hash_files ignored_paths "
         "is_dirty merge_squash object_ids operation_in_progress prune_worktrees read_small rebase rebase_abort "
-        "rebase_continue rebase_dir remove_worktree reset_keep stale_lock_files status switch tracked_files "
-        "unmerged_paths untracked_files worktree_git_dir worktree_operation worktree_tree worktrees write_tree"
+        "rebase_continue rebase_dir remove_clean_worktree remove_worktree reset_keep stale_lock_files status switch "
+        "tracked_files unmerged_paths untracked_files worktree_git_dir worktree_operation worktree_tree worktrees "
+        "write_tree"
     ),
     "refs": (
-        "Divergence RefTip RepoPaths author_time changed_paths_many commit_tree commits_from "
-        "commits_not_on commits_only_in config_get delete_ref divergence fast_import fetch git_dir_and_head git_dirs "
-        "has_path idents is_ancestor ls_remote ls_tree_names merge_base merge_tree merge_tree_conflicts "
-        "missing_commits push_with_leases range_changes read_blob ref_oids ref_tips reflog_oids repo_paths "
-        "resolve_commit resolve_many rev_parse rev_parse_range subjects symbolic_head tree_changes tree_with "
-        "update_ref update_refs"
+        "Divergence RefTip RepoPaths author_time author_times changed_paths_many commit_tree commits_from "
+        "commits_not_on commits_not_on_with_subjects commits_only_in create_ref_while config_get delete_ref "
+        "divergence fast_import fetch git_dir_and_head git_dirs has_path idents is_ancestor ls_remote ls_tree_names "
+        "merge_base merge_tree merge_tree_conflicts missing_commits push_with_leases range_changes read_blob "
+        "ref_oids ref_tips reflog_oids repo_paths resolve_commit resolve_many rev_parse rev_parse_range subjects "
+        "symbolic_head tree_changes tree_with tree_with_like update_ref update_refs"
     ),
     "replay": (
         "ASIDE_PREFIX Aside bring_along bring_along_locked drop_asides held_lock index_matches move_checked_out "

@@ -37,6 +37,7 @@ __all__ = [
     "rebase_abort",
     "rebase_continue",
     "rebase_dir",
+    "remove_clean_worktree",
     "remove_worktree",
     "reset_keep",
     "stale_lock_files",
@@ -143,6 +144,12 @@ def remove_worktree(cwd: Path, path: Path, *, even_locked: bool = False, check: 
     """Remove the worktree at ``path``, uncommitted changes and all (``--force``; twice with
     ``even_locked``). ``check=False``: best effort."""
     door.run("worktree", "remove", "--force", *(("--force",) if even_locked else ()), str(path), cwd=cwd, check=check)
+
+
+def remove_clean_worktree(cwd: Path, path: Path) -> door.Result:
+    """Remove the worktree at ``path`` only if it is clean (``git worktree remove`` without
+    ``--force``: git refuses one with modified or untracked files, or locked); the result, unchecked."""
+    return door.run("worktree", "remove", str(path), cwd=cwd, check=False)
 
 
 def ignored_paths(cwd: Path) -> list[str]:
