@@ -69,8 +69,9 @@ QUICK_PATH_MODULES = {
     "streams.kernel.rules",
 }
 # Modules outside streams the quick path must not load: the full CLI's (click, PyYAML), and what
-# only other commands use (tempfile, shutil: the temp files of a replay).
-NOT_ON_THE_QUICK_PATH = ("click", "yaml", "rich", "watchdog", "coordinator", "tempfile", "shutil")
+# only other commands use (tempfile, shutil: the temp files of a replay; subprocess: the commit is
+# spawned with os.posix_spawn).
+NOT_ON_THE_QUICK_PATH = ("click", "yaml", "rich", "watchdog", "coordinator", "tempfile", "shutil", "subprocess")
 
 SHOW_MODULES = (
     "import sys, json; from streams.cli import main\n"
@@ -92,6 +93,23 @@ def test_the_progress_quick_path_imports_only_what_it_needs(repo: Repo) -> None:
     ours = {m for m in modules if m.split(".")[0] in ("streams", "coordinator")}
     assert ours - QUICK_PATH_MODULES == set(), "the quick path imported more of streams than it needs"
     assert {m.split(".")[0] for m in modules} & set(NOT_ON_THE_QUICK_PATH) == set()
+    # inspect is imported (by dataclasses) but never loaded: its own imports are not there.
+    assert {"ast", "dis", "tokenize"} & set(modules) == set(), "a dataclass on the quick path has no docstring?"
+
+
+def test_a_module_loaded_on_first_use_works_as_the_module() -> None:
+    code = (
+        "import sys; from streams.cli import _load_on_first_use\n"
+        "_load_on_first_use('inspect')\n"
+        "import inspect, dataclasses\n"
+        "before = 'ast' in sys.modules\n"
+        "from inspect import signature\n"
+        "@dataclasses.dataclass\n"
+        "class Plain:\n    a: int\n"
+        "print(before, 'ast' in sys.modules, str(signature(Plain)), Plain.__doc__, hasattr(inspect, 'nope'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False True (a: int) -> None Plain(a: int) False", out
 
 
 def test_the_git_namespace_names_each_submodules_public_names() -> None:
