@@ -42,9 +42,8 @@ _EXPORTS = {
         "StatusEntry Worktree add_detached_worktree add_intent_to_add add_worktree checkout_detached cherry_pick "
         "commit_only differs_from_head discard_changes fetch_lock_files forget_in_index hash_files ignored_paths "
         "is_dirty merge_squash object_ids operation_in_progress prune_worktrees read_small rebase rebase_abort "
-        "rebase_continue rebase_dir remove_clean_worktree remove_worktree reset_keep stale_lock_files status switch "
-        "tracked_files unmerged_paths untracked_files worktree_git_dir worktree_operation worktree_tree worktrees "
-        "write_tree"
+        "rebase_continue rebase_dir remove_worktree reset_keep stale_lock_files status switch tracked_files "
+        "unmerged_paths untracked_files worktree_git_dir worktree_operation worktree_tree worktrees write_tree"
     ),
     "refs": (
         "Divergence RefTip RepoPaths author_time author_times changed_paths_many commit_tree commits_from "

@@ -37,7 +37,6 @@ __all__ = [
     "rebase_abort",
     "rebase_continue",
     "rebase_dir",
-    "remove_clean_worktree",
     "remove_worktree",
     "reset_keep",
     "stale_lock_files",
@@ -146,12 +145,6 @@ def remove_worktree(cwd: Path, path: Path, *, even_locked: bool = False, check: 
     door.run("worktree", "remove", "--force", *(("--force",) if even_locked else ()), str(path), cwd=cwd, check=check)
 
 
-def remove_clean_worktree(cwd: Path, path: Path) -> door.Result:
-    """Remove the worktree at ``path`` only if it is clean (``git worktree remove`` without
-    ``--force``: git refuses one with modified or untracked files, or locked); the result, unchecked."""
-    return door.run("worktree", "remove", str(path), cwd=cwd, check=False)
-
-
 def ignored_paths(cwd: Path) -> list[str]:
     """The ignored files in the worktree at ``cwd``; a wholly ignored directory is one entry
     ending in ``/`` (``git ls-files --others --ignored --exclude-standard --directory``)."""
@@ -183,6 +176,7 @@ def status(
     untracked_cache: bool = True,
     paths: Sequence[str] | None = None,
     renames: bool = True,
+    ignored: bool = False,
 ) -> list[StatusEntry]:
     """The uncommitted state of the worktree at ``cwd``: ``git status --porcelain=v2 -z``, parsed.
 
@@ -191,9 +185,13 @@ def status(
     leaves) ``index.lock``. With ``index`` (a private copy of the worktree's index, see
     ``streams.status.private_index``) git reads and may refresh that copy, with git's untracked
     cache unless ``untracked_cache`` is False. ``paths``: only these (literal pathspecs);
-    ``renames=False``: a rename is a deletion and an addition.
+    ``renames=False``: a rename is a deletion and an addition. ``ignored``: the ignored files and
+    directories too (kind ``!``), those an ignore pattern names (``--ignored=matching``; a directory
+    ends in ``/``), the files of such a directory left out.
     """
     args = [*gitparse.STATUS_ARGS, f"--untracked-files={'all' if untracked else 'no'}"]
+    if ignored:
+        args.append("--ignored=matching")
     if submodules is not None:
         args.append(f"--ignore-submodules={submodules}")
     if not renames:
