@@ -157,6 +157,7 @@ def run(quick: bool) -> dict[str, object]:
         "target_ratio": TARGET_RATIO,
         "meets_target": statistics.median(ratios) <= TARGET_RATIO,
         "git_processes_per_merge": processes,
+        "git_processes_per_landing": round(processes / STREAMS, 1),
         "git_processes_raw": 6 * STREAMS,
         "load_before_after": [load_before, [round(x, 2) for x in os.getloadavg()]],
         "python": sys.version.split()[0],

@@ -57,17 +57,27 @@ def checked_out(ws: Workspace, ref: str) -> git.Worktree | None:
     return next((w for w in git.worktrees(ws.main_root) if w.branch == ref and not w.bare), None)
 
 
-def after_landing(ws: Workspace, config: Config, name: str, tip: str, *, keep: bool) -> tuple[str, bool]:
-    """Keep the tip under refs/streams/landed/, release the leases, remove worktree and branch."""
+def after_landing(
+    ws: Workspace, config: Config, name: str, tip: str, *, keep: bool, worktree: Path | None = None
+) -> tuple[str, bool]:
+    """Keep the tip under refs/streams/landed/, release the leases, remove worktree and branch.
+    ``worktree``: where the merge queue found the stream's worktree clean, to be removed without
+    ``stop``'s re-checks while git finds it still clean (else ``stop --force``, as without it)."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     landed = paths.landed_ref(name, stamp)
-    git.update_ref(ws.main_root, landed, tip, git.ZERO_OID, f"streams merge: {name} landed")
+    message = f"streams merge: {name} landed"
+    # The landed ref, created only while the branch is still at the landed tip (one transaction);
+    # else alone: the branch moved since, so it stays (its new commits are not landed).
+    at_tip = not keep and git.create_ref_while(
+        ws.main_root, landed, tip, other=config.branch_ref(name), at=tip, message=message
+    )
+    if not at_tip:
+        git.update_ref(ws.main_root, landed, tip, git.ZERO_OID, message)
     locks.release_stream(ws.common_dir, name)
-    if keep:
+    if not at_tip:
         return landed, False
-    if git.resolve_commit(ws.main_root, config.branch_ref(name)) != tip:
-        return landed, False  # the branch moved since: leave it (its new commits are not landed)
-    worktrees.stop(ws, config, [name], force=True, delete_branch=True)
+    if worktree is None or not worktrees.remove_landed(ws, config, name, worktree, tip):
+        worktrees.stop(ws, config, [name], force=True, delete_branch=True)
     return landed, True
 
 

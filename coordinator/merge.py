@@ -34,7 +34,6 @@ from coordinator.gitlocks import locks_hint
 from coordinator.landing import (
     Undone,
     after_landing,
-    checked_out,
     drop_entry,
     recover,
     release_landed,
@@ -42,7 +41,7 @@ from coordinator.landing import (
     update_entry,
 )
 from streams import git, places, worktrees
-from streams.config import Config
+from streams.config import Config, progress_path
 from streams.graph import dependency_order
 from streams.kernel import events, paths
 from streams.kernel.errors import StreamsError, UsageError
@@ -50,7 +49,7 @@ from streams.landings import read_landings as _read_record
 from streams.landings import read_resolving, write_resolving
 from streams.landings import write_landings as _write_record
 from streams.ownership import compiled
-from streams.scope import verify
+from streams.scope import verify_tip
 from streams.state import sync_lock
 from streams.workspace import Workspace
 
@@ -146,10 +145,51 @@ class _Queue:
     results: list[Landing] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # did not land this time: their dependents wait
     stop_reason: str = ""
+    # What git said once per run, not per landing: the worktree list (a landing that removes a
+    # worktree drops it; the base's holder is checked against its HEAD file before each use),
+    # where each stream is, and each stream's unmerged commits by (its tip, the compared base's tip).
+    listed: list[git.Worktree] | None = None
+    where: dict[str, places.Place] = field(default_factory=dict)
+    unmerged: dict[tuple[str, str, str], list[git.Oid]] = field(default_factory=dict)
+    subjects: dict[str, str] = field(default_factory=dict)  # of those commits
 
     @property
     def base_ref(self) -> str:
         return self.config.base_ref()
+
+    def worktrees(self) -> list[git.Worktree]:
+        if self.listed is None:
+            self.listed = git.worktrees(self.ws.main_root)
+        return self.listed
+
+    def place(self, name: str) -> places.Place:
+        if name not in self.where:
+            self.where.update(places.locate(self.ws, self.config, [name], listed=self.worktrees()))
+        return self.where[name]
+
+    def unmerged_commits(self, name: str, tip: str, base: str) -> list[git.Oid]:
+        """``worktrees.unmerged_commits`` of ``tip`` against the commit ``base``, remembered: the
+        same two commits always give the same answer."""
+        key = (name, tip, base)
+        if key not in self.unmerged:
+            found = git.commits_not_on_with_subjects(self.ws.main_root, base, tip, ignoring=[progress_path(name)])
+            self.subjects.update(found)
+            self.unmerged[key] = [c for c, _ in found]
+        return self.unmerged[key]
+
+    def holder(self) -> git.Worktree | None:
+        """The worktree that has the base checked out, if any (``git worktree list`` read again when
+        the one remembered no longer has: its HEAD file says so without a git process)."""
+        for fresh in (False, True):
+            if fresh:
+                self.listed = None
+            found = next((w for w in self.worktrees() if w.branch == self.base_ref and not w.bare), None)
+            if found is None:
+                return None
+            git_dir = git.worktree_git_dir(found.path)
+            if git_dir is not None and git.read_small(git_dir / "HEAD") == f"ref: {self.base_ref}":
+                return found
+        return found
 
 
 def merge(
@@ -181,7 +221,7 @@ def merge(
         if push:
             _same_as_remote(ws, config)
         q = _Queue(ws, config, check, dry_run, keep, push, strategy, on_wait, shared_only)
-        for name in _order(ws, config, names):
+        for name in _order(q, names):
             if q.stop_reason:
                 q.results.append(Landing(name, Outcome.SKIPPED, q.stop_reason))
                 continue
@@ -237,17 +277,28 @@ def _same_as_remote(ws: Workspace, config: Config) -> None:
         )
 
 
-def _order(ws: Workspace, config: Config, names: Sequence[str]) -> list[str]:
-    """Dependencies first, then the stream whose work began earliest (its oldest own commit)."""
-    tips = git.resolve_many(ws.main_root, [config.branch_ref(s.name) for s in config.streams])
-    chosen = list(names) or [s.name for s in config.streams if tips.get(config.branch_ref(s.name))]
-
-    def began(name: str) -> float:
-        own = worktrees.unmerged_commits(ws, config, name) if tips.get(config.branch_ref(name)) else []
-        return git.author_time(ws.main_root, own[-1]) if own else float("inf")
-
-    by_age = sorted(dict.fromkeys(chosen), key=began)
+def _order(q: _Queue, names: Sequence[str]) -> list[str]:
+    """Dependencies first, then the stream whose work began earliest (its oldest own commit). Where
+    each chosen stream is, is read here once for the run."""
+    ws, config = q.ws, q.config
+    tips = git.resolve_many(ws.main_root, [*(config.branch_ref(s.name) for s in config.streams), *config.base_refs()])
+    chosen = list(dict.fromkeys(names or [s.name for s in config.streams if tips.get(config.branch_ref(s.name))]))
+    base = _compared_base(config, tips)
+    own: dict[str, list[git.Oid]] = {}
+    for name in chosen:
+        tip = tips.get(config.branch_ref(name))
+        own[name] = q.unmerged_commits(name, tip, base) if tip and base else []
+    began = git.author_times(ws.main_root, [c[-1] for c in own.values() if c])
+    by_age = sorted(chosen, key=lambda name: began[own[name][-1]] if own[name] else float("inf"))
+    q.where.update(places.locate(ws, config, chosen, listed=q.worktrees()))
     return dependency_order(by_age, {s.name: s.depends for s in config.streams})
+
+
+def _compared_base(config: Config, tips: dict[str, str | None]) -> str | None:
+    """The tip of ``worktrees.compared_base`` among resolved ``tips``: the remote's base when there
+    is one, else the local base."""
+    upstream = tips.get(config.upstream_ref()) if config.remote else None
+    return upstream or tips.get(config.base_ref())
 
 
 def _one(q: _Queue, name: str) -> Landing:
@@ -256,7 +307,8 @@ def _one(q: _Queue, name: str) -> Landing:
     waiting = [d for d in stream.depends if d in q.failed]
     if waiting:
         return Landing(name, Outcome.SKIPPED, f"depends on {', '.join(waiting)}, which did not land")
-    tip = git.resolve_commit(ws.main_root, config.branch_ref(name))
+    found = git.resolve_many(ws.main_root, [config.branch_ref(name), *config.base_refs()])
+    tip = found[config.branch_ref(name)]
     if tip is None:
         return Landing(name, Outcome.NOTHING, f"no branch {config.branch(name)}")
     unlanded = [] if q.shared_only else [d for d in stream.depends if _has_work(ws, config, d)]
@@ -264,17 +316,18 @@ def _one(q: _Queue, name: str) -> Landing:
         return Landing(
             name, Outcome.SKIPPED, f"depends on {', '.join(unlanded)}, whose work is not on {config.base} yet"
         )
-    work: list[str] = list(reversed(worktrees.unmerged_commits(ws, config, name)))
+    compared = _compared_base(config, found)
+    work: list[str] = list(reversed(q.unmerged_commits(name, tip, compared))) if compared else []
     if q.shared_only:
         work = _shared_commits(ws, config, name, work)
         if not work:
             return Landing(name, Outcome.NOTHING, "no commit of it not on the base changes only shared files")
     if not work:
         return Landing(name, Outcome.NOTHING, f"every change of {config.branch(name)} is on {config.base} already")
-    unclean = _unclean(ws, config, name)
+    unclean = _unclean(q.place(name))
     if unclean:
         return Landing(name, Outcome.EJECTED, unclean)
-    report = verify(ws, config, stream=name)
+    report = verify_tip(ws, config, name, tip, [oid for oid in (found[ref] for ref in config.base_refs()) if oid])
     if not report.ok:
         bad = report.violations
         return Landing(
@@ -283,10 +336,12 @@ def _one(q: _Queue, name: str) -> Landing:
             f"verify: {len(bad)} change{'s' if len(bad) != 1 else ''} outside its scope",
             tuple(dict.fromkeys(v.path for v in bad)),
         )
+    base_tip = found[config.base_ref()]
     for _ in range(CAS_RETRIES):
-        landing = _land(q, name, tip, work)
+        landing = _land(q, name, tip, work, base_tip)
         if landing is not None:
             return landing
+        base_tip = None  # moved: read it again
     q.stop_reason = f"{config.base} kept moving while the queue worked; run `streams merge` again"
     return Landing(name, Outcome.SKIPPED, q.stop_reason)
 
@@ -317,9 +372,8 @@ def _has_work(ws: Workspace, config: Config, name: str) -> bool:
     return bool(worktrees.unmerged_commits(ws, config, name))
 
 
-def _unclean(ws: Workspace, config: Config, name: str) -> str:
+def _unclean(place: places.Place) -> str:
     """Why the stream's worktree is not ready to land ("" when it is)."""
-    place = places.locate(ws, config, [name])[name]
     if place.worktree is None or not place.worktree.is_dir():
         return ""  # a branch only: nothing uncommitted can be lost
     op, _ = git.worktree_operation(place.worktree)
@@ -331,11 +385,11 @@ def _unclean(ws: Workspace, config: Config, name: str) -> str:
     return ""
 
 
-def _land(q: _Queue, name: str, tip: str, work: list[str]) -> Landing | None:
-    """Build, check and land one candidate on the base as it is now; None when the base moved
-    meanwhile (the caller tries again on its new tip)."""
+def _land(q: _Queue, name: str, tip: str, work: list[str], base_tip: str | None) -> Landing | None:
+    """Build, check and land one candidate on the base as it is now (``base_tip``, when the caller
+    has just read it); None when the base moved meanwhile (the caller tries again on its new tip)."""
     ws, config = q.ws, q.config
-    base_tip = git.resolve_commit(ws.main_root, q.base_ref)
+    base_tip = base_tip or git.resolve_commit(ws.main_root, q.base_ref)
     if base_tip is None:
         raise StreamsError(f"the base branch {config.base!r} does not exist", code="no_base")
     if q.shared_only:
@@ -344,18 +398,19 @@ def _land(q: _Queue, name: str, tip: str, work: list[str]) -> Landing | None:
             return Landing(
                 name, Outcome.EJECTED, f"conflicts with {config.base}", tuple(conflicts), tuple(work), base_tip
             )
-        tree = git.resolve_many(ws.main_root, [f"{tree}^{{tree}}"])[f"{tree}^{{tree}}"] or ""
+        trees = git.resolve_many(ws.main_root, [f"{tree}^{{tree}}", f"{base_tip}^{{tree}}"])
+        tree, base_tree = trees[f"{tree}^{{tree}}"] or "", trees[f"{base_tip}^{{tree}}"]
     else:
         tree, conflicts = git.merge_tree(ws.main_root, base_tip, tip)
         if tree is None:
             return Landing(
                 name, Outcome.EJECTED, f"conflicts with {config.base}", tuple(conflicts), tuple(work), base_tip
             )
-        tree = git.tree_with(ws.main_root, tree, config.stream(name).progress_path, like=base_tip)
-    if tree == git.resolve_many(ws.main_root, [f"{base_tip}^{{tree}}"])[f"{base_tip}^{{tree}}"]:
+        tree, base_tree = git.tree_with_like(ws.main_root, tree, config.stream(name).progress_path, like=base_tip)
+    if tree == base_tree:
         return Landing(name, Outcome.NOTHING, f"its changes are on {config.base} already")
     if q.strategy == "squash" and not q.shared_only:
-        candidate = git.commit_tree(ws.main_root, tree, [base_tip], _message(ws, config, name, work))
+        candidate = git.commit_tree(ws.main_root, tree, [base_tip], _message(ws, config, name, work, q.subjects))
     else:
         chain, conflicts = _replayed(ws, config, name, base_tip, work)
         if chain is None:
@@ -365,7 +420,9 @@ def _land(q: _Queue, name: str, tip: str, work: list[str]) -> Landing | None:
             return Landing(name, Outcome.EJECTED, reason, tuple(conflicts), tuple(work), base_tip)
         candidate = chain
         if q.strategy == "merge":
-            candidate = git.commit_tree(ws.main_root, tree, [base_tip, chain], _message(ws, config, name, work))
+            candidate = git.commit_tree(
+                ws.main_root, tree, [base_tip, chain], _message(ws, config, name, work, q.subjects)
+            )
     log = None
     if q.check:
         passed, log, tail = _run_check(ws, q.check, name, candidate)
@@ -391,10 +448,13 @@ def _replayed(ws: Workspace, config: Config, name: str, base_tip: str, work: lis
     return git.rev_parse(where, "HEAD"), []
 
 
-def _message(ws: Workspace, config: Config, name: str, work: list[str]) -> str:
+def _message(ws: Workspace, config: Config, name: str, work: list[str], subjects: dict[str, str] | None = None) -> str:
+    """The landing commit's message; ``subjects``: the work commits' subjects, when known."""
     stream = config.stream(name)
     lines = [f"{name}: {stream.description or 'land stream ' + name}", "", f"Stream: {name} ({config.branch(name)})"]
-    lines += ["Commits:"] + [f"  {c[:12]} {subject}" for c, subject in git.subjects(ws.main_root, work)]
+    known = [(c, subjects[c]) for c in work if c in subjects] if subjects else []
+    pairs = known if len(known) == len(work) else git.subjects(ws.main_root, work)
+    lines += ["Commits:"] + [f"  {c[:12]} {subject}" for c, subject in pairs]
     return "\n".join(lines) + "\n"
 
 
@@ -435,7 +495,7 @@ def _publish(
         **({"partial": True} if q.shared_only else {}),
     }
     _write_record(ws, [*landings, entry])  # the intent first: a kill from here on is recovered
-    holder = checked_out(ws, q.base_ref)
+    holder = q.holder()
     message = f"streams merge: land {name}"
     if holder is None:
         try:
@@ -483,7 +543,10 @@ def _publish(
         release_landed(ws, name, work)
         update_entry(ws, candidate, state="done")
         return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, check_log=log)
-    landed_ref, removed = after_landing(ws, config, name, tip, keep=q.keep)
+    place = q.place(name)
+    landed_ref, removed = after_landing(ws, config, name, tip, keep=q.keep, worktree=place.worktree)
+    if removed and q.listed is not None:
+        q.listed = [w for w in q.listed if w.path != place.path]
     update_entry(ws, candidate, state="done", landed_ref=landed_ref)
     return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, landed_ref, removed, log)
 

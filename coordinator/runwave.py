@@ -167,6 +167,7 @@ def verify(runner: RunContext, s: StreamRecord, a: Attempt) -> tuple[FailureClas
         check_timeout=CHECK_TIMEOUT,
     )
     a.flags = list(v.flags)
+    a.commits, a.files, a.insertions, a.deletions = v.work_commits, v.files, v.insertions, v.deletions
     if v.wip is not None:
         a.wip = v.wip.ref
     if v.check is not None:
@@ -194,14 +195,18 @@ def save_wip(runner: RunContext, s: StreamRecord, a: Attempt, *, discard: bool) 
 
 
 def count_commits(runner: RunContext, s: StreamRecord, a: Attempt) -> None:
-    """Commits, files and lines the attempt added to the branch (``a.since`` to the tip)."""
-    if not a.since:
+    """Work commits, files and lines a failed attempt added to the branch (``a.since`` to the tip;
+    a verified one has them from its verification already)."""
+    if not a.since or a.commits:
         return
     tip = git.resolve_commit(runner.ws.main_root, runner.cfg.branch_ref(s.name))
     if tip is None or tip == a.since:
         return
-    stat = git.diff_stat(runner.ws.main_root, a.since, tip, ignoring=[runner.cfg.stream(s.name).progress_path])
-    a.commits, a.files, a.insertions, a.deletions = stat
+    rel = runner.cfg.stream(s.name).progress_path
+    changes = git.range_changes(runner.ws.main_root, [tip], [a.since])
+    a.commits = sum(1 for _, paths in changes if any(p != rel for _, p in paths))
+    stat = git.diff_numstat(runner.ws.main_root, a.since, tip, leave_out=[rel])
+    a.files, a.insertions, a.deletions = len(stat), sum(i for i, _, _ in stat), sum(d for _, d, _ in stat)
 
 
 # --- between waves ----------------------------------------------------------------------------------

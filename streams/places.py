@@ -61,11 +61,12 @@ class _Found:
     usable: bool  # its directory and git dir exist
 
 
-def _stream_worktrees(ws: Workspace, config: Config) -> dict[str, _Found]:
-    """Each stream's worktree by stream name (the first one git lists wins)."""
+def _stream_worktrees(ws: Workspace, config: Config, listed: Sequence[git.Worktree] | None = None) -> dict[str, _Found]:
+    """Each stream's worktree by stream name (the first one git lists wins); ``listed``: git's list
+    when the caller has just read it."""
     prefix = f"refs/heads/{config.branch_prefix}"
     found: dict[str, _Found] = {}
-    for w in git.worktrees(ws.main_root):
+    for w in git.worktrees(ws.main_root) if listed is None else listed:
         if w.bare:
             continue
         git_dir = git.worktree_git_dir(w.path) if w.path.is_dir() else None
@@ -96,12 +97,14 @@ def locate(
     *,
     unconfigured: bool = False,
     tips: Mapping[str, str] | None = None,
+    listed: Sequence[git.Worktree] | None = None,
 ) -> dict[str, Place]:
     """Where each configured stream (or each of ``names``, in that order) is; with ``unconfigured``
     also the stream worktrees streams.yaml no longer names. ``tips`` (``{ref: oid}``) saves the
-    ``for-each-ref`` when the caller has just read the stream refs."""
+    ``for-each-ref`` when the caller has just read the stream refs, ``listed`` (``git.worktrees``)
+    the ``git worktree list``."""
     wanted = list(names) if names is not None else list(config.names)
-    trees = _stream_worktrees(ws, config)
+    trees = _stream_worktrees(ws, config, listed)
     if tips is None:
         prefix = config.branch_prefix.rstrip("/")
         patterns = [f"refs/heads/{prefix}"] + ([f"refs/remotes/{config.remote}/{prefix}"] if config.remote else [])

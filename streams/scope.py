@@ -259,18 +259,41 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
     cc = compiled(config)
     results = []
     for name, description, tips, excludes in jobs:
-        commits = git.range_changes(ws.toplevel, tips, excludes, env=env)
-        allow_shared = (lambda n: lambda _path: (n, math.inf))(name)
-        violations: list[Violation] = []
-        shared: dict[str, None] = {}
-        for commit, changes in commits:
-            violations += _violations(name, cc.check(name, changes, allow_shared, commit))
-            for _, path in changes:
-                if cc.owner(path)[0] == "shared":
-                    shared[path] = None
         tip = git.rev_parse(ws.toplevel, tips[0], env=env)
-        results.append(StreamVerdict(name, description, tip, len(commits), tuple(violations), tuple(shared)))
+        results.append(_verdict(ws, cc, name, description, tip, tips, excludes, env))
     return VerifyReport(tuple(results))
+
+
+def verify_tip(ws: Workspace, config: Config, name: str, tip: str, bases: Sequence[str]) -> VerifyReport:
+    """``verify(stream=name)`` of the commit ``tip`` against the commits ``bases`` (the base refs
+    resolved), when the caller has resolved them: one git process (the merge queue, per landing)."""
+    verdict = _verdict(
+        ws, compiled(config), name, f"{config.base}..{config.branch(name)}", tip, [tip], list(bases), object_env()
+    )
+    return VerifyReport((verdict,))
+
+
+def _verdict(
+    ws: Workspace,
+    cc: CompiledConfig,
+    name: str,
+    description: str,
+    tip: str,
+    tips: list[str],
+    excludes: list[str],
+    env: dict[str, str],
+) -> StreamVerdict:
+    """Every commit reachable from ``tips`` and not from ``excludes``, judged as ``name``'s."""
+    commits = git.range_changes(ws.toplevel, tips, excludes, env=env)
+    allow_shared = (lambda n: lambda _path: (n, math.inf))(name)
+    violations: list[Violation] = []
+    shared: dict[str, None] = {}
+    for commit, changes in commits:
+        violations += _violations(name, cc.check(name, changes, allow_shared, commit))
+        for _, path in changes:
+            if cc.owner(path)[0] == "shared":
+                shared[path] = None
+    return StreamVerdict(name, description, tip, len(commits), tuple(violations), tuple(shared))
 
 
 # --- streams owner -----------------------------------------------------------------------------------

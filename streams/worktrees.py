@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -452,15 +452,39 @@ def _stop_one(ws: Workspace, plan: tuple[Any, ...], *, delete_branch: bool) -> S
     )
 
 
-def keep_ignored(ws: Workspace, path: Path, name: str) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+def remove_landed(ws: Workspace, config: Config, name: str, path: Path, tip: str) -> bool:
+    """Stop a stream `streams merge` has just landed, whose worktree is at ``path`` and branch at
+    ``tip``, without ``stop``'s other re-checks (the merge queue found it clean a moment ago): one
+    ``git status`` says whether it is still clean and which files are ignored; those are kept, the
+    worktree removed, and the branch deleted only while still at ``tip``. False, with nothing
+    removed, when something was written there since: the caller stops it the careful way (``stop
+    --force`` saves uncommitted work first)."""
+    if not path.is_dir():
+        return False
+    with worktree_lock(ws):
+        entries = git.status(path, submodules="none", ignored=True)
+        if any(e.kind != "!" for e in entries):
+            return False
+        keep_ignored(ws, path, name, found=[e.path for e in entries])
+        git.remove_worktree(ws.main_root, path, even_locked=True)
+        git.delete_ref(ws.main_root, config.branch_ref(name), tip, message="streams: stop --delete-branch", check=False)
+        locks.release_stream(ws.common_dir, name)
+        mark_stopped(ws, [name], stopped=True)
+    return True
+
+
+def keep_ignored(
+    ws: Workspace, path: Path, name: str, *, found: Sequence[str] | None = None
+) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
     """Copy the ignored files of the worktree at ``path`` (an ``.env``: in no commit, so removing the
     worktree would lose it) to ``<common>/streams/kept/<name>/<time>/``, before it is removed.
+    ``found``: its ignored files and directories (``/`` at the end) when the caller has listed them.
     Returns (that directory or None, the files kept, the wholly ignored directories, not kept)."""
     import shutil
 
     if not path.is_dir():
         return None, (), ()
-    found = git.ignored_paths(path)
+    found = git.ignored_paths(path) if found is None else found
     files = tuple(p for p in found if not p.endswith("/"))
     dirs = tuple(p for p in found if p.endswith("/"))
     if not files:

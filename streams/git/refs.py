@@ -16,15 +16,16 @@ __all__ = [
     "RefTip",
     "RepoPaths",
     "author_time",
-    "branch_ref",
+    "author_times",
     "changed_paths_many",
     "commit_tree",
     "commits_from",
     "commits_not_on",
+    "commits_not_on_with_subjects",
     "commits_only_in",
     "config_get",
+    "create_ref_while",
     "delete_ref",
-    "diff_stat",
     "divergence",
     "fast_import",
     "fetch",
@@ -54,6 +55,7 @@ __all__ = [
     "symbolic_head",
     "tree_changes",
     "tree_with",
+    "tree_with_like",
     "update_ref",
     "update_refs",
 ]
@@ -124,12 +126,6 @@ def idents(cwd: Path) -> tuple[str, str]:
 
 
 # --- refs and objects --------------------------------------------------------------------------
-
-
-def branch_ref(branch: str) -> door.RefName:
-    """A branch's full ref: ``streams/api`` -> ``refs/heads/streams/api`` (the branch, even when a
-    tag has the same name)."""
-    return door.RefName(f"refs/heads/{branch}")
 
 
 def resolve_commit(cwd: Path, rev: str) -> door.Oid | None:
@@ -245,6 +241,18 @@ def update_refs(cwd: Path, updates: Iterable[tuple[str, str, str]], message: str
         door.run("update-ref", "-m", message, "--stdin", cwd=cwd, input=f"start\n{lines}prepare\ncommit\n".encode())
 
 
+def create_ref_while(cwd: Path, ref: str, new: str, *, other: str, at: str, message: str) -> bool:
+    """Create ``ref`` at ``new`` while ``other`` still points at ``at``, in one transaction (``update-ref
+    --stdin``: ``create`` and ``verify``); False, and nothing created, when ``other`` moved."""
+    lines = f"start\ncreate {ref} {new}\nverify {other} {at}\nprepare\ncommit\n"
+    res = door.run("update-ref", "-m", message, "--stdin", cwd=cwd, input=lines.encode(), check=False)
+    if res.returncode == 0:
+        return True
+    if resolve_many(cwd, [other]).get(other) == at:  # not that: a real failure
+        raise GitError(("git", "update-ref", "--stdin"), res.returncode, res.stdout, res.stderr)
+    return False
+
+
 def delete_ref(cwd: Path, ref: str, old: str | None = None, *, message: str | None = None, check: bool = True) -> None:
     """Delete ``ref``; with ``old``, only while it still points there (compare-and-swap).
     ``check=False``: best effort (a clean-up after a failure), errors ignored."""
@@ -301,20 +309,22 @@ def commits_not_on(cwd: Path, base: str, tip: str, *, ignoring: Sequence[str] = 
     return [door.Oid(c) for c in res.text.split()]
 
 
-def diff_stat(cwd: Path, old: str, new: str, *, ignoring: Sequence[str] = ()) -> tuple[int, int, int, int]:
-    """(commits, files, insertions, deletions) from ``old`` to ``new``: the commits of
-    ``old..new`` that change more than the paths in ``ignoring``, and the net change without them
-    (binary files count as files, with no lines)."""
+def commits_not_on_with_subjects(
+    cwd: Path, base: str, tip: str, *, ignoring: Sequence[str] = ()
+) -> list[tuple[door.Oid, str]]:
+    """``commits_not_on``, each commit with its subject: one ``rev-list --format`` (each commit a
+    ``commit <id>`` line, then its subject)."""
     excludes = [f":(exclude){p}" for p in ignoring]
-    commits = door.run("rev-list", "--count", f"{old}..{new}", "--", ".", *excludes, cwd=cwd).text.strip()
-    res = door.run("diff", "--numstat", "-z", "--no-renames", old, new, "--", ".", *excludes, cwd=cwd)
-    files = insertions = deletions = 0
-    for entry in door.split_z(res.stdout):
-        added, removed, _path = [*entry.split("\t", 2), "", ""][:3]
-        files += 1
-        insertions += int(added) if added.isdigit() else 0
-        deletions += int(removed) if removed.isdigit() else 0
-    return int(commits or 0), files, insertions, deletions
+    res = door.run(
+        "rev-list", "--right-only", "--cherry-pick", "--no-merges", "--format=%s", f"{base}...{tip}", "--", ".",
+        *excludes, cwd=cwd,
+    )  # fmt: skip
+    lines = res.text.split("\n")
+    return [
+        (door.Oid(line[7:]), lines[i + 1] if i + 1 < len(lines) else "")
+        for i, line in enumerate(lines)
+        if line.startswith("commit ") and i % 2 == 0
+    ]
 
 
 def range_changes(
@@ -417,6 +427,15 @@ def author_time(cwd: Path, commit: str) -> float:
     return float(door.out("log", "-1", "--format=%at", commit, "--", cwd=cwd) or 0)
 
 
+def author_times(cwd: Path, commits: Sequence[str]) -> dict[str, float]:
+    """Each of ``commits``' author date, epoch seconds: one ``git log --no-walk``."""
+    if not commits:
+        return {}
+    res = door.run("log", "--no-walk=unsorted", "--format=%H %at", *dict.fromkeys(commits), "--", cwd=cwd)
+    found = dict(line.split(" ", 1) for line in res.text.splitlines() if " " in line)
+    return {c: float(found.get(c) or 0) for c in commits}
+
+
 def missing_commits(cwd: Path, original: str, onto: str, new: str) -> list[str]:
     """The commits of ``original`` (not already on ``onto`` by patch) that a rebase of it onto
     ``onto`` ending at ``new`` lost: none of ``new``'s own commits has their author, author date
@@ -460,18 +479,96 @@ def merge_tree(cwd: Path, ours: str, theirs: str) -> tuple[str | None, list[str]
 
 
 def tree_with(cwd: Path, tree: str, path: str, like: str) -> str:
-    """``tree`` with ``path`` as it is in ``like`` (absent there: removed), via a throw-away index."""
-    import tempfile
+    """``tree`` with ``path`` as it is in ``like`` (absent there: removed; a directory left empty
+    goes too), built without an index (``tree_with_like``)."""
+    return tree_with_like(cwd, tree, path, like)[0]
 
-    with tempfile.TemporaryDirectory(prefix="streams-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        door.run("read-tree", tree, cwd=cwd, env=env)
-        entry = door.run("--literal-pathspecs", "ls-tree", "-z", like, "--", path, cwd=cwd).stdout.rstrip(b"\0")
-        if entry:
-            door.run("update-index", "-z", "--index-info", cwd=cwd, env=env, input=entry + b"\0")
+
+def tree_with_like(cwd: Path, tree: str, path: str, like: str) -> tuple[str, str]:
+    """(``tree_with``'s tree, ``like``'s own tree). No index: the trees along ``path`` are read with
+    one ``cat-file --batch`` and the changed ones written with one ``mktree --batch``, bottom up
+    (each one's id computed here, as git does, so that its parent can name it)."""
+    parts = path.split("/")
+    dirs = ["/".join(parts[:i]) for i in range(len(parts))]  # "", then each directory on the way
+    specs = [tree, *(f"{tree}:{d}" for d in dirs[1:]), f"{like}:{dirs[-1]}", f"{like}^{{tree}}"]
+    res = door.run("cat-file", "--batch", cwd=cwd, input="".join(f"{spec}\n" for spec in specs).encode())
+    found = _batch_trees(res.stdout, len(specs))
+    ours, theirs, like_tree = [t for _, t in found[:-2]], found[-2][1], found[-1][0]
+    name = parts[-1].encode("utf-8", "surrogateescape")
+    want = theirs.get(name) if theirs is not None else None
+    if (ours[-1] or {}).get(name) == want:
+        return tree, like_tree  # already as in ``like``
+    entries = dict(ours[-1] or {})
+    if want is None:
+        entries.pop(name, None)
+    else:
+        entries[name] = want
+    size = len(tree) // 2  # the object id's length in bytes: sha1 or sha256
+    written: list[dict[bytes, tuple[bytes, bytes]]] = []
+    for depth in range(len(parts) - 1, 0, -1):  # the directory ``parts[depth - 1]`` in its parent
+        parent = dict(ours[depth - 1] or {})
+        key = parts[depth - 1].encode("utf-8", "surrogateescape")
+        if entries:
+            written.append(entries)
+            parent[key] = (b"40000", _tree_id(entries, size))
         else:
-            door.run("update-index", "--force-remove", "--", path, cwd=cwd, env=env)
-        return door.out("write-tree", cwd=cwd, env=env)
+            parent.pop(key, None)
+        entries = parent
+    written.append(entries)
+    lines = b"\0\0".join(  # an empty record ends a tree
+        b"\0".join(
+            b"%s %s %s\t%s" % (mode, _TYPES.get(mode, b"blob"), oid.hex().encode(), n) for n, (mode, oid) in t.items()
+        )
+        for t in written
+    )
+    made = door.run("mktree", "-z", "--batch", cwd=cwd, input=lines + b"\0").text.split()
+    if len(made) != len(written) or any(m != _tree_id(t, size).hex() for m, t in zip(made, written, strict=False)):
+        raise GitError(
+            ("git", "mktree", "--batch"), 0, " ".join(made).encode(), b"fatal: not the tree ids computed for them"
+        )
+    return made[-1], like_tree
+
+
+_TYPES = {b"40000": b"tree", b"160000": b"commit"}
+
+
+def _tree_id(entries: dict[bytes, tuple[bytes, bytes]], size: int) -> bytes:
+    """The object id git gives a tree of ``entries`` (``{name: (mode, raw id)}``): entries in git's
+    order (a directory sorts as its name with a ``/``)."""
+    import hashlib
+
+    order = sorted(entries, key=lambda n: n + b"/" if entries[n][0] == b"40000" else n)
+    body = b"".join(b"%s %s\0%s" % (entries[n][0], n, entries[n][1]) for n in order)
+    return hashlib.new("sha1" if size == 20 else "sha256", b"tree %d\0%s" % (len(body), body)).digest()
+
+
+def _batch_trees(data: bytes, count: int) -> list[tuple[str, dict[bytes, tuple[bytes, bytes]] | None]]:
+    """``cat-file --batch`` output of ``count`` objects -> each one's (id, ``{name: (mode, raw id)}``
+    when a tree); ("", None) for a name that is missing, (id, None) for an object not a tree."""
+    out: list[tuple[str, dict[bytes, tuple[bytes, bytes]] | None]] = []
+    at = 0
+    for _ in range(count):
+        end = data.index(b"\n", at)
+        header = data[at:end].split()
+        at = end + 1
+        if len(header) != 3 or header[1] not in (b"tree", b"blob", b"commit", b"tag"):
+            out.append(("", None))  # "<name> missing" (or ambiguous): no content follows
+            continue
+        size = int(header[2])
+        body, at = data[at : at + size], at + size + 1
+        if header[1] != b"tree":
+            out.append((header[0].decode(), None))
+            continue
+        raw = len(header[0]) // 2
+        entries: dict[bytes, tuple[bytes, bytes]] = {}
+        i = 0
+        while i < len(body):
+            space = body.index(b" ", i)
+            nul = body.index(b"\0", space)
+            entries[body[space + 1 : nul]] = (body[i:space], body[nul + 1 : nul + 1 + raw])
+            i = nul + 1 + raw
+        out.append((header[0].decode(), entries))
+    return out
 
 
 def fetch(cwd: Path, remote: str, refspecs: Iterable[str]) -> door.Result:

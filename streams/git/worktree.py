@@ -58,6 +58,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Worktree:
+    """One entry of ``git worktree list --porcelain``."""
+
     path: Path
     head: str | None
     branch: str | None  # full ref name, e.g. refs/heads/streams/api
@@ -174,6 +176,7 @@ def status(
     untracked_cache: bool = True,
     paths: Sequence[str] | None = None,
     renames: bool = True,
+    ignored: bool = False,
 ) -> list[StatusEntry]:
     """The uncommitted state of the worktree at ``cwd``: ``git status --porcelain=v2 -z``, parsed.
 
@@ -182,9 +185,13 @@ def status(
     leaves) ``index.lock``. With ``index`` (a private copy of the worktree's index, see
     ``streams.status.private_index``) git reads and may refresh that copy, with git's untracked
     cache unless ``untracked_cache`` is False. ``paths``: only these (literal pathspecs);
-    ``renames=False``: a rename is a deletion and an addition.
+    ``renames=False``: a rename is a deletion and an addition. ``ignored``: the ignored files and
+    directories too (kind ``!``), those an ignore pattern names (``--ignored=matching``; a directory
+    ends in ``/``), the files of such a directory left out.
     """
     args = [*gitparse.STATUS_ARGS, f"--untracked-files={'all' if untracked else 'no'}"]
+    if ignored:
+        args.append("--ignored=matching")
     if submodules is not None:
         args.append(f"--ignore-submodules={submodules}")
     if not renames:

@@ -1,0 +1,63 @@
+"""After `streams merge` lands a stream: its worktree goes without `stop`'s re-checks (one status),
+its ignored files are kept, and a worktree written to since the queue's check goes the careful way
+(`stop --force` saves the work first)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from coordinator.landing import after_landing
+from streams import worktrees
+from streams.config import load
+from streams.workspace import discover
+from tests.conftest import Repo, make_repo, run_cli
+
+CONFIG = "version: 1\nbase: main\nstreams:\n  a:\n    owns: [src/a/**]\n"
+FILES = {"src/a/x.py": "a\n", ".gitignore": ".env\nbuild/\n", "README.md": "# r\n"}
+
+
+@pytest.fixture
+def landed_work(tmp_path: Path) -> Repo:
+    """Stream ``a`` started, one work commit in its worktree, an ignored ``.env`` and ``build/``."""
+    repo = make_repo(tmp_path, files=FILES, config=CONFIG)
+    assert run_cli(["start", "a"], repo.root).code == 0
+    wt = repo.worktree("a")
+    repo.write("src/a/x.py", "a2\n", cwd=wt)
+    repo.commit_all("a: work", cwd=wt)
+    repo.write(".env", "SECRET=1\n", cwd=wt)
+    repo.write("build/out.o", "binary\n", cwd=wt)
+    return repo
+
+
+def test_a_landed_streams_ignored_files_are_kept_and_its_worktree_and_branch_removed(landed_work: Repo) -> None:
+    repo = landed_work
+    res = run_cli(["merge", "--json"], repo.root)
+    assert res.code == 0, res.err
+    [landing] = json.loads(res.out)["data"]["results"]
+    assert (landing["outcome"], landing["removed"]) == ("landed", True)
+    assert not repo.worktree("a").exists()
+    assert repo.git("branch", "--list", "streams/a").strip() == ""
+    kept = list((repo.root / ".git").rglob("kept/a/*/.env"))
+    assert [p.read_text() for p in kept] == ["SECRET=1\n"]
+    assert not list((repo.root / ".git").rglob("kept/a/*/build"))  # a wholly ignored directory: not copied
+
+
+def test_a_worktree_written_to_after_the_check_is_stopped_the_careful_way(landed_work: Repo) -> None:
+    repo = landed_work
+    wt = repo.worktree("a")
+    ws, config = discover(repo.root), load(repo.root / "streams.yaml")
+    tip = repo.git("rev-parse", "HEAD", cwd=wt).strip()
+    repo.write("src/a/late.py", "written after the queue found it clean\n", cwd=wt)
+    assert worktrees.remove_landed(ws, config, "a", wt, tip) is False
+    assert (wt / "src/a/late.py").is_file() and repo.git("branch", "--list", "streams/a").strip()
+    assert not list((repo.root / ".git").rglob("kept/a/*/.env"))  # nothing half done
+    # The landing's bookkeeping then stops it the careful way: the late file is saved to a ref.
+    landed, removed = after_landing(ws, config, "a", tip, keep=False, worktree=wt)
+    assert removed and not wt.exists()
+    saved = repo.git("for-each-ref", "--format=%(refname)", "refs/streams/saved/a/").split()
+    assert len(saved) == 1
+    assert repo.git("show", f"{saved[0]}:src/a/late.py") == "written after the queue found it clean\n"
+    assert repo.git("rev-parse", landed).strip() == tip
