@@ -64,6 +64,9 @@ class RunStatus(StrEnum):
     COMPLETED_WITH_FAILURES = "completed_with_failures"
     HALTED = "halted"
     BLOCKED = "blocked"  # finished, and a stream waits for a human
+    AWAITING_APPROVAL = "awaiting_approval"  # a wave's report waits at its gate (`streams approve N`)
+    PAUSED = "paused"  # `streams pause`: no new starts; `streams resume` goes on
+    ABORTED = "aborted"  # `streams abort`: its agents stopped; it will not go on
 
 
 class EvidenceFlag(StrEnum):
