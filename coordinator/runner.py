@@ -10,27 +10,23 @@ next wave's worktrees are cut from the base as it is after that landing.
 
 from __future__ import annotations
 
-import contextlib
 import random
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import ClassVar
 
-from coordinator import runwave, supervise
-from coordinator.plan import Plan
+from coordinator import runctl, runwave, supervise
 from coordinator.supervise import Agent, LaunchError
 from streams import graph
 from streams.config import Config, Stream
 from streams.kernel import events
-from streams.kernel.errors import EXIT_FAILURE, EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK, StreamsError, UsageError
+from streams.kernel.errors import StreamsError
+from streams.kernel.reffiles import read_ref
 from streams.runclass import FALLBACK_AFTER, RETRIED, FailureClass, RunStatus, StreamStatus
 from streams.runconfig import BACKOFF_CAP, MAX_POOL, FailurePolicy, HaltMode, HaltPolicy
-from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord, new_run_id, runner_lease, write_heartbeat
+from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord, write_heartbeat
 from streams.workspace import Workspace
 
 TICK = 0.05  # how often the loop looks at its agents
@@ -55,75 +51,6 @@ class RunOptions:
     run_id: str | None = None
 
 
-@dataclass(frozen=True)
-class StreamOutcome:
-    """One stream in ``streams run --json``'s ``streams``.
-
-    ==========  ============  ====================================================================
-    field       type          meaning
-    ==========  ============  ====================================================================
-    name        str           the stream
-    wave        int           its wave (1-based)
-    status      str           verified | landed | failed | blocked | skipped | interrupted | pending
-    failure     str | null    its failure class (failed, timeout, stall, …); null when it succeeded
-    cause       str           one line: why it ended so
-    attempts    int           how many times its agent was launched
-    blocked_by  str | null    skipped: the stream whose failure it waited on
-    commits     int           its commits in this run (all attempts)
-    log         str | null    its last attempt's log
-    ==========  ============  ====================================================================
-    """
-
-    name: str
-    wave: int
-    status: str
-    failure: str | None
-    cause: str
-    attempts: int
-    blocked_by: str | None
-    commits: int
-    log: str | None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """``streams run --json``'s ``data``.
-
-    ==========  ===============  ===============================================================
-    field       type             meaning
-    ==========  ===============  ===============================================================
-    run_id      str              the run (its files: ``<common>/streams/runs/<run_id>/``)
-    status      str              completed | completed_with_failures | halted | blocked |
-                                 interrupted
-    waves       int              how many waves the plan has
-    streams     [StreamOutcome]  one per planned stream, in plan order
-    halt        str              why the run stopped starting agents ("" when it did not)
-    run_dir     str              the run's directory
-    exit_code   int              0 all verified; 1 finished with failures; 4 a stream is blocked;
-                                 130 interrupted
-    ==========  ===============  ===============================================================
-    """
-
-    run_id: str
-    status: str
-    waves: int
-    streams: tuple[StreamOutcome, ...]
-    halt: str
-    run_dir: str
-
-    json_properties: ClassVar[tuple[str, ...]] = ("exit_code",)
-
-    @property
-    def exit_code(self) -> int:
-        if self.status == RunStatus.INTERRUPTED:
-            return EXIT_INTERRUPTED
-        if any(s.status == StreamStatus.BLOCKED for s in self.streams):
-            return EXIT_HALTED
-        if self.status == RunStatus.COMPLETED:
-            return EXIT_OK
-        return EXIT_FAILURE
-
-
 @dataclass
 class _Limits:
     timeout: float
@@ -132,7 +59,7 @@ class _Limits:
 
 
 @dataclass
-class _Runner:
+class Runner:
     ctx: runwave.RunContext
     opts: RunOptions
     jobs: int
@@ -143,12 +70,24 @@ class _Runner:
     verifying: dict[str, Future[tuple[FailureClass | None, str]]] = field(default_factory=dict)
     verifier: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(VERIFIERS, "streams-verify"))
     pool_paused: dict[str, float] = field(default_factory=dict)  # pool -> until (a rate limit)
-    interrupted: bool = False
+    interrupted: bool = False  # Ctrl-C (or TERM, HUP) of the runner
+    pausing: str | None = None  # `streams pause`: "soon" (no new starts) or "now" (stop the agents too)
+    aborting: bool = False  # `streams abort`
     failures: int = 0
     settled: int = 0
     rng: random.Random = field(default_factory=random.Random)
     _last_observe: float = 0.0
     _last_beat: float = 0.0
+    _last_control: float = 0.0
+
+    @property
+    def stop_now(self) -> bool:
+        """Stop the running agents (their attempts end ``interrupted``, no retry spent)."""
+        return self.interrupted or self.aborting or self.pausing == "now"
+
+    @property
+    def no_starts(self) -> bool:
+        return self.stop_now or self.pausing is not None
 
     @property
     def ws(self) -> Workspace:
@@ -183,18 +122,21 @@ class _Runner:
             s.attempts.append(a)
             self.settle(s, a, FailureClass.LAUNCH_ERROR, cause)
         self.save()
+        ready += [n for n in names if r.streams[n].status in (StreamStatus.QUEUED, StreamStatus.RETRY_WAIT)]
         cap = 1 if sequential else self.jobs
         while True:
             now = time.time()
+            self.poll_control(now)
             self.watch(now)
-            if not self.interrupted and r.status is RunStatus.RUNNING:
-                self.dispatch([n for n in ready if n in names], cap, now)
-            if not any(not r.streams[n].status.settled for n in names) and not self.agents and not self.verifying:
+            if not self.no_starts and r.status is RunStatus.RUNNING:
+                self.dispatch([n for n in names if n in ready], cap, now)
+            idle = not self.agents and not self.verifying
+            if idle and (self.no_starts or not any(not r.streams[n].status.settled for n in names)):
                 break
             if r.status is RunStatus.HALTING:
                 self.skip_queued(names, f"run halted: {r.halt_reason}")
-            if self.interrupted:
-                self.skip_queued(names, "run interrupted before it started", StreamStatus.INTERRUPTED)
+            if self.interrupted or self.aborting:
+                self.skip_queued(names, "run stopped before it started", StreamStatus.INTERRUPTED)
             self.beat(now)
             time.sleep(TICK)
         counts = self.counts(names)
@@ -224,7 +166,8 @@ class _Runner:
         use_fallback = bool(st.run.fallback) and any(a.klass in FALLBACK_AFTER for a in s.attempts)
         command = (st.run.fallback if use_fallback else st.command) or ""
         submit = s.next_at or now
-        attempt = Attempt(n, command, fallback=use_fallback, submit=submit, since=s.since)
+        tip = read_ref(str(self.ws.common_dir), self.cfg.branch_ref(s.name)) or s.since
+        attempt = Attempt(n, command, fallback=use_fallback, submit=submit, since=s.since, tip_at_start=tip)
         attempt.log = str(self.rd.log(s.name, n))
         s.attempts.append(attempt)
         s.next_at = None
@@ -269,7 +212,7 @@ class _Runner:
         for name, agent in list(self.agents.items()):
             limits = self.limits(self.cfg.stream(name))
             if agent.exited is None and agent.stop_reason is None:
-                if self.interrupted:
+                if self.stop_now:
                     supervise.stop(agent, FailureClass.INTERRUPTED, self.grace, now)
                 elif now - agent.started >= limits.timeout:
                     supervise.stop(agent, FailureClass.TIMEOUT, self.grace, now)
@@ -291,6 +234,10 @@ class _Runner:
         """An agent's group is gone: its class, or (exit 0) its verification, which runs beside the
         loop (``run.check`` may take minutes) while the other agents are supervised."""
         a = s.attempts[-1]
+        if agent.adopted and agent.stop_reason is None:  # a dead runner's agent: no exit status to read
+            a.ended = time.time()
+            self.judge_orphan(s, a)
+            return
         klass, cause, a.exit, a.signal = supervise.classify(agent)
         a.ended = time.time()
         if klass is None:
@@ -299,6 +246,34 @@ class _Runner:
         if klass is not FailureClass.BLOCKED:
             runwave.save_wip(self.ctx, s, a, discard=klass in RETRIED or klass in FALLBACK_AFTER)
         self.settle(s, a, klass, cause)
+
+    def judge_orphan(self, s: StreamRecord, a: Attempt) -> None:
+        """An attempt whose runner died: new commits go to verification (never straight to
+        verified); with none it is re-queued, ``interrupted``, no retry spent."""
+        tip = read_ref(str(self.ws.common_dir), self.cfg.branch_ref(s.name))
+        if tip is not None and tip != (a.tip_at_start or s.since):
+            self.verifying[s.name] = self.verifier.submit(runwave.verify, self.ctx, s, a)
+            return
+        a.klass, a.cause = str(FailureClass.INTERRUPTED), "its runner died and it made no commit: re-queued"
+        self.rd.append_job(self.record, s, a)
+        s.status, s.cause, s.next_at = StreamStatus.QUEUED, a.cause, time.time()
+        self.notify(f"{s.name}: {a.cause}")
+
+    def poll_control(self, now: float) -> None:
+        """`streams pause` and `streams abort` leave a request in the run's directory."""
+        if now - self._last_control < 0.25:
+            return
+        self._last_control = now
+        request = runctl.read_request(self.rd)
+        if request is None:
+            return
+        if request.kind == "abort" and not self.aborting:
+            self.aborting = True
+            self.notify(f"abort requested by {request.who}: stopping every agent")
+        elif request.kind == "pause" and self.pausing != request.mode:
+            self.pausing = request.mode
+            how = "stopping the running agents" if request.mode == "now" else "running agents finish"
+            self.notify(f"pause requested by {request.who}: no new starts, {how}")
 
     def settle(self, s: StreamRecord, a: Attempt, klass: FailureClass | None, cause: str) -> None:
         """Record how attempt ``a`` ended and decide what the stream does next."""
@@ -341,7 +316,7 @@ class _Runner:
         self.save()
 
     def may_retry(self, s: StreamRecord, st: Stream, klass: FailureClass) -> bool:
-        if self.interrupted or self.record.status is not RunStatus.RUNNING:
+        if self.no_starts or self.record.status is not RunStatus.RUNNING:
             return False
         if s.retries_used >= self.limits(st).retries:
             return False
@@ -427,145 +402,4 @@ class _Runner:
             write_heartbeat(self.rd, self.record.started)
 
 
-# --- the run -----------------------------------------------------------------------------------------
-
-
-def run(ws: Workspace, cfg: Config, opts: RunOptions, notify: Notify | None = None) -> RunResult:
-    """Run the plan of ``opts.names`` (every stream when empty) to its end, or to an interrupt."""
-    say = notify or (lambda _line: None)
-    jobs = opts.jobs if opts.jobs is not None else cfg.run.max_parallel
-    if not 1 <= jobs <= MAX_POOL:
-        raise UsageError(f"-j {jobs}: the pool holds 1 to {MAX_POOL} agents")
-    cfg.select(list(opts.names))
-    plan = runwave.make_plan(cfg, opts.names, merge=opts.merge if opts.merge is not None else cfg.run.merge)
-    missing = [n for w in plan.waves for n in w.streams if not cfg.stream(n).command]
-    if missing:
-        raise StreamsError(
-            f"no `command:` for {', '.join(missing)} in {cfg.path.name}: say which agent runs each stream "
-            "(e.g. command: ./agents/run.sh), or leave those streams out of `streams run NAME…`",
-            code="config",
-        )
-    with runner_lease(ws):
-        run_id = opts.run_id or new_run_id()
-        rd = RunDir(ws, run_id)
-        rd.create(plan.to_json(), plan.digest)
-        names = [n for w in plan.waves for n in w.streams]
-        record = RunRecord(run_id, plan.digest, names, [list(w.streams) for w in plan.waves])
-        for w in plan.waves:
-            for n in w.streams:
-                record.streams[n] = StreamRecord(n, w.number, pool=cfg.stream(n).run.pool)
-        runner = _Runner(
-            runwave.RunContext(ws, cfg, rd, record, say),
-            opts,
-            jobs,
-            opts.grace if opts.grace is not None else cfg.run.grace,
-            opts.halt or cfg.run.halt,
-            plan.merge,
-        )
-        write_heartbeat(rd, record.started)
-        events.append(ws.common_dir, "run.start", run=run_id, streams=names, waves=len(plan.waves), plan=plan.digest)
-        say(f"run {run_id}: {len(names)} streams in {len(plan.waves)} waves, -j {jobs} (files: {rd.path})")
-        try:
-            with _interrupts(runner):
-                _waves(runner, plan)
-        finally:
-            runner.verifier.shutdown(wait=True)
-        return _result(runner)
-
-
-def _waves(runner: _Runner, plan: Plan) -> None:
-    r = runner.record
-    for w in plan.waves:
-        if runner.interrupted:
-            runner.skip_queued(list(w.streams), "run interrupted before its wave", StreamStatus.INTERRUPTED)
-            continue
-        if r.status is not RunStatus.RUNNING:
-            runner.skip_queued(list(w.streams), f"run halted: {r.halt_reason}")
-            continue
-        runner.notify(f"wave {w.number} ({w.mode}): {', '.join(w.streams)}")
-        runner.run_wave(w.number, list(w.streams), w.mode == "sequential")
-        if runner.interrupted:
-            continue
-        if runner.merge:
-            failed = runwave.land(runner.ctx, w.number, list(w.streams))
-            failed += runwave.sync_later(runner.ctx, w.number)
-            for name, klass, cause in failed:
-                s = r.streams[name]
-                runner.fail(s, runner.cfg.stream(name), klass, cause)
-                if s.last is not None:
-                    s.last.klass, s.last.cause = str(klass), cause
-            runner.save()
-    r.ended = time.time()
-    r.status = _final_status(runner)
-    runner.save()
-    events.append(runner.ws.common_dir, "run.end", run=r.run_id, status=str(r.status), counts=runner.counts())
-
-
-def _final_status(runner: _Runner) -> RunStatus:
-    r = runner.record
-    statuses = [s.status for s in r.streams.values()]
-    if runner.interrupted:
-        return RunStatus.INTERRUPTED
-    if r.status is RunStatus.HALTING:  # --halt now interrupts the running ones: still a halt
-        return RunStatus.HALTED
-    if StreamStatus.INTERRUPTED in statuses:
-        return RunStatus.INTERRUPTED
-    if StreamStatus.BLOCKED in statuses:
-        return RunStatus.BLOCKED
-    if all(s in (StreamStatus.VERIFIED, StreamStatus.LANDED) for s in statuses):
-        return RunStatus.COMPLETED
-    return RunStatus.COMPLETED_WITH_FAILURES
-
-
-def _result(runner: _Runner) -> RunResult:
-    r = runner.record
-    outcomes = []
-    for name in r.names:
-        s = r.streams[name]
-        last = s.last
-        outcomes.append(
-            StreamOutcome(
-                name,
-                s.wave,
-                str(s.status),
-                s.klass if s.status not in (StreamStatus.VERIFIED, StreamStatus.LANDED) else None,
-                s.cause,
-                len(s.attempts),
-                s.blocked_by,
-                sum(a.commits for a in s.attempts),
-                last.log if last else None,
-            )
-        )
-    return RunResult(r.run_id, str(r.status), len(r.waves), tuple(outcomes), r.halt_reason, str(runner.rd.path))
-
-
-@contextlib.contextmanager
-def _interrupts(runner: _Runner) -> Iterator[None]:
-    """Ctrl-C (and TERM, HUP): no new starts, the running agents' groups stopped, their work
-    snapshotted, the state checkpointed; the CLI then exits 130."""
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if not runner.interrupted:
-            runner.interrupted = True
-            runner.notify(f"{signal.Signals(signum).name}: stopping the running agents (no new starts)…")
-
-    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    before = {s: signal.signal(s, handler) for s in wanted}
-    try:
-        yield
-    finally:
-        if runner.agents:  # an exception on the way out: no agent is left running
-            now = time.time()
-            for agent in runner.agents.values():
-                supervise.stop(agent, FailureClass.INTERRUPTED, 0.0, now)
-            deadline = time.time() + 10
-            while runner.agents and time.time() < deadline:
-                for name, agent in list(runner.agents.items()):
-                    if supervise.step(agent, time.time(), 0.0):
-                        del runner.agents[name]
-                time.sleep(TICK)
-        for s, h in before.items():
-            signal.signal(s, h)
-
-
-__all__ = ["RunOptions", "RunResult", "StreamOutcome", "run"]
+__all__ = ["RunOptions", "Runner"]

@@ -26,6 +26,9 @@ LOG_TAIL_BYTES = 4000
 RATE_LIMIT_MARKERS = ("rate limited", "rate-limited", "rate limit exceeded")
 
 
+ADOPTED_EXIT = -(2**16)  # "exited, status unknown": an adopted agent is not our child
+
+
 class LaunchError(Exception):
     """The agent could not be started (no worktree, no shell): class ``launch_error``."""
 
@@ -34,7 +37,7 @@ class LaunchError(Exception):
 class Agent:
     """A running attempt's process group and what the runner has seen of it."""
 
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | None  # None: adopted from a runner that died (not our child)
     pgid: int
     start_time: str | None
     log: Path
@@ -54,7 +57,11 @@ class Agent:
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.proc.pid if self.proc is not None else self.pgid
+
+    @property
+    def adopted(self) -> bool:
+        return self.proc is None
 
 
 def launch(
@@ -104,6 +111,25 @@ def launch(
     return agent
 
 
+def adopt(
+    pid: int,
+    started_at: str | None,
+    worktree: Path,
+    log: Path,
+    *,
+    git_dir: str,
+    common_dir: str,
+    branch_ref: str,
+    progress_file: Path,
+    started: float,
+) -> Agent:
+    """Supervise again an agent a runner that died left running (its pid leads its own group)."""
+    now = time.time()
+    agent = Agent(None, pid, started_at, log, worktree, git_dir, common_dir, branch_ref, progress_file, started, now)
+    agent.seen = _activity(agent)
+    return agent
+
+
 def _activity(agent: Agent) -> tuple[str | None, float, int]:
     """What counts as a sign of life: the branch tip, the progress file's mtime, the log's size."""
     tip = read_ref(agent.common_dir, agent.branch_ref)
@@ -145,7 +171,10 @@ def step(agent: Agent, now: float, grace: float) -> bool:
     """Reap the leader, stop what is left of its group, KILL after the grace. True once the leader
     has exited and no process of its group is left."""
     if agent.exited is None:
-        code = agent.proc.poll()
+        if agent.proc is None:  # adopted: no exit status to read, only whether it still runs
+            code = None if procs.same_process(agent.pgid, agent.start_time) else ADOPTED_EXIT
+        else:
+            code = agent.proc.poll()
         if code is None:
             if agent.kill_at is not None and now >= agent.kill_at:
                 signal_group(agent, signal.SIGKILL)

@@ -83,7 +83,8 @@ class Attempt:
     signal: int | None = None
     klass: str | None = None  # None: verified (or still running)
     cause: str = ""
-    since: str = ""  # the branch tip it started from
+    since: str = ""  # the stream's tip when the run first launched it (verification counts from here)
+    tip_at_start: str = ""  # the branch tip when this attempt started (a dead runner's agent: new commits?)
     wip: str | None = None  # the ref its uncommitted work was saved under
     log: str = ""
     commits: int = 0
@@ -126,6 +127,9 @@ class RunRecord:
     started: float = field(default_factory=time.time)
     ended: float | None = None
     halt_reason: str = ""
+    phase: str = "running"  # of the current wave: running | gate | landing | done
+    paused_by: str = ""  # who paused it, and when (``streams pause``)
+    merge: bool = True
     streams: dict[str, StreamRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 import streams.dashboard
-from coordinator import landing, resolve, rundry, runner
+from coordinator import landing, resolve, runctl, rundry, runflow
 from coordinator import merge as merging
 from coordinator import plan as planning
 from streams import brief, hooks_install, progress, scope, state, worktrees
@@ -118,7 +118,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
-    **_documented(planning, runner, rundry),
+    **_documented(planning, runflow, rundry, runctl),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
@@ -449,7 +449,45 @@ def case_run(tmp: Path) -> Outputs:
     return [("RunResult", ran), ("DryRun", dry), ("Detached", detached), ("Snapshot", status)]
 
 
+def case_control(tmp: Path) -> Outputs:
+    """pause, resume, abort of a real run (the fake agent hangs on its first attempt)."""
+    scenario = tmp / "scenario.json"
+    scenario.write_text(json.dumps({"a": [["--hang", "--chatter", "0.2"], []]}))
+    agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0 --scenario {scenario}"
+    config = PLAN_CONFIG.replace("{owns: [src/api/**]}", f"{{owns: [src/api/**], command: '{agent}'}}")
+    repo = make_repo(tmp, config=config + "run: {merge: false, grace: 1s}\n")
+
+    def runner_started() -> int:
+        pid = data(["run", "--detach", "a"], repo.root)["pid"]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            rows = {r["name"]: r for r in data(["status"], repo.root)["streams"]}
+            if rows["a"]["agent_running"]:
+                return int(pid)
+            time.sleep(0.1)
+        raise AssertionError("the agent never ran")
+
+    def gone(pid: int) -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline and pid_alive(pid):
+            time.sleep(0.1)
+
+    pid = runner_started()
+    paused = data(["pause", "--now"], repo.root)
+    gone(pid)
+    resumed = json.loads(run_streams(["resume", "--json"], repo.root, timeout=120).out)["data"]
+    assert paused["runner_alive"] and resumed["status"] == "completed"
+    scenario.write_text(json.dumps({"a": [["--hang", "--chatter", "0.2"]]}))
+    pid = runner_started()
+    aborted = data(["abort"], repo.root)
+    gone(pid)
+    return [("Controlled", paused), ("RunResult", resumed), ("Controlled", aborted)]
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
+    "pause": case_control,
+    "resume": case_control,
+    "abort": case_control,
     "run": case_run,
     "plan": case_plan,
     "brief": case_brief,

@@ -285,15 +285,17 @@ def test_ctrl_c_stops_every_agent_and_leaves_every_stream_re_runnable(tmp_path: 
     out, err = runner.communicate(timeout=60)
     assert runner.returncode == 130, err.decode()
     data = json.loads(out.decode().strip().splitlines()[-1])["data"]
-    assert {s["status"] for s in data["streams"]} == {"interrupted"}
+    assert {s["name"]: s["status"] for s in data["streams"]} == {"a": "interrupted", "b": "interrupted", "c": "pending"}
     for pid in pids:
         assert not group_members(pid), f"agent group {pid} left running"
     wip = repo.git("for-each-ref", "--format=%(refname)", "refs/streams/wip/").split()
     assert any("/b/" in ref for ref in wip)  # b's uncommitted file was saved
     (tmp_path / "scenario.json").write_text(json.dumps({"*": [[]]}))  # the agents behave this time
-    again = run_streams(["run", "--json"], repo.root, timeout=240)
+    again = run_streams(["resume", "--json"], repo.root, timeout=240)
     assert again.code == 0, again.err
-    assert {s["status"] for s in json.loads(again.out.splitlines()[-1])["data"]["streams"]} == {"verified"}
+    resumed = json.loads(again.out.splitlines()[-1])["data"]
+    assert {s["status"] for s in resumed["streams"]} == {"verified"}
+    assert resumed["run_id"] == data["run_id"]
 
 
 def test_waves_land_between_and_the_next_wave_starts_on_top(tmp_path: Path) -> None:

@@ -241,6 +241,9 @@ COMMAND_MODULES = {
     "merge": "merge",
     "plan": "plan",
     "run": "run",
+    "resume": "run",
+    "pause": "run",
+    "abort": "run",
     "brief": "brief",
 }
 

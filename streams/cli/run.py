@@ -1,11 +1,11 @@
-"""run: the plan's waves of agents, supervised (``coordinator.runner``)."""
+"""run, resume, pause, abort: the plan's waves of agents, supervised (``coordinator.runflow``)."""
 
 from __future__ import annotations
 
 import click
 
-from coordinator import rundry
-from coordinator import runner as running
+from coordinator import runctl, rundry, runflow
+from coordinator.runner import RunOptions
 from streams.cli.base import Reply, cli, info, json_option, table
 from streams.cli.context import open_workspace
 from streams.kernel.durations import parse_duration
@@ -60,7 +60,7 @@ def run_cmd(
     dry_run: bool,
     why: bool,
     detach: bool,
-) -> Reply[running.RunResult] | Reply[rundry.DryRun] | Reply[rundry.Detached]:
+) -> Reply[runflow.RunResult] | Reply[rundry.DryRun] | Reply[rundry.Detached]:
     """Run each stream's agent, wave after wave, and judge each from git.
 
     The plan's waves (`streams plan`) run one after another. Before a wave, its worktrees are made
@@ -84,7 +84,7 @@ def run_cmd(
         raise UsageError("--why goes with --dry-run")
     if detach and dry_run:
         raise UsageError("--detach starts a run; --dry-run starts nothing: use one")
-    opts = running.RunOptions(
+    opts = RunOptions(
         names=names,
         jobs=jobs,
         timeout=_duration("--timeout", timeout),
@@ -106,13 +106,73 @@ def run_cmd(
         if no_merge:
             argv.append("--no-merge")
         return Reply(rundry.detach(ws, config, argv), rundry.detached_text)
-    result = running.run(ws, config, opts, notify=info)
+    result = runflow.run(ws, config, opts, notify=info)
     return Reply(result, _text, _judge(result))
 
 
-def _judge(result: running.RunResult) -> StreamsError | None:
+@cli.command("resume")
+@click.option("-j", "--jobs", type=int, metavar="N", help=f"Agents at once, 1..{MAX_POOL} (default: run.max_parallel).")
+@json_option
+def resume_cmd(jobs: int | None) -> Reply[runflow.RunResult]:
+    """Go on with the latest run from where it stopped.
+
+    A paused, interrupted or gated run, or one whose runner was killed: every unfinished stream is
+    first checked against git and the processes (a live agent is adopted and supervised; a dead one
+    with new commits goes to verification; one with none is re-queued, no retry spent; a rebase or
+    merge in progress waits for a human; a missing worktree is made again from its branch), then the
+    waves go on. Exit codes as `streams run`.
+    """
+    if jobs is not None and not 1 <= jobs <= MAX_POOL:
+        raise UsageError(f"-j {jobs}: the pool holds 1 to {MAX_POOL} agents")
+    ws, config = open_workspace()
+    result = runflow.resume(ws, config, RunOptions(jobs=jobs), notify=info)
+    return Reply(result, _text, _judge(result))
+
+
+@cli.command("pause")
+@click.option("--now", is_flag=True, help="Stop the running agents too (their work saved, no retry spent).")
+@json_option
+def pause_cmd(now: bool) -> Reply[runctl.Controlled]:
+    """Pause the latest run: no new agent starts; running ones finish (--now: are stopped).
+
+    The runner then writes its checkpoint (runs/<id>/checkpoint.md) and exits 4; `streams resume`
+    goes on. With no runner alive (a run waiting at a gate, or interrupted), the run is marked
+    paused at once.
+    """
+    ws, config = open_workspace()
+    return Reply(runctl.pause(ws, config, now=now), _control_text)
+
+
+@cli.command("abort")
+@json_option
+def abort_cmd() -> Reply[runctl.Controlled]:
+    """Stop the latest run for good: every agent stopped (its work saved), the run marked aborted.
+
+    Works from any state: running (its runner stops), paused, waiting at a gate, or with its runner
+    gone (this command stops the agents itself).
+    """
+    ws, config = open_workspace()
+    return Reply(runctl.abort(ws, config), _control_text)
+
+
+def _control_text(c: runctl.Controlled) -> str:
+    stopped = f"; stopped {', '.join(c.stopped)}" if c.stopped else ""
+    return f"run {c.run_id}: {c.action} {'requested' if c.runner_alive else 'done'}{stopped}; {c.next}"
+
+
+def _judge(result: runflow.RunResult) -> StreamsError | None:
     if result.status == RunStatus.COMPLETED:
         return None
+    if result.status in (RunStatus.PAUSED, RunStatus.AWAITING_APPROVAL):
+        return StreamsError(
+            f"run {result.run_id} {result.status}; `streams resume` goes on"
+            + (
+                " once the wave is approved (`streams approve`)" if result.status == RunStatus.AWAITING_APPROVAL else ""
+            ),
+            code="run_stopped",
+        )
+    if result.status == RunStatus.ABORTED:
+        return StreamsError(f"run {result.run_id} aborted", code="run_failed")
     if result.status == RunStatus.INTERRUPTED:
         return StreamsError(
             f"run {result.run_id} interrupted; run `streams run` again to go on", code="run_interrupted"
@@ -128,7 +188,7 @@ def _judge(result: running.RunResult) -> StreamsError | None:
     return StreamsError(f"run {result.run_id} finished with {len(bad)} not verified: {listed}", code="run_failed")
 
 
-def _text(result: running.RunResult) -> str:
+def _text(result: runflow.RunResult) -> str:
     rows = []
     for s in result.streams:
         detail = s.cause if s.status not in ("skipped",) or not s.blocked_by else f"blocked by {s.blocked_by}"

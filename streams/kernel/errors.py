@@ -78,6 +78,7 @@ CODES: dict[str, tuple[int, str]] = {
     "run_failed": (EXIT_FAILURE, "a run finished with failures or skipped streams (each one's class and cause named)"),
     "run_blocked": (EXIT_HALTED, "a run finished with a stream blocked: it needs a human (its progress file says why)"),
     "run_interrupted": (EXIT_INTERRUPTED, "a run stopped by Ctrl-C (or TERM): its agents stopped, their work saved"),
+    "run_stopped": (EXIT_HALTED, "a run paused, or waiting at a wave's gate: `streams resume` goes on"),
     "no_run": (EXIT_FAILURE, "no run of `streams run` is recorded (or not the one named)"),
     "wip_exists": (EXIT_FAILURE, "a WIP snapshot ref of that name exists already (snapshots are create-only)"),
     "wip_changed": (EXIT_FAILURE, "discard refused: the worktree changed since its WIP snapshot (nothing discarded)"),

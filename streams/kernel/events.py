@@ -56,6 +56,10 @@ KINDS: dict[str, str] = {
     "run.land": "a wave's verified streams landed by the merge queue (run, wave, landed, ejected)",
     "run.wave.end": "a wave settled (run, wave, counts)",
     "run.end": "a run finished (run, status, counts)",
+    "run.pause": "`streams pause` asked a run to pause (run, now, by)",
+    "run.abort": "`streams abort` asked a run to stop for good (run, by)",
+    "run.resume": "`streams resume` took a run up again (run, adopted, verify, requeued)",
+    "run.gate": "a wave's gate: awaiting, approved or open (run, wave, state, why)",
 }
 
 
