@@ -12,10 +12,11 @@ from pathlib import Path
 
 from coordinator import plan as planning
 from coordinator.runner import RunOptions
-from streams import git
+from streams import git, runstate
 from streams.config import Config
 from streams.kernel import paths
 from streams.kernel.errors import StreamsError
+from streams.kernel.paths import CONFIG_FILE
 from streams.runstate import latest_run
 from streams.workspace import Workspace
 
@@ -28,7 +29,7 @@ class DryStream:
     field   type    meaning
     ======  ======  ===========================================================================
     name    str     the stream
-    action  str     run | skip
+    action  str     run | skip (no command, or already verified for the same inputs)
     why     str     the reason (with --why; "" without)
     ======  ======  ===========================================================================
     """
@@ -81,6 +82,8 @@ def dry_run(ws: Workspace, cfg: Config, opts: RunOptions, *, why: bool) -> DryRu
     plan = planning.build_plan(cfg, opts.names, merge=merge)
     tips = git.resolve_many(ws.main_root, [cfg.branch_ref(n) for w in plan.waves for n in w.streams])
     planned = {s.name for s in plan.steps}
+    base_key = git.tree_key(ws.main_root, cfg.base_ref(), leaving_out=[CONFIG_FILE])
+    earlier = runstate.earlier_outcomes(ws)
     waves = []
     for w in plan.waves:
         items = []
@@ -90,8 +93,14 @@ def dry_run(ws: Workspace, cfg: Config, opts: RunOptions, *, why: bool) -> DryRu
                 items.append(DryStream(n, "skip", "no `command:` in streams.yaml" if why else ""))
                 continue
             reason = ""
+            tip = tips.get(cfg.branch_ref(n))
+            before = earlier.get(n)
+            same = runstate.fingerprint(st.task, st.command, st.owns, base_key)
+            if before is not None and before.fingerprint == same and tip == before.tip:
+                why_not = f"already verified by run {before.run_id} for the same inputs (task, command, owns, base)"
+                items.append(DryStream(n, "skip", why_not if why else ""))
+                continue
             if why:
-                tip = tips.get(cfg.branch_ref(n))
                 where = f"continues on {cfg.branch(n)} ({tip[:12]})" if tip else f"a new branch from {cfg.base}"
                 deps = [d for d in st.depends if d in planned]
                 after = f"; after {', '.join(deps)}" if deps else ""

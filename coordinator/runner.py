@@ -293,6 +293,7 @@ class Runner:
         st = self.cfg.stream(s.name)
         if klass is None:
             s.status, s.klass, s.cause = StreamStatus.VERIFIED, None, cause
+            s.tip = read_ref(str(self.ws.common_dir), self.cfg.branch_ref(s.name)) or ""
             self.notify(f"{s.name}: verified ({cause})")
         elif klass is FailureClass.INTERRUPTED:
             s.status, s.klass, s.cause = StreamStatus.INTERRUPTED, str(klass), cause

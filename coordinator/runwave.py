@@ -20,10 +20,11 @@ from coordinator import plan as planning
 from coordinator import runverify
 from coordinator.supervise import log_tail
 from streams import brief as briefing
-from streams import git, places, wip, worktrees
+from streams import git, places, runstate, wip, worktrees
 from streams.config import Config
 from streams.kernel import events, paths
 from streams.kernel.errors import StreamsError
+from streams.kernel.paths import CONFIG_FILE
 from streams.runclass import FailureClass, StreamStatus
 from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord
 from streams.workspace import Workspace
@@ -54,20 +55,42 @@ def prepare(runner: RunContext, names: list[str]) -> tuple[list[str], list[tuple
     streams to dispatch, in plan order; (stream, cause) for those whose worktree cannot be made)."""
     ready: list[str] = []
     failed: list[tuple[str, str]] = []
+    base_key = git.tree_key(runner.ws.main_root, runner.cfg.base_ref(), leaving_out=[CONFIG_FILE])
+    earlier = runstate.earlier_outcomes(runner.ws, but=runner.record.run_id)
     for name in names:
         s = runner.record.streams[name]
         if s.status is not StreamStatus.PENDING:
             continue  # skipped meanwhile (a dependency failed)
+        st = runner.cfg.stream(name)
+        s.fingerprint = s.fingerprint or runstate.fingerprint(st.task, st.command or "", st.owns, base_key)
+        if (done := _done_before(runner, s, earlier.get(name))) is not None:
+            s.status, s.cause = done
+            runner.notify(f"{name}: {s.cause}")
+            continue
         try:
             result = worktrees.start(runner.ws, runner.cfg, [name])[0]
         except StreamsError as exc:
             failed.append((name, f"cannot make its worktree: {exc}"))
             continue
-        s.worktree, s.since = str(result.path), result.head
+        s.worktree, s.since = str(result.path), s.since or result.head
         s.status = StreamStatus.QUEUED
         s.next_at = time.time()
         ready.append(name)
     return ready, failed
+
+
+def _done_before(
+    runner: RunContext, s: StreamRecord, before: runstate.Earlier | None
+) -> tuple[StreamStatus, str] | None:
+    """A stream an earlier run already did for the same inputs: verified with the same fingerprint
+    and its branch still at that tip, or landed with the same task, command and patterns."""
+    if before is None or before.fingerprint != s.fingerprint:
+        return None
+    tip = git.resolve_commit(runner.ws.main_root, runner.cfg.branch_ref(s.name))
+    if before.status is StreamStatus.VERIFIED and tip is not None and tip == before.tip:
+        s.tip = tip
+        return StreamStatus.VERIFIED, f"verified by run {before.run_id} for the same inputs: not run again"
+    return None
 
 
 def git_dir_of(worktree: Path) -> str:

@@ -110,6 +110,8 @@ class StreamRecord:
     next_at: float | None = None  # retry_wait: when it may start again
     since: str = ""  # its branch tip when the run first launched it (verification counts from here)
     worktree: str = ""
+    fingerprint: str = ""  # its inputs: task, command, owned patterns, the base at its wave's start
+    tip: str = ""  # its branch tip when it was verified
 
     @property
     def last(self) -> Attempt | None:
@@ -347,3 +349,42 @@ def verified_of_wave(ws: Workspace, wave: int) -> tuple[str, list[str]]:
         )
     names = [n for n in record.waves[wave - 1] if record.streams[n].status is StreamStatus.VERIFIED]
     return record.run_id, names
+
+
+def fingerprint(task: str, command: str, owns: tuple[str, ...], base_key: str) -> str:
+    """What a stream's work is a function of: its task, its command, what it owns, and the content
+    of the base its wave started from (``git.tree_key`` without streams.yaml, so a config change
+    elsewhere does not count). The same fingerprint verified before need not run again."""
+    import hashlib
+
+    doc = json.dumps([task, command, list(owns), base_key], separators=(",", ":"))
+    return hashlib.sha256(doc.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """How a stream ended in an earlier run."""
+
+    run_id: str
+    status: StreamStatus
+    fingerprint: str
+    tip: str
+
+
+def earlier_outcomes(ws: Workspace, *, but: str | None = None) -> dict[str, Earlier]:
+    """Per stream, its newest verified or landed outcome in the runs recorded here (``but`` that one)."""
+    found: dict[str, Earlier] = {}
+    root = Path(paths.runs_dir(ws.common_dir))
+    try:
+        ids = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != but)
+    except OSError:
+        return found
+    for run_id in ids:  # oldest first: a newer run's outcome replaces an older one's
+        try:
+            record = RunDir(ws, run_id).load()
+        except StreamsError:
+            continue
+        for name, s in record.streams.items():
+            if s.status in (StreamStatus.VERIFIED, StreamStatus.LANDED) and s.fingerprint:
+                found[name] = Earlier(run_id, s.status, s.fingerprint, s.tip)
+    return found

@@ -455,14 +455,15 @@ def case_control(tmp: Path) -> Outputs:
     scenario.write_text(json.dumps({"a": [["--hang", "--chatter", "0.2"], []]}))
     agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0 --scenario {scenario}"
     config = PLAN_CONFIG.replace("{owns: [src/api/**]}", f"{{owns: [src/api/**], command: '{agent}'}}")
+    config = config.replace("{owns: [src/ui/**], depends: [a]}", f"{{owns: [src/ui/**], command: '{agent}'}}")
     repo = make_repo(tmp, config=config + "run: {merge: false, grace: 1s}\n")
 
-    def runner_started() -> int:
-        pid = data(["run", "--detach", "a"], repo.root)["pid"]
+    def runner_started(name: str) -> int:
+        pid = data(["run", "--detach", name], repo.root)["pid"]
         deadline = time.time() + 60
         while time.time() < deadline:
             rows = {r["name"]: r for r in data(["status"], repo.root)["streams"]}
-            if rows["a"]["agent_running"]:
+            if rows[name]["agent_running"]:
                 return int(pid)
             time.sleep(0.1)
         raise AssertionError("the agent never ran")
@@ -472,13 +473,13 @@ def case_control(tmp: Path) -> Outputs:
         while time.time() < deadline and pid_alive(pid):
             time.sleep(0.1)
 
-    pid = runner_started()
+    pid = runner_started("a")
     paused = data(["pause", "--now"], repo.root)
     gone(pid)
     resumed = json.loads(run_streams(["resume", "--json"], repo.root, timeout=120).out)["data"]
     assert paused["runner_alive"] and resumed["status"] == "completed"
-    scenario.write_text(json.dumps({"a": [["--hang", "--chatter", "0.2"]]}))
-    pid = runner_started()
+    scenario.write_text(json.dumps({"b": [["--hang", "--chatter", "0.2"]]}))
+    pid = runner_started("b")
     aborted = data(["abort"], repo.root)
     gone(pid)
     return [("Controlled", paused), ("RunResult", resumed), ("Controlled", aborted)]

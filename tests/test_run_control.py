@@ -130,3 +130,22 @@ def test_resume_with_no_run_or_a_finished_run_says_so(tmp_path: Path) -> None:
     assert run_streams(["run"], repo.root).code == 0
     done = run_streams(["resume"], repo.root)
     assert done.code == 1 and "is completed: there is nothing to resume" in done.err
+
+
+def test_a_stream_verified_for_the_same_inputs_is_not_run_again(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"a": "task: first", "b": "task: first"})
+    assert run_streams(["run"], repo.root, timeout=240).code == 0
+    dry = run_streams(["run", "--dry-run", "--why", "--json"], repo.root)
+    waves = json.loads(dry.out)["data"]["waves"]
+    assert {s["action"] for w in waves for s in w["streams"]} == {"skip"}
+    assert "already verified by run" in waves[0]["streams"][0]["why"]
+    text = (repo.root / "streams.yaml").read_text().replace("task: first", "task: second", 1)  # a's
+    (repo.root / "streams.yaml").write_text(text)
+    repo.commit_all("a's task changes")
+    again = run_streams(["run", "--json"], repo.root, timeout=240)
+    assert again.code == 0, again.err
+    data = json.loads(again.out.splitlines()[-1])["data"]
+    ran = {r["stream"] for r in joblog(data)}
+    assert ran == {"a"}  # b: same task, command, patterns and base, branch unchanged
+    b = next(s for s in data["streams"] if s["name"] == "b")
+    assert b["status"] == "verified" and "for the same inputs" in b["cause"] and b["attempts"] == 0

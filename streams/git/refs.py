@@ -54,6 +54,7 @@ __all__ = [
     "subjects",
     "symbolic_head",
     "tree_changes",
+    "tree_key",
     "tree_with",
     "tree_with_like",
     "update_ref",
@@ -206,6 +207,17 @@ def has_path(cwd: Path, commit: str, path: str) -> bool:
 def ls_tree_names(cwd: Path, treeish: str) -> list[str]:
     """Every file path in ``treeish`` (recursive)."""
     return door.split_z(door.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", treeish, cwd=cwd).stdout)
+
+
+def tree_key(cwd: Path, treeish: str, *, leaving_out: Sequence[str] = ()) -> str:
+    """A key of ``treeish``'s content without the top-level entries named in ``leaving_out``: the
+    same files give the same key whatever commit holds them (one ``ls-tree``, not recursive: git's
+    own tree ids stand for the directories)."""
+    import hashlib
+
+    entries = door.split_z(door.run("ls-tree", "-z", "--full-tree", treeish, cwd=cwd).stdout)
+    kept = [e for e in entries if e.split("\t", 1)[-1] not in leaving_out]
+    return hashlib.sha256("\0".join(kept).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def commit_tree(cwd: Path, tree: str, parents: Iterable[str], message: str) -> str:
