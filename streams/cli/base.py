@@ -242,6 +242,9 @@ COMMAND_MODULES = {
     "plan": "plan",
     "run": "run",
     "brief": "brief",
+    "approve": "gates",
+    "reject": "gates",
+    "request-changes": "gates",
 }
 
 

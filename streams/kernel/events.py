@@ -56,6 +56,10 @@ KINDS: dict[str, str] = {
     "run.land": "a wave's verified streams landed by the merge queue (run, wave, landed, ejected)",
     "run.wave.end": "a wave settled (run, wave, counts)",
     "run.end": "a run finished (run, status, counts)",
+    "gate.approve": "a wave approved at its gate (run, wave, who, note, by_policy)",
+    "gate.reject": "a wave rejected at its gate (run, wave, who, note, by_policy)",
+    "gate.request_changes": "a human asked a stream to run again with a note (run, stream, n, who, note)",
+    "gate.reopen": "a stale decision kept aside: the gate open again (run, wave, stale, why)",
 }
 
 
