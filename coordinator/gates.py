@@ -263,6 +263,13 @@ class Recorded:
     why_stale: str | None
 
 
+def _refusal(old: Decision, path: Path) -> DecidedError:
+    by = " (by policy)" if old.by_policy else ""
+    return DecidedError(
+        f"wave {old.wave} was already {old.verdict} by {old.who} at {old.when}{by}; a decision is written once ({path})"
+    )
+
+
 def record(rd: RunDir, decision: Decision) -> Recorded:
     """Write ``decision`` create-only. Refused (``decided``) while the wave's decision is current
     for the hashes ``decision`` saw; a stale one is kept aside and the gate re-opened."""
@@ -275,15 +282,12 @@ def record(rd: RunDir, decision: Decision) -> Recorded:
         if old is not None:
             why = changed(old, decision.plan_digest, decision.report_digest, decision.base)
             if why is None:
-                raise DecidedError(
-                    f"wave {decision.wave} was already {old.verdict} by {old.who} at {old.when}"
-                    + (" (by policy)" if old.by_policy else "")
-                    + f"; a decision is written once ({path})"
-                )
+                raise _refusal(old, path)
             aside = _move_aside(path, f"wave-{decision.wave}")
             events.append(rd.ws.common_dir, "gate.reopen", run=rd.run_id, wave=decision.wave, stale=aside.name, why=why)
-        if not _publish(path, decision.to_json()):  # only a writer that skips the guard gets here
-            raise DecidedError(f"wave {decision.wave} was decided at the same moment by another; see {path}")
+        if not _publish(path, decision.to_json()):  # only past a writer that skipped the guard
+            won = decision_of(rd, decision.wave)
+            raise _refusal(won, path) if won is not None else DecidedError(f"{path}: written at the same moment")
     kind = "gate.approve" if decision.verdict is Verdict.APPROVED else "gate.reject"
     events.append(
         rd.ws.common_dir,
