@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 import streams.dashboard
-from coordinator import landing, resolve, runctl, rundry, runflow
+from coordinator import decide, gates, landing, resolve, runctl, rundry, runflow
 from coordinator import merge as merging
 from coordinator import plan as planning
 from streams import brief, hooks_install, progress, scope, state, worktrees
@@ -51,6 +51,7 @@ from streams.kernel import lease, locks
 from streams.kernel.procs import pid_alive
 from tests.conftest import Repo, make_repo, run_cli, run_streams
 from tests.test_cli import COMMANDS
+from tests.test_gates import lay_run, write_report
 from tests.test_sync import make_conflict
 from tests.test_verify import sneak
 
@@ -118,7 +119,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
-    **_documented(planning, runflow, rundry, runctl),
+    **_documented(planning, runflow, rundry, runctl, gates, decide),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
@@ -485,10 +486,45 @@ def case_control(tmp: Path) -> Outputs:
     return [("Controlled", paused), ("RunResult", resumed), ("Controlled", aborted)]
 
 
+def case_approve(tmp: Path) -> Outputs:
+    repo = make_repo(tmp)
+    rd = lay_run(repo, reports=(1, 2))  # a run waiting at wave 1's gate, as the runner leaves it
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("STREAMS_AGENT", raising=False)
+        first = data(["approve", "--note", "ok"], repo.root)
+        write_report(rd, 1, "f" * 64)  # the report changed: the approval is stale, the gate open again
+        again = data(["approve", "1"], repo.root)
+    assert first["stale"] is None and again["stale"] and again["stale_why"]
+    return [("Decided", first), ("Decided", again)]
+
+
+def case_reject(tmp: Path) -> Outputs:
+    repo = make_repo(tmp)
+    lay_run(repo)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("STREAMS_AGENT", raising=False)
+        rejected = data(["reject", "1", "--note", "the API breaks the UI"], repo.root)
+    assert rejected["decision"]["verdict"] == "rejected"
+    return [("Decided", rejected)]
+
+
+def case_request_changes(tmp: Path) -> Outputs:
+    repo = make_repo(tmp)
+    lay_run(repo)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("STREAMS_AGENT", raising=False)
+        requested = data(["request-changes", "api", "--note", "return 404"], repo.root)
+    assert requested["request"]["n"] == 1
+    return [("Requested", requested)]
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
     "pause": case_control,
     "resume": case_control,
     "abort": case_control,
+    "approve": case_approve,
+    "reject": case_reject,
+    "request-changes": case_request_changes,
     "run": case_run,
     "plan": case_plan,
     "brief": case_brief,

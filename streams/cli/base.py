@@ -245,6 +245,9 @@ COMMAND_MODULES = {
     "pause": "run",
     "abort": "run",
     "brief": "brief",
+    "approve": "gates",
+    "reject": "gates",
+    "request-changes": "gates",
 }
 
 

@@ -82,6 +82,14 @@ CODES: dict[str, tuple[int, str]] = {
     "no_run": (EXIT_FAILURE, "no run of `streams run` is recorded (or not the one named)"),
     "wip_exists": (EXIT_FAILURE, "a WIP snapshot ref of that name exists already (snapshots are create-only)"),
     "wip_changed": (EXIT_FAILURE, "discard refused: the worktree changed since its WIP snapshot (nothing discarded)"),
+    # approval gates
+    "agent_refused": (
+        EXIT_FAILURE,
+        "approve, reject, request-changes run by an agent (STREAMS_AGENT=1): a human decides",
+    ),
+    "decided": (EXIT_FAILURE, "a wave's gate already holds a current decision (decisions are create-only)"),
+    "not_awaiting": (EXIT_FAILURE, "approve without WAVE while no wave waits at a gate"),
+    "no_report": (EXIT_FAILURE, "approve or reject of a wave that has no report yet"),
     # streams merge
     "merge_stopped": (EXIT_HALTED, "merge: a stream was ejected or rolled back (each one's reason in the report)"),
     "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),

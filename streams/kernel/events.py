@@ -60,6 +60,10 @@ KINDS: dict[str, str] = {
     "run.abort": "`streams abort` asked a run to stop for good (run, by)",
     "run.resume": "`streams resume` took a run up again (run, adopted, verify, requeued)",
     "run.gate": "a wave's gate: awaiting, approved or open (run, wave, state, why)",
+    "gate.approve": "a wave approved at its gate (run, wave, who, note, by_policy)",
+    "gate.reject": "a wave rejected at its gate (run, wave, who, note, by_policy)",
+    "gate.request_changes": "a human asked a stream to run again with a note (run, stream, n, who, note)",
+    "gate.reopen": "a stale decision kept aside: the gate open again (run, wave, stale, why)",
 }
 
 
