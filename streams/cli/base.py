@@ -242,6 +242,7 @@ COMMAND_MODULES = {
     "plan": "plan",
     "run": "run",
     "brief": "brief",
+    "report": "report",
 }
 
 

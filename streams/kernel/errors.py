@@ -81,6 +81,9 @@ CODES: dict[str, tuple[int, str]] = {
     "no_run": (EXIT_FAILURE, "no run of `streams run` is recorded (or not the one named)"),
     "wip_exists": (EXIT_FAILURE, "a WIP snapshot ref of that name exists already (snapshots are create-only)"),
     "wip_changed": (EXIT_FAILURE, "discard refused: the worktree changed since its WIP snapshot (nothing discarded)"),
+    # streams report
+    "no_report": (EXIT_FAILURE, "report: no wave report is written for that run or wave (yet)"),
+    "report_damaged": (EXIT_FAILURE, "a wave report whose digest does not match its content (changed after written)"),
     # streams merge
     "merge_stopped": (EXIT_HALTED, "merge: a stream was ejected or rolled back (each one's reason in the report)"),
     "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),
