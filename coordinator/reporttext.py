@@ -8,12 +8,9 @@ verdict, the flags spelled out, the files, the check, the log's tail; then the g
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
+from coordinator.wavereport import StreamReport, WaveReport
 from streams.kernel.durations import format_duration
-
-if TYPE_CHECKING:
-    from coordinator.report import StreamReport, WaveReport
 
 FLAG_TEXT = {
     "claimed_done_no_commits": "claimed done, but made no work commit and gave no reason",

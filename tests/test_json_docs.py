@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 import streams.dashboard
-from coordinator import landing, report, resolve, rundry, runner
+from coordinator import landing, report, resolve, rundry, runner, wavereport
 from coordinator import merge as merging
 from coordinator import plan as planning
 from streams import brief, hooks_install, progress, scope, state, worktrees
@@ -118,7 +118,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
-    **_documented(planning, runner, rundry, report),
+    **_documented(planning, runner, rundry, wavereport),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),

@@ -141,7 +141,7 @@ def test_a_clean_wave_its_digest_and_what_it_delivers(tmp_path: Path) -> None:
         delivered(rd, rd.load(), 2)
 
 
-def test_git_now_flags_placeholders_leftovers_and_a_base_gone_ahead(tmp_path: Path) -> None:
+def test_git_now_flags_a_failed_claim_placeholders_leftovers_and_a_base_gone_ahead(tmp_path: Path) -> None:
     repo = setup(tmp_path, {"api": ""})
     code, data, err = run(repo)
     assert code == 0, err
@@ -149,13 +149,18 @@ def test_git_now_flags_placeholders_leftovers_and_a_base_gone_ahead(tmp_path: Pa
     wt = repo.worktree("api")
     repo.write("src/api/stub.py", "def handler():\n    raise NotImplementedError  # TODO\n", cwd=wt)
     repo.commit_all("api: a stub", cwd=wt)
+    assert run_cli(["progress", "--status", "failed"], wt).code == 0  # committed: the claim at the tip
+    progress_file = wt / ".streams" / "stream-api.md"
+    progress_file.write_text(progress_file.read_text().replace("status: failed", "status: completed"))
+    assert "status: completed" in progress_file.read_text()
     repo.write("src/api/scratch.txt", "not committed\n", cwd=wt)
     repo.write("README.md", "moved on\n")
     repo.commit_all("main moves")
     report = report_of(repo, data["run_id"], 1)
     api = streams_of(report)["api"]
     assert not report.clean
-    assert set(api.flags) == {"placeholder_text", "dirty_worktree", "behind_base"}
+    assert api.claim.status == "failed"  # as committed, not as the worktree's copy says
+    assert set(api.flags) == {"commits_but_claimed_failed", "placeholder_text", "dirty_worktree", "behind_base"}
     assert api.placeholders == ("src/api/stub.py: raise NotImplementedError  # TODO",)
     assert api.behind == 1 and api.commits == 2
 

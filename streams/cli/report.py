@@ -12,7 +12,7 @@ from coordinator.report import WaveReport, load_wave_report, written_waves
 from coordinator.reporttext import render_markdown
 from streams.cli.base import Reply, cli, json_option
 from streams.cli.context import workspace
-from streams.kernel.errors import StreamsError, UsageError
+from streams.kernel.errors import StreamsError, UsageError, printable
 from streams.runstate import NoRunError, RunDir, latest_run
 
 
@@ -32,13 +32,13 @@ def report_cmd(wave: int | None, run_id: str | None) -> Reply[WaveReport]:
     """
     ws = workspace()
     if run_id is not None and (not run_id or "/" in run_id or run_id.startswith(".")):
-        raise UsageError(f"--run {run_id!r} is not a run id (e.g. 20261202-043444-4c74)")
+        raise UsageError(f"--run {printable(run_id)} is not a run id (e.g. 20261202-043444-4c74)")
     rid = run_id or latest_run(ws)
     if rid is None:
         raise NoRunError("no run of `streams run` is recorded here, so there is no report")
     rd = RunDir(ws, rid)
     if not rd.path.is_dir():
-        raise NoRunError(f"no run {rid} is recorded here (the latest is {latest_run(ws) or 'none'})")
+        raise NoRunError(f"no run {printable(rid)} is recorded here (the latest is {latest_run(ws) or 'none'})")
     number = wave if wave is not None else _latest_wave(rd)
     if number < 1:
         raise UsageError(f"--wave {number}: waves are numbered from 1")
