@@ -70,7 +70,8 @@ __all__ = [
 REPORTS = "reports"
 TAIL_LINES = 20  # lines of a failed attempt's log kept in the report
 SHOWN_PLACEHOLDERS = 20
-PLACEHOLDER = re.compile(r"\bTODO\b|\bFIXME\b|placeholder|lorem ipsum|NotImplementedError", re.IGNORECASE)
+# TODO and FIXME as markers are upper case ("a todo list" is prose); the others in any case
+PLACEHOLDER = re.compile(r"\bTODO\b|\bFIXME\b|(?i:placeholder|lorem ipsum)|NotImplementedError")
 DONE = (StreamStatus.VERIFIED, StreamStatus.LANDED)
 
 
@@ -81,7 +82,6 @@ DONE = (StreamStatus.VERIFIED, StreamStatus.LANDED)
 class _Context:
     ws: Workspace
     cfg: Config
-    rd: RunDir
     base_tip: str | None
     conflicts: Mapping[str, Sequence[str]]
     leases: Mapping[str, tuple[str, ...]]
@@ -90,7 +90,7 @@ class _Context:
 def write_wave_report(ws: Workspace, cfg: Config, rd: RunDir, record: RunRecord, wave: int) -> WaveReport:
     """Compute wave ``wave``'s report from git and ``record``, and write it as ``reports/wave-N.json``
     and ``.md`` (each atomically; the JSON last, so a JSON present has its Markdown)."""
-    report = build_wave_report(ws, cfg, rd, record, wave)
+    report = build_wave_report(ws, cfg, record, wave)
     folder = rd.path / REPORTS
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / f"wave-{wave}.md", render_markdown(report).encode())
@@ -98,7 +98,7 @@ def write_wave_report(ws: Workspace, cfg: Config, rd: RunDir, record: RunRecord,
     return report
 
 
-def build_wave_report(ws: Workspace, cfg: Config, rd: RunDir, record: RunRecord, wave: int) -> WaveReport:
+def build_wave_report(ws: Workspace, cfg: Config, record: RunRecord, wave: int) -> WaveReport:
     """Wave ``wave``'s report (written nowhere)."""
     if not 1 <= wave <= len(record.waves):
         raise StreamsError(
@@ -106,7 +106,7 @@ def build_wave_report(ws: Workspace, cfg: Config, rd: RunDir, record: RunRecord,
         )
     names = [n for n in record.waves[wave - 1] if n in record.streams]
     base_tip = git.resolve_commit(ws.main_root, cfg.base_ref())
-    ctx = _Context(ws, cfg, rd, base_tip, _conflicts(ws, cfg, names, base_tip), _leases(ws))
+    ctx = _Context(ws, cfg, base_tip, _conflicts(ws, cfg, names, base_tip), _leases(ws))
     streams = tuple(_stream_report(ctx, record.streams[n]) for n in names)
     totals: dict[str, int] = {}
     for s in streams:
@@ -190,7 +190,7 @@ def _work(ctx: _Context, s: StreamRecord, tip: str | None) -> _Work:
     )
 
 
-def _claim(ctx: _Context, name: str, tip: str | None) -> tuple[AgentClaim, Progress | None]:
+def _claim(ctx: _Context, name: str, tip: str | None) -> AgentClaim:
     """The progress file as committed at ``tip`` (not as it may lie in the worktree)."""
     rel = ctx.cfg.stream(name).progress_path
     data = git.read_blob(ctx.ws.main_root, tip, rel) if tip else None
@@ -201,16 +201,15 @@ def _claim(ctx: _Context, name: str, tip: str | None) -> tuple[AgentClaim, Progr
         except StreamsError:
             parsed = None  # a file that does not parse claims nothing
     if parsed is None:
-        return AgentClaim(None, None), None
-    claim = AgentClaim(str(parsed.status), parsed.completion, tuple(parsed.completed), no_change_reason(parsed))
-    return claim, parsed
+        return AgentClaim(None, None)
+    return AgentClaim(str(parsed.status), parsed.completion, tuple(parsed.completed), no_change_reason(parsed))
 
 
 def _stream_report(ctx: _Context, s: StreamRecord) -> StreamReport:
     root = ctx.ws.main_root
     tip = git.resolve_commit(root, ctx.cfg.branch_ref(s.name))
     work = _work(ctx, s, tip)
-    claim, _ = _claim(ctx, s.name, tip)
+    claim = _claim(ctx, s.name, tip)
     behind = git.divergence(root, ctx.base_tip, tip).behind if tip and ctx.base_tip else 0
     last = s.last
     return StreamReport(
