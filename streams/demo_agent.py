@@ -12,7 +12,8 @@ process: ``--exit CODE``, ``--blocked QUESTION`` (exit 3), ``--tempfail`` (exit 
 limited"), ``--hang`` / ``--hang-quietly`` (with ``--chatter S``: a log line every S seconds),
 ``--ignore-term``, ``--spawn-child`` (a child in the same process group that outlives it),
 ``--crash SIGNAL``, ``--out-of-scope PATH`` (committed with ``--no-verify``), ``--leave-dirty``,
-``--no-commit``. ``--scenario FILE`` picks the options per stream and attempt from a JSON file::
+``--no-commit``, ``--claim-done`` (a progress file that says completed 100 %, and no work).
+``--scenario FILE`` picks the options per stream and attempt from a JSON file::
 
     {"api": [["--tempfail"], []], "ui": [["--exit", "1"]], "*": [[]]}
 
@@ -54,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out-of-scope", metavar="PATH", help="commit PATH with --no-verify (lands out of scope)")
     p.add_argument("--leave-dirty", action="store_true", help="leave an uncommitted in-scope file behind")
     p.add_argument("--no-commit", action="store_true", help="do nothing and exit 0")
+    p.add_argument(
+        "--claim-done", action="store_true", help="commit a progress file saying completed 100%%, do no work, exit"
+    )
     p.add_argument("--scenario", metavar="FILE", help="JSON: stream -> list of per-attempt option lists")
     return p
 
@@ -154,6 +158,10 @@ class Agent:
         if a.spawn_child:
             child = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({FOREVER})"])
             self.say(f"child pid {child.pid}")
+        if a.claim_done:
+            self.streams("progress", "--status", "completed", "--completion", "100", "--done", "everything")
+            self.say("claimed done without doing anything")
+            return int(a.exit_code)
         if a.no_commit:
             return 0
         if a.tempfail:

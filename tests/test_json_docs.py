@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 import streams.dashboard
-from coordinator import decide, gates, landing, resolve, runctl, rundry, runflow
+from coordinator import decide, gates, landing, report, resolve, runctl, rundry, runflow, wavereport
 from coordinator import merge as merging
 from coordinator import plan as planning
 from streams import brief, hooks_install, progress, scope, state, worktrees
@@ -119,7 +119,7 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
-    **_documented(planning, runflow, rundry, runctl, gates, decide),
+    **_documented(planning, runflow, rundry, runctl, gates, decide, wavereport),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
@@ -518,6 +518,29 @@ def case_request_changes(tmp: Path) -> Outputs:
     return [("Requested", requested)]
 
 
+def case_report(tmp: Path) -> Outputs:
+    from streams.runstate import RunDir
+    from streams.workspace import discover, load_config
+
+    agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0"
+    config = PLAN_CONFIG.replace("{owns: [src/api/**]}", f"{{owns: [src/api/**], command: '{agent} --leave-dirty'}}")
+    config = config.replace(
+        "{owns: [src/ui/**], depends: [a]}", f"{{owns: [src/ui/**], depends: [a], command: '{agent} --exit 1'}}"
+    )
+    config += "run: {merge: false, backoff: 100ms, check: 'echo 2 passed'}\n"
+    repo = make_repo(tmp, config=config)
+    ran = json.loads(run_streams(["run", "--json", "a", "b"], repo.root, timeout=120).out)["data"]
+    ws = discover(repo.root)
+    rd = RunDir(ws, ran["run_id"])
+    for wave in (1, 2):
+        report.write_wave_report(ws, load_config(ws, check_tracked=False), rd, rd.load(), wave)
+    first = data(["report", "--wave", "1"], repo.root)
+    assert first["streams"][0]["files"] and first["streams"][0]["attempts"] and first["streams"][0]["flags"]
+    second = data(["report"], repo.root)
+    assert second["gaps"] and second["streams"][0]["log_tail"]
+    return [("WaveReport", first), ("WaveReport", second)]
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
     "pause": case_control,
     "resume": case_control,
@@ -525,6 +548,7 @@ CASES: dict[str, Callable[[Path], Outputs]] = {
     "approve": case_approve,
     "reject": case_reject,
     "request-changes": case_request_changes,
+    "report": case_report,
     "run": case_run,
     "plan": case_plan,
     "brief": case_brief,

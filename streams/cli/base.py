@@ -248,6 +248,7 @@ COMMAND_MODULES = {
     "approve": "gates",
     "reject": "gates",
     "request-changes": "gates",
+    "report": "report",
 }
 
 

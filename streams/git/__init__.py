@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 # Each submodule's public names, as its __all__ lists them.
 _EXPORTS = {
-    "attempt": "diff_numstat head_or_none reset_to_head snapshot_tree tree_of tree_paths_changed wip_commit",
+    "attempt": "added_lines diff_numstat head_or_none reset_to_head snapshot_tree tree_of tree_paths_changed wip_commit",
     "door": (
         "JUDGE_ENV LOCAL_ENV_VARS ZERO_OID Oid RefName Result branch_ref no_git_env out run run_unpiped split_z version"
     ),

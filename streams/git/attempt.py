@@ -17,6 +17,7 @@ from streams.git import door
 from streams.kernel.errors import GitError
 
 __all__ = [
+    "added_lines",
     "diff_numstat",
     "head_or_none",
     "reset_to_head",
@@ -113,3 +114,27 @@ def diff_numstat(cwd: Path, old: str, new: str, *, leave_out: Sequence[str] = ()
 
 def _count(field: bytes) -> int:
     return int(field) if field.isdigit() else 0
+
+
+def added_lines(
+    cwd: Path, old: str, new: str, *, leave_out: Sequence[str] = (), limit: int = 4_000_000
+) -> list[tuple[str, str]]:
+    """``(path, line)`` for every line added between ``old`` and ``new`` (``diff-tree -p -U0``,
+    without renames, binary files and the paths in ``leave_out`` left out); a patch longer than
+    ``limit`` bytes is read up to there."""
+    specs = [f":(exclude,literal){p}" for p in leave_out]
+    res = door.run(
+        "-c", "core.quotePath=false", "diff-tree", "-r", "-p", "-U0", "--no-renames", "--no-color",
+        old, new, "--", ".", *specs, cwd=cwd,
+    )  # fmt: skip
+    found: list[tuple[str, str]] = []
+    path = ""
+    for raw in res.stdout[:limit].split(b"\n"):
+        if raw.startswith(b"+++ "):
+            name = raw[4:].decode("utf-8", "surrogateescape")
+            path = name[2:] if name.startswith("b/") else name.strip('"').removeprefix("b/")
+        elif raw.startswith(b"+") and path:
+            found.append((path, raw[1:].decode("utf-8", "replace")))
+        elif raw.startswith(b"diff --git "):
+            path = ""
+    return found

@@ -89,7 +89,8 @@ CODES: dict[str, tuple[int, str]] = {
     ),
     "decided": (EXIT_FAILURE, "a wave's gate already holds a current decision (decisions are create-only)"),
     "not_awaiting": (EXIT_FAILURE, "approve without WAVE while no wave waits at a gate"),
-    "no_report": (EXIT_FAILURE, "approve or reject of a wave that has no report yet"),
+    "no_report": (EXIT_FAILURE, "no wave report is written for that run or wave (yet): report, approve, reject"),
+    "report_damaged": (EXIT_FAILURE, "a wave report whose digest does not match its content (changed after written)"),
     # streams merge
     "merge_stopped": (EXIT_HALTED, "merge: a stream was ejected or rolled back (each one's reason in the report)"),
     "nothing_to_undo": (EXIT_FAILURE, "merge --undo: no landing is recorded"),
