@@ -41,7 +41,7 @@ def _config(n: int, command: str) -> str:
     lines = ["version: 1", "base: main", "streams:"]
     for i in range(n):
         lines += [f"  s{i:02d}:", f"    owns: [src/s{i:02d}/**]", f"    command: '{command}'"]
-    lines += ["run:", "  merge: false", "  timeout: 10m", "  stall_timeout: 10m"]
+    lines += ["run:", "  merge: false", "  gate: none", "  timeout: 10m", "  stall_timeout: 10m"]
     return "\n".join(lines) + "\n"
 
 

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import ClassVar
 
-from coordinator import runctl, runwave, supervise
+from coordinator import gates, report, runctl, runwave, supervise
+from coordinator.gates import GateState
 from coordinator.runner import TICK, Notify, Runner, RunOptions
+from streams import git
 from streams.config import Config
 from streams.kernel import events
 from streams.kernel.errors import EXIT_FAILURE, EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK, StreamsError, UsageError
 from streams.runclass import FailureClass, RunStatus, StreamStatus
-from streams.runconfig import MAX_POOL
+from streams.runconfig import MAX_POOL, FailurePolicy, Gate
 from streams.runstate import (
     NoRunError,
     RunDir,
@@ -137,6 +139,7 @@ def run(ws: Workspace, cfg: Config, opts: RunOptions, notify: Notify | None = No
         rd.create(plan.to_json(), plan.digest)
         names = [n for w in plan.waves for n in w.streams]
         record = RunRecord(run_id, plan.digest, names, [list(w.streams) for w in plan.waves], merge=plan.merge)
+        record.gate = str(opts.gate or cfg.run.gate)
         for w in plan.waves:
             for n in w.streams:
                 record.streams[n] = StreamRecord(n, w.number, pool=cfg.stream(n).run.pool)
@@ -233,18 +236,65 @@ def _waves(runner: Runner, specs: list[WaveSpec], start: int) -> None:
         if r.status is not RunStatus.RUNNING:
             runner.skip_queued(list(w.streams), f"run halted: {r.halt_reason}")
             continue
-        if r.phase == "running":
-            runner.notify(f"wave {w.number} ({w.mode}): {', '.join(w.streams)}")
-            runner.run_wave(w.number, list(w.streams), w.mode == "sequential")
-            if _stopping(runner):
+        while r.phase in ("running", "gate"):
+            fresh = r.phase == "running"  # a report written now, else the one the gate was shown
+            if r.phase == "running":
+                runner.notify(f"wave {w.number} ({w.mode}): {', '.join(w.streams)}")
+                runner.run_wave(w.number, list(w.streams), w.mode == "sequential")
+                if _stopping(runner):
+                    break
+                r.phase = "gate"
+                runner.save()
+            state = _gate(runner, w, fresh)
+            if state == "rerun":
+                r.phase = "running"
+            elif state in (GateState.AWAITING, GateState.REJECTED):
+                runner.gated = str(state)
                 break
-            r.phase = "landing" if runner.merge else "done"
+            else:
+                r.phase = "landing" if runner.merge else "done"
             runner.save()
+        if _stopping(runner) or runner.gated:
+            break
         if r.phase == "landing":
             _land(runner, w)
             r.phase = "done"
             runner.save()
     _end(runner)
+
+
+def _gate(runner: Runner, w: WaveSpec, fresh: bool) -> str:
+    """The wave's report, written; change requests for its streams taken (``rerun``); else where
+    its gate stands (``run.gate``): open, approved, awaiting or rejected."""
+    r, ws, cfg, rd = runner.record, runner.ws, runner.cfg, runner.rd
+    requests = [q for q in gates.pending_requests(rd) if q.stream in w.streams]
+    if requests:
+        for q in requests:
+            gates.consume(rd, q)
+            s = r.streams[q.stream]
+            s.status, s.klass, s.blocked_by, s.next_at = StreamStatus.PENDING, None, None, None
+            s.cause = f"changes requested by {q.who}: {q.note}"
+            runner.notify(f"{q.stream}: runs again: {s.cause}")
+        return "rerun"
+    rep = None if fresh else report.load_wave_report(rd, w.number)  # what the approver read
+    if rep is None:
+        rep = report.write_wave_report(ws, cfg, rd, r, w.number)
+    base = git.resolve_commit(ws.main_root, cfg.base_ref()) or ""
+    held = any(
+        s.status is StreamStatus.BLOCKED
+        or (
+            s.status is StreamStatus.FAILED
+            and (cfg.stream(s.name).run.on_failure or cfg.run.on_failure) is FailurePolicy.CRITICAL
+        )
+        for s in (r.streams[n] for n in w.streams)
+    )
+    res = gates.gate(rd, w.number, Gate(r.gate), r.plan_digest, rep.digest, base, rep.clean, held)
+    events.append(ws.common_dir, "run.gate", run=r.run_id, wave=w.number, state=str(res.state), why=res.why)
+    if res.state is not GateState.OPEN:
+        runner.notify(f"wave {w.number}: report {'clean' if rep.clean else 'NOT clean'}; gate {res.state}: {res.why}")
+    if res.state is GateState.REJECTED:
+        r.halt_reason = f"wave {w.number} rejected: {res.why}"
+    return str(res.state)
 
 
 def _stopping(runner: Runner) -> bool:
@@ -265,7 +315,11 @@ def _land(runner: Runner, w: WaveSpec) -> None:
 def _end(runner: Runner) -> None:
     """The run's state once its loop is over: finished, or stopped for a human (checkpointed)."""
     r = runner.record
-    if runner.aborting:
+    if runner.gated == GateState.AWAITING:
+        r.status = RunStatus.AWAITING_APPROVAL
+    elif runner.gated == GateState.REJECTED:
+        r.status = RunStatus.HALTED
+    elif runner.aborting:
         for s in r.streams.values():
             if not s.status.settled:
                 s.status, s.cause = StreamStatus.INTERRUPTED, "the run was aborted"

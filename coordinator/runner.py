@@ -25,7 +25,7 @@ from streams.kernel import events
 from streams.kernel.errors import StreamsError
 from streams.kernel.reffiles import read_ref
 from streams.runclass import FALLBACK_AFTER, RETRIED, FailureClass, RunStatus, StreamStatus
-from streams.runconfig import BACKOFF_CAP, MAX_POOL, FailurePolicy, HaltMode, HaltPolicy
+from streams.runconfig import BACKOFF_CAP, MAX_POOL, FailurePolicy, Gate, HaltMode, HaltPolicy
 from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord, write_heartbeat
 from streams.workspace import Workspace
 
@@ -48,6 +48,7 @@ class RunOptions:
     retries: int | None = None
     halt: HaltPolicy | None = None
     merge: bool | None = None
+    gate: Gate | None = None
     run_id: str | None = None
 
 
@@ -73,6 +74,7 @@ class Runner:
     interrupted: bool = False  # Ctrl-C (or TERM, HUP) of the runner
     pausing: str | None = None  # `streams pause`: "soon" (no new starts) or "now" (stop the agents too)
     aborting: bool = False  # `streams abort`
+    gated: str = ""  # the wave's gate stopped the run: awaiting | rejected
     failures: int = 0
     settled: int = 0
     rng: random.Random = field(default_factory=random.Random)

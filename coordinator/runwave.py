@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator import gates, report, runverify
 from coordinator import merge as merging
 from coordinator import plan as planning
-from coordinator import runverify
 from coordinator.supervise import log_tail
 from streams import brief as briefing
 from streams import git, places, runstate, wip, worktrees
@@ -119,6 +119,7 @@ def write_brief(runner: RunContext, s: StreamRecord, attempt: int) -> Path:
         attempt=attempt,
         delivered=_delivered(runner, s.wave),
         previous=previous,
+        notes=gates.notes_for(runner.rd, s.name),
     )
     path = runner.rd.brief(s.name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,18 +128,12 @@ def write_brief(runner: RunContext, s: StreamRecord, attempt: int) -> Path:
 
 
 def _delivered(runner: RunContext, wave: int) -> tuple[briefing.Delivered, ...]:
-    out = []
-    for s in runner.record.streams.values():
-        if s.wave < wave and s.status in (StreamStatus.VERIFIED, StreamStatus.LANDED):
-            commits = sum(a.commits for a in s.attempts)
-            branch = runner.cfg.branch(s.name)
-            note = (
-                "landed on the base"
-                if s.status is StreamStatus.LANDED
-                else f"verified on its branch, not landed: read it with `git show {branch}:PATH`"
-            )
-            out.append(briefing.Delivered(s.name, s.wave, commits, (), note))
-    return tuple(out)
+    """What the waves before delivered, from their reports (none readable: said, and left out)."""
+    try:
+        return report.delivered(runner.rd, runner.record, wave)
+    except StreamsError as exc:
+        runner.notify(f"the earlier waves' reports cannot be read ({exc}); the briefs go without them")
+        return ()
 
 
 def agent_path() -> str:

@@ -132,6 +132,7 @@ class RunRecord:
     phase: str = "running"  # of the current wave: running | gate | landing | done
     paused_by: str = ""  # who paused it, and when (``streams pause``)
     merge: bool = True
+    gate: str = "manual"  # run.gate (or --gate) when the run began: manual | auto-if-clean | none
     streams: dict[str, StreamRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -435,7 +435,7 @@ def case_run(tmp: Path) -> Outputs:
     config = config.replace(
         "{owns: [src/ui/**], depends: [a]}", f"{{owns: [src/ui/**], depends: [a], command: '{agent} --exit 1'}}"
     )
-    config += "run: {merge: false, backoff: 100ms}\n"
+    config += "run: {merge: false, backoff: 100ms, gate: none}\n"
     repo = make_repo(tmp, config=config)
     ran = json.loads(run_streams(["run", "--json", "a", "b"], repo.root, timeout=120).out)["data"]
     assert ran["status"] == "completed_with_failures" and ran["streams"][1]["failure"] == "failed"
@@ -457,7 +457,7 @@ def case_control(tmp: Path) -> Outputs:
     agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0 --scenario {scenario}"
     config = PLAN_CONFIG.replace("{owns: [src/api/**]}", f"{{owns: [src/api/**], command: '{agent}'}}")
     config = config.replace("{owns: [src/ui/**], depends: [a]}", f"{{owns: [src/ui/**], command: '{agent}'}}")
-    repo = make_repo(tmp, config=config + "run: {merge: false, grace: 1s}\n")
+    repo = make_repo(tmp, config=config + "run: {merge: false, grace: 1s, gate: none}\n")
 
     def runner_started(name: str) -> int:
         pid = data(["run", "--detach", name], repo.root)["pid"]
@@ -527,7 +527,7 @@ def case_report(tmp: Path) -> Outputs:
     config = config.replace(
         "{owns: [src/ui/**], depends: [a]}", f"{{owns: [src/ui/**], depends: [a], command: '{agent} --exit 1'}}"
     )
-    config += "run: {merge: false, backoff: 100ms, check: 'echo 2 passed'}\n"
+    config += "run: {merge: false, backoff: 100ms, gate: none, check: 'echo 2 passed'}\n"
     repo = make_repo(tmp, config=config)
     ran = json.loads(run_streams(["run", "--json", "a", "b"], repo.root, timeout=120).out)["data"]
     ws = discover(repo.root)

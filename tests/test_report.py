@@ -9,6 +9,7 @@ clean wave is clean; the digest catches an edit; ``delivered`` carries the work 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +112,16 @@ def test_a_clean_wave_its_digest_and_what_it_delivers(tmp_path: Path) -> None:
     assert a.check.passed is True and a.check.passed_count == 4
     rd = RunDir(discover(repo.root), data["run_id"])
     assert load_wave_report(rd, 1) == first
-    assert load_wave_report(rd, 2) is None
-    # what wave 2's briefs carry forward: only what is written
-    assert delivered(rd, rd.load(), 2) == delivered(rd, rd.load(), 3)
+    assert load_wave_report(rd, 2) is not None  # the runner wrote it when wave 2 settled
+    # what wave 2's briefs carry forward: wave 1's report; wave 3's would carry both
+    assert [d.stream for d in delivered(rd, rd.load(), 3)] == ["a", "b"]
     (got,) = delivered(rd, rd.load(), 2)
     assert (got.stream, got.wave, got.commits, got.files) == ("a", 1, 1, ("src/a/demo_1.py",))
     assert "verified on its branch" in got.note
     assert delivered(rd, rd.load(), 1) == ()
     # the CLI: the latest written wave by default; a wave with no report; a wave the run lacks
+    assert cli_json(repo)["data"]["wave"] == 2
+    (rd.path / "reports" / "wave-2.json").unlink()
     assert cli_json(repo)["data"]["wave"] == 1
     missing = run_cli(["report", "--wave", "2"], repo.root)
     assert missing.code == 1 and "no report of wave 2" in missing.err and len(missing.err.splitlines()) == 1
@@ -169,8 +172,9 @@ def test_no_run_and_no_report_are_one_line_and_exit_1(tmp_path: Path) -> None:
     repo = setup(tmp_path, {"api": ""})
     none = run_cli(["report"], repo.root)
     assert none.code == 1 and "no run" in none.err and len(none.err.splitlines()) == 1
-    code, _, err = run(repo)
+    code, data, err = run(repo)
     assert code == 0, err
+    shutil.rmtree(Path(data["run_dir"]) / "reports")  # the runner writes them; here they are gone
     unwritten = run_cli(["report"], repo.root)
     assert unwritten.code == 1 and "no wave report yet" in unwritten.err, unwritten
     other = run_cli(["report", "--run", "20990101-000000-ffff"], repo.root)

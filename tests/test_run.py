@@ -23,7 +23,7 @@ from streams.kernel.procs import group_members, pid_alive
 from tests.conftest import Repo, make_repo, run_streams
 
 AGENT = f"{sys.executable} -m streams.demo_agent"
-FAST_RUN = "run:\n  backoff: 100ms\n  grace: 1s\n  timeout: 60s\n  stall_timeout: 60s\n  merge: false\n"
+FAST_RUN = "run:\n  backoff: 100ms\n  grace: 1s\n  timeout: 60s\n  stall_timeout: 60s\n  merge: false\n  gate: none\n"
 
 
 def setup(

@@ -11,7 +11,7 @@ from streams.cli.context import open_workspace
 from streams.kernel.durations import parse_duration
 from streams.kernel.errors import StreamsError, UsageError
 from streams.runclass import RunStatus, StreamStatus
-from streams.runconfig import MAX_POOL, parse_halt
+from streams.runconfig import MAX_POOL, Gate, parse_halt
 
 
 def _duration(option: str, text: str | None, *, allow_zero: bool = False) -> float | None:
@@ -39,6 +39,11 @@ def _duration(option: str, text: str | None, *, allow_zero: bool = False) -> flo
     metavar="P",
     help="never | soon | now, optionally ,fail=N or ,fail=P%: when the run stops starting agents (default: run.halt).",
 )
+@click.option(
+    "--gate",
+    type=click.Choice(["manual", "auto-if-clean", "none"]),
+    help="Between waves: wait for `streams approve` (manual), approve clean waves by policy, or none (default: run.gate).",
+)
 @click.option("--no-merge", is_flag=True, help="Do not land waves: a dependent starts from its dependency's branch.")
 @click.option("--dry-run", is_flag=True, help="Say what would run, wave by wave; start nothing.")
 @click.option("--why", is_flag=True, help="With --dry-run: the reason for each stream.")
@@ -56,6 +61,7 @@ def run_cmd(
     grace: str | None,
     retries: int | None,
     halt: str | None,
+    gate: str | None,
     no_merge: bool,
     dry_run: bool,
     why: bool,
@@ -93,6 +99,7 @@ def run_cmd(
         retries=retries,
         halt=parse_halt(halt) if halt is not None else None,
         merge=False if no_merge else None,
+        gate=Gate(gate) if gate is not None else None,
     )
     ws, config = open_workspace(names=names)
     if dry_run:
@@ -100,7 +107,7 @@ def run_cmd(
     if detach:
         flags = [
             ("-j", jobs), ("--timeout", timeout), ("--stall-timeout", stall_timeout), ("--grace", grace),
-            ("--retries", retries), ("--halt", halt),
+            ("--retries", retries), ("--halt", halt), ("--gate", gate),
         ]  # fmt: skip
         argv = ["run", *names, *(x for f, v in flags if v is not None for x in (f, str(v)))]
         if no_merge:
