@@ -304,7 +304,6 @@ def _stopping(runner: Runner) -> bool:
 def _land(runner: Runner, w: WaveSpec) -> None:
     r = runner.record
     failed = runwave.land(runner.ctx, w.number, list(w.streams))
-    failed += runwave.sync_later(runner.ctx, w.number)
     for name, klass, cause in failed:
         s = r.streams[name]
         runner.fail(s, runner.cfg.stream(name), klass, cause)

@@ -20,11 +20,12 @@ from coordinator import merge as merging
 from coordinator import plan as planning
 from coordinator.supervise import log_tail
 from streams import brief as briefing
-from streams import git, places, runstate, wip, worktrees
+from streams import git, runstate, wip, worktrees
 from streams.config import Config
 from streams.kernel import events, paths
 from streams.kernel.errors import StreamsError
 from streams.kernel.paths import CONFIG_FILE
+from streams.kernel.reffiles import read_ref
 from streams.runclass import FailureClass, StreamStatus
 from streams.runstate import Attempt, RunDir, RunRecord, StreamRecord
 from streams.workspace import Workspace
@@ -55,6 +56,7 @@ def prepare(runner: RunContext, names: list[str]) -> tuple[list[str], list[tuple
     streams to dispatch, in plan order; (stream, cause) for those whose worktree cannot be made)."""
     ready: list[str] = []
     failed: list[tuple[str, str]] = []
+    existing: list[str] = []  # worktrees that were there before this run: synced first
     base_key = git.tree_key(runner.ws.main_root, runner.cfg.base_ref(), leaving_out=[CONFIG_FILE])
     earlier = runstate.earlier_outcomes(runner.ws, but=runner.record.run_id)
     for name in names:
@@ -72,10 +74,17 @@ def prepare(runner: RunContext, names: list[str]) -> tuple[list[str], list[tuple
         except StreamsError as exc:
             failed.append((name, f"cannot make its worktree: {exc}"))
             continue
-        s.worktree, s.since = str(result.path), s.since or result.head
-        s.status = StreamStatus.QUEUED
-        s.next_at = time.time()
+        s.worktree = str(result.path)
+        if result.outcome is worktrees.StartOutcome.ALREADY_STARTED and not s.since:
+            existing.append(name)
         ready.append(name)
+    for name, cause in _sync_existing(runner, existing).items():
+        ready.remove(name)
+        failed.append((name, cause))
+    for name in ready:
+        s = runner.record.streams[name]
+        s.since = s.since or read_ref(str(runner.ws.common_dir), runner.cfg.branch_ref(name)) or ""
+        s.status, s.next_at = StreamStatus.QUEUED, time.time()
     return ready, failed
 
 
@@ -258,31 +267,26 @@ def land(runner: RunContext, wave: int, names: list[str]) -> list[tuple[str, Fai
     return ejected
 
 
-def sync_later(runner: RunContext, wave: int) -> list[tuple[str, FailureClass, str]]:
-    """After a landing, the streams of later waves that already have a worktree (a branch from an
-    earlier run) rebased onto the new base, so they start on top of the work they depend on.
-    Returns those the sync halted or could not rebase: (stream, ``conflict``, cause)."""
-    pending = [n for n, s in runner.record.streams.items() if s.wave > wave and s.status is StreamStatus.PENDING]
-    if not pending:
-        return []
-    where = places.locate(runner.ws, runner.cfg, pending)
-    later = [n for n in pending if where[n].worktree is not None]
-    if not later:
-        return []
+def _sync_existing(runner: RunContext, names: list[str]) -> dict[str, str]:
+    """Streams of the wave whose worktree existed before this run (an earlier run's branch, a
+    human's start) rebased onto the base as it is now, so they start on top of what landed.
+    Returns the causes of those that could not be (a conflict halts for a human)."""
+    if not names:
+        return {}
     from coordinator.sync import sync_pass
     from coordinator.syncresult import Outcome
 
-    report = sync_pass(runner.ws, runner.cfg, later)
-    out: list[tuple[str, FailureClass, str]] = []
+    report = sync_pass(runner.ws, runner.cfg, names)
+    failed: dict[str, str] = {}
     for res in report.streams:
-        if res.outcome in (Outcome.HALTED, Outcome.FAILED, Outcome.DIRTY, Outcome.DETACHED, Outcome.REWRITTEN):
-            why = res.detail or ", ".join(res.files)
-            out.append(
-                (res.name, FailureClass.CONFLICT, f"sync before its wave: {res.outcome}{': ' + why if why else ''}")
-            )
+        why = res.detail or ", ".join(res.files)
+        if res.outcome in (Outcome.HALTED, Outcome.FAILED, Outcome.DETACHED, Outcome.REWRITTEN):
+            failed[res.name] = f"sync before its wave: {res.outcome}{': ' + why if why else ''}"
         elif res.outcome is Outcome.REBASED:
-            runner.notify(f"{res.name}: rebased onto the new {runner.cfg.base} before its wave")
-    return out
+            runner.notify(f"{res.name}: rebased onto {runner.cfg.base} before its wave")
+        elif res.outcome is Outcome.DIRTY:
+            runner.notify(f"{res.name}: not rebased before its wave ({why}); it runs where it is")
+    return failed
 
 
 __all__ = ["RunContext"]

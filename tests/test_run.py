@@ -476,3 +476,14 @@ def test_status_shows_the_run_its_wave_and_each_agent(tmp_path: Path) -> None:
     snap = json.loads(run_streams(["status", "--json"], repo.root).out)["data"]
     assert snap["run"]["status"] == "interrupted" and not snap["run"]["runner_alive"]
     assert not any(r["agent_running"] for r in snap["streams"])
+
+
+def test_a_worktree_started_before_the_run_is_rebased_onto_the_base_before_its_wave(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"a": ""})
+    assert run_streams(["start", "a"], repo.root).code == 0
+    (repo.root / "README.md").write_text("moved on\n")
+    repo.commit_all("main moves on")
+    code, data, err = run(repo)
+    assert code == 0, err
+    assert "a: rebased onto main before its wave" in err
+    repo.git("merge-base", "--is-ancestor", "main", "streams/a")  # fails unless main is in a's history
