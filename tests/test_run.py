@@ -483,7 +483,7 @@ def test_a_worktree_started_before_the_run_is_rebased_onto_the_base_before_its_w
     assert run_streams(["start", "a"], repo.root).code == 0
     (repo.root / "README.md").write_text("moved on\n")
     repo.commit_all("main moves on")
-    code, data, err = run(repo)
+    code, _, err = run(repo)
     assert code == 0, err
     assert "a: rebased onto main before its wave" in err
     repo.git("merge-base", "--is-ancestor", "main", "streams/a")  # fails unless main is in a's history
