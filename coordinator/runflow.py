@@ -136,13 +136,13 @@ def run(ws: Workspace, cfg: Config, opts: RunOptions, notify: Notify | None = No
     with runner_lease(ws):
         run_id = opts.run_id or new_run_id()
         rd = RunDir(ws, run_id)
-        rd.create(plan.to_json(), plan.digest)
         names = [n for w in plan.waves for n in w.streams]
         record = RunRecord(run_id, plan.digest, names, [list(w.streams) for w in plan.waves], merge=plan.merge)
         record.gate = str(opts.gate or cfg.run.gate)
         for w in plan.waves:
             for n in w.streams:
                 record.streams[n] = StreamRecord(n, w.number, pool=cfg.stream(n).run.pool)
+        rd.create(plan.to_json(), plan.digest, record)
         runner = _runner(ws, cfg, opts, rd, record, say, jobs)
         events.append(ws.common_dir, "run.start", run=run_id, streams=names, waves=len(plan.waves), plan=plan.digest)
         say(f"run {run_id}: {len(names)} streams in {len(plan.waves)} waves, -j {jobs} (files: {rd.path})")

@@ -176,11 +176,15 @@ class RunDir:
     def log(self, name: str, attempt: int) -> Path:
         return Path(paths.attempt_log(self.path, name, attempt))
 
-    def create(self, plan: dict[str, Any], digest: str) -> None:
-        """The run's directory with its frozen plan and the joblog's header; ``runs/latest`` names it."""
+    def create(self, plan: dict[str, Any], digest: str, first: RunRecord | None = None) -> None:
+        """The run's directory with its frozen plan, the joblog's header and its ``first`` state;
+        only then does ``runs/latest`` name it, so a runner killed on the way leaves no run that
+        ``streams resume`` would find without a state to resume."""
         self.path.mkdir(parents=True, exist_ok=False)
         write_json_atomic(self.path / "plan.json", {"digest": digest, "plan": plan})
         write_atomic(self.joblog, ("\t".join(JOBLOG_COLUMNS) + "\n").encode())
+        if first is not None:
+            self.save(first)
         write_atomic(Path(paths.runs_dir(self.ws.common_dir)) / LATEST, (self.run_id + "\n").encode())
 
     def save(self, record: RunRecord) -> None:
