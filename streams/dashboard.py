@@ -98,6 +98,7 @@ run.status                   str               running | halting | interrupted |
 run.wave                     int               the wave running (or last run)
 run.waves                    int               waves in its plan
 run.runner_alive             bool              its runner process is alive
+run.paused_by                str               who paused it and when ("" when not paused)
 warnings                     [str]             what could not be read for the whole snapshot
 ===========================  ================  ==================================================
 """
@@ -150,6 +151,7 @@ class RunView:
     wave: int
     waves: int
     runner_alive: bool
+    paused_by: str = ""
 
 
 @dataclass(frozen=True)

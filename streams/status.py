@@ -103,7 +103,8 @@ def read_run(ws: Workspace) -> tuple[RunView | None, dict[str, tuple[RunCell, in
         last = s.last
         cell = RunCell(record.run_id, s.wave, str(s.status), len(s.attempts), s.klass, s.cause)
         cells[name] = (cell, last.pid if last and last.pid else None, bool(last and runstate.agent_alive(last)))
-    return RunView(record.run_id, status, record.wave, len(record.waves), alive), cells
+    view = RunView(record.run_id, status, record.wave, len(record.waves), alive, record.paused_by)
+    return view, cells
 
 
 def _describe(exc: BaseException) -> str:

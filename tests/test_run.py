@@ -461,6 +461,7 @@ def test_status_shows_the_run_its_wave_and_each_agent(tmp_path: Path) -> None:
             "wave": 1,
             "waves": 1,
             "runner_alive": True,
+            "paused_by": "",
         }
         a, b = rows["a"], rows["b"]
         assert a["run"]["status"] == "running" and a["agent_running"] and a["run"]["failure"] == "tempfail"

@@ -62,6 +62,8 @@ def test_pause_lets_the_running_agents_finish_starts_none_and_resume_runs_the_re
     assert all(statuses[f"w{i}"] == "verified" for i in range(6))  # the six finished
     assert statuses["x1"] == statuses["x2"] == "pending"  # and nothing new started
     assert sorted(r["stream"] for r in joblog(data)) == [f"w{i}" for i in range(6)]
+    line = run_streams(["status"], repo.root).out.splitlines()[0]
+    assert "paused by" in line and "`streams resume` goes on" in line
     checkpoint = (Path(data["run_dir"]) / "checkpoint.md").read_text()
     assert "paused" in checkpoint and "## Completed (6)" in checkpoint and "streams resume" in checkpoint
     resumed = run_streams(["resume", "--json"], repo.root, timeout=240)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Repo, run_streams
 from tests.test_run import FAST_RUN, joblog, setup
 
@@ -87,3 +89,26 @@ def test_reject_halts_the_run_and_lands_nothing(tmp_path: Path) -> None:
     code, data, err = go(repo, "resume")
     assert code == 1 and data["status"] == "halted" and "rejected" in data["halt"], err
     assert repo.git("rev-parse", "main").strip() == base
+
+
+@pytest.mark.parametrize(
+    ("options", "check", "expect"),
+    [
+        (["--no-commit"], None, "evidence_mismatch"),
+        (["--claim-done"], None, "claimed_done_no_commits"),
+        (["--leave-dirty"], None, "dirty_worktree"),
+        ([], 'test "$(basename "$PWD")" != api', "check_failed"),
+    ],
+)
+def test_each_kind_of_bad_evidence_is_in_the_report_and_blocks_auto_if_clean(
+    tmp_path: Path, options: list[str], check: str | None, expect: str
+) -> None:
+    auto = MANUAL.replace("gate: manual", "gate: auto-if-clean") + (f"  check: '{check}'\n" if check else "")
+    repo = setup(tmp_path, {"api": "", "ui": ""}, {"api": [options]}, run=auto)
+    code, data, err = go(repo, "run")
+    assert code == 4 and data["status"] == "awaiting_approval", err
+    wave = json.loads(run_streams(["report", "--json"], repo.root).out)["data"]
+    api = next(s for s in wave["streams"] if s["name"] == "api")
+    assert wave["clean"] is False
+    assert expect in (*api["flags"], api["klass"]), api
+    assert not (Path(data["run_dir"]) / "approvals" / "wave-1.json").exists()  # no approval by policy

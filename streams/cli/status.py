@@ -236,7 +236,11 @@ def summary_text(snap: Snapshot) -> str:
         parts.append(f"hooks: {', '.join(bad)} (`streams hooks install` from the main worktree)")
     if snap.run is not None:
         r = snap.run
-        parts.append(f"run {r.run_id} {r.status}" + (f" wave {r.wave}/{r.waves}" if r.status == "running" else ""))
+        parts.append(
+            f"run {r.run_id} {r.status}"
+            + (f" wave {r.wave}/{r.waves}" if r.status == "running" else "")
+            + (f" by {r.paused_by} (`streams resume` goes on)" if r.paused_by and r.status == "paused" else "")
+        )
     shown = snap.base_ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
     base = f"base {shown} {snap.base_tip[:10]}" if snap.base_tip else f"base {shown} (missing)"
     return f"{' · '.join(parts)}   [{base}]"
