@@ -241,8 +241,8 @@ def _waves(runner: Runner, specs: list[WaveSpec], start: int) -> None:
             if r.phase == "running":
                 runner.notify(f"wave {w.number} ({w.mode}): {', '.join(w.streams)}")
                 runner.run_wave(w.number, list(w.streams), w.mode == "sequential")
-                if _stopping(runner):
-                    break
+                if _stopping(runner) or r.status is not RunStatus.RUNNING:
+                    break  # a halt lands nothing more: the run ends here
                 r.phase = "gate"
                 runner.save()
             state = _gate(runner, w, fresh)
@@ -256,6 +256,8 @@ def _waves(runner: Runner, specs: list[WaveSpec], start: int) -> None:
             runner.save()
         if _stopping(runner) or runner.gated:
             break
+        if r.status is not RunStatus.RUNNING:
+            continue  # halted: this wave lands nothing, the later ones are skipped
         if r.phase == "landing":
             _land(runner, w)
             r.phase = "done"
