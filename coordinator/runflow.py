@@ -155,6 +155,8 @@ def resume(ws: Workspace, cfg: Config, opts: RunOptions, notify: Notify | None =
     gate): reconcile every unfinished stream with git and the processes first."""
     say = notify or (lambda _line: None)
     jobs = _jobs(cfg, opts)
+    if latest_run(ws) is None:  # before the lease: a mistaken resume writes nothing
+        raise NoRunError("no run of `streams run` is recorded in this repository; start one with `streams run`")
     with runner_lease(ws):
         run_id = latest_run(ws)
         if run_id is None:
