@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from coordinator import gates
 from coordinator.gates import AgentRefusedError, ChangeRequest, Decision, Verdict, Who
+from coordinator.report import report_path
 from streams import git
 from streams.config import Config
 from streams.kernel.durations import iso_utc
@@ -111,13 +111,9 @@ def plan_digest(rd: RunDir) -> str:
     return digest
 
 
-def report_file(rd: RunDir, wave: int) -> Path:
-    return rd.path / "reports" / f"wave-{wave}.json"
-
-
 def report_digest(rd: RunDir, wave: int) -> str | None:
     """The digest of wave ``wave``'s report (its top-level ``digest``), or None when none is written."""
-    path = report_file(rd, wave)
+    path = report_path(rd, wave)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
