@@ -1,0 +1,202 @@
+"""``kill -9`` of ``streams run`` (and of the ``streams resume`` after it) at random points across a
+3-wave run with ``-j 4`` (issue 14, acceptance: fault injection).
+
+Seven streams in three waves run the fake agent (``python -m streams.demo_agent --steps 2``: two
+commits under ``src/<name>/``). The runner, started in its own session, is sent SIGKILL (its pid
+only: the agents live in sessions of their own) after a random delay; then ``streams resume``
+starts, and is killed in turn, again and again, until one runs to the end. Then:
+
+- every stream is verified (``run.merge: false``) or landed (``true``), and its work is there
+  once: two commits touching ``src/<name>/`` on its branch, or one landing on main, and each file
+  the agent wrote holds one line (a re-run of finished work would add a second);
+- no process with the run's ``STREAMS_RUN_ID`` in its environment is left (``/proc/*/environ``);
+- ``git fsck --no-dangling`` is clean.
+
+Each case has its own seed (printed, and in every assertion); ``STREAMS_FAULT_SEED`` replays one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Repo
+from tests.test_run import FAST_RUN, setup
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+
+BASE_SEED = int(os.environ.get("STREAMS_FAULT_SEED", "0")) or random.SystemRandom().randrange(1, 1 << 30)
+CASES = 5
+MIN_KILLS = 4  # landed kills per case: 5 cases, 20+ kill points in all
+MAX_KILLS = 10  # then one resume runs to the end
+STEPS = 2
+STREAMS = {
+    "a": "",
+    "b": "",
+    "c": "",
+    "d": "",
+    "e": "depends: [a, b]",
+    "f": "depends: [c]",
+    "g": "depends: [e, d]",
+}  # waves: a b c d | e f | g
+
+
+@dataclass
+class Chain:
+    """One case: the runs and resumes started, and what each kill hit."""
+
+    repo: Repo
+    rng: random.Random
+    seed: int
+    out: Path
+    kills: list[str] = field(default_factory=list)
+    restarts: int = 0
+
+    def note(self) -> str:
+        return f"seed {self.seed}: kills at {', '.join(self.kills) or 'none'}"
+
+    def start(self, verb: str) -> subprocess.Popen[bytes]:
+        args = [verb, "-j", "4"] if verb == "run" else [verb]
+        log = open(self.out / f"{len(self.kills) + self.restarts:02d}-{verb}.log", "wb")  # noqa: SIM115
+        with log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "streams", *args],
+                cwd=self.repo.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+
+def runs_dir(repo: Repo) -> Path:
+    return repo.root / ".git/streams/runs"
+
+
+def latest(repo: Repo) -> str | None:
+    try:
+        return (runs_dir(repo) / "latest").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def state(repo: Repo) -> dict[str, Any] | None:
+    run_id = latest(repo)
+    try:
+        return json.loads((runs_dir(repo) / str(run_id) / "state.json").read_text()) if run_id else None
+    except OSError:
+        return None
+
+
+def run_to_the_end(chain: Chain) -> int:
+    """``streams run``, then ``streams resume`` until the run is over: each killed after a random
+    delay while fewer than ``MAX_KILLS`` have landed. Returns the last one's exit code."""
+    verb = "run"
+    while True:
+        proc = chain.start(verb)
+        if len(chain.kills) < MAX_KILLS:
+            delay = chain.rng.uniform(0.2, 1.6)
+            try:
+                code = proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                st = state(chain.repo)
+                where = f"wave {st['wave']} {st['phase']}" if st else "before any state"
+                chain.kills.append(f"{verb}+{delay:.2f}s ({where})")
+                verb = "resume" if st is not None else "run"
+                continue
+        else:
+            code = proc.wait(timeout=240)
+        st = state(chain.repo)
+        if st is None:  # killed before its first state was written: nothing to resume, run again
+            assert code != 0, chain.note()
+            chain.restarts += 1
+            verb = "run"
+            continue
+        if st["status"] in ("running", "interrupted") and code != 0 and chain.restarts < 3:
+            chain.restarts += 1  # a resume that found the lock still held a moment: once more
+            verb = "resume"
+            continue
+        return code
+
+
+def agent_processes(run_id: str) -> list[int]:
+    """Live processes whose environment carries ``STREAMS_RUN_ID=<run_id>``."""
+    needle = f"STREAMS_RUN_ID={run_id}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if needle in env and stat.rsplit(")", 1)[1].split()[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def fsck(repo: Repo, note: str) -> None:
+    deadline = time.monotonic() + 120  # a guard against a hang, not a speed check
+    while (repo.root / ".git/gc.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    res = subprocess.run(
+        ["git", "fsck", "--no-progress", "--no-dangling"], cwd=repo.root, capture_output=True, text=True
+    )
+    assert res.returncode == 0, (note, res.stdout + res.stderr)
+
+
+def work_once(repo: Repo, name: str, merge: bool, start: str, note: str) -> None:
+    """``name``'s work is there exactly once: two commits (or one landing) touching ``src/<name>/``,
+    each file it wrote holding one line."""
+    ref = "main" if merge else f"streams/{name}"
+    commits = repo.git("rev-list", f"{start}..{ref}", "--", f"src/{name}/").split()
+    assert len(commits) == (1 if merge else STEPS), (note, name, ref, len(commits))
+    for i in range(1, STEPS + 1):
+        text = repo.git("show", f"{ref}:src/{name}/demo_{i}.py")
+        assert text == f"# step {i} of stream {name}\n", (note, name, i, text)
+    if merge:
+        # a merge killed after keeping the landed tip keeps it again when the next one finishes
+        # that landing: two refs may name it, never two different tips
+        tips = set(repo.git("for-each-ref", "--format=%(objectname)", f"refs/streams/landed/{name}/").split())
+        assert len(tips) == 1, (note, name, tips)
+
+
+@pytest.mark.parametrize("case", range(CASES))
+def test_kill_9_of_the_runner_then_resume_finishes_every_stream_once(tmp_path: Path, case: int) -> None:
+    seed = BASE_SEED + case
+    merge = seed % 2 == 1
+    print(f"seed {seed} (STREAMS_FAULT_SEED={seed - case} replays), merge {merge}")
+    run_block = FAST_RUN.replace("merge: false", f"merge: {str(merge).lower()}")
+    repo = setup(tmp_path, STREAMS, run=run_block, agent_args=f"--steps {STEPS} --sleep 0.2")
+    start = repo.git("rev-parse", "main").strip()
+    out = tmp_path / "runner-logs"
+    out.mkdir()
+    chain = Chain(repo, random.Random(seed), seed, out)
+    code = run_to_the_end(chain)
+    note = chain.note()
+    print(note)
+    run_id = latest(repo)
+    st = state(repo)
+    assert run_id is not None and st is not None, note
+    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(out.iterdir()))
+    assert code == 0 and st["status"] == "completed", (note, st["status"], logs)
+    assert len(chain.kills) >= MIN_KILLS, note
+    want = "landed" if merge else "verified"
+    assert {n: s["status"] for n, s in st["streams"].items()} == dict.fromkeys(STREAMS, want), note
+    for name in STREAMS:
+        work_once(repo, name, merge, start, note)
+    left = agent_processes(run_id)
+    assert not left, (note, "agent processes left running", left)
+    fsck(repo, note)
