@@ -200,3 +200,88 @@ def test_kill_9_of_the_runner_then_resume_finishes_every_stream_once(tmp_path: P
     left = agent_processes(run_id)
     assert not left, (note, "agent processes left running", left)
     fsck(repo, note)
+
+
+# --- the windows a random kill seldom hits, set up exactly -------------------------------------------
+
+
+def state_file(repo: Repo) -> Path:
+    return runs_dir(repo) / str(latest(repo)) / "state.json"
+
+
+def runner_killed_with_an_agent_running(repo: Repo) -> dict[str, Any]:
+    """``streams run`` of the one stream ``api``, SIGKILLed once its agent's pid is recorded;
+    returns the state it left."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "run"],
+        cwd=repo.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60  # a guard against a hang, not a speed check
+    st = None
+    while time.monotonic() < deadline:
+        st = state(repo)
+        if st and st["streams"]["api"]["status"] == "running":
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert st is not None and st["streams"]["api"]["status"] == "running", st
+    return st
+
+
+def resume(repo: Repo) -> tuple[int, dict[str, Any], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "resume", "--json"],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])["data"], done.stderr
+
+
+@pytest.mark.parametrize("agent", ["alive", "exited"])
+def test_an_agent_started_but_not_recorded_is_adopted_or_verified_not_run_twice(tmp_path: Path, agent: str) -> None:
+    """The runner died between starting an agent and saving its pid: ``state.json`` still says
+    ``queued`` with no attempt (the file is put back exactly so after a real kill). The next resume
+    finds the agent by its environment and adopts it, or, gone already, verifies its commits."""
+    repo = setup(tmp_path, {"api": ""}, agent_args="--steps 2 --sleep 1.5")
+    start = repo.git("rev-parse", "main").strip()
+    st = runner_killed_with_an_agent_running(repo)
+    pid = st["streams"]["api"]["attempts"][-1]["pid"]
+    st["streams"]["api"]["attempts"].pop()
+    st["streams"]["api"]["status"] = "queued"
+    state_file(repo).write_text(json.dumps(st))
+    if agent == "exited":
+        deadline = time.monotonic() + 60  # a guard against a hang, not a speed check
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    code, data, err = resume(repo)
+    assert code == 0, err
+    assert ("1 agent(s) adopted" if agent == "alive" else "1 to verify") in err, err
+    assert [(s["status"], s["attempts"]) for s in data["streams"]] == [("verified", 1)]
+    work_once(repo, "api", False, start, agent)
+    assert not agent_processes(data["run_id"])
+
+
+def test_an_attempt_whose_verdict_was_lost_is_verified_not_run_again(tmp_path: Path) -> None:
+    """The runner died after saving an exited agent's end (with another stream's save) but before
+    its verdict: ``running``, the attempt ended, no class. Resume verifies its commits; the stream
+    is not run a second time."""
+    repo = setup(tmp_path, {"api": ""}, agent_args="--steps 2 --sleep 0.3")
+    start = repo.git("rev-parse", "main").strip()
+    st = runner_killed_with_an_agent_running(repo)
+    pid = st["streams"]["api"]["attempts"][-1]["pid"]
+    deadline = time.monotonic() + 60  # a guard against a hang, not a speed check
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    st["streams"]["api"]["attempts"][-1]["ended"] = time.time()
+    state_file(repo).write_text(json.dumps(st))
+    code, data, err = resume(repo)
+    assert code == 0, err
+    assert "1 to verify" in err, err
+    assert [(s["status"], s["attempts"]) for s in data["streams"]] == [("verified", 1)]
+    work_once(repo, "api", False, start, "verdict lost")
