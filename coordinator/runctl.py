@@ -154,7 +154,12 @@ def abort(ws: Workspace, cfg: Config) -> Controlled:
 
 
 def stop_orphans(ws: Workspace, cfg: Config, record: RunRecord, grace: float = 5.0) -> tuple[str, ...]:
-    """TERM (then KILL after ``grace``) the process group of every agent a dead runner left running."""
+    """TERM (then KILL after ``grace``) the process group of every agent a dead runner left running
+    (one it started but died before recording too: found by its environment, recorded first)."""
+    for name, agent in _unrecorded_agents(record).items():
+        s = record.streams[name]
+        if not s.status.settled and s.status is not StreamStatus.RUNNING:
+            _record_unrecorded(ws, cfg, record, s, agent)
     live = [(s, a) for s in record.streams.values() if (a := s.last) is not None and runstate.agent_alive(a)]
     for _, a in live:
         procs.signal_group(a.pid, signal.SIGTERM)

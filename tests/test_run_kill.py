@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from streams.kernel.procs import group_members
 from tests.conftest import Repo
 from tests.test_run import FAST_RUN, setup
 
@@ -285,3 +286,19 @@ def test_an_attempt_whose_verdict_was_lost_is_verified_not_run_again(tmp_path: P
     assert "1 to verify" in err, err
     assert [(s["status"], s["attempts"]) for s in data["streams"]] == [("verified", 1)]
     work_once(repo, "api", False, start, "verdict lost")
+
+
+def test_abort_with_no_runner_stops_an_agent_it_never_recorded(tmp_path: Path) -> None:
+    repo = setup(tmp_path, {"api": ""}, agent_args="--steps 2 --sleep 3")
+    st = runner_killed_with_an_agent_running(repo)
+    pid = st["streams"]["api"]["attempts"].pop()["pid"]
+    st["streams"]["api"]["status"] = "queued"
+    state_file(repo).write_text(json.dumps(st))
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "abort", "--json"], cwd=repo.root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout.strip().splitlines()[-1])["data"]
+    assert data["stopped"] == ["api"] and data["status"] == "aborted"
+    assert not group_members(pid), "the agent's group outlived the abort"
+    assert not agent_processes(str(latest(repo)))
