@@ -184,11 +184,14 @@ def reconcile(ws: Workspace, cfg: Config, record: RunRecord) -> tuple[dict[str, 
     An attempt whose end was recorded but whose verdict was not (the runner died while verifying
     it) is judged again like a dead agent: its commits go to verification, never to a re-run. An
     agent the runner started but died before recording (found by its ``STREAMS_RUN_ID`` and
-    ``STREAMS_STREAM``) is recorded and adopted; one that already exited is known by its commits."""
+    ``STREAMS_STREAM``) is recorded and adopted; one that already exited is known by its commits.
+    An attempt the joblog already calls verified (the runner died between writing that row and
+    saving the state) is verified, not verified a second time."""
     adopted: dict[str, Agent] = {}
     verify: list[str] = []
     requeued: list[str] = []
     unrecorded = _unrecorded_agents(record)
+    verified = _verified_rows(RunDir(ws, record.run_id))
     for s in record.streams.values():
         if not s.status.settled and s.status is not StreamStatus.RUNNING:
             _record_unrecorded(ws, cfg, record, s, unrecorded.get(s.name))
@@ -196,6 +199,10 @@ def reconcile(ws: Workspace, cfg: Config, record: RunRecord) -> tuple[dict[str, 
         if s.status is StreamStatus.RUNNING and a is not None:
             if a.ended is None and runstate.agent_alive(a):
                 adopted[s.name] = _adopt(ws, cfg, s)
+                continue
+            row = verified.get((s.name, str(a.n)))
+            if row is not None:
+                _verified_by_joblog(s, a, row)
                 continue
             verdict = _judge_dead(ws, cfg, s, a)
             if verdict == "verify":
@@ -207,6 +214,35 @@ def reconcile(ws: Workspace, cfg: Config, record: RunRecord) -> tuple[dict[str, 
             s.cause = "re-queued by resume (no retry spent)"
             requeued.append(s.name)
     return adopted, verify, requeued
+
+
+def _verified_rows(rd: RunDir) -> dict[tuple[str, str], dict[str, str]]:
+    """The joblog's verified rows: (stream, attempt) -> row."""
+    try:
+        rows = runstate.read_joblog(rd.joblog)
+    except OSError:
+        return {}
+    return {(r.get("stream", ""), r.get("attempt", "")): r for r in rows if r.get("class") == "verified"}
+
+
+def _verified_by_joblog(s: StreamRecord, a: Attempt, row: dict[str, str]) -> None:
+    """Attempt ``a``'s verdict as its joblog row has it (written just before the state was to be)."""
+
+    def num(key: str) -> int | None:
+        try:
+            return int(row.get(key, ""))
+        except ValueError:
+            return None
+
+    try:
+        a.ended = float(row.get("end", "")) or a.ended or time.time()
+    except ValueError:
+        a.ended = a.ended or time.time()
+    a.klass, a.cause, a.exit = None, row.get("cause", ""), num("exit")
+    a.commits, a.files = num("commits") or 0, num("files") or 0
+    a.insertions, a.deletions = num("insertions") or 0, num("deletions") or 0
+    a.check_passed, a.check_failed = num("check_passed"), num("check_failed")
+    s.status, s.klass, s.cause = StreamStatus.VERIFIED, None, a.cause
 
 
 def _judge_dead(ws: Workspace, cfg: Config, s: StreamRecord, a: Attempt) -> str:

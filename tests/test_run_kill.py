@@ -17,6 +17,7 @@ Each case has its own seed (printed, and in every assertion); ``STREAMS_FAULT_SE
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -31,6 +32,7 @@ from typing import Any
 import pytest
 
 from streams.kernel.procs import group_members
+from streams.runstate import read_joblog
 from tests.conftest import Repo
 from tests.test_run import FAST_RUN, setup
 
@@ -66,17 +68,18 @@ class Chain:
     def note(self) -> str:
         return f"seed {self.seed}: kills at {', '.join(self.kills) or 'none'}"
 
-    def start(self, verb: str) -> subprocess.Popen[bytes]:
+    def start(self, verb: str) -> tuple[subprocess.Popen[bytes], Path]:
         args = [verb, "-j", "4"] if verb == "run" else [verb]
-        log = open(self.out / f"{len(self.kills) + self.restarts:02d}-{verb}.log", "wb")  # noqa: SIM115
-        with log:
-            return subprocess.Popen(
+        path = self.out / f"{len(self.kills) + self.restarts:02d}-{verb}.log"
+        with open(path, "wb") as log:
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "streams", *args],
                 cwd=self.repo.root,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return proc, path
 
 
 def runs_dir(repo: Repo) -> Path:
@@ -98,35 +101,52 @@ def state(repo: Repo) -> dict[str, Any] | None:
         return None
 
 
+TRIGGERS = ("attempt 1 started", ": verified", "landing", "resuming run", "wave ")
+
+
+def kill_point(chain: Chain, proc: subprocess.Popen[bytes], log: Path) -> str | None:
+    """Wait for the moment to kill ``proc`` (a random delay, or, one time in three, the instant a
+    random line shows in its output: the runner says it before the save that records it), kill it
+    there and say where; None when it ended first."""
+    delay = chain.rng.uniform(0.2, 1.4)
+    how = f"+{delay:.2f}s"
+    if chain.rng.random() < 1 / 3:
+        trigger = chain.rng.choice(TRIGGERS)
+        nth = 1 if trigger == "resuming run" else chain.rng.randint(1, 3)
+        deadline = time.monotonic() + delay  # the kill lands then if the line has not come
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.read_text(errors="replace").count(trigger) >= nth:
+                how = f"at {trigger!r} #{nth}"
+                break
+            time.sleep(0.002)
+    else:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=delay)
+    if proc.poll() is not None:
+        return None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return how
+
+
 def run_to_the_end(chain: Chain) -> int:
-    """``streams run``, then ``streams resume`` until the run is over: each killed after a random
-    delay while fewer than ``MAX_KILLS`` have landed. Returns the last one's exit code."""
+    """``streams run``, then ``streams resume`` until the run is over: each killed at a random
+    point while fewer than ``MAX_KILLS`` have landed. Returns the last one's exit code."""
     verb = "run"
     while True:
-        proc = chain.start(verb)
-        if len(chain.kills) < MAX_KILLS:
-            delay = chain.rng.uniform(0.2, 1.6)
-            try:
-                code = proc.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-                st = state(chain.repo)
-                where = f"wave {st['wave']} {st['phase']}" if st else "before any state"
-                chain.kills.append(f"{verb}+{delay:.2f}s ({where})")
-                verb = "resume" if st is not None else "run"
-                continue
-        else:
-            code = proc.wait(timeout=240)
+        proc, log = chain.start(verb)
+        how = kill_point(chain, proc, log) if len(chain.kills) < MAX_KILLS else None
         st = state(chain.repo)
+        if how is not None:
+            where = f"wave {st['wave']} {st['phase']}" if st else "before any state"
+            chain.kills.append(f"{verb} {how} ({where})")
+            verb = "resume" if st is not None else "run"
+            continue
+        code = proc.wait(timeout=240)
         if st is None:  # killed before its first state was written: nothing to resume, run again
             assert code != 0, chain.note()
             chain.restarts += 1
             verb = "run"
-            continue
-        if st["status"] in ("running", "interrupted") and code != 0 and chain.restarts < 3:
-            chain.restarts += 1  # a resume that found the lock still held a moment: once more
-            verb = "resume"
             continue
         return code
 
@@ -198,6 +218,8 @@ def test_kill_9_of_the_runner_then_resume_finishes_every_stream_once(tmp_path: P
     assert {n: s["status"] for n, s in st["streams"].items()} == dict.fromkeys(STREAMS, want), note
     for name in STREAMS:
         work_once(repo, name, merge, start, note)
+    verdicts = [r["stream"] for r in read_joblog(runs_dir(repo) / run_id / "joblog.tsv") if r["class"] == "verified"]
+    assert sorted(verdicts) == sorted(STREAMS), (note, "verified once each in the joblog", verdicts)
     left = agent_processes(run_id)
     assert not left, (note, "agent processes left running", left)
     fsck(repo, note)
