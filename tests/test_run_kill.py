@@ -74,7 +74,7 @@ class Chain:
         return f"seed {self.seed}: kills at {', '.join(self.kills) or 'none'}"
 
     def start(self, verb: str) -> tuple[subprocess.Popen[bytes], Path]:
-        args = [verb, "-j", "4"] if verb == "run" else [verb]
+        args = [verb, "-j", "4"]  # resume does not remember the run's -j
         path = self.out / f"{len(self.kills) + self.restarts:02d}-{verb}.log"
         with open(path, "wb") as log:
             proc = subprocess.Popen(
