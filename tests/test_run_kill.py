@@ -145,6 +145,8 @@ def run_to_the_end(chain: Chain) -> int:
         if how is not None:
             where = f"wave {st['wave']} {st['phase']}" if st else "before any state"
             chain.kills.append(f"{verb} {how} ({where})")
+            if st is not None and st["status"] == "completed":
+                return 0  # killed after it saved the run's end: there is nothing to resume
             verb = "resume" if st is not None else "run"
             continue
         code = proc.wait(timeout=240)
