@@ -24,7 +24,7 @@ from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
 from streams.kernel.reffiles import read_ref
 from streams.runclass import RunStatus, StreamStatus
-from streams.runstate import NoRunError, RunDir, RunRecord, StreamRecord
+from streams.runstate import Attempt, NoRunError, RunDir, RunRecord, StreamRecord
 from streams.workspace import Workspace
 
 PAUSE_FILE = "pause.json"
@@ -154,7 +154,12 @@ def abort(ws: Workspace, cfg: Config) -> Controlled:
 
 
 def stop_orphans(ws: Workspace, cfg: Config, record: RunRecord, grace: float = 5.0) -> tuple[str, ...]:
-    """TERM (then KILL after ``grace``) the process group of every agent a dead runner left running."""
+    """TERM (then KILL after ``grace``) the process group of every agent a dead runner left running
+    (one it started but died before recording too: found by its environment, recorded first)."""
+    for name, agent in _unrecorded_agents(record).items():
+        s = record.streams[name]
+        if not s.status.settled and s.status is not StreamStatus.RUNNING:
+            _record_unrecorded(ws, cfg, record, s, agent)
     live = [(s, a) for s in record.streams.values() if (a := s.last) is not None and runstate.agent_alive(a)]
     for _, a in live:
         procs.signal_group(a.pid, signal.SIGTERM)
@@ -174,31 +179,127 @@ def stop_orphans(ws: Workspace, cfg: Config, record: RunRecord, grace: float = 5
 
 def reconcile(ws: Workspace, cfg: Config, record: RunRecord) -> tuple[dict[str, Agent], list[str], list[str]]:
     """Each unfinished stream of ``record`` against git and the processes: (agents still running,
-    adopted; streams whose dead agent left new commits, to verify; streams re-queued)."""
+    adopted; streams whose dead agent left new commits, to verify; streams re-queued).
+
+    An attempt whose end was recorded but whose verdict was not (the runner died while verifying
+    it) is judged again like a dead agent: its commits go to verification, never to a re-run. An
+    agent the runner started but died before recording (found by its ``STREAMS_RUN_ID`` and
+    ``STREAMS_STREAM``) is recorded and adopted; one that already exited is known by its commits.
+    An attempt the joblog already calls verified (the runner died between writing that row and
+    saving the state) is verified, not verified a second time."""
     adopted: dict[str, Agent] = {}
     verify: list[str] = []
     requeued: list[str] = []
+    unrecorded = _unrecorded_agents(record)
+    verified = _verified_rows(RunDir(ws, record.run_id))
     for s in record.streams.values():
+        if not s.status.settled and s.status is not StreamStatus.RUNNING:
+            _record_unrecorded(ws, cfg, record, s, unrecorded.get(s.name))
         a = s.last
-        if s.status is StreamStatus.RUNNING and a is not None and a.ended is None:
-            if runstate.agent_alive(a):
+        if s.status is StreamStatus.RUNNING and a is not None:
+            if a.ended is None and runstate.agent_alive(a):
                 adopted[s.name] = _adopt(ws, cfg, s)
                 continue
-            a.ended = time.time()
-            op = git.worktree_operation(Path(s.worktree))[0] if s.worktree and Path(s.worktree).is_dir() else None
-            if op:
-                s.status, s.cause = StreamStatus.BLOCKED, f"a {op} is in progress in its worktree: a human finishes it"
+            row = verified.get((s.name, str(a.n)))
+            if row is not None:
+                _verified_by_joblog(s, a, row)
                 continue
-            tip = read_ref(str(ws.common_dir), cfg.branch_ref(s.name))
-            if tip is not None and tip != (a.tip_at_start or s.since):
+            verdict = _judge_dead(ws, cfg, s, a)
+            if verdict == "verify":
                 verify.append(s.name)
+            if verdict != "requeue":
                 continue
-            a.klass, a.cause = "interrupted", "its runner died and it made no commit: re-queued"
         if s.status in (StreamStatus.RUNNING, StreamStatus.QUEUED, StreamStatus.RETRY_WAIT, StreamStatus.INTERRUPTED):
             s.status, s.next_at = StreamStatus.PENDING, None
             s.cause = "re-queued by resume (no retry spent)"
             requeued.append(s.name)
     return adopted, verify, requeued
+
+
+def _verified_rows(rd: RunDir) -> dict[tuple[str, str], dict[str, str]]:
+    """The joblog's verified rows: (stream, attempt) -> row."""
+    try:
+        rows = runstate.read_joblog(rd.joblog)
+    except OSError:
+        return {}
+    return {(r.get("stream", ""), r.get("attempt", "")): r for r in rows if r.get("class") == "verified"}
+
+
+def _verified_by_joblog(s: StreamRecord, a: Attempt, row: dict[str, str]) -> None:
+    """Attempt ``a``'s verdict as its joblog row has it (written just before the state was to be)."""
+
+    def num(key: str) -> int | None:
+        try:
+            return int(row.get(key, ""))
+        except ValueError:
+            return None
+
+    try:
+        a.ended = float(row.get("end", "")) or a.ended or time.time()
+    except ValueError:
+        a.ended = a.ended or time.time()
+    a.klass, a.cause, a.exit = None, row.get("cause", ""), num("exit")
+    a.commits, a.files = num("commits") or 0, num("files") or 0
+    a.insertions, a.deletions = num("insertions") or 0, num("deletions") or 0
+    a.check_passed, a.check_failed = num("check_passed"), num("check_failed")
+    s.status, s.klass, s.cause = StreamStatus.VERIFIED, None, a.cause
+
+
+def _judge_dead(ws: Workspace, cfg: Config, s: StreamRecord, a: Attempt) -> str:
+    """A running stream whose agent is gone: ``verify`` (new commits), ``blocked`` (a git operation
+    in progress in its worktree) or ``requeue``."""
+    if a.ended is None:
+        a.ended = time.time()
+    op = git.worktree_operation(Path(s.worktree))[0] if s.worktree and Path(s.worktree).is_dir() else None
+    if op:
+        s.status, s.cause = StreamStatus.BLOCKED, f"a {op} is in progress in its worktree: a human finishes it"
+        return "blocked"
+    tip = read_ref(str(ws.common_dir), cfg.branch_ref(s.name))
+    if tip is not None and tip != (a.tip_at_start or s.since):
+        return "verify"
+    a.klass, a.cause = "interrupted", "its runner died and it made no commit: re-queued"
+    return "requeue"
+
+
+def _unrecorded_agents(record: RunRecord) -> dict[str, tuple[int, dict[str, str]]]:
+    """Live agents of this run that ``state.json`` does not name (the runner died between starting
+    one and saving its pid): stream -> (pid, its ``STREAMS_*`` environment)."""
+    known = {a.pid for s in record.streams.values() for a in s.attempts if a.ended is None}
+    found: dict[str, tuple[int, dict[str, str]]] = {}
+    for pid, env in procs.session_leaders_with_env({"STREAMS_RUN_ID": record.run_id}):
+        name = env.get("STREAMS_STREAM", "")
+        if pid not in known and name in record.streams:
+            found.setdefault(name, (pid, env))
+    return found
+
+
+def _record_unrecorded(
+    ws: Workspace, cfg: Config, record: RunRecord, s: StreamRecord, agent: tuple[int, dict[str, str]] | None
+) -> None:
+    """A stream waiting to start whose agent did start: alive (``agent``), its attempt is recorded
+    as running, to be adopted; gone, a first attempt that left commits is recorded as ended, to be
+    verified. Either way the stream is ``running`` after this."""
+    now = time.time()
+    if agent is not None:
+        pid, env = agent
+        try:
+            n = int(env.get("STREAMS_ATTEMPT", ""))
+        except ValueError:
+            n = len(s.attempts) + 1
+        started = procs.start_time(pid)
+        if not procs.same_process(pid, started):
+            return
+        a = Attempt(n, cfg.stream(s.name).command or "", pid=pid, start_time=started, submit=now, started=now)
+    elif not s.attempts and s.since and s.status is StreamStatus.QUEUED:
+        tip = read_ref(str(ws.common_dir), cfg.branch_ref(s.name))
+        if tip is None or tip == s.since:
+            return
+        a = Attempt(1, cfg.stream(s.name).command or "", submit=now, started=now, ended=now)
+    else:
+        return
+    a.since, a.log = s.since, str(RunDir(ws, record.run_id).log(s.name, a.n))
+    s.attempts.append(a)
+    s.status, s.next_at, s.cause = StreamStatus.RUNNING, None, "its agent started before the runner recorded it"
 
 
 def _adopt(ws: Workspace, cfg: Config, s: StreamRecord) -> Agent:

@@ -148,3 +148,31 @@ def signal_group(pgid: int, sig: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def session_leaders_with_env(wanted: dict[str, str]) -> list[tuple[int, dict[str, str]]]:
+    """Live processes that lead their own session (an agent as ``streams run`` starts one) and
+    whose environment has every ``wanted`` variable at its value: (pid, its ``STREAMS_*``
+    variables), by pid. Empty with no ``/proc``, and for processes whose environment cannot be read."""
+    want = {f"{k}={v}".encode() for k, v in wanted.items()}
+    found: list[tuple[int, dict[str, str]]] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or int(fields[3]) != int(entry):  # field 6: the session id
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if want.issubset(env):
+            ours = [v.decode(errors="replace").split("=", 1) for v in env if v.startswith(b"STREAMS_") and b"=" in v]
+            found.append((int(entry), {k: v for k, v in ours}))
+    return sorted(found)
