@@ -138,7 +138,7 @@ def run(ws: Workspace, cfg: Config, opts: RunOptions, notify: Notify | None = No
         rd = RunDir(ws, run_id)
         names = [n for w in plan.waves for n in w.streams]
         record = RunRecord(run_id, plan.digest, names, [list(w.streams) for w in plan.waves], merge=plan.merge)
-        record.gate = str(opts.gate or cfg.run.gate)
+        record.gate, record.jobs = str(opts.gate or cfg.run.gate), jobs
         for w in plan.waves:
             for n in w.streams:
                 record.streams[n] = StreamRecord(n, w.number, pool=cfg.stream(n).run.pool)
@@ -170,6 +170,9 @@ def resume(ws: Workspace, cfg: Config, opts: RunOptions, notify: Notify | None =
             )
         if (rd.path / runctl.ABORT_FILE).exists():
             raise StreamsError(f"run {run_id} was aborted; `streams run` starts a new run", code="error")
+        if opts.jobs is None and record.jobs:
+            jobs = record.jobs  # the run's own -j
+        record.jobs = jobs
         runctl.clear_pause(rd)
         adopted, verify, requeued = runctl.reconcile(ws, cfg, record)
         record.status, record.paused_by, record.halt_reason = RunStatus.RUNNING, "", ""

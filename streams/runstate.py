@@ -133,6 +133,7 @@ class RunRecord:
     paused_by: str = ""  # who paused it, and when (``streams pause``)
     merge: bool = True
     gate: str = "manual"  # run.gate (or --gate) when the run began: manual | auto-if-clean | none
+    jobs: int = 0  # -j (or run.max_parallel) when the run began; a resume keeps it unless given its own
     streams: dict[str, StreamRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

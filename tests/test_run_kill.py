@@ -356,11 +356,6 @@ def test_a_verdict_the_joblog_has_is_not_given_twice(tmp_path: Path) -> None:
     work_once(repo, "api", False, start, "verdict in the joblog")
 
 
-@pytest.mark.xfail(
-    reason="runflow.run saves no state.json until wave 1's worktrees are made: a runner killed before "
-    "that leaves a run `streams resume` refuses ('it never started'); `streams run` again is needed",
-    strict=False,
-)
 def test_a_runner_killed_before_its_first_save_is_resumed(tmp_path: Path) -> None:
     repo = setup(tmp_path, {n: "" for n in "abcd"}, agent_args="--steps 1 --sleep 0")
     proc = subprocess.Popen(

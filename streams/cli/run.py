@@ -118,7 +118,7 @@ def run_cmd(
 
 
 @cli.command("resume")
-@click.option("-j", "--jobs", type=int, metavar="N", help=f"Agents at once, 1..{MAX_POOL} (default: run.max_parallel).")
+@click.option("-j", "--jobs", type=int, metavar="N", help=f"Agents at once, 1..{MAX_POOL} (default: the run's own -j).")
 @json_option
 def resume_cmd(jobs: int | None) -> Reply[runflow.RunResult]:
     """Go on with the latest run from where it stopped.
