@@ -24,8 +24,8 @@ The definitions (``streams metrics --help`` says them too):
   last end (the wave waiting on its stragglers): ∫ (slots - attempts running) dt.
 - *critical path*: Σ over waves of the longest stream (its first start to its last end);
   *critical-path ratio*: critical path ÷ busy wall (1.0: the run took no longer than its chain).
-- *human wait*: gate waits (a ``run.gate`` awaiting event to the approval's ``when``, else the
-  next ``run.resume``) plus paused time (``run.pause`` to the next ``run.resume``); its *share* is
+- *human wait*: gate waits (a ``run.gate`` awaiting event to the wave's ``gate.approve`` or
+  ``gate.reject`` event, else the approval's ``when``, else the next ``run.resume``) plus paused time (``run.pause`` to the next ``run.resume``); its *share* is
   human wait ÷ wall.
 - *rates*: retries (attempts after a stream's first), timeouts, stalls, evidence mismatches,
   scope violations and conflicts, each ÷ attempts.
@@ -188,10 +188,11 @@ class Mark:
     =====  =====  ===============================================================
     field  type   meaning
     =====  =====  ===============================================================
-    kind   str    gate | land | pause | resume
-    wave   int    the wave (0 for pause and resume)
+    kind   str    start | gate | approve | reject | land | pause | resume | end
+    wave   int    the wave (0 for start, pause, resume and end)
     ts     float  when (epoch seconds)
-    what   str    the gate's state, the streams landed, who paused
+    what   str    the gate's state, who decided, the streams landed, who paused, the
+                  run's status at its end
     =====  =====  ===============================================================
     """
 
@@ -413,6 +414,8 @@ def _marks(run_id: str, evs: Iterable[dict[str, Any]]) -> list[Mark]:
             found.append(Mark("gate", int(ev.get("wave") or 0), ts, str(ev.get("state", ""))))
         elif kind == "run.land":
             found.append(Mark("land", int(ev.get("wave") or 0), ts, ", ".join(ev.get("landed") or []) or "nothing"))
+        elif kind in ("gate.approve", "gate.reject"):
+            found.append(Mark(kind.removeprefix("gate."), int(ev.get("wave") or 0), ts, str(ev.get("who", ""))))
         elif kind in ("run.pause", "run.resume"):
             found.append(Mark(kind.removeprefix("run."), 0, ts, str(ev.get("by", ""))))
         elif kind in ("run.start", "run.end"):
@@ -427,7 +430,8 @@ def _waits(rd: RunDir, marks: Sequence[Mark], now: float) -> tuple[dict[int, flo
     for i, m in enumerate(marks):
         later = [x for x in marks[i + 1 :] if x.kind == "resume"]
         if m.kind == "gate" and m.what == "awaiting" and m.wave not in gate:
-            until = _approved_at(rd, m.wave) or (later[0].ts if later else now)
+            decided = [x.ts for x in marks[i + 1 :] if x.kind in ("approve", "reject") and x.wave == m.wave]
+            until = decided[0] if decided else _approved_at(rd, m.wave) or (later[0].ts if later else now)
             gate[m.wave] = max(0.0, until - m.ts)
         elif m.kind == "pause":
             paused += max(0.0, (later[0].ts if later else now) - m.ts)

@@ -6,7 +6,7 @@ the terminal's width; an attempt is a bar of its outcome's letter (``=`` verifie
 ``~`` tempfail, ``T`` timeout, ``S`` stall, …), coloured on a terminal (green verified, yellow a
 retried class, red the rest) and plain off one or with ``NO_COLOR``. The ``waves`` row numbers the
 waves over their spans; the ``marks`` row shows gates (``?`` awaiting, ``A`` approved, ``R``
-rejected, ``o`` open) and landings (``M``), pauses (``P``) and resumes (``>``).
+rejected, ``o`` open; a human's approval ``A`` or rejection ``R``) and landings (``M``), pauses (``P``) and resumes (``>``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ LETTERS = {
 }
 RETRIED = {"tempfail", "timeout", "stall", "crash", "interrupted"}
 GATE_LETTERS = {"awaiting": "?", "approved": "A", "rejected": "R", "open": "o"}
-MARK_LETTERS = {"land": "M", "pause": "P", "resume": ">"}
+MARK_LETTERS = {"land": "M", "pause": "P", "resume": ">", "approve": "A", "reject": "R"}
 LEGEND = (
     "= verified  x failed  ~ tempfail  T timeout  S stall  ! crash  B blocked  C conflict  "
     "E evidence mismatch  V scope  K check  I interrupted   marks: ? gate awaiting  A approved  "
@@ -185,12 +185,20 @@ def trace(m: RunMetrics) -> dict[str, Any]:
                 "args": {"class": sp.klass, "attempt": sp.attempt, "wave": sp.wave, "commits": sp.commits},
             }
         )
+    names_of = {
+        "gate": "gate {what}",
+        "approve": "approved by {what}",
+        "reject": "rejected by {what}",
+        "land": "merged",
+    }
     for mark in m.marks:
-        if mark.kind in ("gate", "land"):
-            name = f"wave {mark.wave} gate {mark.what}" if mark.kind == "gate" else f"wave {mark.wave} merged"
-            args = {"wave": mark.wave, "state" if mark.kind == "gate" else "landed": mark.what}
-            evs.append({"name": name, "cat": mark.kind, "ph": "i", "s": "t", "ts": us(mark.ts), "pid": 1, "tid": 0,
-                        "args": args})  # fmt: skip
+        if mark.kind in names_of:
+            name = f"wave {mark.wave} " + names_of[mark.kind].format(what=mark.what)
+            cat = "merge" if mark.kind == "land" else "gate"
+            args = {"wave": mark.wave, "kind": mark.kind, "what": mark.what}
+            evs.append(
+                {"name": name, "cat": cat, "ph": "i", "s": "t", "ts": us(mark.ts), "pid": 1, "tid": 0, "args": args}
+            )
     return {"traceEvents": evs, "displayTimeUnit": "ms", "otherData": {"run": m.run_id, "started": m.started}}
 
 
