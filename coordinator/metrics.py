@@ -206,33 +206,33 @@ class Mark:
 class RunMetrics:
     """One run's metrics (``runs[]``).
 
-    ===================  ============  ============================================================
-    field                type          meaning
-    ===================  ============  ============================================================
-    run_id               str           the run
-    status               str           its status (running, completed, awaiting_approval …)
-    pool                 int           its pool: max_parallel, or the peak seen when wider
-    widest_wave          int           streams in its widest wave
-    slots                int           min(pool, widest_wave)
-    started              float         its first start (epoch seconds)
-    ended                float         its last end, or its last event while it waits
-    wall                 float         ended - started (seconds)
-    busy_wall            float         wall less human wait (seconds)
-    human_wait           float         gate waits plus paused time (seconds)
-    human_wait_share     float | null  human wait ÷ wall
-    gate_wait            float         seconds at gates waiting for an approval
-    paused               float         seconds paused (``streams pause`` to resume)
-    barrier_idle         float         Σ over waves of idle slot-seconds at the barrier
-    critical_path        float         Σ over waves of the longest stream (seconds)
-    critical_path_ratio  float | null  critical path ÷ busy wall
-    parallel_efficiency  float | null  Σ run time ÷ (busy wall x slots)
-    speedup              float | null  Σ run time ÷ busy wall (against one after another)
-    figures              Figures       the whole run's figures
-    waves                [WaveMetrics] per wave
-    pools                [PoolMetrics] per sub-pool
-    attempts             [Span]        every attempt, in start order
-    marks                [Mark]        gates, landings, pauses and resumes, in time order
-    ===================  ============  ============================================================
+    ===================  ==============  ============================================================
+    field                type            meaning
+    ===================  ==============  ============================================================
+    run_id               str             the run
+    status               str             its status (running, completed, awaiting_approval …)
+    pool                 int             its pool: max_parallel, or the peak seen when wider
+    widest_wave          int             streams in its widest wave
+    slots                int             min(pool, widest_wave)
+    started              float           its first start (epoch seconds)
+    ended                float           its last end, or its last event while it waits
+    wall                 float           ended - started (seconds)
+    busy_wall            float           wall less human wait (seconds)
+    human_wait           float           gate waits plus paused time (seconds)
+    human_wait_share     float | null    human wait ÷ wall
+    gate_wait            float           seconds at gates waiting for an approval
+    paused               float           seconds paused (``streams pause`` to resume)
+    barrier_idle         float           Σ over waves of idle slot-seconds at the barrier
+    critical_path        float           Σ over waves of the longest stream (seconds)
+    critical_path_ratio  float | null    critical path ÷ busy wall
+    parallel_efficiency  float | null    Σ run time ÷ (busy wall x slots)
+    speedup              float | null    Σ run time ÷ busy wall (against one after another)
+    figures              Figures         the whole run's figures
+    waves                [WaveMetrics]   per wave
+    pools                [PoolMetrics]   per sub-pool
+    attempts             [Span]          every attempt, in start order
+    marks                [Mark]          its start and end, gates, decisions, landings, pauses and resumes
+    ===================  ==============  ============================================================
     """
 
     run_id: str
