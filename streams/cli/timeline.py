@@ -87,6 +87,8 @@ def _wave_row(m: RunMetrics, t0: float, step: float, columns: int) -> Cells:
 def _mark_row(m: RunMetrics, t0: float, step: float, columns: int) -> Cells:
     cells: Cells = [(" ", "")] * columns
     for mark in m.marks:
+        if mark.kind == "gate" and mark.what == "approved":
+            continue  # the runner passing an approved gate: the human's approval is marked already
         letter = GATE_LETTERS.get(mark.what, "g") if mark.kind == "gate" else MARK_LETTERS.get(mark.kind)
         if letter:
             cells[_col(mark.ts, t0, step, columns)] = (letter, "bold magenta")
@@ -130,6 +132,7 @@ def render(m: RunMetrics, width: int, color: bool) -> str:
     head = f"run {m.run_id} · {m.status} · wall {_seconds(m.wall)} · {len(m.attempts)} attempts"
     lines = [head[:width]]
     body = rows(m, width)
+    plain = [label + " |" + "".join(ch for ch, _ in cells) + "|" for label, cells in body]
     if color:
         from rich.console import Console
         from rich.text import Text
@@ -144,8 +147,10 @@ def render(m: RunMetrics, width: int, color: bool) -> str:
                 console.print(text, no_wrap=True, overflow="crop")
         lines += cap.get().rstrip("\n").split("\n")
     else:
-        lines += [label + " |" + "".join(ch for ch, _ in cells) + "|" for label, cells in body]
-    lines.append(f"0{_seconds(m.wall).rjust(len(lines[-1].rstrip()) - 1)}"[:width] if body else "")
+        lines += plain
+    label_w = len(body[0][0])
+    axis = " " * label_w + "  0"
+    lines.append((axis + _seconds(m.wall).rjust(len(plain[-1]) - len(axis) - 1))[:width])
     lines += _wrap(LEGEND, width)
     return "\n".join(lines)
 
