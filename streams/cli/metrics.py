@@ -59,6 +59,7 @@ From runs/<id>/joblog.tsv, the run's state, its events and its approvals (no git
                   mismatches, scope violations, conflicts: each / attempts
   approval wait   of a verified attempt: its wave's gate wait; merge latency: its end to
                   its wave's landing
+
 Per run, per wave and per sub-pool. --timeline draws the run as a Gantt chart (one row per
 stream, attempts as bars of their outcome, waves, gates and merges marked; colour on a terminal,
 plain off one or with NO_COLOR). --trace FILE writes Chrome trace-event JSON (one track per
