@@ -99,6 +99,17 @@ run.wave                     int               the wave running (or last run)
 run.waves                    int               waves in its plan
 run.runner_alive             bool              its runner process is alive
 run.paused_by                str               who paused it and when ("" when not paused)
+run.running                  int               its streams whose agent is running now
+run.queued                   int               its streams waiting to start (pending, queued,
+                                               retry_wait)
+run.verified                 int               its streams verified or landed
+run.failed                   int               its streams failed, blocked or interrupted
+run.elapsed                  float             seconds since it began (to its end once ended)
+run.remaining                float | null      expected seconds left: each running stream's
+                                               median attempt time less its time so far, plus
+                                               the median for each waiting one, ÷ the streams
+                                               running (at least 1); null before any attempt
+                                               ended or once the run is not running
 warnings                     [str]             what could not be read for the whole snapshot
 ===========================  ================  ==================================================
 """
@@ -152,6 +163,12 @@ class RunView:
     waves: int
     runner_alive: bool
     paused_by: str = ""
+    running: int = 0
+    queued: int = 0
+    verified: int = 0
+    failed: int = 0
+    elapsed: float = 0.0
+    remaining: float | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ alive with the start time recorded for it (a reused pid is never the agent).
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,6 +59,7 @@ from streams.private_index import READERS_FILE, WorktreeRead, private_index, rea
 from streams.progress import Progress, read_progress
 from streams.progress import parse as parse_progress
 from streams.runclass import RunStatus
+from streams.runclass import StreamStatus as Stage
 from streams.scope import check_paths
 from streams.state import Halt, read_halts
 from streams.workspace import Workspace
@@ -103,8 +105,38 @@ def read_run(ws: Workspace) -> tuple[RunView | None, dict[str, tuple[RunCell, in
         last = s.last
         cell = RunCell(record.run_id, s.wave, str(s.status), len(s.attempts), s.klass, s.cause)
         cells[name] = (cell, last.pid if last and last.pid else None, bool(last and runstate.agent_alive(last)))
-    view = RunView(record.run_id, status, record.wave, len(record.waves), alive, record.paused_by)
+    view = RunView(
+        record.run_id, status, record.wave, len(record.waves), alive, record.paused_by, *live_figures(record, status)
+    )
     return view, cells
+
+
+_WAITING = (Stage.PENDING, Stage.QUEUED, Stage.RETRY_WAIT)
+_FAILED = (Stage.FAILED, Stage.BLOCKED, Stage.INTERRUPTED)
+
+
+def live_figures(
+    record: runstate.RunRecord, status: str, now: float | None = None
+) -> tuple[int, int, int, int, float, float | None]:
+    """(running, queued, verified, failed, elapsed, expected remaining) of a run, from its state
+    alone (no git): the ``run.*`` figures of the dashboard's summary line."""
+    now = time.time() if now is None else now
+    states = [s.status for s in record.streams.values()]
+    running = sum(st is Stage.RUNNING for st in states)
+    queued = sum(st in _WAITING for st in states)
+    verified = sum(st in (Stage.VERIFIED, Stage.LANDED) for st in states)
+    failed = sum(st in _FAILED for st in states)
+    elapsed = max(0.0, (record.ended or now) - record.started)
+    times = [a.ended - a.started for s in record.streams.values() for a in s.attempts if a.ended and a.started]
+    if status != str(RunStatus.RUNNING) or not times or not running + queued:
+        return running, queued, verified, failed, elapsed, None
+    median = statistics.median(times)
+    left = queued * median
+    for s in record.streams.values():
+        last = s.last
+        if s.status is Stage.RUNNING and last is not None and last.started:
+            left += max(0.0, median - (now - last.started))
+    return running, queued, verified, failed, elapsed, left / max(1, running)
 
 
 def _describe(exc: BaseException) -> str:

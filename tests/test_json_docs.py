@@ -39,10 +39,12 @@ import pytest
 import streams.dashboard
 from coordinator import decide, gates, landing, report, resolve, runctl, rundry, runflow, wavereport
 from coordinator import merge as merging
+from coordinator import metrics as run_metrics
 from coordinator import plan as planning
 from streams import brief, hooks_install, progress, scope, state, worktrees
 from streams.cli import check as cli_check
 from streams.cli import locks as cli_locks
+from streams.cli import metrics as cli_metrics
 from streams.cli import progress as cli_progress
 from streams.cli import scope as cli_scope
 from streams.cli import sync as cli_sync
@@ -120,6 +122,7 @@ SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
     **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
     **_documented(planning, runflow, rundry, runctl, gates, decide, wavereport),
+    **_documented(run_metrics, cli_metrics),
     "Snapshot": Shape(streams.dashboard),
     # coordinator.watcher's events and coordinator.sync's results, documented where the CLI writes them
     "ScopeEvent": Shape(cli_scope, "ScopeEvent"),
@@ -541,7 +544,23 @@ def case_report(tmp: Path) -> Outputs:
     return [("WaveReport", first), ("WaveReport", second)]
 
 
+def case_metrics(tmp: Path) -> Outputs:
+    agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0"
+    config = PLAN_CONFIG.replace("{owns: [src/api/**]}", f"{{owns: [src/api/**], command: '{agent}'}}")
+    config = config.replace(
+        "{owns: [src/ui/**], depends: [a]}", f"{{owns: [src/ui/**], depends: [a], command: '{agent}'}}"
+    )
+    repo = make_repo(tmp, config=config + "run: {merge: true, backoff: 100ms, gate: none}\n")
+    assert run_streams(["run", "a", "b"], repo.root, timeout=120).code == 0
+    one = data(["metrics", "--trace", str(tmp / "trace.json")], repo.root)
+    assert one["trace"] and one["runs"][0]["waves"] and one["runs"][0]["attempts"] and one["runs"][0]["pools"]
+    assert any(m["kind"] == "land" for m in one["runs"][0]["marks"])
+    assert one["runs"][0]["attempts"][0]["merge_latency"] is not None
+    return [("Metrics", one), ("Metrics", data(["metrics", "--all"], repo.root))]
+
+
 CASES: dict[str, Callable[[Path], Outputs]] = {
+    "metrics": case_metrics,
     "pause": case_control,
     "resume": case_control,
     "abort": case_control,

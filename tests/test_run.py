@@ -462,13 +462,20 @@ def test_status_shows_the_run_its_wave_and_each_agent(tmp_path: Path) -> None:
             "waves": 1,
             "runner_alive": True,
             "paused_by": "",
+            "running": 1,
+            "queued": 0,
+            "verified": 0,
+            "failed": 1,
+            "elapsed": snap["run"]["elapsed"],
+            "remaining": snap["run"]["remaining"],
         }
+        assert snap["run"]["elapsed"] > 0 and snap["run"]["remaining"] is not None  # b's attempt ended: a median
         a, b = rows["a"], rows["b"]
         assert a["run"]["status"] == "running" and a["agent_running"] and a["run"]["failure"] == "tempfail"
         assert b["run"]["failure"] == "failed" and b["run"]["cause"] == "exit 1" and not b["agent_running"]
         text = run_streams(["status"], repo.root).out
         assert f"running {a['agent_pid']} (a2)" in text and "failed: failed" in text
-        assert f"run {info['run_id']} running wave 1/1" in text
+        assert f"run {info['run_id']} running wave 1/1: 1 running, 0 queued, 0 verified, 1 failed" in text
     finally:
         os.kill(info["pid"], signal.SIGINT)
         deadline = time.time() + 60

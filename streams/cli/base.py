@@ -241,6 +241,7 @@ COMMAND_MODULES = {
     "merge": "merge",
     "plan": "plan",
     "run": "run",
+    "metrics": "metrics",
     "resume": "run",
     "pause": "run",
     "abort": "run",

@@ -24,6 +24,7 @@ from coordinator.dashboard import Dashboard
 from coordinator.loop import RESIZE, Tick
 from streams.cli.base import Reply, cli, current_run, envelope, json_option, table, wants_json
 from streams.cli.context import open_workspace
+from streams.dashboard import RunView
 from streams.kernel.errors import UsageError
 from streams.status import (
     BRANCH_ONLY,
@@ -240,10 +241,22 @@ def summary_text(snap: Snapshot) -> str:
             f"run {r.run_id} {r.status}"
             + (f" wave {r.wave}/{r.waves}" if r.status == "running" else "")
             + (f" by {r.paused_by} (`streams resume` goes on)" if r.paused_by and r.status == "paused" else "")
+            + _live(r)
         )
     shown = snap.base_ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
     base = f"base {shown} {snap.base_tip[:10]}" if snap.base_tip else f"base {shown} (missing)"
     return f"{' · '.join(parts)}   [{base}]"
+
+
+def _live(r: RunView) -> str:
+    """A run's live figures: ``: 2 running, 3 queued, 4 verified, 1 failed, 5m elapsed, ~3m left``."""
+    if r.status != "running":
+        return f": {r.verified} verified, {r.failed} failed in {short_age(r.elapsed)}" if r.elapsed else ""
+    left = f", ~{short_age(r.remaining)} left" if r.remaining is not None else ""
+    return (
+        f": {r.running} running, {r.queued} queued, {r.verified} verified, {r.failed} failed, "
+        f"{short_age(r.elapsed)} elapsed{left}"
+    )
 
 
 HEADER = (
