@@ -133,7 +133,7 @@ def measure(ws: Workspace, run_id: str, pool: int) -> RunMetrics:
         rows = read_joblog(rd.joblog)
     except OSError:
         rows = []
-    return compute(rd, record, rows, events.read(ws.common_dir), pool=pool)
+    return compute(rd, record, rows, events.read(ws.common_dir), pool=record.jobs or pool)  # the run's own -j
 
 
 # --- text ----------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from streams.kernel.durations import parse_duration
 from streams.kernel.errors import StreamsError, UsageError
 from streams.runclass import RunStatus, StreamStatus
 from streams.runconfig import MAX_POOL, Gate, parse_halt
-from streams.runstate import NoRunError, latest_run
 
 
 def _duration(option: str, text: str | None, *, allow_zero: bool = False) -> float | None:
@@ -133,8 +132,6 @@ def resume_cmd(jobs: int | None) -> Reply[runflow.RunResult]:
     if jobs is not None and not 1 <= jobs <= MAX_POOL:
         raise UsageError(f"-j {jobs}: the pool holds 1 to {MAX_POOL} agents")
     ws, config = open_workspace()
-    if latest_run(ws) is None:  # before runflow.resume takes the runner's lease: nothing written
-        raise NoRunError("no run of `streams run` is recorded in this repository; start one with `streams run`")
     result = runflow.resume(ws, config, RunOptions(jobs=jobs), notify=info)
     return Reply(result, _text, _judge(result))
 
