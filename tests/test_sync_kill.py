@@ -225,7 +225,7 @@ def test_kill_9_sync_while_an_agent_commits(repo: Repo, tmp_path: Path, how: str
         first = run_cli(["sync"], repo.root)
         assert first.code == 0, first.err
         span = time.monotonic() - t0 + 0.3  # a python start-up: run_cli skips it
-        while (landed < KILLS or at_fence < KILLS // 5) and attempts < 4 * KILLS:
+        while (landed < KILLS or at_fence < KILLS // 5) and attempts < 8 * KILLS:  # a loaded machine lands fewer
             note = f"seed {SEED} attempt {attempts}"
             repo.write(f"notes/run{attempts}.md", f"run {attempts}\n")
             repo.commit_all(f"main: run {attempts}")
