@@ -229,7 +229,10 @@ class Runner:
             if future.done():
                 del self.verifying[name]
                 s = self.record.streams[name]
-                klass, cause = future.result()
+                try:
+                    klass, cause = future.result()
+                except (StreamsError, OSError) as exc:  # git could not answer: no verdict is no success
+                    klass, cause = FailureClass.EVIDENCE_MISMATCH, f"its verification could not run: {exc}"
                 self.settle(s, s.attempts[-1], klass, cause)
 
     def finish(self, s: StreamRecord, agent: Agent) -> None:

@@ -215,7 +215,7 @@ def classify(agent: Agent) -> tuple[FailureClass | None, str, int | None, int | 
     which only verification can confirm."""
     code = agent.exited
     assert code is not None
-    sig = -code if code < 0 else None
+    sig = -code if code < 0 and code != ADOPTED_EXIT else None
     exit_code = code if code >= 0 else None
     if agent.stop_reason is not None:
         return agent.stop_reason, _stopped_cause(agent), exit_code, sig
