@@ -316,6 +316,34 @@ def _land(runner: Runner, w: WaveSpec) -> None:
         runner.fail(s, runner.cfg.stream(name), klass, cause)
         if s.last is not None:
             s.last.klass, s.last.cause = str(klass), cause
+    _fill_joblog(runner, w, time.time())
+
+
+def _fill_joblog(runner: Runner, w: WaveSpec, landed_at: float) -> None:
+    """The wave's rows get their approval wait (the wave settled → a human's decision) and merge
+    latency (each landed attempt's end → the landing)."""
+    r = runner.record
+    attempts = [a for n in w.streams for a in r.streams[n].attempts if a.ended]
+    settled = max((a.ended or 0.0 for a in attempts), default=landed_at)
+    decision = gates.decision_of(runner.rd, w.number)
+    wait = 0.0
+    if decision is not None and not decision.by_policy:  # to the approval's event (to the millisecond)
+        decided = [
+            float(e["ts"])
+            for e in events.read(runner.ws.common_dir)
+            if e.get("event") == "gate.approve" and e.get("run") == r.run_id and e.get("wave") == w.number
+        ]
+        wait = max(0.0, decided[-1] - settled) if decided else 0.0
+    values: dict[tuple[str, int], dict[str, str]] = {}
+    for n in w.streams:
+        s = r.streams[n]
+        for a in s.attempts:
+            cells = {"approval_wait": f"{wait:.3f}" if a.klass is None and a.ended else ""}
+            if s.status is StreamStatus.LANDED and a is s.last and a.ended:
+                cells["merge_latency"] = f"{max(0.0, landed_at - a.ended):.3f}"
+            values[(n, a.n)] = cells
+    with contextlib.suppress(OSError):
+        runner.rd.fill_jobs(w.number, values)
 
 
 def _end(runner: Runner) -> None:

@@ -55,6 +55,8 @@ JOBLOG_COLUMNS = (
     "queue_wait",
     "run_time",
     "wip",
+    "approval_wait",
+    "merge_latency",
 )
 
 
@@ -230,6 +232,8 @@ class RunDir:
             "queue_wait": f"{max(0.0, a.started - a.submit):.3f}" if a.started and a.submit else "",
             "run_time": f"{run_time:.3f}",
             "wip": a.wip or "",
+            "approval_wait": "",  # filled in when its wave passes its gate and lands (fill_jobs)
+            "merge_latency": "",
         }
         cells = [_cell(values[c]) for c in JOBLOG_COLUMNS]
         fd = os.open(self.joblog, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -237,6 +241,20 @@ class RunDir:
             os.write(fd, ("\t".join(cells) + "\n").encode())
         finally:
             os.close(fd)
+
+    def fill_jobs(self, wave: int, values: dict[tuple[str, int], dict[str, str]]) -> None:
+        """Set columns of wave ``wave``'s rows, known only once it passed its gate and landed
+        (``approval_wait``, ``merge_latency``): the joblog rewritten whole, atomically. Only the
+        runner writes it, and no agent of that wave runs any more."""
+        lines = self.joblog.read_text(encoding="utf-8").splitlines()
+        head = lines[0].split("\t")
+        out = [lines[0]]
+        for line in lines[1:]:
+            row = dict(zip(head, line.split("\t"), strict=False))
+            if row.get("wave") == str(wave):
+                row.update(values.get((row.get("stream", ""), int(row.get("attempt") or 0)), {}))
+            out.append("\t".join(_cell(row.get(c, "")) for c in head))
+        write_atomic(self.joblog, ("\n".join(out) + "\n").encode())
 
 
 def _cell(value: object) -> str:

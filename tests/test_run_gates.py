@@ -41,6 +41,8 @@ def test_a_manual_gate_stops_each_wave_until_a_human_approves(tmp_path: Path) ->
     code, data, err = go(repo, "resume")
     assert code == 0 and data["status"] == "completed", err
     assert {s["status"] for s in data["streams"]} == {"landed"}
+    rows = joblog(data)  # complete per DESIGN: the gate's wait and the landing's latency filled in
+    assert all(float(r["approval_wait"]) > 0 and float(r["merge_latency"]) >= 0 for r in rows), rows
 
 
 def test_auto_if_clean_approves_a_clean_wave_and_stops_a_flagged_one(tmp_path: Path) -> None:
