@@ -264,9 +264,7 @@ def _take_index_lock(git_dir: Path, tries: int = 250) -> bool:
     lock, mine = git_dir / "index.lock", f"{MOVE_LOCK_TAG}{os.getpid()}\n".encode()
     tag = MOVE_LOCK_TAG.encode()
     for _ in range(tries):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        if not create_named(lock, mine):
             try:
                 head = lock.read_bytes()[:64]
                 pid = int(head[len(tag) :].split()[0]) if head.startswith(tag) else 0
@@ -277,12 +275,23 @@ def _take_index_lock(git_dir: Path, tries: int = 250) -> bool:
                 return True
             time.sleep(0.02)
             continue
-        try:
-            os.write(fd, mine)
-        finally:
-            os.close(fd)
         return True
     return False
+
+
+def create_named(lock: Path, content: bytes) -> bool:
+    """Create ``lock`` holding ``content`` whole, or False when it exists: written beside it, then
+    linked into place (as O_EXCL refuses an existing name), so a process killed at any instant
+    never leaves a lock file without the words that say whose it is."""
+    side = lock.with_name(f"{lock.name}.{os.getpid()}.tag")
+    side.write_bytes(content)
+    try:
+        os.link(side, lock)
+    except FileExistsError:
+        return False
+    finally:
+        side.unlink(missing_ok=True)
+    return True
 
 
 def bring_along_locked(worktree: Path, git_dir: Path, old: str, new: str) -> door.Result:
@@ -328,14 +337,9 @@ def move_checked_out(
     result says why.
     """
     lock, index = git_dir / "index.lock", git_dir / "index"
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+    # whose lock it is, for a sync that finds it after this one was killed (git's own hold index data)
+    if not create_named(lock, f"{MOVE_LOCK_TAG}{os.getpid()}\n".encode()):
         return door.Result(128, b"", f"fatal: Unable to create '{lock}': File exists.".encode())
-    try:  # whose lock it is, for a sync that finds it after this one was killed (git's own hold index data)
-        os.write(fd, f"{MOVE_LOCK_TAG}{os.getpid()}\n".encode())
-    finally:
-        os.close(fd)
     tmp = git_dir / MOVE_INDEX.format(pid=os.getpid())
     try:
         shutil.copyfile(index, tmp)
