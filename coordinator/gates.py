@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from typing import Any
 
 from streams import git
 from streams.kernel import events, mutex
+from streams.kernel.atomic import create_exclusive
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import BusyError, StreamsError
 from streams.kernel.procs import holder_name
@@ -223,20 +223,8 @@ def _guard(directory: Path) -> Iterator[None]:
 
 
 def _publish(path: Path, data: dict[str, Any]) -> bool:
-    """Write ``path`` create-only: the whole file beside it, then ``os.link``. False when it exists."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write((json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``path`` create-only, whole (``kernel.atomic.create_exclusive``). False when it exists."""
+    return create_exclusive(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(), sync=True)
 
 
 def _move_aside(path: Path, stem: str) -> Path:

@@ -31,6 +31,7 @@ from pathlib import Path
 from streams.git import door
 from streams.git.refs import fast_import, idents, merge_base
 from streams.kernel import gitparse
+from streams.kernel.atomic import create_exclusive
 from streams.kernel.paths import MOVE_INDEX, MOVE_LOCK_TAG, SCRATCH_REFS
 
 __all__ = [
@@ -280,18 +281,9 @@ def _take_index_lock(git_dir: Path, tries: int = 250) -> bool:
 
 
 def create_named(lock: Path, content: bytes) -> bool:
-    """Create ``lock`` holding ``content`` whole, or False when it exists: written beside it, then
-    linked into place (as O_EXCL refuses an existing name), so a process killed at any instant
-    never leaves a lock file without the words that say whose it is."""
-    side = lock.with_name(f"{lock.name}.{os.getpid()}.tag")
-    side.write_bytes(content)
-    try:
-        os.link(side, lock)
-    except FileExistsError:
-        return False
-    finally:
-        side.unlink(missing_ok=True)
-    return True
+    """Create ``lock`` already holding ``content`` (whose lock it is), or False when it exists: a
+    process killed at any instant never leaves a lock file without those words."""
+    return create_exclusive(lock, content)
 
 
 def bring_along_locked(worktree: Path, git_dir: Path, old: str, new: str) -> door.Result:

@@ -61,3 +61,27 @@ def write_atomic(path: Path, data: bytes, *, scratch_dir: Path | None = None, tm
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def create_exclusive(path: str | os.PathLike[str], data: bytes, *, sync: bool = False) -> bool:
+    """Create ``path`` holding ``data`` whole, or return False when it exists: written beside it,
+    then ``os.link``ed into place (which, like ``O_EXCL``, refuses an existing name), so a process
+    killed at any instant never leaves ``path`` empty or half written. ``sync``: fsync first."""
+    path = os.fspath(path)
+    side = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"
+    try:
+        with open(side, "xb") as fh:
+            fh.write(data)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        try:
+            os.link(side, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        try:  # noqa: SIM105 - contextlib costs the hooks an import
+            os.unlink(side)
+        except OSError:
+            pass

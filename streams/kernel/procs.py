@@ -118,13 +118,14 @@ def _paths_named(pid: str, cwd: str) -> list[str]:
     return [os.path.realpath(os.path.join(cwd, os.fsdecode(p))) for p in named if p and not p.startswith(b"-")]
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid`` (empty with no ``/proc``)."""
-    members: list[int] = []
+def _live_stats() -> list[tuple[int, list[str]]]:
+    """Each live (non-zombie) process with the fields of its ``/proc/<pid>/stat`` after the
+    command name (state, ppid, pgrp, session, …); empty with no ``/proc``."""
+    found: list[tuple[int, list[str]]] = []
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return members
+        return found
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -133,9 +134,14 @@ def group_members(pgid: int) -> list[int]:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
+        if fields and fields[0] != "Z":
+            found.append((int(entry), fields))
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid`` (empty with no ``/proc``)."""
+    return [pid for pid, fields in _live_stats() if int(fields[2]) == pgid]
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -156,23 +162,15 @@ def session_leaders_with_env(wanted: dict[str, str]) -> list[tuple[int, dict[str
     variables), by pid. Empty with no ``/proc``, and for processes whose environment cannot be read."""
     want = {f"{k}={v}".encode() for k, v in wanted.items()}
     found: list[tuple[int, dict[str, str]]] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.isdigit():
-            continue
+    for pid, fields in _live_stats():
         try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            if fields[0] == "Z" or int(fields[3]) != int(entry):  # field 6: the session id
+            if int(fields[3]) != pid:  # field 6: the session id
                 continue
-            with open(f"/proc/{entry}/environ", "rb") as fh:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
                 env = fh.read().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
         if want.issubset(env):
             ours = [v.decode(errors="replace").split("=", 1) for v in env if v.startswith(b"STREAMS_") and b"=" in v]
-            found.append((int(entry), {k: v for k, v in ours}))
+            found.append((pid, {k: v for k, v in ours}))
     return sorted(found)
