@@ -251,7 +251,12 @@ def index_matches(worktree: Path, rev: str, index_file: Path | None = None) -> b
 def bring_along(worktree: Path, old: str, new: str, *, env: Mapping[str, str] | None = None) -> door.Result:
     """``git read-tree -m -u old new``: the worktree's index and files from ``old`` to ``new``,
     keeping uncommitted edits to files the two do not differ in (refused when they would be lost).
-    The index's stat data is refreshed first: a file touched but not changed is not an edit."""
+    A refusal changes nothing; then the index's stat data is refreshed and it is tried once more: a
+    file touched but not changed is not an edit (the refresh, a scan of the worktree, is paid only
+    when git refused)."""
+    res = door.run_unpiped("read-tree", "-m", "-u", old, new, cwd=worktree, env=env)
+    if res.returncode == 0:
+        return res
     door.run("update-index", "-q", "--refresh", cwd=worktree, check=False, env=env)
     return door.run_unpiped("read-tree", "-m", "-u", old, new, cwd=worktree, env=env)
 
