@@ -278,7 +278,7 @@ def _dirty(s: StreamRecord) -> bool:
 
 
 def _check_log(a: Attempt) -> Path | None:
-    return Path(a.log).with_suffix(".check.log") if a.log else None
+    return a.check_log if a.log else None
 
 
 def _check(cfg: Config, last: Attempt | None) -> CheckOutcome:

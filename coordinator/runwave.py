@@ -103,13 +103,8 @@ def _done_before(
 
 
 def git_dir_of(worktree: Path) -> str:
-    """The worktree's private git dir, from its ``.git`` file (no git process)."""
-    dot = worktree / ".git"
-    try:
-        text = dot.read_text(encoding="utf-8").strip()
-    except (IsADirectoryError, OSError):
-        return str(dot)
-    return os.path.normpath(os.path.join(worktree, text.removeprefix("gitdir:").strip()))
+    """The worktree's private git dir (``git.worktree_git_dir``: its ``.git`` file read, no process)."""
+    return str(git.worktree_git_dir(worktree) or worktree / ".git")
 
 
 def write_brief(runner: RunContext, s: StreamRecord, attempt: int) -> Path:
@@ -189,7 +184,7 @@ def verify(runner: RunContext, s: StreamRecord, a: Attempt) -> tuple[FailureClas
         Path(s.worktree),
         s.since,
         check=runner.cfg.run.check,
-        check_log=Path(a.log).with_suffix(".check.log"),
+        check_log=a.check_log,
         wip_ref=paths.wip_ref(s.name, runner.record.run_id, a.n),
         check_timeout=CHECK_TIMEOUT,
     )

@@ -97,6 +97,11 @@ class Attempt:
     check_failed: int | None = None
     flags: list[str] = field(default_factory=list)
 
+    @property
+    def check_log(self) -> Path:
+        """Where ``run.check``'s output goes for this attempt: beside its log."""
+        return Path(self.log).with_suffix(".check.log")
+
 
 @dataclass
 class StreamRecord:
