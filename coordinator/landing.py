@@ -66,6 +66,10 @@ def after_landing(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     landed = paths.landed_ref(name, stamp)
     message = f"streams merge: {name} landed"
+    if not keep and worktree is not None:
+        removed = worktrees.remove_landed(ws, config, name, worktree, tip, landed=landed, message=message)
+        if removed is not None:
+            return landed, removed
     # The landed ref, created only while the branch is still at the landed tip (one transaction);
     # else alone: the branch moved since, so it stays (its new commits are not landed).
     at_tip = not keep and git.create_ref_while(
@@ -76,8 +80,7 @@ def after_landing(
     locks.release_stream(ws.common_dir, name)
     if not at_tip:
         return landed, False
-    if worktree is None or not worktrees.remove_landed(ws, config, name, worktree, tip):
-        worktrees.stop(ws, config, [name], force=True, delete_branch=True)
+    worktrees.stop(ws, config, [name], force=True, delete_branch=True)
     return landed, True
 
 

@@ -253,10 +253,13 @@ def update_refs(cwd: Path, updates: Iterable[tuple[str, str, str]], message: str
         door.run("update-ref", "-m", message, "--stdin", cwd=cwd, input=f"start\n{lines}prepare\ncommit\n".encode())
 
 
-def create_ref_while(cwd: Path, ref: str, new: str, *, other: str, at: str, message: str) -> bool:
+def create_ref_while(
+    cwd: Path, ref: str, new: str, *, other: str, at: str, message: str, delete_other: bool = False
+) -> bool:
     """Create ``ref`` at ``new`` while ``other`` still points at ``at``, in one transaction (``update-ref
-    --stdin``: ``create`` and ``verify``); False, and nothing created, when ``other`` moved."""
-    lines = f"start\ncreate {ref} {new}\nverify {other} {at}\nprepare\ncommit\n"
+    --stdin``: ``create`` and ``verify``, or ``delete`` of ``other`` with ``delete_other``); False, and
+    nothing changed, when ``other`` moved."""
+    lines = f"start\ncreate {ref} {new}\n{'delete' if delete_other else 'verify'} {other} {at}\nprepare\ncommit\n"
     res = door.run("update-ref", "-m", message, "--stdin", cwd=cwd, input=lines.encode(), check=False)
     if res.returncode == 0:
         return True
