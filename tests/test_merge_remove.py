@@ -94,3 +94,24 @@ def test_the_landed_ref_and_the_branch_deletion_are_one_transaction(
     updates = [line for line in trace.read_text().splitlines() if "built-in: git update-ref" in line]
     assert len(updates) == 1, updates  # create the landed ref + delete the branch: one transaction
     assert repo.git("branch", "--list", "streams/a").strip() == ""
+
+
+def test_a_landing_killed_before_it_was_recorded_done_is_finished_with_one_landed_ref(landed_work: Repo) -> None:
+    """The state a kill leaves between the transaction that keeps the tip and deletes the branch and
+    the record saying "done": the next merge finishes it and keeps no second ref of that tip."""
+    repo = landed_work
+    tip = repo.git("rev-parse", "streams/a").strip()
+    res = run_cli(["merge", "--json"], repo.root)
+    assert res.code == 0, res.err
+    record = repo.root / ".git" / "streams" / "merge.json"
+    data = json.loads(record.read_text())
+    assert [e["state"] for e in data["landings"]] == ["done"]
+    data["landings"][0]["state"] = "landed"
+    record.write_text(json.dumps(data))
+    res = run_cli(["merge", "--json"], repo.root)
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["data"]["finished"] == ["a"]
+    landed = repo.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/streams/landed/a/").splitlines()
+    assert len(landed) == 1 and landed[0].endswith(tip), landed
+    entries = json.loads(record.read_text())["landings"]
+    assert [(e["state"], e["landed_ref"]) for e in entries] == [("done", landed[0].split()[0])]
