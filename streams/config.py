@@ -54,6 +54,8 @@ def pattern_problem(pattern: str) -> str | None:
     if not pattern.strip():
         return "an empty pattern matches nothing; remove it"
     body = pattern[1:] if pattern.startswith("!") else pattern
+    if not body.strip():
+        return f"pattern {pattern!r} takes back nothing (a '!' needs a pattern after it); remove it"
     segments = body.strip("/").split("/")
     if ".." in segments or "." in segments:
         return f"pattern {pattern!r} escapes the repository ('.' and '..' segments are not allowed); write it relative to the repository root"
