@@ -20,7 +20,15 @@ import pytest
 from streams.config import Config, parse
 from streams.kernel import paths as kpaths
 from streams.kernel.paths import CONFIG_FILE
-from streams.ownership import Ownership, PatternSet, TreeCheck, _compile_one, check_tree, regex_head
+from streams.ownership import (
+    Ownership,
+    PatternSet,
+    TreeCheck,
+    _compile_one,
+    check_tree,
+    compile_config,
+    regex_head,
+)
 from streams.workspace import discover, load_config
 from tests.conftest import Repo, make_repo, run_cli
 from tests.test_ownership import GROUPS
@@ -233,3 +241,24 @@ def test_cache_misses_when_the_config_changes(tmp_path: Path) -> None:
     assert r.code == 1
     assert "owned by both 'api' and 'docs'" in r.err
     assert _cache(repo) == first  # a failed check is not cached
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_primed_rivals_equal_the_pairwise_ones(seed: int) -> None:
+    """``CompiledConfig.prime_rivals`` (an index of literal heads, for verify over every stream)
+    gives each stream the rivals the pairwise comparison gives."""
+    rng = random.Random(seed)
+    compared = 0
+    for _ in range(40):
+        tracked = sorted({random_path(rng) for _ in range(30)})
+        try:
+            config = parse(random_config(rng, tracked), path=Path("/nowhere/streams.yaml"))
+        except Exception:  # noqa: BLE001
+            continue
+        pairwise = compile_config(config)
+        primed = compile_config(config)
+        primed.prime_rivals()
+        for name in config.names:
+            assert primed.rivals(name) == pairwise.rivals(name), name
+        compared += 1
+    assert compared > 20
