@@ -133,7 +133,9 @@ def refresh(common_dir: str | os.PathLike[str], config: Config) -> CompiledConfi
             with contextlib.suppress(OSError):
                 hookcache.move_base(common_dir, cc, origin.commit)
         return cc
-    cc = compile_config(config)
+    cc = compiled(config)  # memoised: the tree check has just compiled it
+    if origin is not None and (cc.blob, cc.base_commit, cc.source) != (origin.blob, origin.commit, origin.source):
+        cc = compile_config(config)  # an equal configuration from another commit (origin is not compared)
     if origin is not None:
         with contextlib.suppress(OSError):
             hookcache.save(common_dir, cc)
