@@ -368,35 +368,90 @@ class TreeIndex:
         self.head_lengths = sorted({len(h) for h in self.heads})
         self.suffix_lengths = sorted({len(x) for x in self.suffixes})
         self.shared = len(config.streams)
+        self._dirs_memo: dict[str, tuple[list[_Entry], list[_Entry]]] = {}
+        self._leaves: dict[str, tuple[list[_Entry], list[_Entry], tuple[list[int], bool]]] = {}
 
     def owners(self, path: str) -> tuple[list[int], bool]:
-        """The streams whose rules match ``path`` (in config order), and whether the shared list does."""
-        best: dict[int, int] = {}
-        alive = self.alive
-        tables: list[list[_Entry] | None] = [self.exact.get(path)]
+        """The streams whose rules match ``path`` (in config order), and whether the shared list does.
+
+        What a path's directory decides is worked out once per directory (``_directory``, itself
+        from its parent's); each path then adds what its name decides (``_name_entries``). Every
+        hit marks its pattern ``alive``: ask about tracked paths only until the dead patterns are read.
+        """
         cut = path.rfind("/") + 1
-        tables.append(self.parents.get(path[:cut]) if cut < len(path) else None)
-        dirs = self.dirs
-        i = path.find("/")
-        while i >= 0:
-            tables.append(dirs.get(path[: i + 1]))
-            i = path.find("/", i + 1)
+        if cut == len(path):  # no name (never a tracked path): no child rule can match it
+            return self._decide([*self._directory(path), *self._name_entries(path, cut)], path)
+        certain, tested, decided = self._in_directory(path[:cut])
+        named = self._name_entries(path, cut)
+        if not named and not tested:
+            return decided
+        return self._decide([certain, tested, *named], path)
+
+    def _in_directory(self, directory: str) -> tuple[list[_Entry], list[_Entry], tuple[list[int], bool]]:
+        """For the paths directly in ``directory``: the entries that hit each of them, those to test
+        on each, and the answer when nothing else hits (the ``child`` rules of ``directory`` included)."""
+        found = self._leaves.get(directory)
+        if found is None:
+            certain, tested = self._directory(directory)
+            children = self.parents.get(directory, [])
+            certain = certain + [e for e in children if e[2] is None]
+            tested = tested + [e for e in children if e[2] is not None]
+            found = self._leaves[directory] = (certain, tested, self._decide([certain], directory))
+        return found
+
+    def _directory(self, directory: str) -> tuple[list[_Entry], list[_Entry]]:
+        """The entries every path under ``directory`` (``""`` or ending with ``/``) reaches through
+        its directories, certain and to test: the parent directory's, and the last segment's."""
+        found = self._dirs_memo.get(directory)
+        if found is not None:
+            return found
+        if not directory:
+            found = self._dirs_memo[directory] = ([], [])
+            return found
+        start = directory.rfind("/", 0, len(directory) - 1) + 1
+        certain, tested = self._directory(directory[:start])
+        new: list[list[_Entry] | None] = [self.dirs.get(directory)]
+        for n in self.head_lengths:
+            if n > len(directory):
+                break
+            if n > start:
+                new.append(self.heads.get(directory[:n]))
+        if self.segs or self.dirsegs or self.suffixes:
+            part = directory[start:-1]
+            new += (self.segs.get(part), self.dirsegs.get(part))
+            for n in self.suffix_lengths:
+                if n > len(part):
+                    break
+                new.append(self.suffixes.get(part[len(part) - n :]))
+        entries = [e for f in new if f for e in f]
+        if entries:
+            certain = certain + [e for e in entries if e[2] is None]
+            tested = tested + [e for e in entries if e[2] is not None]
+        found = self._dirs_memo[directory] = (certain, tested)
+        return found
+
+    def _name_entries(self, path: str, cut: int) -> list[list[_Entry]]:
+        """The entries ``path`` reaches through its name ``path[cut:]``, the whole path, or no
+        literal at all (``anywhere``)."""
+        found: list[list[_Entry] | None] = [self.exact.get(path), self.anywhere]
         for n in self.head_lengths:
             if n > len(path):
                 break
-            tables.append(self.heads.get(path[:n]))
-        if self.segs or self.dirsegs or self.suffixes:
-            parts = path.split("/")
-            last = len(parts) - 1
-            for k, part in enumerate(parts):
-                tables.append(self.segs.get(part))
-                if k < last:
-                    tables.append(self.dirsegs.get(part))
-                for n in self.suffix_lengths:
-                    if n > len(part):
-                        break
-                    tables.append(self.suffixes.get(part[len(part) - n :]))
-        tables.append(self.anywhere)
+            if n > cut:
+                found.append(self.heads.get(path[:n]))
+        if self.segs or self.suffixes:
+            name = path[cut:]
+            found.append(self.segs.get(name))
+            for n in self.suffix_lengths:
+                if n > len(name):
+                    break
+                found.append(self.suffixes.get(name[len(name) - n :]))
+        return [f for f in found if f]
+
+    def _decide(self, tables: list[list[_Entry]], path: str) -> tuple[list[int], bool]:
+        """The owners when ``tables`` hold every entry that can hit ``path`` (the last hit of each decides)."""
+        best: dict[int, int] = {}
+        alive = self.alive
         for entries in tables:
             if not entries:
                 continue
@@ -408,6 +463,8 @@ class TreeIndex:
                 if best.get(s, -1) < r:
                     best[s] = r
         include = self.include
+        if not best:
+            return [], False
         owning = sorted(s for s, r in best.items() if include[s][r] and s != self.shared)
         shared = self.shared in best and include[self.shared][best[self.shared]]
         return owning, shared
