@@ -292,6 +292,9 @@ def check_tree(config: Config, tracked: Sequence[str], *, display: str = CONFIG_
 # pattern id for the dead-pattern check or None). Owner: a stream's index, or len(streams) for
 # the shared list.
 _Entry = tuple[int, int, "re.Pattern[str] | None", "tuple[int, int] | None"]
+# What a directory decides: (entries that hit every path in it, entries to test on each, the answer
+# when no other entry hits).
+_Memo = tuple[list[_Entry], list[_Entry], tuple[list[int], bool]]
 
 
 class TreeIndex:
@@ -368,8 +371,8 @@ class TreeIndex:
         self.head_lengths = sorted({len(h) for h in self.heads})
         self.suffix_lengths = sorted({len(x) for x in self.suffixes})
         self.shared = len(config.streams)
-        self._dirs_memo: dict[str, tuple[list[_Entry], list[_Entry]]] = {}
-        self._leaves: dict[str, tuple[list[_Entry], list[_Entry], tuple[list[int], bool]]] = {}
+        self._dirs_memo: dict[str, _Memo] = {}
+        self._leaves: dict[str, _Memo] = {}
 
     def owners(self, path: str) -> tuple[list[int], bool]:
         """The streams whose rules match ``path`` (in config order), and whether the shared list does.
@@ -380,36 +383,40 @@ class TreeIndex:
         """
         cut = path.rfind("/") + 1
         if cut == len(path):  # no name (never a tracked path): no child rule can match it
-            return self._decide([*self._directory(path), *self._name_entries(path, cut)], path)
+            certain, tested, _ = self._directory(path)
+            return self._decide([certain, tested, *self._name_entries(path, cut)], path)
         certain, tested, decided = self._in_directory(path[:cut])
         named = self._name_entries(path, cut)
         if not named and not tested:
             return decided
         return self._decide([certain, tested, *named], path)
 
-    def _in_directory(self, directory: str) -> tuple[list[_Entry], list[_Entry], tuple[list[int], bool]]:
+    def _in_directory(self, directory: str) -> _Memo:
         """For the paths directly in ``directory``: the entries that hit each of them, those to test
         on each, and the answer when nothing else hits (the ``child`` rules of ``directory`` included)."""
+        children = self.parents.get(directory)
+        if children is None:
+            return self._directory(directory)
         found = self._leaves.get(directory)
         if found is None:
-            certain, tested = self._directory(directory)
-            children = self.parents.get(directory, [])
+            certain, tested, _ = self._directory(directory)
             certain = certain + [e for e in children if e[2] is None]
             tested = tested + [e for e in children if e[2] is not None]
             found = self._leaves[directory] = (certain, tested, self._decide([certain], directory))
         return found
 
-    def _directory(self, directory: str) -> tuple[list[_Entry], list[_Entry]]:
+    def _directory(self, directory: str) -> _Memo:
         """The entries every path under ``directory`` (``""`` or ending with ``/``) reaches through
-        its directories, certain and to test: the parent directory's, and the last segment's."""
+        its directories, certain and to test, and the answer they give: the parent directory's, and
+        the last segment's."""
         found = self._dirs_memo.get(directory)
         if found is not None:
             return found
         if not directory:
-            found = self._dirs_memo[directory] = ([], [])
+            found = self._dirs_memo[directory] = ([], [], ([], False))
             return found
         start = directory.rfind("/", 0, len(directory) - 1) + 1
-        certain, tested = self._directory(directory[:start])
+        certain, tested, decided = self._directory(directory[:start])
         new: list[list[_Entry] | None] = [self.dirs.get(directory)]
         for n in self.head_lengths:
             if n > len(directory):
@@ -427,7 +434,8 @@ class TreeIndex:
         if entries:
             certain = certain + [e for e in entries if e[2] is None]
             tested = tested + [e for e in entries if e[2] is not None]
-        found = self._dirs_memo[directory] = (certain, tested)
+            decided = self._decide([certain], directory)
+        found = self._dirs_memo[directory] = (certain, tested, decided)
         return found
 
     def _name_entries(self, path: str, cut: int) -> list[list[_Entry]]:
