@@ -240,9 +240,8 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
         jobs.append((name, rev_range, tips, negs))
     else:
         names = [stream] if stream else list(config.names)
-        for s in config.select(names):
-            jobs.append((s.name, f"{config.base}..{config.branch(s.name)}", [config.branch_ref(s.name)], None))
-            refs.append(config.branch_ref(s.name))
+        known = set(config.names)
+        refs += [config.branch_ref(n) for n in names if n in known]  # an unknown one fails below
     found = git.resolve_many(ws.main_root, refs)
     bases: list[str] = [ref for ref in config.base_refs() if found.get(ref) is not None]
     if not bases and rev_range is None:
@@ -251,6 +250,9 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
             f"from the base's; create or fetch it, or give a RANGE (e.g. `streams verify {config.base}..HEAD`)",
             code="no_base",
         )
+    if rev_range is None:
+        for s in config.select(names):
+            jobs.append((s.name, f"{config.base}..{config.branch(s.name)}", [config.branch_ref(s.name)], None))
     cc = compiled(config)
     if rev_range is not None:
         name, description, tips, excludes = jobs[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -265,12 +266,12 @@ def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> tuple[str, ...]
     if warnings is not None and old_tree == tree:
         return warnings
     if warnings is not None and isinstance(old_tree, str) and _same_paths(ws, old_tree, tree):
-        write_json_atomic(cache, {**data, "tree": tree})
+        _note_tree(cache, data, tree)
         return warnings
     names = git.ls_tree_names(ws.main_root, tree)
     names_key = hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
     if warnings is not None and data.get("names") == names_key:
-        write_json_atomic(cache, {**data, "tree": tree})
+        _note_tree(cache, data, tree)
         return warnings
     from streams.ownership import check_tree, raise_errors, summarize_warnings
 
@@ -287,6 +288,13 @@ def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> tuple[str, ...]
     }
     write_json_atomic(cache, record)
     return warnings
+
+
+def _note_tree(cache: Path, data: dict[str, object], tree: str) -> None:
+    """The cache now names ``tree`` (same paths): the next look at it needs no git. Best effort: a
+    cache that cannot be written (a read-only repository) only costs the next look a ``diff-tree``."""
+    with contextlib.suppress(OSError):
+        write_json_atomic(cache, {**data, "tree": tree})
 
 
 def _same_paths(ws: Workspace, old: str, new: str) -> bool:
