@@ -51,6 +51,7 @@ QUICK_PATH_MODULES = {
     "streams",
     "streams.cli",
     "streams.cli.quick",
+    "streams.cli.quickread",
     "streams.progress",
     "streams.git",
     "streams.git.door",

@@ -15,24 +15,28 @@ true.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import errno
 import importlib
-import json
 import os
 import platform
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import click
 
 from streams import __version__
+from streams.cli.output import ENVELOPE_VERSION as ENVELOPE_VERSION
+from streams.cli.output import add_json_properties as add_json_properties
+from streams.cli.output import envelope_text
+from streams.cli.output import json_properties as json_properties
+from streams.cli.output import jsonable as jsonable
+from streams.cli.output import table as table
+from streams.cli.output import writable as _writable
 from streams.kernel.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -43,8 +47,6 @@ from streams.kernel.errors import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-
-ENVELOPE_VERSION = 1
 
 
 @dataclass
@@ -111,51 +113,10 @@ class Reply(Generic[T]):
     error: StreamsError | None = None
 
 
-# Derived facts (``@property``s) serialised next to a type's fields: a class lists them in
-# ``json_properties``; types the CLI may not edit are registered with ``add_json_properties``.
-_JSON_PROPERTIES: dict[type, tuple[str, ...]] = {}
-
-
-def add_json_properties(cls: type, *names: str) -> None:
-    _JSON_PROPERTIES[cls] = (*_JSON_PROPERTIES.get(cls, ()), *names)
-
-
-def json_properties(cls: type) -> tuple[str, ...]:
-    """The derived facts ``jsonable`` writes for ``cls`` after its fields."""
-    return (*getattr(cls, "json_properties", ()), *_JSON_PROPERTIES.get(cls, ()))
-
-
-def jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = [f.name for f in dataclasses.fields(value)] + list(json_properties(type(value)))
-        return {name: jsonable(getattr(value, name)) for name in names}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def envelope(command: str, reply: Reply[Any]) -> str:
     """The JSON envelope of ``reply``, on one line."""
     error = reply.error
-    doc = {
-        "version": ENVELOPE_VERSION,
-        "command": command,
-        "ok": error is None,
-        "data": jsonable(reply.data),
-        "error": None if error is None else {"code": error.code, "message": error.message},
-    }
-    text = json.dumps(doc, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a file name that is not UTF-8: its bytes as \udcXX escapes
-        return json.dumps(doc)
-    return text
+    return envelope_text(command, reply.data, None if error is None else (error.code, error.message))
 
 
 def respond(reply: Reply[Any], run: Run | None = None) -> int:
@@ -189,20 +150,6 @@ def stream(item: Reply[Any]) -> None:
         warn(item.error.message)
 
 
-def _writable(text: str) -> str:
-    """``text`` with the bytes of a file name that is not UTF-8 (kept as surrogates) shown as
-    ``\\xNN``: a strict UTF-8 stdout cannot write them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return (
-            "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in text)
-            .encode("utf-8", "replace")
-            .decode("utf-8")
-        )
-    return text
-
-
 def warn(message: str) -> None:
     click.echo(f"streams: warning: {message}", err=True)
 
@@ -210,14 +157,6 @@ def warn(message: str) -> None:
 def info(message: str) -> None:
     """A progress line for humans (stderr, so stdout stays data)."""
     click.echo(f"streams: {message}", err=True)
-
-
-def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    """Plain aligned columns, git style."""
-    cols = [header, *rows]
-    widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cols]
-    return "\n".join(lines)
 
 
 # Which module defines each top-level command. Modules are imported only when their command runs
