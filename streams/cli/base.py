@@ -192,6 +192,39 @@ COMMAND_MODULES = {
 }
 
 
+# Each command's summary (the first paragraph of its help), for `streams --help`, which then imports
+# no command module; tests/test_cli_lazy.py keeps the two the same.
+COMMAND_SUMMARIES = {
+    "abort": "Stop the latest run for good: every agent stopped (its work saved), the run marked aborted.",
+    "approve": "Approve a wave at its gate: `streams resume` then lands it and goes on.",
+    "brief": "Print a stream's brief: its task, what it owns, the shared files, the rules and exit codes.",
+    "check": "Check streams.yaml: list every problem and every warning, changing nothing.",
+    "hooks": "Install, remove or inspect the scope hooks (pre-commit, reference-transaction, post-commit).",
+    "init": "Write a commented starter streams.yaml at the repository root.",
+    "list": "List configured streams, started or not, with branch and worktree path.",
+    "lock": "Take the lock (a lease) on shared files, so this stream may commit changes to them.",
+    "locks": "List every lease on shared files: holder, reason and time left (expired ones say so).",
+    "merge": "Land finished streams on the base branch, verified, in dependency order.",
+    "metrics": "Measure a run of `streams run`: throughput, success, parallel efficiency, waits.",
+    "owner": "Show who owns each PATH: a stream, the shared list, or nobody.",
+    "pause": "Pause the latest run: no new agent starts; running ones finish (--now: are stopped).",
+    "plan": "Show the waves `streams run` would follow: which streams run side by side, and why.",
+    "progress": "Show or update a stream's progress file, committing only that file.",
+    "reject": "Reject a wave at its gate: it does not land.",
+    "report": "Show a wave's report: per stream, the verdict from git beside the agent's claim.",
+    "request-changes": "Send a stream of the latest run back to its agent with a note.",
+    "resume": "Go on with the latest run from where it stopped.",
+    "run": "Run each stream's agent, wave after wave, and judge each from git.",
+    "start": "Start streams: a branch from the base and a worktree each (all streams when none named).",
+    "status": "Show every stream at a glance (or only the NAMEd ones).",
+    "stop": "Remove streams' worktrees, keeping their branches unless --delete-branch.",
+    "sync": "Rebase streams onto the base branch (fetching first when `remote` is set) and push them.",
+    "unlock": "Release the locks on shared files.",
+    "verify": "Check commits against the streams' scopes; exit 5 on any violation, with a full report.",
+    "watch": "Report out-of-scope edits in every stream worktree as they are written, before any commit.",
+}
+
+
 def _dispatched(ctx: click.Context, name: str) -> str:
     """The full name of the command a group dispatches to, without the program: ``hooks install``."""
     names = [name]
@@ -256,6 +289,19 @@ class StreamsGroup(CommandGroup):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's list of commands, with each command not loaded yet shortened from its summary
+        (``COMMAND_SUMMARIES``) by click's own rule: `streams --help` imports no command module."""
+        commands = [
+            (name, self.commands.get(name) or click.Command(name, help=COMMAND_SUMMARIES.get(name)))
+            for name in self.list_commands(ctx)
+        ]
+        commands = [(name, cmd) for name, cmd in commands if not cmd.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in commands])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMAND_MODULES.get(cmd_name)
