@@ -110,6 +110,15 @@ def test_branch_only_dirty_worktree_and_a_detached_worktree(repo: Repo) -> None:
     assert "docs    streams/docs  branch only" in outs[0].out
 
 
+def test_packed_refs(repo: Repo) -> None:
+    assert run_streams(["start", "api"], repo.root).code == 0
+    repo.git("branch", "streams/ui")  # a branch, no worktree
+    repo.git("pack-refs", "--all")
+    warm(repo.root)
+    outs = all_same(repo.root, quick=True)
+    assert "ui      streams/ui    branch only" in outs[0].out
+
+
 def test_leases_held_and_expired(repo: Repo) -> None:
     assert run_streams(["start"], repo.root).code == 0
     assert run_streams(["lock", "pyproject.toml", "--reason", "bump"], repo.worktree("api")).code == 0

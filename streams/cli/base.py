@@ -15,13 +15,10 @@ true.
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import importlib
 import os
-import platform
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -336,6 +333,10 @@ def cli(run: Run, directory: Path | None) -> None:
 
 
 def _crash_log(exc: BaseException, run: Run) -> Path | None:
+    import datetime as dt  # here and below: only a crash needs them (6 ms of every command)
+    import platform
+    import traceback
+
     from streams import git
 
     git_version = git.version()
@@ -360,6 +361,8 @@ def _crash_log(exc: BaseException, run: Run) -> Path | None:
 
 def _crash_where(exc: BaseException, run: Run) -> str:
     """Where the crash report went, for the one error line."""
+    import traceback
+
     path = _crash_log(exc, run)
     if path is not None:
         return f"details in {path} (please attach it to a bug report)"

@@ -310,15 +310,37 @@ def _shown(path: str, cwd: str) -> str:
 # --- list ----------------------------------------------------------------------------------------------------
 
 
-def _resolve(common_dir: str, ref: str) -> tuple[bool, str | None]:
-    """(known, oid) of a branch from the ref files: known False when only git can say (a symbolic
-    or unreadable loose ref)."""
-    from streams.kernel.reffiles import read_ref
+def _packed_refs(common_dir: str) -> dict[str, str] | None:
+    """``packed-refs`` as ``{ref: oid}`` (read once: a thousand streams would read it a thousand
+    times one ref at a time), {} when there is none, None when it cannot be read."""
+    found: dict[str, str] = {}
+    try:
+        with open(os.path.join(common_dir, "packed-refs"), encoding="utf-8", errors="surrogateescape") as fh:
+            for line in fh:
+                oid, sep, ref = line.rstrip("\n").partition(" ")
+                if sep and len(oid) == 40 and not line.startswith(("#", "^")):
+                    found.setdefault(ref, oid)
+    except FileNotFoundError:
+        return found
+    except OSError:
+        return None
+    return found
 
-    oid = read_ref(common_dir, ref)
-    if oid is not None:
-        return True, oid
-    return not os.path.lexists(os.path.join(common_dir, ref)), None
+
+def _resolve(common_dir: str, ref: str, packed: dict[str, str]) -> tuple[bool, str | None]:
+    """(known, oid) of a branch from the ref files (``streams.kernel.reffiles.read_ref``'s rule):
+    known False when only git can say (a symbolic or unreadable loose ref)."""
+    try:
+        with open(os.path.join(common_dir, ref), encoding="ascii") as fh:
+            text = fh.read().strip()
+    except FileNotFoundError:
+        oid = packed.get(ref)
+        return (True, oid) if oid is None or all(c in "0123456789abcdef" for c in oid) else (False, None)
+    except (OSError, ValueError):
+        return False, None
+    if len(text) == 40 and all(c in "0123456789abcdef" for c in text):
+        return True, text
+    return False, None
 
 
 def _list(repo: Repo, config: Served, as_json: bool) -> str | None:
@@ -356,13 +378,16 @@ def _list(repo: Repo, config: Served, as_json: bool) -> str | None:
     base_dir = os.path.normpath(
         os.path.join(repo.main_root, config.worktree_root.replace("{repo}", os.path.basename(repo.main_root)))
     )
+    packed = _packed_refs(repo.common_dir)
+    if packed is None:
+        return None
     rows: list[tuple[str, str, str, str, str | None]] = []  # name, branch, path, state, head
     for name in cc.names:
         if name in found:
             path, head, _ = found[name]
             rows.append((name, cc.branch(name), path, "started", head))
             continue
-        known, tip = _resolve(repo.common_dir, prefix + name)
+        known, tip = _resolve(repo.common_dir, prefix + name, packed)
         if not known:
             return None
         state = "branch only" if tip is not None else "not started"
