@@ -206,6 +206,10 @@ def test_outside_a_repository_and_other_command_lines(tmp_path: Path, repo: Repo
         same(args, repo.root)
         assert not quick_path_taken(args, repo.root), args
     assert not quick_path_taken(["list"], plain)
+    for inside in (repo.root / ".git" / "refs", repo.root / ".git" / "hooks"):  # (in .git itself, python -m
+        # would import .git/streams/, the state dir, as the package)
+        same(["list"], inside)
+        assert not quick_path_taken(["list"], inside)
     assert quick_path_taken(["list"], repo.root)
     assert not quick_path_taken(["list"], repo.root, env={"GIT_CEILING_DIRECTORIES": str(repo.root.parent)})
 

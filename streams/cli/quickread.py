@@ -141,6 +141,8 @@ def find_repo(cwd: str) -> Repo | None:
         if st.st_dev != device:  # git stops at a file system boundary
             return None
         if os.path.isdir(dot):
+            if cwd == dot or cwd.startswith(dot + os.sep):
+                return None  # inside the git dir: no worktree there, git says so
             return _main_worktree(cwd, here, dot, st.st_uid)
         if os.path.isfile(dot):
             return _linked_worktree(cwd, here, dot, st.st_uid)
@@ -154,12 +156,13 @@ def find_repo(cwd: str) -> Repo | None:
 
 def _plain_git_dir(common: str) -> bool:
     """A common dir whose repository git reads as plainly as this module does: files refs (no
-    reftable), not bare, no ``core.worktree``, owned by the user (no ``safe.directory`` question)."""
+    reftable), not bare, no ``core.worktree`` nor per-worktree config, owned by the user (no
+    ``safe.directory`` question)."""
     config = _read_text(os.path.join(common, "config"))
     if config is None or not os.path.isfile(os.path.join(common, "HEAD")):
         return False
     lowered = config.lower().replace(" ", "").replace("\t", "")
-    if "bare=true" in lowered or "worktree=" in lowered or "refstorage" in lowered:
+    if any(word in lowered for word in ("bare=true", "worktree=", "worktreeconfig", "refstorage")):
         return False
     try:
         return os.stat(common).st_uid == os.getuid() and not os.path.exists(os.path.join(common, "reftable"))
