@@ -290,6 +290,9 @@ def _write(warnings: list[str], out: str) -> int | None:
         out.encode("utf-8")
     except UnicodeEncodeError:
         return None  # names that are not UTF-8: the full path's writer shows their bytes
+    utf8 = all((f.encoding or "").lower().replace("-", "") == "utf8" for f in (sys.stdout, sys.stderr))
+    if not utf8 and not (text + out).isascii():
+        return None  # click's writer decides what such a stream gets
     try:
         if text:
             sys.stderr.write(text)
