@@ -267,8 +267,24 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
 _Top = Fields
 
 
+# libyaml's loader, when PyYAML was built with it: 15x faster than the pure-Python one (0.03 ms
+# against 0.45 ms for a 3-stream file), with the same nodes, tags (resolved by the same Python
+# resolver) and line marks.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
 def _compose(text: str, display: str) -> Node:
-    """The YAML node tree of ``text`` (line numbers kept for the messages)."""
+    """The YAML node tree of ``text`` (line numbers kept for the messages). libyaml reads it when
+    it can; a text it refuses is read again by the pure-Python loader, whose messages (and limits)
+    are the ones users see, so an error says the same with or without libyaml."""
+    if _FAST_LOADER is not None:
+        try:
+            root: Node | None = yaml.compose(text, Loader=_FAST_LOADER)
+        except Exception:  # noqa: BLE001 - any refusal: the pure-Python loader says why below
+            pass
+        else:
+            if root is not None:
+                return root
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
