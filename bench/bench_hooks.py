@@ -22,7 +22,8 @@ figures is measured side by side in one run, alternating with and without hooks 
   16 when quadratic (target ≤ 6).
 
 Medians of wall-clock times; ``added_ms`` = median with hooks - median without; ``ratio`` =
-added / target (≤ 1 meets it). The machine is shared: treat single figures as noisy.
+added / target (≤ 1 meets it); ``added_cpu_ms`` beside it, the same in CPU time (steadier when
+other work shares the cores). The machine is shared: treat single figures as noisy.
 """
 
 from __future__ import annotations
@@ -102,23 +103,31 @@ def _pair(
     cwd: Path,
     env: Mapping[str, str],
 ) -> dict[str, object]:
-    """Alternate with/without hooks ``runs`` times each; ``prepare(i)`` sets up each (untimed)."""
-    with_hooks: list[float] = []
-    without: list[float] = []
+    """Alternate with/without hooks ``runs`` times each; ``prepare(i)`` sets up each (untimed).
+    Wall figures, and CPU (the command and every process it waited for) beside them."""
+    from bench.common import run_measured
+
+    with_hooks: list[tuple[float, float]] = []
+    without: list[tuple[float, float]] = []
     for i in range(runs * 2):
         hooks = i % 2 == 0 if (i // 2) % 2 == 0 else i % 2 == 1  # ABBA order: no drift bias
         prepare(i)
-        (with_hooks if hooks else without).append(_timed(argv(hooks), cwd, env))
-    med_with = statistics.median(with_hooks) * 1000
-    med_without = statistics.median(without) * 1000
+        (with_hooks if hooks else without).append(run_measured(argv(hooks), cwd, env))
+    med_with = statistics.median(w for w, _ in with_hooks) * 1000
+    med_without = statistics.median(w for w, _ in without) * 1000
+    cpu_with = statistics.median(c for _, c in with_hooks) * 1000
+    cpu_without = statistics.median(c for _, c in without) * 1000
     added = med_with - med_without
     target = TARGETS_MS[name]
     return {
         "with_hooks_ms": round(med_with, 2),
         "no_hooks_ms": round(med_without, 2),
         "added_ms": round(added, 2),
+        "with_hooks_spread_ms": _spread([w * 1000 for w, _ in with_hooks]),
         "target_ms": target,
         "ratio": round(added / target, 2),
+        "added_cpu_ms": round(cpu_with - cpu_without, 2),
+        "with_hooks_cpu_ms": round(cpu_with, 2),
         "runs_each": runs,
     }
 
