@@ -242,3 +242,34 @@ def test_an_anchored_rival_becomes_a_guard_not_a_lost_rule() -> None:
                  *((f"s{i}", compile_patterns([f"src/api/s{i}/**"])) for i in range(hookcache.RIVALS_PER_RULE + 1))],
     )  # fmt: skip
     assert hookcache.shell_rules(crowd)["api"] == (("prefix", "lib/"),)  # src/api/ is left to the full check
+
+
+def test_a_cache_from_before_the_guards_is_rewritten_and_old_rule_files_removed(
+    floating: tuple[Repo, Path, Path],
+) -> None:
+    """A cache of the previous format (its fast path in ``s-<stream>`` files, which shims from
+    before the guards read without any guard) is recompiled by the first hook that reads it:
+    ``s-`` files gone, ``r-`` and ``floating`` written, and the fast path on again."""
+    import marshal
+
+    repo, api, log = floating
+    cache = repo.root / ".git" / "streams" / "cache"
+    fast = cache / "fast"
+    data = marshal.loads((cache / "compiled.marshal").read_bytes())
+    (cache / "compiled.marshal").write_bytes(marshal.dumps({**data, "format": 4}))
+    for entry in fast.iterdir():
+        if entry.name.startswith("r-") or entry.name == "floating":
+            entry.unlink()
+    (fast / "s-api").write_text("prefix src/api/\n")
+    # Without the new files the shim asks Python, whose full loader rewrites the cache...
+    repo.write("src/api/app.py", "v2\n", cwd=api)
+    _git(api, "add", "src/api/app.py")
+    assert _git(api, "commit", "-q", "-m", "slow").returncode == 0
+    assert _runs(log)[:1] == ["pre-commit"]
+    assert not (fast / "s-api").exists()
+    assert (fast / "r-api").exists() and (fast / "floating").exists()
+    # ...and the next commit takes the fast path.
+    repo.write("src/api/app.py", "v3\n", cwd=api)
+    _git(api, "add", "src/api/app.py")
+    assert _git(api, "commit", "-q", "-m", "fast").returncode == 0
+    assert _runs(log) == []
