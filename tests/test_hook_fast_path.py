@@ -109,6 +109,15 @@ def test_a_floating_pattern_of_another_stream_leaves_the_fast_path_on(floating: 
     res = _git(api, "commit", "-q", "-m", "own file")
     assert res.returncode == 0, res.stderr
     assert _runs(log) == []  # neither pre-commit nor reference-transaction started Python
+    # The shim reads HEAD from the branch's loose ref file; a packed branch asks git, same outcome.
+    repo.git("pack-refs", "--all")
+    (repo.root / ".git" / "refs" / "heads" / "main").write_text(repo.git("rev-parse", "main"))  # base stays loose
+    assert not (repo.root / ".git" / "refs" / "heads" / "streams" / "api").exists()
+    _runs(log)  # git 2.39's pack-refs shows the reference-transaction hook its packed-refs transaction
+    repo.write("src/api/app.py", "v3\n", cwd=api)
+    _git(api, "add", "src/api/app.py")
+    assert _git(api, "commit", "-q", "-m", "packed").returncode == 0
+    assert _runs(log) == []
     # (b) a .md file docs owns: refused by the full check, with the message the full check gives.
     repo.write("README.md", "api's?\n", cwd=api)
     repo.write("src/api/notes.md", "two owners\n", cwd=api)
