@@ -282,3 +282,52 @@ def test_a_cache_from_before_the_guards_is_rewritten_and_old_rule_files_removed(
     _git(api, "add", "src/api/app.py")
     assert _git(api, "commit", "-q", "-m", "fast").returncode == 0
     assert _runs(log) == []
+
+
+def _shim_allows(
+    rules: tuple[tuple[str, str], ...], floating: tuple[tuple[str, str], ...], stream: str, p: str
+) -> bool:
+    """The pre-commit shim's decision for one path, as the template writes it (fnmatchcase for
+    ``case``, which ``test_the_shell_reads_the_globs_as_fnmatchcase_does`` checks)."""
+    if p.startswith(('"', ".streams/")) or p == "streams.yaml":
+        return False
+    hit = False
+    for kind, arg in rules:
+        if kind == "prefix":
+            hit = hit or p.startswith(arg)
+        elif kind == "path":
+            hit = hit or p == arg or p.startswith(arg + "/")
+        elif kind == "child":
+            hit = hit or (p.startswith(arg) and "/" not in p[len(arg) :])
+    guards = [a for k, a in rules if k == "guard"] + [g for name, g in floating if name != stream]
+    return hit and not any(fnmatch.fnmatchcase(p, g) for g in guards)
+
+
+def test_generated_configs_the_shim_never_allows_what_the_judge_refuses() -> None:
+    rng = random.Random(1616)
+    words = ["src", "api", "ui", "docs", "a", "b", "gen", "x.md", "build"]
+    shapes = [
+        "{w}/**", "{w}/{v}/**", "/{w}", "{w}/*", "*.md", "{w}/", "**/{w}", "{w}/**/{v}", "/{w}/*.md",
+        "*.[ch]", "[!a]{v}", "!{w}/{v}", "{w}?", "{w}/{v}/", "**", "{w}*",
+    ]  # fmt: skip
+    paths = ["/".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(300)]
+    paths += [p + ext for p in paths[:100] for ext in (".md", ".c", ".py")]
+    decided = 0
+    for _ in range(60):
+        streams = []
+        for i in range(rng.randint(2, 5)):
+            owns = [
+                rng.choice(shapes).format(w=rng.choice(words), v=rng.choice(words)) for _ in range(rng.randint(1, 4))
+            ]
+            streams.append((f"s{i}", compile_patterns(owns)))
+        cc = CompiledConfig(
+            config_path="streams.yaml", source=b"", blob="", base_commit="", base="main", remote=None,
+            branch_prefix="streams/", unowned="deny", streams=streams, shared=[],
+        )  # fmt: skip
+        rules, floating = hookcache.shell_rules(cc), hookcache.floating_guards(cc)
+        for name, own in rules.items():
+            for p in paths:
+                if _shim_allows(own, floating, name, p):
+                    decided += 1
+                    assert cc.judge(name, p, lambda _p: None) is None, (streams, name, p, own)
+    assert decided > 1000
