@@ -109,6 +109,7 @@ def _pair(
 
     with_hooks: list[tuple[float, float]] = []
     without: list[tuple[float, float]] = []
+    load_before = round(os.getloadavg()[0], 2)
     for i in range(runs * 2):
         hooks = i % 2 == 0 if (i // 2) % 2 == 0 else i % 2 == 1  # ABBA order: no drift bias
         prepare(i)
@@ -129,6 +130,7 @@ def _pair(
         "added_cpu_ms": round(cpu_with - cpu_without, 2),
         "with_hooks_cpu_ms": round(cpu_with, 2),
         "runs_each": runs,
+        "load_1min": [load_before, round(os.getloadavg()[0], 2)],  # before and after
     }
 
 
