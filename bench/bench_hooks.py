@@ -9,14 +9,26 @@ figures is measured side by side in one run, alternating with and without hooks 
   added): pre-commit, reference-transaction (prepared + committed) and post-commit together;
 - a ``git fetch`` of one new commit from a local bare remote (target ≤ 3 ms added): no stream ref
   moves, the shim filters and no Python starts;
-- a 1-file commit on a non-stream branch in the main worktree (target ≤ 3 ms added).
+- a 1-file commit on a non-stream branch in the main worktree (target ≤ 3 ms added);
+- ``floating``: the same 1-file commit in two more repositories that differ in one pattern only: a
+  65th stream owns ``*.md`` (a floating pattern, which could match a path at any depth) or
+  ``notes/**``. Four commands interleaved in a rotating order (each repository, with and without
+  hooks); CPU time of the commit and every process it waited for (``getrusage`` of children).
+  Targets: ``cpu_ratio`` (with ``*.md`` / with ``notes/**``, hooks on) ≤ 1.2, and the commit in
+  the ``*.md`` repository adds ≤ 20 ms wall over no hooks; the shell fast path must decide both
+  (checked: no Python starts);
+- ``shell_rules``: compiling the shim's rules (``hookcache.shell_rules`` and ``floating_guards``)
+  for 250 and 1,000 streams with one floating pattern: ``growth`` (1,000 / 250) is 4 when linear,
+  16 when quadratic (target ≤ 6).
 
 Medians of wall-clock times; ``added_ms`` = median with hooks - median without; ``ratio`` =
-added / target (≤ 1 meets it). The machine is shared: treat single figures as noisy.
+added / target (≤ 1 meets it); ``added_cpu_ms`` beside it, the same in CPU time (steadier when
+other work shares the cores). The machine is shared: treat single figures as noisy.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -32,35 +44,41 @@ BIG = 1000  # files in the big commit
 TARGETS_MS = {"commit_1_file": 20.0, "commit_1000_files": 30.0, "fetch": 3.0, "commit_non_stream_branch": 3.0}
 
 
-def _config() -> str:
+def _config(docs: str = "md", notes: str | None = None) -> str:
+    """64 streams; per-stream docs files ``docs/<stream>.<docs>``; with ``notes``, a 65th stream
+    owning that pattern."""
     lines = ["version: 1", "base: main", "remote: origin", "shared:", "  - pyproject.toml", "streams:"]
     for i in range(STREAMS):
         n = f"s{i:02d}"
         lines += [
             f"  {n}:",
-            f"    owns: [src/{n}/**, tests/{n}/, docs/{n}.md, 'config/{n}/*.toml']",
+            f"    owns: [src/{n}/**, tests/{n}/, docs/{n}.{docs}, 'config/{n}/*.toml']",
         ]
+    if notes is not None:
+        lines += ["  notes:", f"    owns: [{notes}]"]
     return "\n".join(lines) + "\n"
 
 
-def _files() -> dict[str, str]:
-    files = {"pyproject.toml": "[project]\nname = 'bench'\n", "streams.yaml": _config(), "README.md": "# bench\n"}
+def _files(config: str, docs: str = "md", big: int = BIG) -> dict[str, str]:
+    files = {"pyproject.toml": "[project]\nname = 'bench'\n", "streams.yaml": config, "README.md": "# bench\n"}
+    if docs != "md":  # the repositories with a notes stream: it owns *.md or notes/**
+        files["notes/intro.md"] = "# notes\n"
     for i in range(STREAMS):
         n = f"s{i:02d}"
-        count = BIG if i == 0 else 8
+        count = big if i == 0 else 8
         for k in range(count):
             files[f"src/{n}/pkg{k // 50:02d}/mod{k:04d}.py"] = f"# {n} {k}\nVALUE = {k}\n"
         files[f"tests/{n}/test_{n}.py"] = "def test(): pass\n"
-        files[f"docs/{n}.md"] = f"# {n}\n"
+        files[f"docs/{n}.{docs}"] = f"# {n}\n"
         files[f"config/{n}/settings.toml"] = "[x]\n"
     return files
 
 
-def _make_repo(root: Path, env: Mapping[str, str]) -> None:
+def _make_repo(root: Path, env: Mapping[str, str], files: Mapping[str, str] | None = None) -> None:
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main", env=env)
     chunks = [b"commit refs/heads/main\n", b"committer Bench <bench@example.com> 1767225600 +0000\n", b"data 4\ninit\n"]
-    for path, text in _files().items():
+    for path, text in (files if files is not None else _files(_config())).items():
         data = text.encode()
         chunks.append(b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
     chunks.append(b"done\n")
@@ -85,24 +103,34 @@ def _pair(
     cwd: Path,
     env: Mapping[str, str],
 ) -> dict[str, object]:
-    """Alternate with/without hooks ``runs`` times each; ``prepare(i)`` sets up each (untimed)."""
-    with_hooks: list[float] = []
-    without: list[float] = []
+    """Alternate with/without hooks ``runs`` times each; ``prepare(i)`` sets up each (untimed).
+    Wall figures, and CPU (the command and every process it waited for) beside them."""
+    from bench.common import run_measured
+
+    with_hooks: list[tuple[float, float]] = []
+    without: list[tuple[float, float]] = []
+    load_before = round(os.getloadavg()[0], 2)
     for i in range(runs * 2):
         hooks = i % 2 == 0 if (i // 2) % 2 == 0 else i % 2 == 1  # ABBA order: no drift bias
         prepare(i)
-        (with_hooks if hooks else without).append(_timed(argv(hooks), cwd, env))
-    med_with = statistics.median(with_hooks) * 1000
-    med_without = statistics.median(without) * 1000
+        (with_hooks if hooks else without).append(run_measured(argv(hooks), cwd, env))
+    med_with = statistics.median(w for w, _ in with_hooks) * 1000
+    med_without = statistics.median(w for w, _ in without) * 1000
+    cpu_with = statistics.median(c for _, c in with_hooks) * 1000
+    cpu_without = statistics.median(c for _, c in without) * 1000
     added = med_with - med_without
     target = TARGETS_MS[name]
     return {
         "with_hooks_ms": round(med_with, 2),
         "no_hooks_ms": round(med_without, 2),
         "added_ms": round(added, 2),
+        "with_hooks_spread_ms": _spread([w * 1000 for w, _ in with_hooks]),
         "target_ms": target,
         "ratio": round(added / target, 2),
+        "added_cpu_ms": round(cpu_with - cpu_without, 2),
+        "with_hooks_cpu_ms": round(cpu_with, 2),
         "runs_each": runs,
+        "load_1min": [load_before, round(os.getloadavg()[0], 2)],  # before and after
     }
 
 
@@ -129,6 +157,159 @@ def _floor(argv: list[str], runs: int, env: Mapping[str, str], cwd: Path) -> flo
     return statistics.median(_timed(argv, cwd, env) for _ in range(runs)) * 1000
 
 
+def _start(repo: Path, stream: str, env: Mapping[str, str]) -> Path:
+    proc = subprocess.run(
+        [sys.executable, "-m", "streams", "start", stream], cwd=repo, env=env, capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"streams start failed: {proc.stderr.decode(errors='replace')}")
+    return repo.parent / f"{repo.name}.streams" / stream
+
+
+def _python_starts(repo: Path, wt: Path, path: str, env: Mapping[str, str], base: Path) -> list[str]:
+    """The hooks that start Python for one 1-file commit in ``wt``: the shims are reinstalled for one
+    commit with an interpreter that logs its hook argument, then put back."""
+    from streams import hooks_install
+    from streams.workspace import discover
+
+    log = base / f"python-starts-{repo.name}"
+    wrapper = base / f"python-logging-{repo.name}"
+    wrapper.write_text(f'#!/bin/sh\necho "$5" >> {log}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    ws = discover(repo)
+    hooks_install.install(ws, python=str(wrapper))
+    try:
+        with open(wt / path, "a", encoding="utf-8") as fh:
+            fh.write("# probe\n")
+        git(wt, "add", "--", path, env=env)
+        git(wt, "commit", "-q", "-m", "probe", env=env)
+    finally:
+        hooks_install.install(ws, python=sys.executable)
+    return log.read_text().split() if log.exists() else []
+
+
+def _spread(values: list[float]) -> list[float]:
+    """[25th percentile, 75th percentile]."""
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return [round(q[0], 3), round(q[2], 3)]
+
+
+def _floating(base: Path, env: Mapping[str, str], runs: int, off: list[str]) -> dict[str, object]:
+    """A 1-file commit in s00 with a 65th stream owning ``*.md`` (star_md) or ``notes/**`` (notes_dir)."""
+    from bench.common import run_measured
+
+    labels = {"star_md": "'*.md'", "notes_dir": "notes/**"}
+    worktrees = {}
+    for label, notes in labels.items():
+        repo = base / f"repo-{label}"
+        progress(f"hooks: a repository with 64 streams and a 65th owning {notes}")
+        _make_repo(repo, env, _files(_config("rst", notes), "rst", big=8))
+        worktrees[label] = (repo, _start(repo, "s00", env))
+    one = "src/s00/pkg00/mod0000.py"
+    started = {label: _python_starts(repo, wt, one, env, base) for label, (repo, wt) in worktrees.items()}
+    combos = [(label, hooks) for label in labels for hooks in (True, False)]
+    samples: dict[tuple[str, bool], list[tuple[float, float]]] = {c: [] for c in combos}
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    progress("hooks: 1-file commits, *.md vs notes/** in the config, with and without hooks, interleaved")
+    for r in range(runs):
+        for label, hooks in combos[r % 4 :] + combos[: r % 4]:
+            wt = worktrees[label][1]
+            with open(wt / one, "a", encoding="utf-8") as fh:
+                fh.write(f"# {r}\n")
+            git(wt, "add", "--", one, env=env)
+            argv = ["git", *([] if hooks else off), "commit", "-q", "-m", "bench"]
+            samples[(label, hooks)].append(run_measured(argv, wt, env))
+    load_after = [round(x, 2) for x in os.getloadavg()]
+
+    def ms(label: str, hooks: bool, i: int) -> list[float]:
+        return [v[i] * 1000 for v in samples[(label, hooks)]]
+
+    out: dict[str, object] = {}
+    for label in labels:
+        wall_on, wall_off = ms(label, True, 0), ms(label, False, 0)
+        cpu_on, cpu_off = ms(label, True, 1), ms(label, False, 1)
+        out[label] = {
+            "hooks_wall_ms": round(statistics.median(wall_on), 2),
+            "no_hooks_wall_ms": round(statistics.median(wall_off), 2),
+            "added_wall_ms": round(statistics.median(wall_on) - statistics.median(wall_off), 2),
+            "hooks_cpu_ms": round(statistics.median(cpu_on), 2),
+            "no_hooks_cpu_ms": round(statistics.median(cpu_off), 2),
+            "added_cpu_ms": round(statistics.median(cpu_on) - statistics.median(cpu_off), 2),
+            "hooks_cpu_spread_ms": _spread(cpu_on),
+            "hooks_wall_spread_ms": _spread(wall_on),
+            "python_started_by": started[label],
+        }
+    pair = [a / b for a, b in zip(ms("star_md", True, 1), ms("notes_dir", True, 1), strict=True) if b > 0]
+    star, notes = out["star_md"], out["notes_dir"]
+    assert isinstance(star, dict) and isinstance(notes, dict)
+    added_ratio = star["added_cpu_ms"] / notes["added_cpu_ms"] if notes["added_cpu_ms"] > 0 else None
+    out.update(
+        {
+            "cpu_ratio": round(star["hooks_cpu_ms"] / notes["hooks_cpu_ms"], 3),
+            "cpu_ratio_of_pairs": round(statistics.median(pair), 3),
+            "cpu_ratio_of_pairs_spread": _spread(pair),
+            "added_cpu_ratio": round(added_ratio, 3) if added_ratio is not None else None,
+            "target_cpu_ratio": 1.2,
+            "target_added_wall_ms": 20.0,
+            "ratio": round(max(star["hooks_cpu_ms"] / notes["hooks_cpu_ms"] / 1.2, star["added_wall_ms"] / 20.0), 2),
+            "runs_each": runs,
+            "load_before": load_before,
+            "load_after": load_after,
+        }
+    )
+    return out
+
+
+def _shell_rules_growth(runs: int) -> dict[str, object]:
+    """Seconds to compile the shim's rules for 250 and 1,000 streams with one floating pattern."""
+    from streams.kernel import hookcache
+    from streams.kernel.rules import CompiledConfig
+    from streams.ownership import compile_patterns
+
+    def compiled(n: int) -> CompiledConfig:
+        streams = [
+            (f"s{i:04d}", compile_patterns([f"src/s{i:04d}/**", f"tests/s{i:04d}/", f"docs/s{i:04d}.rst"]))
+            for i in range(n)
+        ]
+        streams.append(("notes", compile_patterns(["*.md"])))
+        return CompiledConfig(
+            config_path="streams.yaml",
+            source=b"",
+            blob="",
+            base_commit="",
+            base="main",
+            remote=None,
+            branch_prefix="streams/",
+            unowned="deny",
+            streams=streams,
+            shared=[],
+        )
+
+    def once(cc: CompiledConfig) -> None:
+        hookcache.shell_rules(cc)
+        guards = getattr(hookcache, "floating_guards", None)  # absent before the floating guards
+        if guards is not None:
+            guards(cc)
+
+    took = {}
+    for n in (250, 1000):
+        cc = compiled(n)
+        took[n] = statistics.median(_cpu(lambda cc=cc: once(cc)) for _ in range(runs))  # type: ignore[misc]
+    return {
+        "ms_250_streams": round(took[250] * 1000, 2),
+        "ms_1000_streams": round(took[1000] * 1000, 2),
+        "growth": round(took[1000] / took[250], 2),
+        "target_growth": 6.0,
+        "ratio": round(took[1000] / took[250] / 6.0, 2),
+    }
+
+
+def _cpu(fn: Callable[[], object]) -> float:
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
 def run(quick: bool) -> dict[str, object]:
     runs_small = 3 if quick else 21
     runs_big = 2 if quick else 9
@@ -148,12 +329,7 @@ def run(quick: bool) -> dict[str, object]:
         git(base, "clone", "-q", str(bare), str(pusher), env=env)
 
         progress("hooks: streams start s00 (installs the hooks)")
-        proc = subprocess.run(
-            [sys.executable, "-m", "streams", "start", "s00"], cwd=repo, env=env, capture_output=True, check=False
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"streams start failed: {proc.stderr.decode(errors='replace')}")
-        wt = base / "repo.streams" / "s00"
+        wt = _start(repo, "s00", env)
         no_hooks_dir = base / "no-hooks"
         no_hooks_dir.mkdir()
         off = ["-c", f"core.hooksPath={no_hooks_dir}"]
@@ -226,6 +402,10 @@ def run(quick: bool) -> dict[str, object]:
             repo,
             env,
         )
+
+        results["floating"] = _floating(base, env, runs_small, off)
+        progress("hooks: compiling the shim's rules for 250 and 1,000 streams")
+        results["shell_rules"] = _shell_rules_growth(3 if quick else 7)
 
         imp = subprocess.run(
             [

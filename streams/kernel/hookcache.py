@@ -11,8 +11,8 @@ changed configuration is never enforced stale, and an uncommitted edit is never 
 
 ``branch-prefix`` next to it holds the branch prefix alone, for the ``reference-transaction``
 shell shim, which filters its input before any Python starts; ``fast/`` holds the pre-commit
-shim's shell fast path (``shell_rules``), valid while the loose ref file named in ``fast/base``
-holds the commit written next to it.
+shim's shell fast path (``r-<stream>``: ``shell_rules``; ``floating``: ``floating_guards``), valid
+while the loose ref file named in ``fast/base`` holds the commit written next to it.
 """
 
 from __future__ import annotations
@@ -53,45 +53,97 @@ def load(common_dir: str | os.PathLike[str]) -> CompiledConfig | None:
         return None
 
 
+RULES_PREFIX = "r-"  # fast/r-<stream>: shell_rules
+FLOATING_FILE = "floating"  # fast/floating: floating_guards
 _SHELL_KINDS = ("prefix", "path", "child")  # rules the pre-commit shim can decide with `case`
+RIVALS_PER_RULE = 16  # a rule that more rival patterns could reach is left to the full check
 
 
 def shell_rules(cc: CompiledConfig) -> dict[str, tuple[tuple[str, str], ...]]:
-    """Per stream, the ``(kind, arg)`` rules the pre-commit shim may decide alone, without Python.
+    """Per stream, what the pre-commit shim needs to decide alone, without Python: ``(kind, arg)``
+    pairs, where kind is ``prefix``, ``path`` or ``child`` (a rule of the stream: a path it matches
+    is the stream's, unless a guard says otherwise) or ``guard`` (a ``case`` glob,
+    ``shellglob.covers``, of another stream's anchored pattern that could match such a path: a path
+    a guard matches goes to the full check).
 
-    A staged path that one of its stream's rules matches is that stream's (``owner``) when the
-    stream has no negated pattern and no other stream has a pattern that could match a path the
-    rule matches: every path under the rule starts with its ``arg``, and a pattern of another
-    stream can match such a path only if its literal head (see ``rules.literal_head``) and ``arg`` are prefixes
-    one of the other. Rules that fail this are left out, so the shim hands those paths to the full
-    check; so are args the shell could misread (quotes, newlines, spaces at either end).
+    A stream with a negated pattern has none; so have args the shell could misread (quotes,
+    newlines, spaces at either end) and streams' own paths. The rival patterns that could reach a
+    rule are those whose literal head (``rules.literal_head``) and the rule's arg are prefixes one
+    of the other, looked up in a sorted table of heads (no stream is compared with every other); a
+    rule that more than ``RIVALS_PER_RULE`` of them could reach is left out. Floating patterns (an
+    empty head: ``*.md``, ``README``, ``build/``) could reach any path: they are not here but in
+    ``floating_guards``, once for all streams.
     """
-    heads: list[tuple[str, str]] = [
-        (name, literal_head(kind, arg))
-        for name, rules in cc.stream_rules.items()
-        for kind, arg, include, _ in rules
-        if include
-    ]
+    from bisect import bisect_left
+
+    from streams.kernel.shellglob import covers  # here: a hook that only reads never imports it
+
+    by_head: dict[str, list[tuple[str, str, str]]] = {}  # head -> (stream, kind, arg) of include rules
+    for name, rules in cc.stream_rules.items():
+        for kind, arg, include, _ in rules:
+            head = literal_head(kind, arg)
+            if include and head:
+                by_head.setdefault(head, []).append((name, kind, arg))
+    heads = sorted(by_head)
+
+    def rivals(name: str, arg: str) -> list[tuple[str, str]] | None:
+        """The other streams' anchored rules that could reach a path under ``arg``; None: too many."""
+        related = [arg[:i] for i in range(1, len(arg)) if arg[:i] in by_head]  # heads arg starts with
+        at = bisect_left(heads, arg)
+        while at < len(heads) and heads[at].startswith(arg):  # heads starting with arg (arg itself too)
+            related.append(heads[at])
+            at += 1
+        found: list[tuple[str, str]] = []
+        for head in related:
+            for other, kind, rival in by_head[head]:
+                if other != name:
+                    if len(found) == RIVALS_PER_RULE:
+                        return None
+                    found.append((kind, rival))
+        return found
+
     out: dict[str, tuple[tuple[str, str], ...]] = {}
     for name, rules in cc.stream_rules.items():
         if any(not include for _, _, include, _ in rules):
             continue
-        fast = []
+        fast: list[tuple[str, str]] = []
+        guards: dict[str, None] = {}  # ordered, without repeats
         for kind, arg, _, _ in rules:
-            if (
-                kind not in _SHELL_KINDS
-                or not arg
-                or arg != arg.strip()
-                or "\n" in arg
-                or arg.startswith(('"', PROGRESS_DIR + "/", PROGRESS_DIR + "\n"))
-                or arg in (PROGRESS_DIR, CONFIG_FILE)
-            ):
+            found = rivals(name, arg) if _shell_safe(kind, arg) else None
+            if found is None:
                 continue
-            if all(other == name or not (arg.startswith(h) or h.startswith(arg)) for other, h in heads):
-                fast.append((kind, arg))
+            fast.append((kind, arg))
+            guards.update((g, None) for k, a in found for g in covers(k, a))
         if fast:
-            out[name] = tuple(fast)
+            out[name] = (*fast, *(("guard", g) for g in guards))
     return out
+
+
+def floating_guards(cc: CompiledConfig) -> tuple[tuple[str, str], ...]:
+    """``(stream, glob)``: every stream's floating include patterns (an empty literal head) as
+    ``case`` globs (``shellglob.covers``). The pre-commit shim of a stream sends a staged path that
+    another stream's glob matches to the full check."""
+    from streams.kernel.shellglob import covers
+
+    out: dict[tuple[str, str], None] = {}
+    for name, rules in cc.stream_rules.items():
+        for kind, arg, include, _ in rules:
+            if include and not literal_head(kind, arg):
+                out.update(((name, g), None) for g in covers(kind, arg))
+    return tuple(out)
+
+
+def _shell_safe(kind: str, arg: str) -> bool:
+    """Whether the shim may decide paths by rule ``(kind, arg)``: a kind it tests with ``case``,
+    an arg it reads back intact, none of streams' own paths."""
+    return (
+        kind in _SHELL_KINDS
+        and bool(arg)
+        and arg == arg.strip()
+        and "\n" not in arg
+        and not arg.startswith(('"', PROGRESS_DIR + "/"))
+        and arg not in (PROGRESS_DIR, CONFIG_FILE)
+    )
 
 
 def save(common_dir: str | os.PathLike[str], cc: CompiledConfig) -> None:
@@ -112,13 +164,19 @@ def save(common_dir: str | os.PathLike[str], cc: CompiledConfig) -> None:
     replace_file(os.path.join(folder, BASE_REFS_FILE), " ".join(cc.base_refs).encode() + b"\n")
     rules = shell_rules(cc)
     for entry in os.listdir(fast):
-        if entry.startswith("s-") and entry[2:] not in rules:
+        # s-<stream>: the rules of shims from before the guards, which would read them without the
+        # guards: removed, so such a shim asks Python (`streams hooks install` updates it).
+        if entry.startswith("s-") or (entry.startswith(RULES_PREFIX) and entry[len(RULES_PREFIX) :] not in rules):
             os.unlink(os.path.join(fast, entry))
     for name, pairs in rules.items():
-        text = "".join(f"{kind} {arg}\n" for kind, arg in pairs)
-        replace_file(os.path.join(fast, f"s-{name}"), text.encode("utf-8", "surrogateescape"))
+        replace_file(os.path.join(fast, RULES_PREFIX + name), _lines(pairs))
+    replace_file(os.path.join(fast, FLOATING_FILE), _lines(floating_guards(cc)))
     if rules:
         replace_file(os.path.join(fast, "base"), _base_line(cc))
+
+
+def _lines(pairs: tuple[tuple[str, str], ...]) -> bytes:
+    return "".join(f"{a} {b}\n" for a, b in pairs).encode("utf-8", "surrogateescape")
 
 
 def move_base(common_dir: str | os.PathLike[str], cc: CompiledConfig, commit: str) -> None:

@@ -18,7 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-FORMAT = 4  # 2: compiled from the streams.yaml committed on the base (blob, base commit); 3: merge drivers installed
+FORMAT = 5  # 2: compiled from the streams.yaml committed on the base (blob, base commit); 3: merge drivers installed;
+# 5: the shell fast path with guards (cache/fast/r-<stream> and floating; see kernel.hookcache)
 
 # (kind, arg, include, pattern as written in streams.yaml)
 PatternRule = tuple[str, str, bool, str]
