@@ -204,7 +204,9 @@ def test_the_timeline_fits_the_terminal_and_names_each_stream(
         (row,) = [ln for ln in lines if ln.startswith(f"w{'2' if name == 'c' else '1'} {name} ")]
         assert row.rstrip().endswith("|")
     bars = {ln.split()[1]: ln.split("|", 1)[1] for ln in lines if ln.startswith("w")}
-    assert bars["long"].count("=") > 3 * bars["short"].count("=") > 0  # 4 s against 0.5 s, and more
+    # 4 s against 0.5 s of sleep: under load both pay more start-up, so only the order and a gap of
+    # a few columns are certain (a fixed ratio failed at load 10-17).
+    assert bars["long"].count("=") >= bars["short"].count("=") + 2 and bars["short"].count("=") > 0
     assert "~" in bars["c"] and "=" in bars["c"]  # the tempfail, then the verified retry
     assert any(ln.startswith("waves") and "1" in ln and "2" in ln for ln in lines)
 
