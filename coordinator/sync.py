@@ -6,12 +6,14 @@ One pass (``sync_pass``), under a repository-wide lock so that two syncs never r
 2. reconcile ``state.json`` with git (``coordinator.halts.reconcile``): halts the human finished or
    aborted by hand, rebases a killed sync left behind, rebases in progress that nobody recorded;
 3. per stream, in dependency order: nothing when the branch already contains the upstream tip;
-   skipped when its worktree has uncommitted changes to tracked files (never auto-stashed); else,
-   recorded in ``state.json`` before it starts and under the worktree's fence (``streams.fence``:
-   the hooks refuse agents' commits there meanwhile; sync waits for a running git command and
-   reads the branch again behind it), the stream is rebased: replayed without touching the
+   else, recorded in ``state.json`` before it starts and under the worktree's fence
+   (``streams.fence``: the hooks refuse agents' commits there meanwhile; sync waits for a running
+   git command and reads the branch again behind it), skipped when the worktree has uncommitted
+   changes to tracked files (never auto-stashed; asked there, once: the answer that counts is the
+   one behind the fence), else the stream is rebased: replayed without touching the
    worktree when no path overlaps the upstream (``git.replay``, then the branch moves and the
-   worktree is brought along), else ``git rebase <upstream>`` in its worktree. After a rebase,
+   worktree is brought along; ``coordinator.syncprep`` makes every stream's replay at once before
+   the fences), else ``git rebase <upstream>`` in its worktree. After a rebase,
    unmerged entries and the rebase directory are checked, not only the exit code; a rebase that
    stopped without a conflict is rolled back at once; a conflict leaves the rebase in progress
    and the fence up (``halted``) and records a ``Halt``. A halt (this pass's or an earlier one
@@ -254,7 +256,8 @@ def _blocked(name: str, place: Place, halted: str, new: bool) -> StreamResult:
 
 def _skip_reason(config: Config, place: Place, halt: Halt | None, on_top: dict[str, git.Oid]) -> StreamResult | None:
     """Why this pass leaves the stream alone (not started, halted, detached, up to date, no
-    worktree, dirty), or None: rebase it."""
+    worktree, a merge in progress), or None: rebase it. Uncommitted changes are asked behind the
+    fence (``_reread``), where the answer holds: an agent may edit until then."""
     name, tip = place.name, place.tip
     if tip is None:
         return StreamResult(name, Outcome.NOT_STARTED, detail=f"no branch {place.branch} (`streams start {name}`)")
@@ -273,9 +276,6 @@ def _skip_reason(config: Config, place: Place, halt: Halt | None, on_top: dict[s
     if op is not None:  # a merge or cherry-pick of the agent's or a human's: a rebase would drop it
         detail = f"skipped: a {op} is in progress in {place.worktree}; finish or abort it there, then sync again"
         return StreamResult(name, Outcome.DIRTY, tip, tip, detail=detail)
-    dirty = tuple(git.is_dirty(place.worktree, untracked=False))
-    if dirty:
-        return StreamResult(name, Outcome.DIRTY, tip, tip, files=dirty, detail=_dirty_detail(dirty, place.worktree))
     return None
 
 
