@@ -358,7 +358,7 @@ def _reread(ws: Workspace, name: str, place: Place, upstream_tip: str) -> Place 
     """The stream's place read again behind the fence, or why it is left alone after all."""
     assert place.worktree is not None and place.tip is not None
     wt = place.worktree
-    head, tip = git.head_and_tip(wt, place.ref)
+    head, tip = git.head_and_tip(wt, place.ref, git_dir=place.git_dir, common_dir=ws.common_dir)
     if head != place.ref or tip is None or git.rebase_dir(place.git_dir or wt) is not None:
         detail = f"skipped: {wt} is no longer plainly on {place.branch} (HEAD is {head or 'detached'}); sync again"
         return StreamResult(name, Outcome.DETACHED, place.tip, place.tip, detail=detail)

@@ -171,10 +171,24 @@ def symbolic_head(cwd: Path) -> door.RefName | None:
     return door.RefName(res.text.strip()) if res.returncode == 0 and res.text.strip() else None
 
 
-def head_and_tip(cwd: Path, ref: str) -> tuple[door.RefName | None, door.Oid | None]:
+def head_and_tip(
+    cwd: Path, ref: str, *, git_dir: Path | None = None, common_dir: Path | None = None
+) -> tuple[door.RefName | None, door.Oid | None]:
     """(the branch checked out in ``cwd`` as a full ref, None when HEAD is detached; the commit
     ``ref`` names, None when none): what ``symbolic_head`` and ``resolve_commit`` say, in one
-    process when both exist, else asked apart."""
+    process when both exist, else asked apart. Given the worktree's ``git_dir`` and the
+    ``common_dir``, read from git's files first when HEAD is on ``ref`` and ``ref`` holds a commit id
+    there (``kernel.reffiles``; anything else is asked of git)."""
+    if git_dir is not None and common_dir is not None:
+        from streams.kernel import reffiles
+
+        try:
+            head = (git_dir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            head = ""
+        tip = reffiles.read_ref(str(common_dir), ref) if head == f"ref: {ref}" else None
+        if tip is not None:
+            return door.RefName(ref), door.Oid(tip)
     res = door.run("rev-parse", f"{ref}^{{commit}}", "--symbolic-full-name", "HEAD", cwd=cwd, check=False)
     lines = res.text.split()
     if res.returncode == 0 and len(lines) == 2 and lines[1] != "HEAD":
