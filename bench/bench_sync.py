@@ -96,6 +96,7 @@ def _compare(
         "streams_cpu_s": round(statistics.median(s_cpu), 3),
         "git_cpu_s": round(statistics.median(g_cpu), 3),
         "cpu_ratio": round(statistics.median(s_cpu) / statistics.median(g_cpu), 3),
+        "cpu_pair_ratios": rounded([s / g for s, g in zip(s_cpu, g_cpu, strict=True)]),
         "samples": {"streams_s": rounded(s_wall), "git_s": rounded(g_wall)},
     }
 

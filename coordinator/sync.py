@@ -203,7 +203,7 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
         begin_rebases(ws, [(n, places[n].tip or "", upstream_tip, places[n].worktree or Path()) for n in candidates])
     # Their rebased commits made at once (objects only, no ref moves): used behind each fence when
     # the branch is still at the tip they were made from.
-    prep = syncprep.prepare(ws.main_root, [places[n].tip or "" for n in candidates], upstream_tip)
+    prep = syncprep.prepare(ws.main_root, [t for n in candidates if (t := places[n].tip)], upstream_tip)
     new_halts: list[Halt] = []
     for name in candidates:
         place = places[name]
