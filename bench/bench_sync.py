@@ -16,6 +16,7 @@ reference-transaction hook, whoever moves the ref). Each stream has two commits 
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import tempfile
@@ -47,11 +48,17 @@ def streams_yaml(remote: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-Side = Callable[[], tuple[float, float]]
+Side = Callable[..., tuple[float, float]]  # called with no argument, or with the environment to run in
 
 
 def _compare(
-    label: str, reps: int, ours: Side, raw: Side, before_each: Callable[[], None], core: Side | None = None
+    label: str,
+    reps: int,
+    ours: Side,
+    raw: Side,
+    before_each: Callable[[], None],
+    core: Side | None = None,
+    after_each: Callable[[], None] | None = None,
 ) -> dict[str, object]:
     c_wall: list[float] = []
     s_wall: list[float] = []
@@ -62,6 +69,8 @@ def _compare(
         for side in ("streams", "git") if rep % 2 == 0 else ("git", "streams"):
             before_each()
             wall, cpu = ours() if side == "streams" else raw()
+            if after_each is not None:
+                after_each()  # the side did the work it is timed for
             (s_wall if side == "streams" else g_wall).append(wall)
             (s_cpu if side == "streams" else g_cpu).append(cpu)
         if core is not None:
@@ -87,6 +96,7 @@ def _compare(
         "streams_cpu_s": round(statistics.median(s_cpu), 3),
         "git_cpu_s": round(statistics.median(g_cpu), 3),
         "cpu_ratio": round(statistics.median(s_cpu) / statistics.median(g_cpu), 3),
+        "cpu_pair_ratios": rounded([s / g for s, g in zip(s_cpu, g_cpu, strict=True)]),
         "samples": {"streams_s": rounded(s_wall), "git_s": rounded(g_wall)},
     }
 
@@ -113,8 +123,8 @@ def run(quick: bool) -> dict[str, object]:
                 git(wt, "commit", "-q", "-m", f"{name} work {i}", env=env)
         run_measured([*streams, "sync"], repo, env)  # everything rebased and pushed once
 
-        def streams_sync() -> tuple[float, float]:
-            return run_measured([*streams, "sync"], repo, env)
+        def streams_sync(with_env: dict[str, str] = env) -> tuple[float, float]:
+            return run_measured([*streams, "sync"], repo, with_env)
 
         core_code = (
             "from streams.workspace import discover, load_config; from coordinator.sync import sync_pass; "
@@ -125,7 +135,7 @@ def run(quick: bool) -> dict[str, object]:
             return run_measured([sys.executable, "-c", core_code], repo, env)
 
         def raw(onto: str, *, fetch: bool, push: bool) -> Side:
-            def side() -> tuple[float, float]:
+            def side(with_env: dict[str, str] = env) -> tuple[float, float]:
                 wall = cpu = 0.0
                 steps = [(["git", "fetch", "-q", "origin"], repo)] if fetch else []
                 steps += [(["git", "rebase", "-q", onto], wt) for wt in worktrees]
@@ -134,7 +144,7 @@ def run(quick: bool) -> dict[str, object]:
                     refs = [f"refs/heads/streams/{n}:refs/heads/streams/{n}" for n in NAMES]
                     steps.append((["git", "push", "-q", *leases, "origin", *refs], repo))
                 for argv, cwd in steps:
-                    w, c = run_measured(argv, cwd, env)
+                    w, c = run_measured(argv, cwd, with_env)
                     wall, cpu = wall + w, cpu + c
                 return wall, cpu
 
@@ -157,17 +167,51 @@ def run(quick: bool) -> dict[str, object]:
         def nothing() -> None:
             pass
 
+        def all_on(onto: str) -> Callable[[], None]:
+            def check() -> None:
+                tip = git(repo, "rev-parse", onto, env=env).strip()
+                on_top = git(repo, "for-each-ref", f"--contains={tip}", "refs/heads/streams/", env=env).splitlines()
+                if len(on_top) != STREAMS:
+                    raise RuntimeError(f"only {len(on_top)} of {STREAMS} stream branches contain {onto}: not measured")
+
+            return check
+
+        def processes(ours: Side, raw_side: Side, before_each: Callable[[], None]) -> dict[str, object]:
+            """Git processes each side starts for one round (hooks' own git calls included), counted
+            in one extra untimed round each with GIT_TRACE2_EVENT."""
+            counts: dict[str, object] = {}
+            for label, side in (("streams", ours), ("git", raw_side)):
+                trace = tmp / f"trace-{label}.json"
+                trace.unlink(missing_ok=True)
+                before_each()
+                side({**env, "GIT_TRACE2_EVENT": str(trace)})
+                events = [json.loads(line) for line in trace.read_text().splitlines()]
+                counts[f"{label}_git_processes"] = sum(1 for e in events if e.get("event") == "start")
+                counts[f"{label}_hooks_run"] = sum(
+                    1 for e in events if e.get("event") == "child_start" and e.get("child_class") == "hook"
+                )
+            return counts
+
         nothing_to_do = _compare(
             "nothing to do", reps, streams_sync, raw("origin/main", fetch=True, push=False), nothing, sync_core
         )
         rebase_remote = _compare(
-            "rebase all (remote)", reps, streams_sync, raw("origin/main", fetch=True, push=True), advance_main(True)
+            "rebase all (remote)",
+            reps,
+            streams_sync,
+            raw("origin/main", fetch=True, push=True),
+            advance_main(True),
+            after_each=all_on("origin/main"),
         )
-        (repo / "streams.yaml").write_text(streams_yaml(False))  # the working copy: sync reads it from here
-        run_measured([*streams, "sync"], repo, env)
+        # The configuration in force is the one committed on the base branch (not the working copy's).
+        (repo / "streams.yaml").write_text(streams_yaml(False))
+        git(repo, "commit", "-q", "-m", "streams.yaml: no remote", "streams.yaml", env=env)
+        run_measured([*streams, "sync"], repo, env)  # every stream rebased onto the local main once
+        raw_local = raw("main", fetch=False, push=False)
         rebase_local = _compare(
-            "rebase all", reps, streams_sync, raw("main", fetch=False, push=False), advance_main(False)
+            "rebase all", reps, streams_sync, raw_local, advance_main(False), after_each=all_on("main")
         )
+        rebase_local.update(processes(streams_sync, raw_local, advance_main(False)))
         fs = filesystem_of(tmp)
 
     nothing_to_do.update(

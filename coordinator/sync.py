@@ -6,12 +6,14 @@ One pass (``sync_pass``), under a repository-wide lock so that two syncs never r
 2. reconcile ``state.json`` with git (``coordinator.halts.reconcile``): halts the human finished or
    aborted by hand, rebases a killed sync left behind, rebases in progress that nobody recorded;
 3. per stream, in dependency order: nothing when the branch already contains the upstream tip;
-   skipped when its worktree has uncommitted changes to tracked files (never auto-stashed); else,
-   recorded in ``state.json`` before it starts and under the worktree's fence (``streams.fence``:
-   the hooks refuse agents' commits there meanwhile; sync waits for a running git command and
-   reads the branch again behind it), the stream is rebased: replayed without touching the
+   else, recorded in ``state.json`` before it starts and under the worktree's fence
+   (``streams.fence``: the hooks refuse agents' commits there meanwhile; sync waits for a running
+   git command and reads the branch again behind it), skipped when the worktree has uncommitted
+   changes to tracked files (never auto-stashed; asked there, once: the answer that counts is the
+   one behind the fence), else the stream is rebased: replayed without touching the
    worktree when no path overlaps the upstream (``git.replay``, then the branch moves and the
-   worktree is brought along), else ``git rebase <upstream>`` in its worktree. After a rebase,
+   worktree is brought along; ``coordinator.syncprep`` makes every stream's replay at once before
+   the fences), else ``git rebase <upstream>`` in its worktree. After a rebase,
    unmerged entries and the rebase directory are checked, not only the exit code; a rebase that
    stopped without a conflict is rolled back at once; a conflict leaves the rebase in progress
    and the fence up (``halted``) and records a ``Halt``. A halt (this pass's or an earlier one
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from coordinator import rewrites
+from coordinator import rewrites, syncprep
 from coordinator.gitlocks import locks_hint, stale_locks_fix
 from coordinator.halts import (
     AbortResult,
@@ -199,6 +201,9 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
     # Intent first, in one write: a crash from here on is reconciled with git by the next pass.
     if candidates:
         begin_rebases(ws, [(n, places[n].tip or "", upstream_tip, places[n].worktree or Path()) for n in candidates])
+    # Their rebased commits made at once (objects only, no ref moves): used behind each fence when
+    # the branch is still at the tip they were made from.
+    prep = syncprep.prepare(ws.main_root, [t for n in candidates if (t := places[n].tip)], upstream_tip)
     new_halts: list[Halt] = []
     for name in candidates:
         place = places[name]
@@ -207,7 +212,7 @@ def _pass(ws: Workspace, config: Config, streams: Sequence[Stream], *, predict: 
             continue
         try:
             with stream_worktree_lock(ws.state_dir, name):  # no progress commit lands mid-rebase
-                results[name], halt = _rebase_one(ws, name, place, upstream_tip, upstream)
+                results[name], halt = _rebase_one(ws, name, place, prep, upstream)
         except ProgressError as exc:  # busy: another streams command in that worktree
             results[name], halt = StreamResult(name, Outcome.FAILED, place.tip, place.tip, detail=exc.message), None
         if halt is not None:
@@ -251,7 +256,8 @@ def _blocked(name: str, place: Place, halted: str, new: bool) -> StreamResult:
 
 def _skip_reason(config: Config, place: Place, halt: Halt | None, on_top: dict[str, git.Oid]) -> StreamResult | None:
     """Why this pass leaves the stream alone (not started, halted, detached, up to date, no
-    worktree, dirty), or None: rebase it."""
+    worktree, a merge in progress), or None: rebase it. Uncommitted changes are asked behind the
+    fence (``_reread``), where the answer holds: an agent may edit until then."""
     name, tip = place.name, place.tip
     if tip is None:
         return StreamResult(name, Outcome.NOT_STARTED, detail=f"no branch {place.branch} (`streams start {name}`)")
@@ -270,24 +276,23 @@ def _skip_reason(config: Config, place: Place, halt: Halt | None, on_top: dict[s
     if op is not None:  # a merge or cherry-pick of the agent's or a human's: a rebase would drop it
         detail = f"skipped: a {op} is in progress in {place.worktree}; finish or abort it there, then sync again"
         return StreamResult(name, Outcome.DIRTY, tip, tip, detail=detail)
-    dirty = tuple(git.is_dirty(place.worktree, untracked=False))
-    if dirty:
-        return StreamResult(name, Outcome.DIRTY, tip, tip, files=dirty, detail=_dirty_detail(dirty, place.worktree))
     return None
 
 
-def _ignored_in_the_way(place: Place, upstream_tip: str) -> StreamResult | None:
+def _ignored_in_the_way(place: Place, prep: syncprep.Prepared) -> StreamResult | None:
     """An ignored file in the worktree (``.env``) that the upstream now tracks: a rebase would
-    overwrite it without a word. Left alone, and said."""
+    overwrite it without a word. Left alone, and said. Only a path something occupies in the
+    worktree can be overwritten: git's list of ignored files (a walk of the whole worktree) is
+    asked only when one does."""
     assert place.worktree is not None and place.tip is not None
-    base = git.merge_base(place.worktree, place.tip, upstream_tip)
+    base = prep.fork(place.worktree, place.tip)
     if base is None:
         return None
-    added = {p for status, p in git.tree_changes(place.worktree, base, upstream_tip) if status == "A"}
-    if not added:
+    there = syncprep.present(place.worktree, prep.added_since(place.worktree, base))
+    if not there:
         return None
     ignored = git.ignored_paths(place.worktree)
-    clash = sorted(p for p in added if p in ignored or any(p.startswith(d) for d in ignored if d.endswith("/")))
+    clash = sorted(p for p in there if p in ignored or any(p.startswith(d) for d in ignored if d.endswith("/")))
     if not clash:
         return None
     detail = (
@@ -311,19 +316,24 @@ def _with_new_tips(
 
 
 def _rebase_one(
-    ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str
+    ws: Workspace, name: str, place: Place, prep: syncprep.Prepared, upstream: str
 ) -> tuple[StreamResult, Halt | None]:
     """Rebase one clean stream worktree (its in-flight record is already written), under its fence.
 
-    The fence goes up first; then sync waits for a git command already running there, reads the
-    branch again (the agent may have committed meanwhile), rebases with the fence's token, and
-    lowers the fence, unless the rebase halted on a conflict: then it stays, ``halted``.
+    The fence goes up first; then sync waits for a git command already running there and for the
+    branch's ref lock (an agent's commit whose hooks passed before the fence went up holds it until
+    the branch has moved), reads the branch again (the agent may have committed meanwhile), rebases
+    with the fence's token, and lowers the fence, unless the rebase halted on a conflict: then it
+    stays, ``halted``.
     """
     assert place.worktree is not None and place.git_dir is not None and place.tip is not None
+    upstream_tip = prep.upstream_tip
     raised = fencing.raise_fence(place.git_dir, name)
     keep = False
     try:
         busy = fencing.wait_for_git(place.git_dir)
+        if busy is None:  # a commit whose hooks passed before the fence went up lands while it holds this lock
+            busy = git.held_lock(ws.common_dir / f"{place.ref}.lock", fencing.WAIT_SECONDS)
         if busy is not None:
             detail = (
                 f"skipped: a git command holds {busy} (waited up to {fencing.WAIT_SECONDS:.0f} s); if no git process "
@@ -333,10 +343,10 @@ def _rebase_one(
         now = _reread(ws, name, place, upstream_tip)
         if isinstance(now, StreamResult):
             return now, None
-        in_the_way = _ignored_in_the_way(now, upstream_tip)
+        in_the_way = _ignored_in_the_way(now, prep)
         if in_the_way is not None:
             return in_the_way, None
-        result, halt = _rebase_fenced(ws, name, now, upstream_tip, upstream, raised)
+        result, halt = _rebase_fenced(ws, name, now, prep, upstream, raised)
         keep = halt is not None
         return result, halt
     finally:
@@ -348,8 +358,7 @@ def _reread(ws: Workspace, name: str, place: Place, upstream_tip: str) -> Place 
     """The stream's place read again behind the fence, or why it is left alone after all."""
     assert place.worktree is not None and place.tip is not None
     wt = place.worktree
-    head = git.symbolic_head(wt)
-    tip = git.resolve_commit(wt, place.ref)
+    head, tip = git.head_and_tip(wt, place.ref, git_dir=place.git_dir, common_dir=ws.common_dir)
     if head != place.ref or tip is None or git.rebase_dir(place.git_dir or wt) is not None:
         detail = f"skipped: {wt} is no longer plainly on {place.branch} (HEAD is {head or 'detached'}); sync again"
         return StreamResult(name, Outcome.DETACHED, place.tip, place.tip, detail=detail)
@@ -370,11 +379,12 @@ def _dirty_detail(dirty: Sequence[str], wt: Path) -> str:
 
 
 def _rebase_fenced(
-    ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str, raised: fencing.Raised
+    ws: Workspace, name: str, place: Place, prep: syncprep.Prepared, upstream: str, raised: fencing.Raised
 ) -> tuple[StreamResult, Halt | None]:
     assert place.worktree is not None and place.git_dir is not None and place.tip is not None
     wt = place.worktree
-    replayed = _replay(ws, name, place, upstream_tip, upstream, raised)
+    upstream_tip = prep.upstream_tip
+    replayed = _replay(ws, name, place, prep, upstream, raised)
     if replayed is not None:
         return replayed, None
     held = git.held_lock(ws.common_dir / "packed-refs.lock", fencing.WAIT_SECONDS)
@@ -443,15 +453,21 @@ def _rebase_fenced(
 
 
 def _replay(
-    ws: Workspace, name: str, place: Place, upstream_tip: str, upstream: str, raised: fencing.Raised
+    ws: Workspace, name: str, place: Place, prep: syncprep.Prepared, upstream: str, raised: fencing.Raised
 ) -> StreamResult | None:
-    """The rebase made without touching the worktree (``git.replay``) and published with the worktree
-    brought along (only the files the upstream changed are written), or None: ``git rebase`` it."""
+    """The rebase made without touching the worktree (``git.replay``; prepared for the whole pass when
+    the branch is still at the tip it was made from) and published with the worktree brought along
+    (only the files the upstream changed are written), or None: ``git rebase`` it."""
     assert place.worktree is not None and place.git_dir is not None and place.tip is not None
-    try:
-        new = git.replay(ws.main_root, place.tip, upstream_tip)
-    except GitError:  # e.g. a lock a killed git left: let `git rebase` try, and say what stands in its way
-        new = None
+    upstream_tip = prep.upstream_tip
+    prepared = prep.replayed(place.tip)
+    if prepared is not None:
+        new = prepared.new
+    else:
+        try:
+            new = git.replay(ws.main_root, place.tip, upstream_tip)
+        except GitError:  # e.g. a lock a killed git left: let `git rebase` try, and say what stands in its way
+            new = None
     if new is None:
         return None
     return _publish(ws, name, place, new, upstream_tip, upstream, raised)

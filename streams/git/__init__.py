@@ -55,11 +55,12 @@ _EXPORTS = {
         "divergence fast_import fetch git_dir_and_head git_dirs has_path idents is_ancestor ls_remote ls_tree_names "
         "merge_base merge_tree merge_tree_conflicts missing_commits push_with_leases range_changes range_changes_per_tip "
         "read_blob ref_oids ref_tips reflog_oids repo_paths resolve_commit resolve_many rev_parse rev_parse_range subjects "
-        "symbolic_head tree_changes tree_key tree_with tree_with_like update_ref update_refs"
+        "symbolic_head tree_changes tree_key tree_with tree_with_like update_ref update_refs "
+        "committer_ident head_and_tip"
     ),
     "replay": (
         "ASIDE_PREFIX Aside bring_along bring_along_locked drop_asides held_lock index_matches move_checked_out "
-        "rebase_aside replay"
+        "rebase_aside replay Replayed replay_many"
     ),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names.split()}

@@ -23,6 +23,7 @@ __all__ = [
     "commits_not_on",
     "commits_not_on_with_subjects",
     "commits_only_in",
+    "committer_ident",
     "config_get",
     "create_ref_while",
     "delete_ref",
@@ -32,6 +33,7 @@ __all__ = [
     "git_dir_and_head",
     "git_dirs",
     "has_path",
+    "head_and_tip",
     "idents",
     "is_ancestor",
     "ls_remote",
@@ -168,6 +170,36 @@ def symbolic_head(cwd: Path) -> door.RefName | None:
     HEAD is detached."""
     res = door.run("symbolic-ref", "--quiet", "HEAD", cwd=cwd, check=False)
     return door.RefName(res.text.strip()) if res.returncode == 0 and res.text.strip() else None
+
+
+def head_and_tip(
+    cwd: Path, ref: str, *, git_dir: Path | None = None, common_dir: Path | None = None
+) -> tuple[door.RefName | None, door.Oid | None]:
+    """(the branch checked out in ``cwd`` as a full ref, None when HEAD is detached; the commit
+    ``ref`` names, None when none): what ``symbolic_head`` and ``resolve_commit`` say, in one
+    process when both exist, else asked apart. Given the worktree's ``git_dir`` and the
+    ``common_dir``, read from git's files first when HEAD is on ``ref`` and ``ref`` holds a commit id
+    there (``kernel.reffiles``; anything else is asked of git)."""
+    if git_dir is not None and common_dir is not None:
+        from streams.kernel import reffiles
+
+        try:
+            head = (git_dir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            head = ""
+        tip = reffiles.read_ref(str(common_dir), ref) if head == f"ref: {ref}" else None
+        if tip is not None:
+            return door.RefName(ref), door.Oid(tip)
+    res = door.run("rev-parse", f"{ref}^{{commit}}", "--symbolic-full-name", "HEAD", cwd=cwd, check=False)
+    lines = res.text.split()
+    if res.returncode == 0 and len(lines) == 2 and lines[1] != "HEAD":
+        return door.RefName(lines[1]), door.Oid(lines[0])
+    return symbolic_head(cwd), resolve_commit(cwd, ref)
+
+
+def committer_ident(cwd: Path) -> str:
+    """The committer git would record for a commit made now (``git var GIT_COMMITTER_IDENT``)."""
+    return door.out("var", "GIT_COMMITTER_IDENT", cwd=cwd)
 
 
 def git_dir_and_head(cwd: Path) -> tuple[Path, str]:

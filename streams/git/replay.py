@@ -24,12 +24,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams.git import door
-from streams.git.refs import fast_import, idents, merge_base
+from streams.git.refs import committer_ident, fast_import
 from streams.kernel import gitparse
 from streams.kernel.atomic import create_exclusive
 from streams.kernel.paths import MOVE_INDEX, MOVE_LOCK_TAG, SCRATCH_REFS
@@ -37,6 +37,7 @@ from streams.kernel.paths import MOVE_INDEX, MOVE_LOCK_TAG, SCRATCH_REFS
 __all__ = [
     "ASIDE_PREFIX",
     "Aside",
+    "Replayed",
     "bring_along",
     "bring_along_locked",
     "drop_asides",
@@ -45,6 +46,7 @@ __all__ = [
     "move_checked_out",
     "rebase_aside",
     "replay",
+    "replay_many",
 ]
 
 ASIDE_PREFIX = "streams-rebase-"  # a private worktree for one rebase: <state dir>/aside/streams-rebase-<pid>
@@ -133,13 +135,13 @@ def _merge(cwd: Path, base: Entry | None, ours: Entry | None, theirs: Entry | No
 
 
 def _replayed(
-    cwd: Path, commits: list[str], changes: dict[str, list[Change]], onto: str
+    cwd: Path, commits: list[str], changes: dict[str, list[Change]], upstream: dict[str, Entry]
 ) -> list[tuple[str, list[str]]] | None:
     """Per commit to make, its file commands for ``fast-import`` on top of the one before (a commit
     whose changes are all upstream already is dropped, as ``git rebase`` drops it); None when a
-    change does not apply cleanly."""
-    paths = sorted({ch[3] for c in commits for ch in changes[c]})
-    current: dict[str, Entry | None] = dict(_entries(cwd, onto, paths))
+    change does not apply cleanly. ``upstream``: the upstream's entries (at least for every path
+    the commits change)."""
+    current: dict[str, Entry | None] = {ch[3]: upstream.get(ch[3]) for c in commits for ch in changes[c]}
     plan: list[tuple[str, list[str]]] = []
     for c in commits:
         lines: list[str] = []
@@ -158,40 +160,93 @@ def _replayed(
     return plan
 
 
-def replay(cwd: Path, tip: str, onto: str) -> door.Oid | None:
-    """The tip ``git rebase onto`` would give ``tip``, made without a worktree; None when that needs
-    more than replaying each commit's changes with clean file merges (a conflict, a merge commit,
-    a rename or type change against an upstream edit, signed commits…), so a real rebase must do it."""
-    if merge_base(cwd, onto, tip) is None:
-        return None
-    listing = door.run("rev-list", "--reverse", "--topo-order", "--parents", f"{onto}..{tip}", cwd=cwd).text
-    rows = [line.split() for line in listing.splitlines()]
-    if any(len(r) != 2 for r in rows):
-        return None  # a merge (or a root commit)
-    commits = [r[0] for r in rows]
-    plan = _replayed(cwd, commits, _changes(cwd, commits), onto) if commits else []
-    if plan is None:
-        return None
-    if not plan:
-        return door.Oid(onto)  # nothing of its own left: the branch catches up with the upstream
-    objects = _objects(cwd, [c for c, _ in plan])
-    _, committer = idents(cwd)
+@dataclass(frozen=True)
+class Replayed:
+    """What ``replay_many`` made of one tip: ``new``, the tip ``git rebase`` would give it (None: a
+    real rebase must do it); ``fork``, the commit its own commits start from, which is the merge
+    base with the upstream (None when they are not a plain line of commits on the upstream's
+    history: a merge, or no shared history)."""
+
+    new: door.Oid | None
+    fork: door.Oid | None
+
+
+def _lines(cwd: Path, tips: list[str], onto: str) -> dict[str, tuple[list[str], str] | None]:
+    """Per tip, its own commits (those ``onto`` lacks), oldest first, and the commit they start
+    from; None when they are not a plain line (a merge, a root commit). One ``rev-list`` for all."""
+    listing = door.run(
+        "rev-list", "--topo-order", "--parents", "--stdin", cwd=cwd,
+        input="".join(f"{t}\n" for t in [f"^{onto}", *tips]).encode(),
+    ).text  # fmt: skip
+    parents = {row[0]: row[1:] for row in (line.split() for line in listing.splitlines()) if row}
+    out: dict[str, tuple[list[str], str] | None] = {}
+    for tip in tips:
+        chain: list[str] = []
+        c: str | None = tip
+        while c in parents:
+            if len(parents[c]) != 1:
+                c = None  # a merge, or a root commit (no history shared with onto)
+                break
+            chain.append(c)
+            c = parents[c][0]
+        out[tip] = None if c is None else (chain[::-1], c)
+    return out
+
+
+def replay_many(cwd: Path, tips: Sequence[str], onto: str) -> dict[str, Replayed]:
+    """``replay`` of each of ``tips`` onto ``onto``, in one pass for all: one ``rev-list``, one
+    ``diff-tree``, one ``ls-tree``, one ``cat-file`` and one ``fast-import`` whatever their number
+    (plus a ``merge-file`` per path both sides edited). The new commits are in the object store,
+    on no ref: the caller moves each branch (a compare-and-swap from the tip it was made from)."""
+    wanted = list(dict.fromkeys(tips))
+    lines = _lines(cwd, wanted, onto)
+    commits = list(dict.fromkeys(c for line in lines.values() if line is not None for c in line[0]))
+    changes = _changes(cwd, commits) if commits else {}
+    paths = sorted({ch[3] for c in commits for ch in changes[c]})
+    upstream = _entries(cwd, onto, paths) if paths else {}
+    plans: dict[str, list[tuple[str, list[str]]] | None] = {}
+    for tip, line in lines.items():
+        plans[tip] = None if line is None else _replayed(cwd, line[0], changes, upstream)
+    made = _write(cwd, plans, onto)
+    return {tip: Replayed(made.get(tip), None if line is None else door.Oid(line[1])) for tip, line in lines.items()}
+
+
+def _write(cwd: Path, plans: dict[str, list[tuple[str, list[str]]] | None], onto: str) -> dict[str, door.Oid]:
+    """The commits of every plan, made by one ``fast-import``; per tip, its new tip (``onto`` for
+    an empty plan). A tip whose commits carry headers other than the plain ones (gpgsig, encoding,
+    mergetag…) is left out: git rebase makes those."""
+    made: dict[str, door.Oid] = {tip: door.Oid(onto) for tip, plan in plans.items() if plan == []}
+    todo = {tip: plan for tip, plan in plans.items() if plan}
+    if not todo:
+        return made
+    objects = _objects(cwd, list(dict.fromkeys(c for plan in todo.values() for c, _ in plan)))
+    committer = committer_ident(cwd)
     scratch = f"{SCRATCH_REFS}/replay-{os.getpid()}"
     stream = [b"feature done\n"]
-    for mark, (c, lines) in enumerate(plan, 1):
-        head, _, message = objects[c].partition(b"\n\n")
-        headers = head.split(b"\n")
-        if any(not ln.startswith(_PLAIN_HEADERS) for ln in headers):
-            return None  # gpgsig, encoding, mergetag…: leave it to git rebase
-        author = next(ln for ln in headers if ln.startswith(b"author "))
-        stream += [
-            f"commit {scratch}\nmark :{mark}\n".encode(),
-            author + b"\n",
-            f"committer {committer}\n".encode(),
-            b"data %d\n%s\n" % (len(message), message),
-            f"from {onto if mark == 1 else f':{mark - 1}'}\n".encode(),
-            "".join(f"{ln}\n" for ln in lines).encode("utf-8", "surrogateescape"),
-        ]
+    last: dict[str, str] = {}  # tip -> the mark of its new tip
+    mark = 0
+    for tip, plan in todo.items():
+        chunk: list[bytes] = []
+        for i, (c, lines) in enumerate(plan):
+            head, _, message = objects[c].partition(b"\n\n")
+            headers = head.split(b"\n")
+            if any(not ln.startswith(_PLAIN_HEADERS) for ln in headers):
+                break  # gpgsig, encoding, mergetag…: leave it to git rebase
+            author = next(ln for ln in headers if ln.startswith(b"author "))
+            mark += 1
+            chunk += [
+                f"commit {scratch}\nmark :{mark}\n".encode(),
+                author + b"\n",
+                f"committer {committer}\n".encode(),
+                b"data %d\n%s\n" % (len(message), message),
+                f"from {onto if i == 0 else f':{mark - 1}'}\n".encode(),
+                "".join(f"{ln}\n" for ln in lines).encode("utf-8", "surrogateescape"),
+            ]
+        else:
+            stream += chunk
+            last[tip] = f":{mark}"
+    if not last:
+        return made
     stream.append(b"done\n")
     common = Path(door.out("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=cwd))
     _drop_scratch(cwd, common, scratch)  # a killed run's leftover (pids are reused)
@@ -199,7 +254,15 @@ def replay(cwd: Path, tip: str, onto: str) -> door.Oid | None:
         marks = fast_import(cwd, b"".join(stream))
     finally:
         _drop_scratch(cwd, common, scratch)
-    return marks.get(f":{len(plan)}")
+    made.update({tip: marks[m] for tip, m in last.items() if m in marks})
+    return made
+
+
+def replay(cwd: Path, tip: str, onto: str) -> door.Oid | None:
+    """The tip ``git rebase onto`` would give ``tip``, made without a worktree; None when that needs
+    more than replaying each commit's changes with clean file merges (a conflict, a merge commit,
+    a rename or type change against an upstream edit, signed commits…), so a real rebase must do it."""
+    return replay_many(cwd, [tip], onto)[tip].new
 
 
 def _drop_scratch(cwd: Path, common: Path, scratch: str) -> None:
