@@ -399,6 +399,7 @@ class Collector:
                 many = {}
             if before is None or git_stamp(self.ws.common_dir, self._patterns()) != before:
                 many = {}  # a ref moved meanwhile: the counts may be against other commits
+        counted: list[_Row] = []
         for r in rows:
             if r.head is None:
                 continue
@@ -408,17 +409,38 @@ class Collector:
                     self._divergence[key] = _divergence_of(self.ws.main_root, base_tip, r, many.get(r.ref))
                 d = self._divergence[key]
                 r.ahead, r.behind, r.merge_base = d.ahead, d.behind, d.merge_base
+                counted.append(r)
             except (StreamsError, OSError) as exc:
                 r.errors.append(f"ahead/behind: {_describe(exc)}")
-                continue
-            work = (base_tip, r.head, r.name)
-            if work not in self._unmerged:
-                try:
-                    self._unmerged[work] = self._count_unmerged(r.name, base_tip, r.head) if d.ahead else 0
-                except (StreamsError, OSError) as exc:
-                    r.errors.append(f"commits not on the base: {_describe(exc)}")
-                    continue
-            r.unmerged = self._unmerged[work]
+        self._unmerged_counts(counted, base_tip)
+
+    def _unmerged_counts(self, rows: list[_Row], base_tip: str) -> None:
+        """Each row's commits with work not on the base (``worktrees.unmerged_commits``): cached by
+        commit ids; none without commits of its own; for the streams the base is an ancestor of
+        (no patch of theirs can be on it) from one ``git log`` of them all when their commits are a
+        line (no merge: rev-list's path limiting then counts exactly the commits touching more than
+        the progress file); else its own ``rev-list --cherry-pick``."""
+        todo = [r for r in rows if (base_tip, r.head, r.name) not in self._unmerged]
+        ahead_only = [r for r in todo if r.ahead and r.behind == 0 and r.head is not None]
+        graph: dict[str, tuple[list[str], list[str]]] = {}
+        if ahead_only:
+            try:
+                graph = git.commits_with_paths(self.ws.main_root, [r.head or "" for r in ahead_only], [base_tip])
+            except (StreamsError, OSError):
+                graph = {}
+        for r in todo:
+            assert r.head is not None
+            try:
+                count = (
+                    0 if not r.ahead else _line_work(graph, r.head, progress_path(r.name)) if r.behind == 0 else None
+                )
+                if count is None:
+                    count = self._count_unmerged(r.name, base_tip, r.head)
+                self._unmerged[(base_tip, r.head, r.name)] = count
+            except (StreamsError, OSError) as exc:
+                r.errors.append(f"commits not on the base: {_describe(exc)}")
+        for r in rows:
+            r.unmerged = self._unmerged.get((base_tip, r.head or "", r.name))
 
     def _patterns(self) -> list[str]:
         c = self.config
@@ -684,6 +706,23 @@ def _index_stamp(worktree: Path) -> tuple[object, ...] | None:
     racy_after = int((time.time() - RACY_SECONDS) * 1e9)
     items = (_stat_key(str(git_dir / "index"), racy_after), _stat_key(str(git_dir / "HEAD"), racy_after))
     return None if None in items else items
+
+
+def _line_work(graph: dict[str, tuple[list[str], list[str]]], tip: str, progress_file: str) -> int | None:
+    """The commits from ``tip`` back through ``graph`` that change more than ``progress_file``;
+    None when a merge is on the way (or ``tip`` is not in ``graph``): ask git."""
+    if tip not in graph:
+        return None
+    count, commit = 0, tip
+    while commit in graph:
+        parents, paths = graph[commit]
+        if len(parents) > 1:
+            return None
+        count += any(p != progress_file for p in paths)
+        if not parents:
+            break
+        commit = parents[0]
+    return count
 
 
 def _divergence_of(root: Path, base_tip: str, r: _Row, counted: tuple[str, int, int] | None) -> git.Divergence:

@@ -294,3 +294,32 @@ def test_ahead_and_behind_agree_with_rev_list_also_for_a_branch_with_its_own_ups
     rows = {s.name: s for s in snap.streams}
     assert rows["api"].ahead == 1 and rows["docs"].ahead == 0 and rows["ui"].ahead == 0
     assert rows["docs"].behind == 1
+
+
+def test_ahead_counts_what_stop_counts_with_one_log_for_the_streams_the_base_did_not_leave(repo: Repo) -> None:
+    """AHEAD is ``worktrees.unmerged_commits`` (work commits, progress-only ones left out): asked of
+    one ``git log`` for every stream whose commits are a line on top of the base, of its own
+    ``rev-list --cherry-pick`` for one with a merge."""
+    from streams import worktrees
+
+    start(repo, "api", "docs", "ui")
+    api, docs = repo.worktree("api"), repo.worktree("docs")
+    repo.write("src/api/app.py", "api v2\n", cwd=api)
+    repo.git("commit", "-q", "-am", "work", cwd=api)
+    repo.write(".streams/stream-api.md", (api / ".streams/stream-api.md").read_text() + "\n", cwd=api)
+    repo.git("commit", "-q", "-am", "progress only", cwd=api)
+    repo.write("docs/a.md", "a\n", cwd=docs)
+    repo.git("add", "docs/a.md", cwd=docs)
+    repo.git("commit", "-q", "-m", "a", cwd=docs)
+    repo.git("checkout", "-q", "-b", "side", "HEAD~1", cwd=docs)
+    repo.write("docs/b.md", "b\n", cwd=docs)
+    repo.git("add", "docs/b.md", cwd=docs)
+    repo.git("commit", "-q", "-m", "b", cwd=docs)
+    repo.git("checkout", "-q", "streams/docs", cwd=docs)
+    repo.git("merge", "-q", "--no-ff", "side", "-m", "merge side", cwd=docs)
+    ws = discover(repo.root)
+    config = load_config(ws)
+    rows = {s.name: s for s in status_mod.collect(ws, config).streams}
+    for name in ("api", "docs", "ui"):
+        assert rows[name].ahead == len(worktrees.unmerged_commits(ws, config, name)), name
+    assert (rows["api"].ahead, rows["docs"].ahead, rows["ui"].ahead) == (1, 2, 0)

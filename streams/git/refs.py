@@ -23,6 +23,7 @@ __all__ = [
     "commits_not_on",
     "commits_not_on_with_subjects",
     "commits_only_in",
+    "commits_with_paths",
     "config_get",
     "create_ref_while",
     "delete_ref",
@@ -341,6 +342,31 @@ def divergence_many(cwd: Path, base: str, refs: Sequence[str]) -> dict[str, tupl
             if word in counts and number.isdigit():
                 counts[word] = int(number)
         found[parts[0]] = (parts[1], counts["ahead"], counts["behind"])
+    return found
+
+
+def commits_with_paths(
+    cwd: Path, tips: Sequence[str], exclude: Sequence[str]
+) -> dict[str, tuple[list[str], list[str]]]:
+    """``{commit: (parents, paths)}`` for every commit reachable from ``tips`` and from none of
+    ``exclude``: one ``git log --name-only`` (each commit against its parent, renames as a deletion
+    and an addition; a merge's paths are left empty). No optional locks."""
+    if not tips:
+        return {}
+    res = door.run(
+        "log", "--format=%x01%H %P", "-z", "--name-only", "--no-renames", "--diff-merges=off",
+        *tips, "--not", *exclude, "--", cwd=cwd, optional_locks=False,
+    )  # fmt: skip
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    paths: list[str] = []
+    for token in res.stdout.split(b"\0"):
+        token = token.lstrip(b"\n")
+        if token.startswith(b"\x01"):
+            commit, *parents = token[1:].decode("ascii").split()
+            paths = []
+            found[commit] = (parents, paths)
+        elif token and found:
+            paths.append(token.decode("utf-8", "surrogateescape"))
     return found
 
 
