@@ -35,7 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from coordinator.fswatch import WATCHING, FSWatch
+from coordinator.fswatch import WATCHING, FSWatch, ObserverLike
 from coordinator.loop import CHANGE, RESIZE, ConfigWatch, Loop, Tick, Wakeup
 from streams.config import Config
 from streams.dashboard import steady
@@ -52,14 +52,33 @@ class Dashboard:
     """See the module doc. A context manager: leaving it stops the file watcher.
 
     ``files=False`` watches no files: every refresh then reads every worktree (tests, and file
-    systems where events cannot be had)."""
+    systems where events cannot be had). ``observer_factory``: the native observer (tests stand in
+    one whose kernel limits are reached)."""
 
-    def __init__(self, ws: Workspace, config: Config, collector: Collector, *, files: bool = True) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        config: Config,
+        collector: Collector,
+        *,
+        files: bool = True,
+        observer_factory: Callable[[], ObserverLike] | None = None,
+    ) -> None:
         self.collector = collector
         self.config = ConfigWatch(ws, config, on_change=collector.set_config)
         self._said = frozenset(config.warnings)  # printed once when the command opened the config
         self.wake = Wakeup()
-        self.files = FSWatch(ws.common_dir, lambda _ev: self.wake.poke(CHANGE), common=True) if files else None
+        self.files = (
+            FSWatch(
+                ws.common_dir,
+                lambda _ev: self.wake.poke(CHANGE),
+                common=True,
+                polling_fallback=False,
+                observer_factory=observer_factory,
+            )
+            if files
+            else None
+        )  # a worktree that cannot be watched (kernel limits) is read at every refresh: cheaper than polling
         self.snapshot: Snapshot | None = None  # the last one taken
         self.problem = ""  # why the last refresh took none ("" when it did)
         self.interrupted = False  # run ended on SIGINT or SIGTERM

@@ -6,6 +6,7 @@ asserts a speed (scripts/bench status measures the CPU a refresh costs)."""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import signal
@@ -323,3 +324,35 @@ def test_ahead_counts_what_stop_counts_with_one_log_for_the_streams_the_base_did
     for name in ("api", "docs", "ui"):
         assert rows[name].ahead == len(worktrees.unmerged_commits(ws, config, name)), name
     assert (rows["api"].ahead, rows["docs"].ahead, rows["ui"].ahead) == (1, 2, 0)
+
+
+class ExhaustedInotify:
+    """Stands in for an inotify observer whose kernel limit is reached (EMFILE on every watch)."""
+
+    def schedule(self, event_handler: Any, path: str, *, recursive: bool = False, event_filter: Any = None) -> Any:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    def unschedule(self, watch: Any) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+def test_a_worktree_that_cannot_be_watched_is_read_at_every_refresh_not_polled(repo: Repo) -> None:
+    """Kernel limits reached: no polling observer walking every file every half second; the
+    worktree's git status runs at each refresh instead, and the dashboard says why."""
+    start(repo, "api")
+    api = repo.worktree("api")
+    ws = discover(repo.root)
+    config = load_config(ws)
+    with (
+        status_mod.Collector(ws, config) as collector,
+        Dashboard(ws, config, collector, observer_factory=ExhaustedInotify) as dashboard,
+    ):
+        dashboard.refresh()
+        assert dashboard.files is not None and not dashboard.files.watching(api)
+        assert any("file events unavailable" in note for note in dashboard.notes), dashboard.notes
+        repo.write("src/api/new.py", "new\n", cwd=api)
+        snap = dashboard.refresh()  # no event can come: read anyway
+        assert snap is not None and {s.name: s.dirty for s in snap.streams}["api"] == ("src/api/new.py",)
+        assert dashboard.files._polling is None  # no polling observer was started
