@@ -386,19 +386,21 @@ class Collector:
 
     def _history(self, rows: list[_Row], base_ref: str, base_tip: str) -> None:
         """Each row's ahead, behind, merge base and unmerged count: cached by commit ids; the others
-        from one ``divergence_many`` (valid only while the refs did not move under it: the stamp
-        says so), then per stream only what it cannot give (a merge base of a diverged stream, the
+        from one ``divergence_many`` (taken only when it read the base at ``base_tip`` and each tip
+        at the row's head, and the refs' stamp did not change meanwhile), then per stream only what it cannot give (a merge base of a diverged stream, the
         commits whose work is not on the base for a stream with commits of its own)."""
         todo = [r for r in rows if r.head is not None and (base_tip, r.head, base_ref) not in self._divergence]
         many: dict[str, tuple[str, int, int]] = {}
         if todo and base_ref.startswith("refs/"):
             before = self._stamp
             try:
-                many = git.divergence_many(self.ws.main_root, base_ref, [r.ref for r in todo])
+                read_base, many = git.divergence_many(self.ws.main_root, base_ref, [r.ref for r in todo])
             except (StreamsError, OSError):
-                many = {}
-            if before is None or git_stamp(self.ws.common_dir, self._patterns()) != before:
-                many = {}  # a ref moved meanwhile: the counts may be against other commits
+                read_base, many = None, {}
+            if read_base != base_tip or (
+                before is not None and git_stamp(self.ws.common_dir, self._patterns()) != before
+            ):
+                many = {}  # the base moved meanwhile: the counts may be against another commit
         counted: list[_Row] = []
         for r in rows:
             if r.head is None:
