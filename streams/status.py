@@ -387,8 +387,9 @@ class Collector:
     def _history(self, rows: list[_Row], base_ref: str, base_tip: str) -> None:
         """Each row's ahead, behind, merge base and unmerged count: cached by commit ids; the others
         from one ``divergence_many`` (taken only when it read the base at ``base_tip`` and each tip
-        at the row's head, and the refs' stamp did not change meanwhile), then per stream only what it cannot give (a merge base of a diverged stream, the
-        commits whose work is not on the base for a stream with commits of its own)."""
+        at the row's head, and the refs' stamp did not change meanwhile), then per stream only what
+        it cannot give (a merge base of a diverged stream, the commits whose work is not on the
+        base for a stream with commits of its own)."""
         todo = [r for r in rows if r.head is not None and (base_tip, r.head, base_ref) not in self._divergence]
         many: dict[str, tuple[str, int, int]] = {}
         if todo and base_ref.startswith("refs/"):
