@@ -232,7 +232,16 @@ def _watch_batch(
         with got:
             if not got.wait_for(lambda: lines, timeout=120):
                 raise RuntimeError("status --json --watch printed nothing in 120 s")
-        _wait_idle(proc.pid, quiet=1.0)  # the watches set up, and the re-read of newly watched worktrees
+        # Unmeasured: a change and its undoing, so that the re-read of the worktrees just watched (which
+        # waits out the first step's own duration, see coordinator.loop's min_gap) is behind us.
+        warm = next(p for p in sorted(worktrees[0].iterdir()) if p.is_dir() and p.name.startswith("area")) / "warm.py"
+        for step in (lambda: warm.write_text("# warm\n"), warm.unlink):
+            seen = len(lines)
+            step()
+            with got:
+                if not got.wait_for(lambda: len(lines) > seen, timeout=120):  # noqa: B023
+                    raise RuntimeError("status --json --watch did not report a new file within 120 s")
+        _wait_idle(proc.pid, quiet=1.0)
         for rep in range(first, first + count):
             wt = worktrees[rep % len(worktrees)]
             folder = next(p for p in sorted(wt.iterdir()) if p.is_dir() and p.name.startswith("area"))
