@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from coordinator import gates
 from coordinator.gates import AgentRefusedError, ChangeRequest, Decision, Verdict, Who
 from coordinator.report import report_path
+from coordinator.wavereport import ReportDamagedError, digest_of
 from streams import git
 from streams.config import Config
 from streams.kernel.durations import iso_utc
@@ -112,7 +113,8 @@ def plan_digest(rd: RunDir) -> str:
 
 
 def report_digest(rd: RunDir, wave: int) -> str | None:
-    """The digest of wave ``wave``'s report (its top-level ``digest``), or None when none is written."""
+    """The digest of wave ``wave``'s report (its top-level ``digest``, checked against its content:
+    a decision never binds to a report changed after it was written), or None when none is written."""
     path = report_path(rd, wave)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -123,6 +125,8 @@ def report_digest(rd: RunDir, wave: int) -> str | None:
     digest = data.get("digest") if isinstance(data, dict) else None
     if not isinstance(digest, str) or not digest:
         raise StreamsError(f"{path}: holds no digest; the run's files are damaged", code="state")
+    if digest_of(data) != digest:
+        raise ReportDamagedError(f"{path}: its digest does not match its content: it was changed after it was written")
     return digest
 
 

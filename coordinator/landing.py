@@ -17,7 +17,7 @@ from streams.kernel import events, locks, paths
 from streams.kernel.errors import StreamsError
 from streams.landings import read_landings as _read_record
 from streams.landings import write_landings as _write_record
-from streams.state import sync_lock
+from streams.state import mark_stopped, sync_lock
 from streams.workspace import Workspace
 
 
@@ -66,18 +66,32 @@ def after_landing(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     landed = paths.landed_ref(name, stamp)
     message = f"streams merge: {name} landed"
-    # The landed ref, created only while the branch is still at the landed tip (one transaction);
-    # else alone: the branch moved since, so it stays (its new commits are not landed).
-    at_tip = not keep and git.create_ref_while(
-        ws.main_root, landed, tip, other=config.branch_ref(name), at=tip, message=message
-    )
-    if not at_tip:
-        git.update_ref(ws.main_root, landed, tip, git.ZERO_OID, message)
+    if not keep and worktree is not None:
+        removed = worktrees.remove_landed(ws, config, name, worktree, tip, landed=landed, message=message)
+        if removed is not None:
+            return landed, removed
+    # The slower way: a branch with no worktree, a worktree written to since the queue found it
+    # clean, or the recovery of a landing killed before it was recorded done. A landed ref that
+    # already keeps this tip (made before such a kill) is used again rather than made twice.
+    branch = config.branch_ref(name)
+    kept = [ref for ref, oid in git.ref_oids(ws.main_root, paths.landed_ref(name, "")).items() if oid == tip]
+    now = git.resolve_commit(ws.main_root, branch) if kept else None
+    if kept:
+        landed = kept[-1]
+        at_tip = not keep and now == tip
+    else:
+        # Created only while the branch is still at the landed tip (one transaction); else alone:
+        # the branch moved since, so it stays (its new commits are not landed).
+        at_tip = not keep and git.create_ref_while(ws.main_root, landed, tip, other=branch, at=tip, message=message)
+        if not at_tip:
+            git.update_ref(ws.main_root, landed, tip, git.ZERO_OID, message)
     locks.release_stream(ws.common_dir, name)
+    if kept and not keep and now is None and checked_out(ws, branch) is None:
+        mark_stopped(ws, [name], stopped=True)  # worktree and branch went before the kill: all done
+        return landed, True
     if not at_tip:
         return landed, False
-    if worktree is None or not worktrees.remove_landed(ws, config, name, worktree, tip):
-        worktrees.stop(ws, config, [name], force=True, delete_branch=True)
+    worktrees.stop(ws, config, [name], force=True, delete_branch=True)
     return landed, True
 
 

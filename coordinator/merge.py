@@ -15,7 +15,8 @@ Crash safety: ``merge.json`` records each landing's intent (base before, candida
 base moves; the next ``streams merge`` finishes a landing whose candidate is on the base (keeps the
 tip under ``refs/streams/landed/``, releases leases, removes worktree and branch) and drops one
 whose candidate never landed. The base is therefore always either before or after a complete
-landing.
+landing. A landed stream's worktree and branch are removed in one background thread while the next
+stream lands (``_Queue.remove_later``); its record says "landed" until that is done.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -152,6 +154,10 @@ class _Queue:
     where: dict[str, places.Place] = field(default_factory=dict)
     unmerged: dict[tuple[str, str, str], list[git.Oid]] = field(default_factory=dict)
     subjects: dict[str, str] = field(default_factory=dict)  # of those commits
+    # Landed streams whose worktree and branch are being removed beside the queue (one at a time,
+    # in one thread), while the next stream lands: (stream, candidate, its worktree, the removal).
+    removing: list[tuple[str, str, Path, Future[tuple[str, bool]]]] = field(default_factory=list)
+    remover: ThreadPoolExecutor | None = None
 
     @property
     def base_ref(self) -> str:
@@ -176,6 +182,41 @@ class _Queue:
             self.subjects.update(found)
             self.unmerged[key] = [c for c, _ in found]
         return self.unmerged[key]
+
+    def remove_later(self, name: str, tip: str, candidate: str, worktree: Path) -> None:
+        """``after_landing`` of a landed stream, in the queue's one background thread: the next
+        stream's landing touches neither that worktree nor that branch. ``merge.json`` keeps the
+        landing "landed" until ``finish_removals`` records it done, so a kill meanwhile is recovered."""
+        if self.remover is None:
+            self.remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streams-merge-remove")
+        future = self.remover.submit(after_landing, self.ws, self.config, name, tip, keep=False, worktree=worktree)
+        self.removing.append((name, candidate, worktree, future))
+
+    def finish_removals(self) -> None:
+        """Wait for the removals running beside the queue; record each in ``merge.json`` and in its
+        result. The first error of one is raised once all have ended."""
+        pending, self.removing = self.removing, []
+        error: BaseException | None = None
+        for name, candidate, worktree, future in pending:
+            try:
+                landed_ref, removed = future.result()
+            except BaseException as exc:  # noqa: BLE001 - the others are waited for and recorded first
+                error = error or exc
+                continue
+            if removed and self.listed is not None:
+                self.listed = [w for w in self.listed if w.path != worktree]
+            update_entry(self.ws, candidate, state="done", landed_ref=landed_ref)
+            self.results[:] = [  # in place: the caller may be appending to this very list
+                dataclasses.replace(r, landed_ref=landed_ref, removed=removed)
+                if r.stream == name and r.outcome == Outcome.LANDED
+                else r
+                for r in self.results
+            ]
+        if self.remover is not None and not self.removing:
+            self.remover.shutdown(wait=True)
+            self.remover = None
+        if error is not None:
+            raise error
 
     def holder(self) -> git.Worktree | None:
         """The worktree that has the base checked out, if any (``git worktree list`` read again when
@@ -221,13 +262,16 @@ def merge(
         if push:
             _same_as_remote(ws, config)
         q = _Queue(ws, config, check, dry_run, keep, push, strategy, on_wait, shared_only)
-        for name in _order(q, names):
-            if q.stop_reason:
-                q.results.append(Landing(name, Outcome.SKIPPED, q.stop_reason))
-                continue
-            q.results.append(_one(q, name))
-            if q.results[-1].outcome not in (Outcome.LANDED, Outcome.WOULD_LAND, Outcome.NOTHING):
-                q.failed.add(name)
+        try:
+            for name in _order(q, names):
+                if q.stop_reason:
+                    q.results.append(Landing(name, Outcome.SKIPPED, q.stop_reason))
+                    continue
+                q.results.append(_one(q, name))
+                if q.results[-1].outcome not in (Outcome.LANDED, Outcome.WOULD_LAND, Outcome.NOTHING):
+                    q.failed.add(name)
+        finally:
+            q.finish_removals()
         if not dry_run:
             _offer_resolution(q)
     return MergeReport(config.base, strategy, tuple(q.results), finished)
@@ -304,6 +348,8 @@ def _compared_base(config: Config, tips: dict[str, str | None]) -> str | None:
 def _one(q: _Queue, name: str) -> Landing:
     ws, config = q.ws, q.config
     stream = config.stream(name)
+    if any(d == r[0] for d in stream.depends for r in q.removing):
+        q.finish_removals()  # a dependency's landing is judged from merge.json: record it first
     waiting = [d for d in stream.depends if d in q.failed]
     if waiting:
         return Landing(name, Outcome.SKIPPED, f"depends on {', '.join(waiting)}, which did not land")
@@ -389,6 +435,10 @@ def _land(q: _Queue, name: str, tip: str, work: list[str], base_tip: str | None)
     """Build, check and land one candidate on the base as it is now (``base_tip``, when the caller
     has just read it); None when the base moved meanwhile (the caller tries again on its new tip)."""
     ws, config = q.ws, q.config
+    if (q.check or q.shared_only or q.strategy != "squash") and not (
+        Path(paths.integration_dir(ws.common_dir)) / ".git"
+    ).exists():
+        q.finish_removals()  # `git worktree add` (of the integration worktree) must not run beside a removal
     base_tip = base_tip or git.resolve_commit(ws.main_root, q.base_ref)
     if base_tip is None:
         raise StreamsError(f"the base branch {config.base!r} does not exist", code="no_base")
@@ -544,6 +594,9 @@ def _publish(
         update_entry(ws, candidate, state="done")
         return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, check_log=log)
     place = q.place(name)
+    if not q.keep and place.worktree is not None:
+        q.remove_later(name, tip, candidate, place.worktree)
+        return Landing(name, Outcome.LANDED, "", (), tuple(work), base_tip, candidate, "", False, log)
     landed_ref, removed = after_landing(ws, config, name, tip, keep=q.keep, worktree=place.worktree)
     if removed and q.listed is not None:
         q.listed = [w for w in q.listed if w.path != place.path]

@@ -7,6 +7,7 @@ repository's tracked files (overlapping ownership, patterns that match nothing) 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ def pattern_problem(pattern: str) -> str | None:
     if not pattern.strip():
         return "an empty pattern matches nothing; remove it"
     body = pattern[1:] if pattern.startswith("!") else pattern
+    if not body.strip():
+        return f"pattern {pattern!r} takes back nothing (a '!' needs a pattern after it); remove it"
     segments = body.strip("/").split("/")
     if ".." in segments or "." in segments:
         return f"pattern {pattern!r} escapes the repository ('.' and '..' segments are not allowed); write it relative to the repository root"
@@ -134,14 +137,19 @@ class Config:
     warnings: tuple[str, ...] = field(default=(), compare=False)
     origin: Origin | None = field(default=None, compare=False)  # None: parsed from a working copy
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.streams)
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Stream]:
+        """Streams by name (computed once: select and stream_of_ref stay linear at 1,000 streams)."""
+        return {s.name: s for s in self.streams}
+
     def stream(self, name: str) -> Stream:
-        for s in self.streams:
-            if s.name == name:
-                return s
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
         known = ", ".join(self.names) or "none"
         raise UnknownStreamError(f"unknown stream {name!r} (known streams: {known}; see {self.path.name})")
 
@@ -149,7 +157,8 @@ class Config:
         """The named streams (all when ``names`` is empty), failing on the first unknown one."""
         if not names:
             return self.streams
-        unknown = [n for n in names if n not in self.names]
+        by_name = self._by_name
+        unknown = [n for n in names if n not in by_name]
         if unknown:
             known = ", ".join(self.names) or "none"
             which = ", ".join(repr(n) for n in unknown)
@@ -158,7 +167,7 @@ class Config:
             )
         seen: dict[str, Stream] = {}
         for n in names:
-            seen.setdefault(n, self.stream(n))
+            seen.setdefault(n, by_name[n])
         return tuple(seen.values())
 
     def branch(self, name: str) -> str:
@@ -197,7 +206,7 @@ class Config:
         """``refs/heads/<prefix>X`` -> ``X`` when X is a configured stream, else None."""
         head = self.branch_ref_prefix()
         name = ref[len(head) :] if ref.startswith(head) else None
-        return name if name is not None and name in self.names else None
+        return name if name is not None and name in self._by_name else None
 
     def worktree_dir(self, main_root: Path) -> Path:
         return Path(os.path.normpath(main_root / self.worktree_root.replace("{repo}", main_root.name)))
@@ -258,8 +267,24 @@ def parse(text: str, *, path: Path, display: str | None = None) -> Config:
 _Top = Fields
 
 
+# libyaml's loader, when PyYAML was built with it: 15x faster than the pure-Python one (0.03 ms
+# against 0.45 ms for a 3-stream file), with the same nodes, tags (resolved by the same Python
+# resolver) and line marks.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
 def _compose(text: str, display: str) -> Node:
-    """The YAML node tree of ``text`` (line numbers kept for the messages)."""
+    """The YAML node tree of ``text`` (line numbers kept for the messages). libyaml reads it when
+    it can; a text it refuses is read again by the pure-Python loader, whose messages (and limits)
+    are the ones users see, so an error says the same with or without libyaml."""
+    if _FAST_LOADER is not None:
+        try:
+            root: Node | None = yaml.compose(text, Loader=_FAST_LOADER)
+        except Exception:  # noqa: BLE001 - any refusal: the pure-Python loader says why below
+            pass
+        else:
+            if root is not None:
+                return root
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from streams import attributes
-from streams.config import Config, ConfigError
+from streams.config import Config, ConfigError, Origin
 from streams.kernel import hookcache
 from streams.kernel.paths import CONFIG_FILE
 from streams.kernel.patterns import Matcher, Rule
@@ -132,8 +132,8 @@ def refresh(common_dir: str | os.PathLike[str], config: Config) -> CompiledConfi
         if cc.base_commit != origin.commit:
             with contextlib.suppress(OSError):
                 hookcache.move_base(common_dir, cc, origin.commit)
-        return cc
-    cc = compile_config(config)
+        return _remember((config, origin), cc)
+    cc = compiled(config)
     if origin is not None:
         with contextlib.suppress(OSError):
             hookcache.save(common_dir, cc)
@@ -155,10 +155,26 @@ def check_touches(config: Config, *, display: str | None = None) -> None:
                 )
 
 
-@functools.lru_cache(maxsize=32)
+# compiled()'s memo, by configuration and where it came from (the compiled form records the blob and
+# the base commit too); ``refresh`` seeds it with the hooks' cache when that is current.
+_COMPILED: dict[tuple[Config, Origin | None], CompiledConfig] = {}
+
+
 def compiled(config: Config) -> CompiledConfig:
-    """``compile_config`` memoised per configuration value."""
-    return compile_config(config)
+    """``compile_config`` memoised per configuration value: a command whose configuration is
+    cached compiles nothing (and never imports pathspec: 11 ms)."""
+    key = (config, config.origin)
+    cc = _COMPILED.get(key)
+    if cc is None:
+        cc = _remember(key, compile_config(config))
+    return cc
+
+
+def _remember(key: tuple[Config, Origin | None], cc: CompiledConfig) -> CompiledConfig:
+    if len(_COMPILED) >= 32:
+        _COMPILED.clear()
+    _COMPILED[key] = cc
+    return cc
 
 
 class PatternSet(Matcher):
@@ -228,46 +244,298 @@ class TreeCheck:
 
 
 def check_tree(config: Config, tracked: Sequence[str], *, display: str = CONFIG_FILE) -> TreeCheck:
-    """The checks that need tracked files: overlaps (error), shared-and-owned (error), dead patterns (warning)."""
+    """The checks that need tracked files: overlaps (error), shared-and-owned (error), dead patterns (warning).
+
+    One pass over ``tracked`` (``TreeIndex``): each path is looked up once in tables keyed by what
+    its rules start with, so the cost grows with the paths and the rules that can reach them, not
+    with streams x paths.
+    """
     errors: list[str] = []
     warnings: list[str] = []
-    own = Ownership(config)
-    owners: dict[str, str] = {}
-    reported: set[tuple[str, str]] = set()
-    for s in config.streams:
-        for path in own.streams[s.name].filter(tracked):
-            other = owners.setdefault(path, s.name)
-            if other != s.name and (other, s.name) not in reported:
-                reported.add((other, s.name))
-                errors.append(
-                    f"{display}:{s.line}: streams.{s.name}.owns: {path!r} is owned by both {other!r} "
-                    f"and {s.name!r}; narrow one of the patterns so each path has one owner"
-                )
-        for pattern, line in zip(s.owns, s.owns_lines, strict=True):
-            if pattern.startswith("!"):
-                continue
-            if not PatternSet.compile([pattern]).filter(tracked):
-                warnings.append(f"{display}:{line}: streams.{s.name}.owns: {pattern!r} matches no tracked file")
-    shared_tracked = own.shared.filter(tracked)
-    candidates = list(shared_tracked) + [
-        p.strip("/") for p in config.shared if not any(c in p for c in "*?[") and p.strip("/") not in shared_tracked
+    cc = compiled(config)
+    index = TreeIndex(cc, config)
+    streams = config.streams
+    first: dict[str, int] = {}  # path -> the first stream (config order) that owns it
+    found: dict[tuple[int, int], tuple[int, str]] = {}  # (first owner, other) -> first path (tracked order)
+    shared_tracked: list[str] = []
+    for ti, path in enumerate(tracked):
+        owning, shared = index.owners(path)
+        if shared:
+            shared_tracked.append(path)
+        if not owning:
+            continue
+        head = first.setdefault(path, owning[0])
+        for s in owning:
+            if s != head and (head, s) not in found:
+                found[(head, s)] = (ti, path)
+    for (other, s), (_, path) in sorted(found.items(), key=lambda item: (item[0][1], item[1][0])):
+        st = streams[s]
+        errors.append(
+            f"{display}:{st.line}: streams.{st.name}.owns: {path!r} is owned by both {streams[other].name!r} "
+            f"and {st.name!r}; narrow one of the patterns so each path has one owner"
+        )
+    for s, st in enumerate(streams):
+        for j, (pattern, line) in enumerate(zip(st.owns, st.owns_lines, strict=True)):
+            if not pattern.startswith("!") and (s, j) not in index.alive:
+                warnings.append(f"{display}:{line}: streams.{st.name}.owns: {pattern!r} matches no tracked file")
+    shared_set = set(shared_tracked)
+    candidates = shared_tracked + [
+        p.strip("/") for p in config.shared if not any(c in p for c in "*?[") and p.strip("/") not in shared_set
     ]
     for path in candidates:
-        if path in owners or any(m.matches(path) for m in own.streams.values()):
-            holder = owners.get(path) or next(n for n, m in own.streams.items() if m.matches(path))
-            line = next(
-                (
-                    ln
-                    for p, ln in zip(config.shared, config.shared_lines, strict=True)
-                    if PatternSet.compile([p]).matches(path)
-                ),
-                0,
-            )
-            errors.append(
-                f"{display}:{line}: shared: {path!r} is shared but also owned by stream {holder!r}; "
-                "remove it from shared or from that stream's owns"
-            )
+        owning = index.owners(path)[0]
+        if not owning:
+            continue
+        holder = streams[first.get(path, owning[0])].name
+        line = next(
+            (
+                ln
+                for p, ln in zip(config.shared, config.shared_lines, strict=True)
+                if PatternSet.compile([p]).matches(path)
+            ),
+            0,
+        )
+        errors.append(
+            f"{display}:{line}: shared: {path!r} is shared but also owned by stream {holder!r}; "
+            "remove it from shared or from that stream's owns"
+        )
     return TreeCheck(tuple(errors), tuple(warnings))
+
+
+# An entry of a TreeIndex table: (owner, rule index, regex to test or None when the key decides,
+# pattern id for the dead-pattern check or None). Owner: a stream's index, or len(streams) for
+# the shared list.
+_Entry = tuple[int, int, "re.Pattern[str] | None", "tuple[int, int] | None"]
+# What a directory decides: (entries that hit every path in it, entries to test on each, the answer
+# when no other entry hits).
+_Memo = tuple[list[_Entry], list[_Entry], tuple[list[int], bool]]
+
+
+class TreeIndex:
+    """Every stream's rules (and the shared list's) in tables keyed by what a path must contain for
+    the rule to match it, so one path is matched against the few rules that can reach it.
+
+    ===============  ============================================================================
+    table            holds
+    ===============  ============================================================================
+    ``dirs``         ``prefix`` rules and ``path`` rules' ``arg/``, keyed by the directory a path
+                     must be under; ``regex`` rules whose literal head has a ``/``, under its
+                     directory part (their regex is then tested)
+    ``exact``        ``path`` rules, keyed by the path itself
+    ``parents``      ``child`` rules, keyed by the path's directory
+    ``heads``        ``regex`` rules with a literal head and no ``/`` in it, keyed by the head
+    ``segs``         ``seg`` (any segment) and ``dirsegs`` (any directory segment) rules
+    ``suffixes``     ``segsuffix`` rules, keyed by the suffix a segment must end with
+    ``anywhere``     ``all`` rules and floating ``regex`` rules (tested on every path)
+    ===============  ============================================================================
+
+    Each rule hits exactly the paths ``streams.kernel.patterns`` says it does; the last hitting rule
+    of a stream decides, as in ``Matcher``. ``alive`` collects the patterns that hit a path.
+    """
+
+    def __init__(self, cc: CompiledConfig, config: Config) -> None:
+        self.dirs: dict[str, list[_Entry]] = {}
+        self.exact: dict[str, list[_Entry]] = {}
+        self.parents: dict[str, list[_Entry]] = {}
+        self.heads: dict[str, list[_Entry]] = {}
+        self.segs: dict[str, list[_Entry]] = {}
+        self.dirsegs: dict[str, list[_Entry]] = {}
+        self.suffixes: dict[str, list[_Entry]] = {}
+        self.anywhere: list[_Entry] = []
+        self.include: list[tuple[bool, ...]] = []
+        self.alive: set[tuple[int, int]] = set()
+        regexes: dict[str, re.Pattern[str]] = {}
+        owners: list[list[tuple[str, str, bool, tuple[int, int] | None]]] = []
+        for s, st in enumerate(config.streams):
+            rules: list[tuple[str, str, bool, tuple[int, int] | None]] = []
+            for j, pattern in enumerate(st.owns):
+                rules += [(k, a, inc, (s, j)) for k, a, inc, _ in _compile_one(pattern)[0]]
+            owners.append(rules)
+        owners.append([(k, a, inc, None) for k, a, inc, _ in cc.shared_rules])
+        for s, rules in enumerate(owners):
+            self.include.append(tuple(inc for _, _, inc, _ in rules))
+            for r, (kind, arg, _, pid) in enumerate(rules):
+                if kind == "prefix":
+                    self.dirs.setdefault(arg, []).append((s, r, None, pid))
+                elif kind == "path":
+                    self.exact.setdefault(arg, []).append((s, r, None, pid))
+                    self.dirs.setdefault(arg + "/", []).append((s, r, None, pid))
+                elif kind == "child":
+                    self.parents.setdefault(arg, []).append((s, r, None, pid))
+                elif kind == "seg":
+                    self.segs.setdefault(arg, []).append((s, r, None, pid))
+                elif kind == "dirseg":
+                    self.dirsegs.setdefault(arg, []).append((s, r, None, pid))
+                elif kind == "segsuffix":
+                    self.suffixes.setdefault(arg, []).append((s, r, None, pid))
+                elif kind == "all":
+                    self.anywhere.append((s, r, None, pid))
+                else:
+                    rx = regexes.get(arg)
+                    if rx is None:
+                        rx = regexes[arg] = re.compile(arg)
+                    head = regex_head(arg)
+                    cut = head.rfind("/") + 1
+                    if cut:
+                        self.dirs.setdefault(head[:cut], []).append((s, r, rx, pid))
+                    elif head:
+                        self.heads.setdefault(head, []).append((s, r, rx, pid))
+                    else:
+                        self.anywhere.append((s, r, rx, pid))
+        self.head_lengths = sorted({len(h) for h in self.heads})
+        self.suffix_lengths = sorted({len(x) for x in self.suffixes})
+        self.shared = len(config.streams)
+        self._dirs_memo: dict[str, _Memo] = {}
+        self._leaves: dict[str, _Memo] = {}
+
+    def owners(self, path: str) -> tuple[list[int], bool]:
+        """The streams whose rules match ``path`` (in config order), and whether the shared list does.
+
+        What a path's directory decides is worked out once per directory (``_directory``, itself
+        from its parent's); each path then adds what its name decides (``_name_entries``). Every
+        hit marks its pattern ``alive``: ask about tracked paths only until the dead patterns are read.
+        """
+        cut = path.rfind("/") + 1
+        if cut == len(path):  # no name (never a tracked path): no child rule can match it
+            certain, tested, _ = self._directory(path)
+            return self._decide([certain, tested, *self._name_entries(path, cut)], path)
+        certain, tested, decided = self._in_directory(path[:cut])
+        named = self._name_entries(path, cut)
+        if not named and not tested:
+            return decided
+        return self._decide([certain, tested, *named], path)
+
+    def _in_directory(self, directory: str) -> _Memo:
+        """For the paths directly in ``directory``: the entries that hit each of them, those to test
+        on each, and the answer when nothing else hits (the ``child`` rules of ``directory`` included)."""
+        children = self.parents.get(directory)
+        if children is None:
+            return self._directory(directory)
+        found = self._leaves.get(directory)
+        if found is None:
+            certain, tested, _ = self._directory(directory)
+            certain = certain + [e for e in children if e[2] is None]
+            tested = tested + [e for e in children if e[2] is not None]
+            found = self._leaves[directory] = (certain, tested, self._decide([certain], directory))
+        return found
+
+    def _directory(self, directory: str) -> _Memo:
+        """The entries every path under ``directory`` (``""`` or ending with ``/``) reaches through
+        its directories, certain and to test, and the answer they give: the parent directory's, and
+        the last segment's."""
+        found = self._dirs_memo.get(directory)
+        if found is not None:
+            return found
+        if not directory:
+            found = self._dirs_memo[directory] = ([], [], ([], False))
+            return found
+        start = directory.rfind("/", 0, len(directory) - 1) + 1
+        certain, tested, decided = self._directory(directory[:start])
+        new: list[list[_Entry] | None] = [self.dirs.get(directory)]
+        for n in self.head_lengths:
+            if n > len(directory):
+                break
+            if n > start:
+                new.append(self.heads.get(directory[:n]))
+        if self.segs or self.dirsegs or self.suffixes:
+            part = directory[start:-1]
+            new += (self.segs.get(part), self.dirsegs.get(part))
+            for n in self.suffix_lengths:
+                if n > len(part):
+                    break
+                new.append(self.suffixes.get(part[len(part) - n :]))
+        entries = [e for f in new if f for e in f]
+        if entries:
+            certain = certain + [e for e in entries if e[2] is None]
+            tested = tested + [e for e in entries if e[2] is not None]
+            decided = self._decide([certain], directory)
+        found = self._dirs_memo[directory] = (certain, tested, decided)
+        return found
+
+    def _name_entries(self, path: str, cut: int) -> list[list[_Entry]]:
+        """The entries ``path`` reaches through its name ``path[cut:]``, the whole path, or no
+        literal at all (``anywhere``)."""
+        found: list[list[_Entry] | None] = [self.exact.get(path), self.anywhere]
+        for n in self.head_lengths:
+            if n > len(path):
+                break
+            if n > cut:
+                found.append(self.heads.get(path[:n]))
+        if self.segs or self.suffixes:
+            name = path[cut:]
+            found.append(self.segs.get(name))
+            for n in self.suffix_lengths:
+                if n > len(name):
+                    break
+                found.append(self.suffixes.get(name[len(name) - n :]))
+        return [f for f in found if f]
+
+    def _decide(self, tables: list[list[_Entry]], path: str) -> tuple[list[int], bool]:
+        """The owners when ``tables`` hold every entry that can hit ``path`` (the last hit of each decides)."""
+        best: dict[int, int] = {}
+        alive = self.alive
+        for entries in tables:
+            if not entries:
+                continue
+            for s, r, rx, pid in entries:
+                if rx is not None and rx.match(path) is None:
+                    continue
+                if pid is not None:
+                    alive.add(pid)
+                if best.get(s, -1) < r:
+                    best[s] = r
+        include = self.include
+        if not best:
+            return [], False
+        owning = sorted(s for s, r in best.items() if include[s][r] and s != self.shared)
+        shared = self.shared in best and include[self.shared][best[self.shared]]
+        return owning, shared
+
+
+def regex_head(regex: str) -> str:
+    """A string every path ``re.match(regex, path)`` accepts starts with ("" when none is known).
+
+    Reads the literal characters after ``^`` (``re.escape``'s ``\\x`` pairs included) up to the
+    first special one; a quantifier there takes the last literal back, and an alternation outside
+    parentheses voids the head.
+    """
+    if not regex.startswith("^") or not _grouped_alternation(regex):
+        return ""
+    head: list[str] = []
+    i, n = 1, len(regex)
+    while i < n:
+        ch = regex[i]
+        if ch == "\\" and i + 1 < n and not regex[i + 1].isalnum():
+            head.append(regex[i + 1])
+            i += 2
+            continue
+        if ch in "\\.^$*+?{}[]|()":
+            if ch in "?*+{" and head:
+                head.pop()
+            break
+        head.append(ch)
+        i += 1
+    return "".join(head)
+
+
+def _grouped_alternation(regex: str) -> bool:
+    """Whether every ``|`` of ``regex`` sits inside parentheses (or a ``[...]`` set, conservatively
+    counted as outside: a false answer only costs the index a literal head)."""
+    depth = 0
+    i = 0
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth <= 0:
+            return False
+        i += 1
+    return True
 
 
 def raise_errors(check: TreeCheck) -> None:

@@ -221,18 +221,13 @@ def _stream_of_range(ws: Workspace, config: Config, rev_range: str) -> str | Non
 def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: str | None = None) -> VerifyReport:
     """Check a commit range (or every stream branch against the base) against the scope rules.
 
-    Revisions are resolved in the worktree the command runs in (``HEAD`` is that worktree's).
+    Revisions are resolved in the worktree the command runs in (``HEAD`` is that worktree's). The
+    git processes do not grow with the streams: one ``cat-file --batch-check`` resolves the base
+    and every stream branch, one ``git log`` lists the commits of every range (``range_changes_per_tip``).
     """
     env = object_env()
-    found = git.resolve_many(ws.main_root, config.base_refs())
-    bases: list[str] = [ref for ref, oid in found.items() if oid is not None]
-    if not bases and rev_range is None:
-        raise StreamsError(
-            f"the base branch {config.base!r} does not exist here, so verify cannot tell the streams' commits "
-            f"from the base's; create or fetch it, or give a RANGE (e.g. `streams verify {config.base}..HEAD`)",
-            code="no_base",
-        )
-    jobs: list[tuple[str, str, list[str], list[str]]] = []  # (stream, description, tips, excludes)
+    jobs: list[tuple[str, str, list[str], list[str] | None]] = []  # (stream, description, tips, excludes)
+    refs: list[str] = list(config.base_refs())
     if rev_range is not None:
         name = stream or _stream_of_range(ws, config, rev_range) or ws.current_stream()
         if name is None:
@@ -242,56 +237,65 @@ def verify(ws: Workspace, config: Config, rev_range: str | None = None, stream: 
             )
         config.stream(name)
         tips, negs = _rev_list_args(ws, rev_range)
-        jobs.append((name, rev_range, tips, negs + bases))
+        jobs.append((name, rev_range, tips, negs))
     else:
         names = [stream] if stream else list(config.names)
+        known = set(config.names)
+        refs += [config.branch_ref(n) for n in names if n in known]  # an unknown one fails below
+    found = git.resolve_many(ws.main_root, refs)
+    bases: list[str] = [ref for ref in config.base_refs() if found.get(ref) is not None]
+    if not bases and rev_range is None:
+        raise StreamsError(
+            f"the base branch {config.base!r} does not exist here, so verify cannot tell the streams' commits "
+            f"from the base's; create or fetch it, or give a RANGE (e.g. `streams verify {config.base}..HEAD`)",
+            code="no_base",
+        )
+    if rev_range is None:
         for s in config.select(names):
-            ref = config.branch_ref(s.name)
-            if git.resolve_many(ws.main_root, [ref])[ref] is None:
-                if stream:
-                    raise StreamsError(
-                        f"stream {s.name!r} has no branch {config.branch(s.name)}; start it, or give a RANGE "
-                        "to check (e.g. `streams verify main..HEAD --stream NAME`)",
-                        code="no_branch",
-                    )
-                continue
-            jobs.append((s.name, f"{config.base}..{config.branch(s.name)}", [ref], bases))
+            jobs.append((s.name, f"{config.base}..{config.branch(s.name)}", [config.branch_ref(s.name)], None))
     cc = compiled(config)
-    results = []
-    for name, description, tips, excludes in jobs:
-        tip = git.rev_parse(ws.toplevel, tips[0], env=env)
-        results.append(_verdict(ws, cc, name, description, tip, tips, excludes, env))
-    return VerifyReport(tuple(results))
+    if rev_range is not None:
+        name, description, tips, excludes = jobs[0]
+        assert excludes is not None
+        commits = git.range_changes(ws.toplevel, tips, excludes + bases, env=env)
+        return VerifyReport((_verdict(cc, name, description, tips[0], commits),))
+    cc.prime_rivals()
+    started: list[tuple[str, str, str]] = []  # (stream, description, tip)
+    for name, description, tips, _ in jobs:
+        tip = found.get(tips[0])
+        if tip is None:
+            if stream:
+                raise StreamsError(
+                    f"stream {name!r} has no branch {config.branch(name)}; start it, or give a RANGE "
+                    "to check (e.g. `streams verify main..HEAD --stream NAME`)",
+                    code="no_branch",
+                )
+            continue
+        started.append((name, description, tip))
+    per_tip = git.range_changes_per_tip(ws.toplevel, [tip for _, _, tip in started], bases, env=env)
+    return VerifyReport(tuple(_verdict(cc, name, description, tip, per_tip[tip]) for name, description, tip in started))
 
 
 def verify_tip(ws: Workspace, config: Config, name: str, tip: str, bases: Sequence[str]) -> VerifyReport:
     """``verify(stream=name)`` of the commit ``tip`` against the commits ``bases`` (the base refs
     resolved), when the caller has resolved them: one git process (the merge queue, per landing)."""
-    verdict = _verdict(
-        ws, compiled(config), name, f"{config.base}..{config.branch(name)}", tip, [tip], list(bases), object_env()
-    )
+    commits = git.range_changes(ws.toplevel, [tip], list(bases), env=object_env())
+    verdict = _verdict(compiled(config), name, f"{config.base}..{config.branch(name)}", tip, commits)
     return VerifyReport((verdict,))
 
 
 def _verdict(
-    ws: Workspace,
-    cc: CompiledConfig,
-    name: str,
-    description: str,
-    tip: str,
-    tips: list[str],
-    excludes: list[str],
-    env: dict[str, str],
+    cc: CompiledConfig, name: str, description: str, tip: str, commits: Sequence[tuple[str, list[tuple[str, str]]]]
 ) -> StreamVerdict:
-    """Every commit reachable from ``tips`` and not from ``excludes``, judged as ``name``'s."""
-    commits = git.range_changes(ws.toplevel, tips, excludes, env=env)
+    """``commits`` (each with its changes), judged as ``name``'s."""
     allow_shared = (lambda n: lambda _path: (n, math.inf))(name)
     violations: list[Violation] = []
     shared: dict[str, None] = {}
+    shared_list = cc.matcher(None)
     for commit, changes in commits:
         violations += _violations(name, cc.check(name, changes, allow_shared, commit))
         for _, path in changes:
-            if cc.owner(path)[0] == "shared":
+            if shared_list.matches(path) and cc.owner(path)[0] == "shared":  # the first test is the cheap one
                 shared[path] = None
     return StreamVerdict(name, description, tip, len(commits), tuple(violations), tuple(shared))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from streams import git
 from streams.config import CONFIG_NAME, Config, ConfigError, Origin, load, parse
 from streams.kernel import hookcache, paths
 from streams.kernel.atomic import write_atomic, write_json_atomic
+from streams.kernel.errors import GitError
 from streams.kernel.reffiles import read_ref
 
 TYPE_CHECKING = False
@@ -239,20 +242,66 @@ def check_tracked_files(ws: Workspace, cfg: Config) -> Config:
 
 def _tree_check_cached(ws: Workspace, cfg: Config, tree: str) -> tuple[str, ...]:
     """The tree check's warnings (summarized); every error raised. Only a passed check is cached, so a hit
-    needs neither the check nor pathspec (imported only on a miss: 15 ms a command)."""
+    needs neither the check nor pathspec (imported only on a miss: 15 ms a command).
+
+    The check's answer depends on the configuration and on the set of tracked paths alone, so the
+    cache is keyed on those: ``config`` (its bytes) and ``names`` (the sorted path list, hashed).
+    ``tree`` is the last tree seen with that set: the same tree is a hit with no git at all; a base
+    that moved is a hit when one ``git diff-tree`` shows no path added or removed (a changed file
+    does not matter), and the cache then names the new tree; else the paths are listed and hashed.
+    """
     source = cfg.origin.source if cfg.origin is not None else ws.config_path.read_bytes()
-    key = hashlib.sha256(source + b"\0" + tree.encode()).hexdigest()
+    config_key = hashlib.sha256(source).hexdigest()
     cache = ws.cache_dir / paths.TREE_CHECK_FILE
+    data: dict[str, object] = {}
     try:
-        data = json.loads(cache.read_text(encoding="utf-8"))
-        if data.get("key") == key and not data["errors"]:
-            return tuple(str(w) for w in data["warnings"])
-    except (OSError, ValueError, KeyError, TypeError):
+        loaded = json.loads(cache.read_text(encoding="utf-8"))
+        if isinstance(loaded, dict) and loaded.get("config") == config_key and loaded.get("errors") == []:
+            data = loaded
+    except (OSError, ValueError):
         pass
+    raw_warnings = data.get("warnings")
+    warnings = tuple(str(w) for w in raw_warnings) if isinstance(raw_warnings, list) else None
+    old_tree = data.get("tree")
+    if warnings is not None and old_tree == tree:
+        return warnings
+    if warnings is not None and isinstance(old_tree, str) and _same_paths(ws, old_tree, tree):
+        _note_tree(cache, data, tree)
+        return warnings
+    names = git.ls_tree_names(ws.main_root, tree)
+    names_key = hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+    if warnings is not None and data.get("names") == names_key:
+        _note_tree(cache, data, tree)
+        return warnings
     from streams.ownership import check_tree, raise_errors, summarize_warnings
 
-    result = check_tree(cfg, git.ls_tree_names(ws.main_root, tree))
+    result = check_tree(cfg, names)
     raise_errors(result)  # a failing command leaves the disk as it was: nothing cached
     warnings = summarize_warnings(result.warnings)
-    write_json_atomic(cache, {"key": key, "errors": [], "warnings": list(warnings)})
+    record = {
+        "config": config_key,
+        "names": names_key,
+        "tree": tree,
+        "ran": time.time_ns(),
+        "errors": [],
+        "warnings": list(warnings),
+    }
+    write_json_atomic(cache, record)
     return warnings
+
+
+def _note_tree(cache: Path, data: dict[str, object], tree: str) -> None:
+    """The cache now names ``tree`` (same paths): the next look at it needs no git. Best effort: a
+    cache that cannot be written (a read-only repository) only costs the next look a ``diff-tree``."""
+    with contextlib.suppress(OSError):
+        write_json_atomic(cache, {**data, "tree": tree})
+
+
+def _same_paths(ws: Workspace, old: str, new: str) -> bool:
+    """Whether trees ``old`` and ``new`` hold the same paths (False when git cannot tell, e.g. ``old``
+    was collected as garbage)."""
+    try:
+        changes = git.tree_changes(ws.main_root, old, new)
+    except GitError:
+        return False
+    return all(status not in ("A", "D") for status, _ in changes)

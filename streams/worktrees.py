@@ -17,7 +17,7 @@ from typing import Any
 
 from streams import git, places
 from streams.config import Config, Stream, progress_path
-from streams.kernel import locks, paths
+from streams.kernel import locks, paths, reffiles
 from streams.kernel.errors import StreamsError, UsageError
 from streams.kernel.mutex import held
 from streams.kernel.paths import MARKER_FILE
@@ -452,25 +452,38 @@ def _stop_one(ws: Workspace, plan: tuple[Any, ...], *, delete_branch: bool) -> S
     )
 
 
-def remove_landed(ws: Workspace, config: Config, name: str, path: Path, tip: str) -> bool:
+def remove_landed(
+    ws: Workspace, config: Config, name: str, path: Path, tip: str, *, landed: str, message: str
+) -> bool | None:
     """Stop a stream `streams merge` has just landed, whose worktree is at ``path`` and branch at
     ``tip``, without ``stop``'s other re-checks (the merge queue found it clean a moment ago): one
     ``git status`` says whether it is still clean and which files are ignored; those are kept, the
-    worktree removed, and the branch deleted only while still at ``tip``. False, with nothing
-    removed, when something was written there since: the caller stops it the careful way (``stop
-    --force`` saves uncommitted work first)."""
+    worktree removed, then one transaction creates ``landed`` (the tip kept) and deletes the branch
+    while it is still at ``tip``. True when all that was done; False when the worktree went but the
+    branch had moved in the meantime (it stays, with its new commits; ``landed`` is made alone);
+    None, with nothing removed or created, when something was written there since or the branch
+    moved before: the caller stops it the careful way (``stop --force`` saves uncommitted work first)."""
     if not path.is_dir():
-        return False
+        return None
+    branch = config.branch_ref(name)
     with worktree_lock(ws):
+        if reffiles.read_ref(str(ws.common_dir), branch) != tip:
+            return None
         entries = git.status(path, submodules="none", ignored=True)
         if any(e.kind != "!" for e in entries):
-            return False
+            return None
         keep_ignored(ws, path, name, found=[e.path for e in entries])
         git.remove_worktree(ws.main_root, path, even_locked=True)
-        git.delete_ref(ws.main_root, config.branch_ref(name), tip, message="streams: stop --delete-branch", check=False)
+        # A crash from here until the transaction below leaves the branch at the landed tip with no
+        # worktree: `streams merge`'s recovery finishes the landing, as after any crash past landing.
+        at_tip = git.create_ref_while(
+            ws.main_root, landed, tip, other=branch, at=tip, message=message, delete_other=True
+        )
+        if not at_tip:
+            git.update_ref(ws.main_root, landed, tip, git.ZERO_OID, message)
         locks.release_stream(ws.common_dir, name)
         mark_stopped(ws, [name], stopped=True)
-    return True
+    return at_tip
 
 
 def keep_ignored(

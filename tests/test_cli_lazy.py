@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -51,6 +52,7 @@ QUICK_PATH_MODULES = {
     "streams",
     "streams.cli",
     "streams.cli.quick",
+    "streams.cli.quickread",
     "streams.progress",
     "streams.git",
     "streams.git.door",
@@ -129,3 +131,39 @@ def test_the_git_namespace_names_each_submodules_public_names() -> None:
     assert listed == exported
     with pytest.raises(AttributeError):
         _ = streams.git.no_such_function  # type: ignore[attr-defined]
+
+
+# --- `streams --help` lists the commands without importing them -----------------------------------
+
+HELP = "import sys\nfrom streams.cli.base import run_main\n{load}run_main(['--help'])\n"
+LOAD_ALL = (
+    "import importlib\nfrom streams.cli.base import COMMAND_MODULES\n"
+    "for m in set(COMMAND_MODULES.values()):\n    importlib.import_module('streams.cli.' + m)\n"
+)
+
+
+def test_each_command_summary_is_the_first_paragraph_of_its_help() -> None:
+    from streams.cli.base import COMMAND_SUMMARIES
+
+    for info in pkgutil.iter_modules(streams.cli.__path__):
+        importlib.import_module(f"streams.cli.{info.name}")
+    assert set(COMMAND_SUMMARIES) == set(cli.commands)
+    for name, command in cli.commands.items():
+        stand_in = click.Command(name, help=COMMAND_SUMMARIES[name])
+        for limit in (20, 45, 80, 300):
+            assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit), (name, limit)
+
+
+@pytest.mark.parametrize("columns", ["50", "80", "200"])
+def test_help_imports_no_command_module_and_says_the_same(columns: str) -> None:
+    env = {**os.environ, "COLUMNS": columns}
+    code = (
+        HELP.format(load="")
+        + "print(sorted(m for m in sys.modules if m.startswith('streams.cli.')), file=sys.stderr)\n"
+    )
+    lazy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    loaded = subprocess.run(
+        [sys.executable, "-c", HELP.format(load=LOAD_ALL)], capture_output=True, text=True, check=True, env=env
+    )
+    assert lazy.stdout == loaded.stdout and "Commands:" in lazy.stdout
+    assert lazy.stderr.strip() == "['streams.cli.base', 'streams.cli.output']"

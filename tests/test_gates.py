@@ -18,6 +18,7 @@ import pytest
 
 from coordinator import gates
 from coordinator.gates import GateState, Verdict
+from coordinator.wavereport import digest_of
 from streams.kernel import events
 from streams.runclass import RunStatus
 from streams.runconfig import Gate
@@ -27,6 +28,15 @@ from tests.conftest import Outcome, Repo, disk_snapshot, make_repo, run_cli
 
 WAVES = [["api", "docs"], ["ui"]]
 PLAN_DIGEST = "p" * 64
+
+
+def report_data(wave: int, tag: str) -> dict[str, object]:
+    """A wave report as the gate reads it: its digest is that of its content, as the runner writes it."""
+    data: dict[str, object] = {"wave": wave, "streams": [], "tag": tag}
+    return {**data, "digest": digest_of(data)}
+
+
+R1 = str(report_data(1, "r1")["digest"])  # the digest of make_run's report of wave 1
 
 
 @pytest.fixture(autouse=True)
@@ -54,14 +64,16 @@ def lay_run(
             record.streams[n] = StreamRecord(n, i)
     rd.save(record)
     for number in reports:
-        write_report(rd, number, f"r{number}" * 32)
+        write_report(rd, number, f"r{number}")
     return rd
 
 
-def write_report(rd: RunDir, wave: int, digest: str) -> None:
+def write_report(rd: RunDir, wave: int, tag: str) -> str:
     path = rd.path / "reports" / f"wave-{wave}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"wave": wave, "digest": digest, "streams": []}))
+    data = report_data(wave, tag)
+    path.write_text(json.dumps(data))
+    return str(data["digest"])
 
 
 def tip(repo: Repo) -> str:
@@ -100,13 +112,11 @@ def test_approve_records_who_when_and_the_hashes_it_saw(at_gate: tuple[Repo, Run
     assert "wave 1 approved" in r.out and "`streams resume` lands wave 1 and starts wave 2" in r.out
     d = gates.decision_of(rd, 1)
     assert d is not None and d.verdict is Verdict.APPROVED and not d.by_policy
-    assert (d.note, d.plan_digest, d.report_digest, d.base) == ("looks right", PLAN_DIGEST, "r1" * 32, tip(repo))
+    assert (d.note, d.plan_digest, d.report_digest, d.base) == ("looks right", PLAN_DIGEST, R1, tip(repo))
     assert d.who.git_user == "Test Author <author@example.com>" and d.who.host and d.who.os_user
     assert d.when.endswith("Z")
     assert kinds(repo) == ["gate.approve"]
-    result = gates.gate(
-        rd, 1, Gate.MANUAL, PLAN_DIGEST, "r1" * 32, tip(repo), clean=False, has_blocked_or_critical=True
-    )
+    result = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, R1, tip(repo), clean=False, has_blocked_or_critical=True)
     assert result.state is GateState.APPROVED and result.decision == d
 
 
@@ -164,8 +174,8 @@ def test_concurrent_approvers_in_two_processes_exactly_one_wins(tmp_path: Path) 
 def test_a_report_changed_after_approval_reopens_the_gate(at_gate: tuple[Repo, RunDir]) -> None:
     repo, rd = at_gate
     assert run_cli(["approve", "1", "--note", "first look"], repo.root).code == 0
-    write_report(rd, 1, "changed" + "0" * 57)
-    result = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, "changed" + "0" * 57, tip(repo), True, False)
+    changed = write_report(rd, 1, "changed")
+    result = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, changed, tip(repo), True, False)
     assert result.state is GateState.AWAITING and result.decision is None
     assert "the report changed" in result.why
     r = run_cli(["approve", "1", "--note", "second look", "--json"], repo.root)
@@ -175,11 +185,11 @@ def test_a_report_changed_after_approval_reopens_the_gate(at_gate: tuple[Repo, R
     names = approvals(rd)
     assert len(names) == 2 and names[0] == "wave-1.json" and names[1].startswith("wave-1.stale-")
     old = json.loads((rd.path / "approvals" / names[1]).read_text())
-    assert old["note"] == "first look" and old["report_digest"] == "r1" * 32  # the old one kept as it was
+    assert old["note"] == "first look" and old["report_digest"] == R1  # the old one kept as it was
     d = gates.decision_of(rd, 1)
-    assert d is not None and d.note == "second look" and d.report_digest.startswith("changed")
+    assert d is not None and d.note == "second look" and d.report_digest == changed
     assert kinds(repo) == ["gate.approve", "gate.reopen", "gate.approve"]
-    current = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, "changed" + "0" * 57, tip(repo), True, False)
+    current = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, changed, tip(repo), True, False)
     assert current.state is GateState.APPROVED
 
 
@@ -190,9 +200,9 @@ def test_a_base_that_moved_makes_the_decision_stale(at_gate: tuple[Repo, RunDir]
     repo.write("README.md", "moved\n")
     repo.commit_all("the base moves")
     d = gates.decision_of(rd, 1)
-    assert d is not None and gates.is_current(d, PLAN_DIGEST, "r1" * 32, before)
-    assert not gates.is_current(d, PLAN_DIGEST, "r1" * 32, tip(repo))
-    result = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, "r1" * 32, tip(repo), True, False)
+    assert d is not None and gates.is_current(d, PLAN_DIGEST, R1, before)
+    assert not gates.is_current(d, PLAN_DIGEST, R1, tip(repo))
+    result = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, R1, tip(repo), True, False)
     assert result.state is GateState.AWAITING and "the base changed" in result.why
 
 
@@ -201,20 +211,20 @@ def test_a_base_that_moved_makes_the_decision_stale(at_gate: tuple[Repo, RunDir]
 
 def test_policy_none_opens_and_manual_awaits(at_gate: tuple[Repo, RunDir]) -> None:
     repo, rd = at_gate
-    assert gates.gate(rd, 1, Gate.NONE, PLAN_DIGEST, "r1" * 32, tip(repo), False, True).state is GateState.OPEN
-    manual = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, "r1" * 32, tip(repo), True, False)
+    assert gates.gate(rd, 1, Gate.NONE, PLAN_DIGEST, R1, tip(repo), False, True).state is GateState.OPEN
+    manual = gates.gate(rd, 1, Gate.MANUAL, PLAN_DIGEST, R1, tip(repo), True, False)
     assert manual.state is GateState.AWAITING and "streams approve 1" in manual.why
     assert approvals(rd) == []
 
 
 def test_auto_if_clean_records_a_policy_decision(at_gate: tuple[Repo, RunDir]) -> None:
     repo, rd = at_gate
-    result = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, "r1" * 32, tip(repo), True, False)
+    result = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, R1, tip(repo), True, False)
     assert result.state is GateState.APPROVED and result.decision is not None
     d = gates.decision_of(rd, 1)
     assert d == result.decision and d.by_policy and d.who.git_user == "streams run"
-    assert (d.plan_digest, d.report_digest, d.base) == (PLAN_DIGEST, "r1" * 32, tip(repo))
-    again = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, "r1" * 32, tip(repo), True, False)
+    assert (d.plan_digest, d.report_digest, d.base) == (PLAN_DIGEST, R1, tip(repo))
+    again = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, R1, tip(repo), True, False)
     assert again.state is GateState.APPROVED and again.decision == d  # read back, not written twice
     assert approvals(rd) == ["wave-1.json"] and kinds(repo) == ["gate.approve"]
     r = run_cli(["approve", "1"], repo.root)
@@ -223,18 +233,18 @@ def test_auto_if_clean_records_a_policy_decision(at_gate: tuple[Repo, RunDir]) -
 
 def test_auto_if_clean_waits_for_a_wave_that_is_not_clean(at_gate: tuple[Repo, RunDir]) -> None:
     repo, rd = at_gate
-    result = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, "r1" * 32, tip(repo), False, False)
+    result = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, R1, tip(repo), False, False)
     assert result.state is GateState.AWAITING and "not clean" in result.why
     assert approvals(rd) == [] and kinds(repo) == []
     assert run_cli(["approve", "1"], repo.root).code == 0  # a human may approve it
-    human = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, "r1" * 32, tip(repo), False, False)
+    human = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, R1, tip(repo), False, False)
     assert human.state is GateState.APPROVED and human.decision is not None and not human.decision.by_policy
 
 
 def test_a_blocked_or_critical_stream_is_never_approved_by_policy(at_gate: tuple[Repo, RunDir]) -> None:
     repo, rd = at_gate
     for clean in (True, False):
-        result = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, "r1" * 32, tip(repo), clean, True)
+        result = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, R1, tip(repo), clean, True)
         assert result.state is GateState.AWAITING and "blocked or critical" in result.why
     assert approvals(rd) == [] and kinds(repo) == []
 
@@ -250,7 +260,7 @@ def test_reject_needs_a_note(at_gate: tuple[Repo, RunDir]) -> None:
     assert disk_snapshot(repo.root.parent) == before
     r = run_cli(["reject", "1", "--note", "the API breaks the UI"], repo.root)
     assert r.code == 0 and "wave 1 rejected" in r.out and "will not land" in r.out, r
-    result = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, "r1" * 32, tip(repo), True, False)
+    result = gates.gate(rd, 1, Gate.AUTO_IF_CLEAN, PLAN_DIGEST, R1, tip(repo), True, False)
     assert result.state is GateState.REJECTED and result.decision is not None
     assert result.decision.note == "the API breaks the UI" and kinds(repo) == ["gate.reject"]
 
@@ -387,3 +397,13 @@ def test_a_damaged_decision_file_is_one_line(at_gate: tuple[Repo, RunDir]) -> No
     path.write_text('{"wave": "one"}')
     one_line(run_cli(["approve", "1"], repo.root), 1, "not a decision")
     assert path.read_text() == '{"wave": "one"}'
+
+
+def test_a_report_changed_by_hand_is_not_approved(at_gate: tuple[Repo, RunDir]) -> None:
+    repo, rd = at_gate
+    path = rd.path / "reports" / "wave-1.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "streams": [{"name": "a", "verdict": "verified"}]}))  # digest kept
+    r = run_cli(["approve", "1", "--note", "looks right"], repo.root)
+    assert r.code != 0 and "changed after it was written" in r.err, r
+    assert approvals(rd) == []

@@ -44,6 +44,7 @@ from coordinator import plan as planning
 from streams import brief, hooks_install, progress, scope, state, worktrees
 from streams.cli import check as cli_check
 from streams.cli import locks as cli_locks
+from streams.cli import lockview as cli_lockview
 from streams.cli import metrics as cli_metrics
 from streams.cli import progress as cli_progress
 from streams.cli import scope as cli_scope
@@ -120,7 +121,9 @@ def _documented(*modules: ModuleType) -> dict[str, Shape]:
 
 SHAPES: dict[str, Shape] = {
     **_documented(worktrees, scope, hooks_install, progress, state, locks, lease, brief),
-    **_documented(cli_workspace, cli_scope, cli_locks, cli_progress, cli_sync, cli_check, merging, landing, resolve),
+    **_documented(
+        cli_workspace, cli_scope, cli_locks, cli_lockview, cli_progress, cli_sync, cli_check, merging, landing, resolve
+    ),
     **_documented(planning, runflow, rundry, runctl, gates, decide, wavereport),
     **_documented(run_metrics, cli_metrics),
     "Snapshot": Shape(streams.dashboard),

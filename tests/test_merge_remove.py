@@ -51,7 +51,8 @@ def test_a_worktree_written_to_after_the_check_is_stopped_the_careful_way(landed
     ws, config = discover(repo.root), load(repo.root / "streams.yaml")
     tip = repo.git("rev-parse", "HEAD", cwd=wt).strip()
     repo.write("src/a/late.py", "written after the queue found it clean\n", cwd=wt)
-    assert worktrees.remove_landed(ws, config, "a", wt, tip) is False
+    assert worktrees.remove_landed(ws, config, "a", wt, tip, landed="refs/streams/landed/a/x", message="m") is None
+    assert repo.git("for-each-ref", "refs/streams/landed/").strip() == ""
     assert (wt / "src/a/late.py").is_file() and repo.git("branch", "--list", "streams/a").strip()
     assert not list((repo.root / ".git").rglob("kept/a/*/.env"))  # nothing half done
     # The landing's bookkeeping then stops it the careful way: the late file is saved to a ref.
@@ -61,3 +62,56 @@ def test_a_worktree_written_to_after_the_check_is_stopped_the_careful_way(landed
     assert len(saved) == 1
     assert repo.git("show", f"{saved[0]}:src/a/late.py") == "written after the queue found it clean\n"
     assert repo.git("rev-parse", landed).strip() == tip
+
+
+def test_a_branch_that_moved_before_the_removal_keeps_worktree_and_branch(landed_work: Repo) -> None:
+    repo = landed_work
+    wt = repo.worktree("a")
+    ws, config = discover(repo.root), load(repo.root / "streams.yaml")
+    tip = repo.git("rev-parse", "HEAD", cwd=wt).strip()
+    repo.git("commit", "-q", "--allow-empty", "-m", "a: later, clean", cwd=wt)
+    assert worktrees.remove_landed(ws, config, "a", wt, tip, landed="refs/streams/landed/a/x", message="m") is None
+    assert wt.is_dir() and repo.git("for-each-ref", "refs/streams/landed/").strip() == ""
+    landed, removed = after_landing(ws, config, "a", tip, keep=False, worktree=wt)
+    assert not removed and wt.is_dir()  # its new commit is not landed: it stays, worktree and all
+    assert repo.git("rev-parse", landed).strip() == tip
+    assert repo.git("rev-parse", "streams/a").strip() != tip
+
+
+def test_the_landed_ref_and_the_branch_deletion_are_one_transaction(
+    landed_work: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = landed_work
+    wt = repo.worktree("a")
+    ws, config = discover(repo.root), load(repo.root / "streams.yaml")
+    tip = repo.git("rev-parse", "HEAD", cwd=wt).strip()
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    landed, removed = after_landing(ws, config, "a", tip, keep=False, worktree=wt)
+    monkeypatch.delenv("GIT_TRACE")
+    assert removed and not wt.exists()
+    assert repo.git("rev-parse", landed).strip() == tip
+    updates = [line for line in trace.read_text().splitlines() if "built-in: git update-ref" in line]
+    assert len(updates) == 1, updates  # create the landed ref + delete the branch: one transaction
+    assert repo.git("branch", "--list", "streams/a").strip() == ""
+
+
+def test_a_landing_killed_before_it_was_recorded_done_is_finished_with_one_landed_ref(landed_work: Repo) -> None:
+    """The state a kill leaves between the transaction that keeps the tip and deletes the branch and
+    the record saying "done": the next merge finishes it and keeps no second ref of that tip."""
+    repo = landed_work
+    tip = repo.git("rev-parse", "streams/a").strip()
+    res = run_cli(["merge", "--json"], repo.root)
+    assert res.code == 0, res.err
+    record = repo.root / ".git" / "streams" / "merge.json"
+    data = json.loads(record.read_text())
+    assert [e["state"] for e in data["landings"]] == ["done"]
+    data["landings"][0]["state"] = "landed"
+    record.write_text(json.dumps(data))
+    res = run_cli(["merge", "--json"], repo.root)
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["data"]["finished"] == ["a"]
+    landed = repo.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/streams/landed/a/").splitlines()
+    assert len(landed) == 1 and landed[0].endswith(tip), landed
+    entries = json.loads(record.read_text())["landings"]
+    assert [(e["state"], e["landed_ref"]) for e in entries] == [("done", landed[0].split()[0])]

@@ -67,6 +67,16 @@ def main() -> None:
             # on the way out (Python's teardown of it costs 3-4 ms, as much as the work above).
             gc.freeze()
             sys.exit(code)
+    if sys.argv[1:2] in (["list"], ["locks"]):
+        _load_on_first_use("inspect")  # as above: no dataclass of theirs needs it
+        from streams.cli.quickread import serve
+
+        code = serve(sys.argv[1:])
+        if code is not None:
+            import gc
+
+            gc.freeze()  # as above
+            sys.exit(code)
     from streams.cli.base import run_main
 
     sys.exit(run_main())

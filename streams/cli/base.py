@@ -15,24 +15,25 @@ true.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import errno
 import importlib
-import json
 import os
-import platform
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import click
 
 from streams import __version__
+from streams.cli.output import ENVELOPE_VERSION as ENVELOPE_VERSION
+from streams.cli.output import add_json_properties as add_json_properties
+from streams.cli.output import envelope_text
+from streams.cli.output import json_properties as json_properties
+from streams.cli.output import jsonable as jsonable
+from streams.cli.output import table as table
+from streams.cli.output import writable as _writable
 from streams.kernel.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -43,8 +44,6 @@ from streams.kernel.errors import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-
-ENVELOPE_VERSION = 1
 
 
 @dataclass
@@ -111,51 +110,10 @@ class Reply(Generic[T]):
     error: StreamsError | None = None
 
 
-# Derived facts (``@property``s) serialised next to a type's fields: a class lists them in
-# ``json_properties``; types the CLI may not edit are registered with ``add_json_properties``.
-_JSON_PROPERTIES: dict[type, tuple[str, ...]] = {}
-
-
-def add_json_properties(cls: type, *names: str) -> None:
-    _JSON_PROPERTIES[cls] = (*_JSON_PROPERTIES.get(cls, ()), *names)
-
-
-def json_properties(cls: type) -> tuple[str, ...]:
-    """The derived facts ``jsonable`` writes for ``cls`` after its fields."""
-    return (*getattr(cls, "json_properties", ()), *_JSON_PROPERTIES.get(cls, ()))
-
-
-def jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = [f.name for f in dataclasses.fields(value)] + list(json_properties(type(value)))
-        return {name: jsonable(getattr(value, name)) for name in names}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def envelope(command: str, reply: Reply[Any]) -> str:
     """The JSON envelope of ``reply``, on one line."""
     error = reply.error
-    doc = {
-        "version": ENVELOPE_VERSION,
-        "command": command,
-        "ok": error is None,
-        "data": jsonable(reply.data),
-        "error": None if error is None else {"code": error.code, "message": error.message},
-    }
-    text = json.dumps(doc, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a file name that is not UTF-8: its bytes as \udcXX escapes
-        return json.dumps(doc)
-    return text
+    return envelope_text(command, reply.data, None if error is None else (error.code, error.message))
 
 
 def respond(reply: Reply[Any], run: Run | None = None) -> int:
@@ -189,20 +147,6 @@ def stream(item: Reply[Any]) -> None:
         warn(item.error.message)
 
 
-def _writable(text: str) -> str:
-    """``text`` with the bytes of a file name that is not UTF-8 (kept as surrogates) shown as
-    ``\\xNN``: a strict UTF-8 stdout cannot write them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return (
-            "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in text)
-            .encode("utf-8", "replace")
-            .decode("utf-8")
-        )
-    return text
-
-
 def warn(message: str) -> None:
     click.echo(f"streams: warning: {message}", err=True)
 
@@ -210,14 +154,6 @@ def warn(message: str) -> None:
 def info(message: str) -> None:
     """A progress line for humans (stderr, so stdout stays data)."""
     click.echo(f"streams: {message}", err=True)
-
-
-def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    """Plain aligned columns, git style."""
-    cols = [header, *rows]
-    widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cols]
-    return "\n".join(lines)
 
 
 # Which module defines each top-level command. Modules are imported only when their command runs
@@ -250,6 +186,39 @@ COMMAND_MODULES = {
     "reject": "gates",
     "request-changes": "gates",
     "report": "report",
+}
+
+
+# Each command's summary (the first paragraph of its help), for `streams --help`, which then imports
+# no command module; tests/test_cli_lazy.py keeps the two the same.
+COMMAND_SUMMARIES = {
+    "abort": "Stop the latest run for good: every agent stopped (its work saved), the run marked aborted.",
+    "approve": "Approve a wave at its gate: `streams resume` then lands it and goes on.",
+    "brief": "Print a stream's brief: its task, what it owns, the shared files, the rules and exit codes.",
+    "check": "Check streams.yaml: list every problem and every warning, changing nothing.",
+    "hooks": "Install, remove or inspect the scope hooks (pre-commit, reference-transaction, post-commit).",
+    "init": "Write a commented starter streams.yaml at the repository root.",
+    "list": "List configured streams, started or not, with branch and worktree path.",
+    "lock": "Take the lock (a lease) on shared files, so this stream may commit changes to them.",
+    "locks": "List every lease on shared files: holder, reason and time left (expired ones say so).",
+    "merge": "Land finished streams on the base branch, verified, in dependency order.",
+    "metrics": "Measure a run of `streams run`: throughput, success, parallel efficiency, waits.",
+    "owner": "Show who owns each PATH: a stream, the shared list, or nobody.",
+    "pause": "Pause the latest run: no new agent starts; running ones finish (--now: are stopped).",
+    "plan": "Show the waves `streams run` would follow: which streams run side by side, and why.",
+    "progress": "Show or update a stream's progress file, committing only that file.",
+    "reject": "Reject a wave at its gate: it does not land.",
+    "report": "Show a wave's report: per stream, the verdict from git beside the agent's claim.",
+    "request-changes": "Send a stream of the latest run back to its agent with a note.",
+    "resume": "Go on with the latest run from where it stopped.",
+    "run": "Run each stream's agent, wave after wave, and judge each from git.",
+    "start": "Start streams: a branch from the base and a worktree each (all streams when none named).",
+    "status": "Show every stream at a glance (or only the NAMEd ones).",
+    "stop": "Remove streams' worktrees, keeping their branches unless --delete-branch.",
+    "sync": "Rebase streams onto the base branch (fetching first when `remote` is set) and push them.",
+    "unlock": "Release the locks on shared files.",
+    "verify": "Check commits against the streams' scopes; exit 5 on any violation, with a full report.",
+    "watch": "Report out-of-scope edits in every stream worktree as they are written, before any commit.",
 }
 
 
@@ -318,6 +287,19 @@ class StreamsGroup(CommandGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMAND_MODULES) | set(self.commands))
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's list of commands, with each command not loaded yet shortened from its summary
+        (``COMMAND_SUMMARIES``) by click's own rule: `streams --help` imports no command module."""
+        commands = [
+            (name, self.commands.get(name) or click.Command(name, help=COMMAND_SUMMARIES.get(name)))
+            for name in self.list_commands(ctx)
+        ]
+        commands = [(name, cmd) for name, cmd in commands if not cmd.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in commands])
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMAND_MODULES.get(cmd_name)
         if module is not None and cmd_name not in self.commands:
@@ -351,6 +333,10 @@ def cli(run: Run, directory: Path | None) -> None:
 
 
 def _crash_log(exc: BaseException, run: Run) -> Path | None:
+    import datetime as dt  # here and below: only a crash needs them (6 ms of every command)
+    import platform
+    import traceback
+
     from streams import git
 
     git_version = git.version()
@@ -375,6 +361,8 @@ def _crash_log(exc: BaseException, run: Run) -> Path | None:
 
 def _crash_where(exc: BaseException, run: Run) -> str:
     """Where the crash report went, for the one error line."""
+    import traceback
+
     path = _crash_log(exc, run)
     if path is not None:
         return f"details in {path} (please attach it to a bug report)"

@@ -46,12 +46,36 @@ def open_workspace(*, check_tracked: bool = True, names: tuple[str, ...] = ()) -
         raise
     if check_tracked:
         config = check_tracked_files(ws, config)
+        _remember(ws, config)
     warned = current_run().warned
     for w in config.warnings:
         if w not in warned:
             warned.add(w)
             warn(w)
     return ws, config
+
+
+def _remember(ws: Workspace, config: Config) -> None:
+    """Leave what this configuration prints for ``streams list``'s quick path (``cli.quickread``),
+    when it is the configuration in force and the main worktree's copy is the committed one."""
+    origin = config.origin
+    if origin is None:
+        return
+    try:
+        if ws.config_path.read_bytes() != origin.source:
+            return
+    except OSError:
+        return
+    from streams.cli.quickread import remember
+
+    remember(
+        ws.common_dir,
+        config_path=str(config.path),
+        blob=origin.blob,
+        commit=origin.commit,
+        worktree_root=config.worktree_root,
+        warnings=config.warnings,
+    )
 
 
 def current_stream(ws: Workspace, config: Config, name: str | None) -> str | None:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import click
 
-from streams.cli.base import Reply, cli, info, json_option, table, warn
+from streams.cli.base import Reply, cli, info, json_option, warn
 from streams.cli.context import current_stream, cwd, open_workspace, which_stream
+from streams.cli.lockview import Leases, leases_text
 from streams.kernel import locks, paths
 from streams.kernel.durations import format_duration, parse_duration
 from streams.kernel.errors import printable
@@ -67,20 +68,6 @@ class Unlocked:
 
     stream: str | None
     released: list[locks.LeaseView]
-
-
-@dataclass(frozen=True)
-class Leases:
-    """``streams locks --json``.
-
-    ======  ===========  ==========================================================================
-    field   type         meaning
-    ======  ===========  ==========================================================================
-    leases  [LeaseView]  every lease on a shared file, expired ones included (``live``: false)
-    ======  ===========  ==========================================================================
-    """
-
-    leases: list[locks.LeaseView]
 
 
 _VERB = {
@@ -206,28 +193,4 @@ def locks_cmd() -> Reply[Leases]:
     """List every lease on shared files: holder, reason and time left (expired ones say so)."""
     ws, _config = open_workspace(check_tracked=False)
     now = time.time()
-    return Reply(Leases([lease.view(now) for lease in locks.list_leases(ws.common_dir)]), _locks_text)
-
-
-def _locks_text(found: Leases) -> str:
-    if not found.leases:
-        return "no locks held"
-    now = time.time()
-    rows = []
-    for lease in found.leases:
-        until = locks.clock(lease.expires_at, now)
-        if lease.live:
-            left = format_duration(lease.seconds_left)
-        else:
-            left = f"expired {format_duration(-lease.seconds_left)} ago"
-        reason = " ".join(
-            filter(
-                None,
-                [
-                    printable(lease.reason),
-                    "(held until landed)" if lease.landing else "(until commit)" if lease.until_commit else "",
-                ],
-            )
-        )
-        rows.append([printable(lease.path), lease.stream or "?", printable(lease.holder), until, left, reason])
-    return table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"])
+    return Reply(Leases([lease.view(now) for lease in locks.list_leases(ws.common_dir)]), leases_text)

@@ -19,36 +19,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from streams.cli.quickread import configured
 from streams.kernel import paths
 from streams.kernel.errors import EXIT_INTERRUPTED, EXIT_OK, StreamsError
 from streams.progress import STATUSES, Progress, ProgressCommit, ProgressStatus, Update, update_progress
-
-if TYPE_CHECKING:
-    from streams.kernel.rules import CompiledConfig
 
 _TEXT = ("--stream", "--current", "--agent", "--message", "-m")  # one value each
 _MANY = ("--done", "--blocked", "--next")  # repeatable
 _FLAGS = ("--clear-blocked", "--clear-next")
 _MAX_TEXT = 500  # longer text goes the full way
-
-
-def configured(common_dir: Path) -> CompiledConfig | None:
-    """The configuration in force, as the hooks' compiled cache holds it, when that cache may be
-    trusted for it; else None (the caller loads streams.yaml). The one place that decides: the
-    cache holds while the base branch still points at the commit it was compiled for, and the
-    main worktree's copy is the committed one (otherwise the full path says it differs)."""
-    from streams.kernel import hookcache
-
-    cc = hookcache.load(common_dir)
-    if cc is None or not cc.in_force(str(common_dir)):
-        return None
-    try:
-        with open(cc.config_path, "rb") as fh:
-            return cc if fh.read() == cc.source else None
-    except OSError:
-        return None
 
 
 def stream_worktree(cwd: Path) -> tuple[Path, Path, Path] | None:

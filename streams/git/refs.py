@@ -44,6 +44,7 @@ __all__ = [
     "missing_commits",
     "push_with_leases",
     "range_changes",
+    "range_changes_per_tip",
     "read_blob",
     "ref_oids",
     "ref_tips",
@@ -255,10 +256,13 @@ def update_refs(cwd: Path, updates: Iterable[tuple[str, str, str]], message: str
         door.run("update-ref", "-m", message, "--stdin", cwd=cwd, input=f"start\n{lines}prepare\ncommit\n".encode())
 
 
-def create_ref_while(cwd: Path, ref: str, new: str, *, other: str, at: str, message: str) -> bool:
+def create_ref_while(
+    cwd: Path, ref: str, new: str, *, other: str, at: str, message: str, delete_other: bool = False
+) -> bool:
     """Create ``ref`` at ``new`` while ``other`` still points at ``at``, in one transaction (``update-ref
-    --stdin``: ``create`` and ``verify``); False, and nothing created, when ``other`` moved."""
-    lines = f"start\ncreate {ref} {new}\nverify {other} {at}\nprepare\ncommit\n"
+    --stdin``: ``create`` and ``verify``, or ``delete`` of ``other`` with ``delete_other``); False, and
+    nothing changed, when ``other`` moved."""
+    lines = f"start\ncreate {ref} {new}\n{'delete' if delete_other else 'verify'} {other} {at}\nprepare\ncommit\n"
     res = door.run("update-ref", "-m", message, "--stdin", cwd=cwd, input=lines.encode(), check=False)
     if res.returncode == 0:
         return True
@@ -417,6 +421,41 @@ def range_changes(
         return []
     res = door.run(*gitparse.LOG_ARGS, "--ignore-missing", *tips, "--not", *exclude, "--", cwd=cwd, env=env)
     return gitparse.parse_log(res.stdout)
+
+
+def range_changes_per_tip(
+    cwd: Path, tips: Sequence[str], exclude: Sequence[str], *, env: Mapping[str, str] | None = None
+) -> dict[str, list[tuple[str, list[tuple[str, str]]]]]:
+    """``range_changes(tip, exclude)`` for every tip of ``tips``, from ONE ``git log`` of them all.
+
+    The commits of one tip are those of the union reachable from it through parents inside the
+    union (a commit outside is reachable from ``exclude``, and so is everything below it); each
+    tip's list keeps the union's order: oldest first, and never a commit before its parents
+    (``--topo-order``, which a subset keeps; git's default order does not, when dates tie).
+    """
+    if not tips:
+        return {}
+    res = door.run(
+        *gitparse.LOG_ARGS, "--topo-order", "--ignore-missing", *dict.fromkeys(tips), "--not", *exclude, "--",
+        cwd=cwd, env=env,
+    )  # fmt: skip
+    graph = gitparse.parse_log_graph(res.stdout)
+    parents = {commit: ps for commit, ps, _ in graph}
+    order = {commit: i for i, (commit, _, _) in enumerate(graph)}
+    out: dict[str, list[tuple[str, list[tuple[str, str]]]]] = {}
+    for tip in tips:
+        if tip in out:
+            continue
+        seen: set[str] = set()
+        todo = [tip] if tip in parents else []
+        while todo:
+            commit = todo.pop()
+            if commit in seen:
+                continue
+            seen.add(commit)
+            todo.extend(p for p in parents[commit] if p in parents and p not in seen)
+        out[tip] = [(graph[i][0], graph[i][2]) for i in sorted(order[c] for c in seen)]
+    return out
 
 
 def changed_paths_many(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, ...]]:

@@ -53,8 +53,13 @@ def parse_log(data: bytes) -> list[tuple[str, list[tuple[str, str]]]]:
     shows, e.g. a file deleted while merging an unrelated branch, or another stream's work put
     back as an old base had it.
     """
+    return [(commit, changes) for commit, _, changes in parse_log_graph(data)]
+
+
+def parse_log_graph(data: bytes) -> list[tuple[str, tuple[str, ...], list[tuple[str, str]]]]:
+    """``parse_log`` with each commit's parents: ``[(commit, parents, [(status, path)])]``, oldest first."""
     parts = data.split(b"\0")
-    result: list[tuple[str, list[tuple[str, str]]]] = []
+    result: list[tuple[str, tuple[str, ...], list[tuple[str, str]]]] = []
     i = 0
     n = len(parts)
     while i < n:
@@ -63,10 +68,11 @@ def parse_log(data: bytes) -> list[tuple[str, list[tuple[str, str]]]]:
         if not tok:
             continue
         if tok.startswith(b"\x01"):
-            result.append((tok[1:].decode("ascii").split()[0], []))
+            words = tok[1:].decode("ascii").split()
+            result.append((words[0], tuple(words[1:]), []))
             continue
         if i < n and result:
-            result[-1][1].append((tok[:1].decode("ascii", "replace"), parts[i].decode("utf-8", "surrogateescape")))
+            result[-1][2].append((tok[:1].decode("ascii", "replace"), parts[i].decode("utf-8", "surrogateescape")))
             i += 1
     result.reverse()
     return result

@@ -28,6 +28,8 @@ LOCK_SUFFIX = ".lock"
 
 @dataclass(frozen=True)
 class Lease:
+    """A lease as its file holds it (a docstring: without one, dataclass loads inspect for a signature)."""
+
     path: str
     stream: str
     holder: str  # user@host
