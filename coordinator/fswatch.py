@@ -21,6 +21,9 @@ git process), watches those ``select`` accepts and stops watching the others and
 directory was deleted (also when it came back at the same path); it returns what changed. When the
 kernel's inotify limits are hit (ENOSPC: watches, EMFILE: instances) a root is watched by a
 ``PollingObserver`` instead, and a note says so (``notes``); ``polling=True`` polls everything.
+With ``polling_fallback=False`` such a root is left unwatched instead (``watching`` says so), for a
+consumer that has a cheaper way to read it than a polling observer's walk of every file every
+``poll_interval`` (the dashboard: one ``git status`` per refresh).
 """
 
 from __future__ import annotations
@@ -127,12 +130,14 @@ class FSWatch:
         common: bool = False,
         polling: bool = False,
         poll_interval: float = 0.5,
+        polling_fallback: bool = True,
         observer_factory: Callable[[], ObserverLike] | None = None,
     ) -> None:
         self.common_dir = Path(common_dir).resolve()
         self.on_event = on_event
         self.common = common
         self.force_polling = polling
+        self.polling_fallback = polling_fallback
         self.poll_interval = poll_interval
         self._observer_factory = observer_factory
         self._lock = threading.Lock()
@@ -222,7 +227,7 @@ class FSWatch:
                 try:
                     watch = self._schedule(self._native_observer(), root, INOTIFY)
                 except OSError as exc:
-                    if exc.errno not in LIMIT_ERRNOS:
+                    if exc.errno not in LIMIT_ERRNOS or not self.polling_fallback:
                         raise
                     note = f"kernel watch limit reached ({exc.strerror or exc}); polling every {self.poll_interval:g} s instead"
             if watch is None:

@@ -112,12 +112,19 @@ run.remaining                float | null      expected seconds left: each runni
                                                ended or once the run is not running
 warnings                     [str]             what could not be read for the whole snapshot
 ===========================  ================  ==================================================
+
+``streams status --json --watch`` prints one such envelope per line (NDJSON): the first snapshot,
+then one each time a refresh finds anything changed but the clock (``steady``: ``time``,
+``streams[].last_commit_age``, ``streams[].locks[].seconds_left``, ``run.elapsed`` and
+``run.remaining`` alone do not make a line; they are as of the line's ``time``). It ends on
+SIGINT or SIGTERM with exit 130 ("streams: interrupted" on stderr, never half a line), and with
+exit 0 once its stdout is closed (a reader such as ``head -1`` went away).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from streams.kernel.locks import LeaseView
@@ -267,3 +274,15 @@ def summarize(
         hooks=dict(hooks or {}),
         hooks_path=hooks_path,
     )
+
+
+def steady(snap: Snapshot) -> Snapshot:
+    """``snap`` without what changes with the clock alone (the snapshot's time, commit ages, the
+    seconds a lease has left, a run's elapsed and remaining time): two snapshots whose ``steady``
+    forms are equal say the same thing, and a watch that prints changes prints neither twice."""
+    rows = tuple(
+        replace(r, last_commit_age=None, locks=tuple(replace(lk, seconds_left=0.0) for lk in r.locks))
+        for r in snap.streams
+    )
+    run = replace(snap.run, elapsed=0.0, remaining=None) if snap.run is not None else None
+    return replace(snap, time="", streams=rows, run=run)

@@ -8,7 +8,7 @@ an approximation of the commit-by-commit rebase: good as an early warning (``sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -32,11 +32,20 @@ def predict_conflicts(ws: Workspace, config: Config, names: Sequence[str] = ()) 
 
 
 def conflicts_with(
-    ws: Workspace, config: Config, names: Sequence[str], upstream_tip: str, places: Mapping[str, Place]
+    ws: Workspace,
+    config: Config,
+    names: Sequence[str],
+    upstream_tip: str,
+    places: Mapping[str, Place],
+    *,
+    on_top: Container[str] | None = None,
 ) -> dict[str, list[str]]:
-    """``predict_conflicts`` for ``names`` against ``upstream_tip``, their places already located."""
-    prefix = config.branch_prefix.rstrip("/")
-    on_top = git.ref_oids(ws.main_root, f"refs/heads/{prefix}", contains=upstream_tip)
+    """``predict_conflicts`` for ``names`` against ``upstream_tip``, their places already located.
+    ``on_top``: the refs already known to contain ``upstream_tip`` (else one ``for-each-ref
+    --contains`` asks)."""
+    if on_top is None:
+        prefix = config.branch_prefix.rstrip("/")
+        on_top = git.ref_oids(ws.main_root, f"refs/heads/{prefix}", contains=upstream_tip)
     result: dict[str, list[str]] = {}
     with ExitStack() as stack:
         scratch: dict[str, str] = {}

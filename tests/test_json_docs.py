@@ -369,7 +369,22 @@ def case_status(tmp: Path) -> Outputs:
     snap = data(["status"], repo.root)
     api = next(s for s in snap["streams"] if s["name"] == "api")
     assert api["halt"] is not None and api["locks"]
-    return [("Snapshot", snap)]
+    # --watch --json: NDJSON, each line the same envelope and Snapshot (streams/dashboard.py says so)
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "streams", "status", "--watch", "--json", "--interval", "0.2"],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert watching.stdout is not None
+    first = watching.stdout.readline()
+    watching.send_signal(signal.SIGTERM)
+    _, err = watching.communicate(timeout=60)
+    assert watching.returncode == 130, err  # the documented exit of a watch stopped by SIGTERM
+    envelope = json.loads(first)
+    assert envelope["command"] == "status" and envelope["ok"], envelope
+    return [("Snapshot", snap), ("Snapshot", envelope["data"])]
 
 
 def case_check(tmp: Path) -> Outputs:

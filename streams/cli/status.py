@@ -80,8 +80,11 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> Reply[Snap
     its last attempt ended), from the runner's records.
 
     Read-only: git is polled with GIT_OPTIONAL_LOCKS=0, so it never takes index.lock from an
-    agent. On a terminal --watch is a live view (Ctrl-C quits); off a terminal it prints one
-    plain snapshot per interval (with --json: one envelope per line). NO_COLOR is honoured.
+    agent. On a terminal --watch is a live view (Ctrl-C quits); off a terminal it prints a plain
+    snapshot each time something changed (with --json: one envelope per line, NDJSON). Every mode
+    refreshes on file events and every --interval, and re-reads only the worktrees whose files
+    changed. SIGINT or SIGTERM ends it with exit 130; a closed stdout with exit 0. NO_COLOR is
+    honoured.
 
     Exits 0 whenever it can show the dashboard, also when some rows show errors. The JSON fields
     are listed in the docstring of streams/dashboard.py.
@@ -93,13 +96,15 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> Reply[Snap
             return Reply(collector.collect(), _snapshot_text)
         live = sys.stdout.isatty() and not wants_json()
         command = current_run().command
-        with Dashboard(ws, config, collector, files=live) as dashboard:
-            if wants_json():  # one envelope per snapshot, each from base.envelope (the loop writes the line)
+        with Dashboard(ws, config, collector) as dashboard:
+            if wants_json():  # one envelope per changed snapshot, each from base.envelope
                 _loop_plain(dashboard, seconds, lambda s: envelope(command, Reply(s)))
             elif live:
                 _loop_live(dashboard, seconds)
             else:
                 _loop_plain(dashboard, seconds, lambda s: render_text(s) + "\n")
+        if dashboard.interrupted:
+            raise KeyboardInterrupt  # the CLI's one way out for an interruption: "interrupted", 130
     return None
 
 
@@ -115,14 +120,45 @@ def _snapshot_text(snap: Snapshot) -> str:
 
 
 def _loop_plain(dashboard: Dashboard, seconds: float, render: Callable[[Snapshot], str]) -> None:
+    """A snapshot each time one says something new (``Dashboard.changed``), until a stop signal or
+    until nobody reads stdout any more (checked every refresh, so a `| head -1` ends it)."""
+
     def show(_tick: Tick) -> None:
-        if dashboard.problem or dashboard.snapshot is None:
+        if _stdout_closed():
+            dashboard.stop()
+        elif dashboard.problem or dashboard.snapshot is None:
             click.echo(f"streams: warning: {dashboard.problem} (retrying)", err=True)
-        else:
-            click.echo(render(dashboard.snapshot))
-        sys.stdout.flush()
+        elif dashboard.changed(dashboard.snapshot):
+            try:
+                click.echo(render(dashboard.snapshot))
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _silence_stdout()
+                dashboard.stop()
 
     dashboard.run(seconds, show)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe or socket whose reader has gone (poll reports an error or hang-up)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, 0)  # errors and hang-ups are always reported
+        return any(ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: its reader is gone, and the interpreter's last flush must not
+    complain about it."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 # --- text cells shared by both renderings ----------------------------------------------------------

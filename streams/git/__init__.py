@@ -51,10 +51,11 @@ _EXPORTS = {
     ),
     "refs": (
         "Divergence RefTip RepoPaths author_time author_times changed_paths_many commit_tree commits_from "
-        "commits_not_on commits_not_on_with_subjects commits_only_in create_ref_while config_get delete_ref "
-        "divergence fast_import fetch git_dir_and_head git_dirs has_path idents is_ancestor ls_remote ls_tree_names "
-        "merge_base merge_tree merge_tree_conflicts missing_commits push_with_leases range_changes range_changes_per_tip "
-        "read_blob ref_oids ref_tips reflog_oids repo_paths resolve_commit resolve_many rev_parse rev_parse_range subjects "
+        "commits_not_on commits_not_on_with_subjects commits_only_in commits_with_paths create_ref_while config_get "
+        "delete_ref divergence divergence_many fast_import fetch git_dir_and_head git_dirs has_path idents is_ancestor "
+        "ls_remote ls_tree_names merge_base merge_tree merge_tree_conflicts missing_commits push_with_leases "
+        "range_changes range_changes_per_tip read_blob ref_oids ref_tips reflog_oids repo_paths resolve_commit "
+        "resolve_many rev_parse rev_parse_range subjects "
         "symbolic_head tree_changes tree_key tree_with tree_with_like update_ref update_refs "
         "committer_ident head_and_tip"
     ),

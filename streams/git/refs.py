@@ -23,11 +23,13 @@ __all__ = [
     "commits_not_on",
     "commits_not_on_with_subjects",
     "commits_only_in",
+    "commits_with_paths",
     "committer_ident",
     "config_get",
     "create_ref_while",
     "delete_ref",
     "divergence",
+    "divergence_many",
     "fast_import",
     "fetch",
     "git_dir_and_head",
@@ -345,6 +347,70 @@ def divergence(cwd: Path, base: str, tip: str) -> Divergence:
     if len(bounds) == 1:
         return Divergence(ahead, behind, bounds[0])
     return Divergence(ahead, behind, merge_base(cwd, base, tip))
+
+
+def divergence_many(cwd: Path, base: str, refs: Sequence[str]) -> tuple[str | None, dict[str, tuple[str, int, int]]]:
+    """(``base``'s commit as this read it, ``{ref: (tip, ahead, behind)}`` of the branch refs in
+    ``refs`` against it), all from one ``git for-each-ref``: git computes ``%(upstream:track)``
+    with each branch's upstream set to ``base`` for this call (``GIT_CONFIG_COUNT``:
+    ``branch.<name>.remote=.``, ``.merge=<base>``).
+
+    Left out (ask ``divergence``): a ref that is not a branch or does not exist, a branch whose own
+    configuration names another upstream (git reads the repository's ``branch.<name>.merge``
+    first), and every ref when ``base`` does not exist. No optional locks."""
+    heads = [r for r in dict.fromkeys(refs) if r.startswith("refs/heads/") and r != base]
+    if not heads:
+        return None, {}
+    env = {"GIT_CONFIG_COUNT": str(2 * len(heads))}
+    for i, ref in enumerate(heads):
+        branch = ref.removeprefix("refs/heads/")
+        env[f"GIT_CONFIG_KEY_{2 * i}"], env[f"GIT_CONFIG_VALUE_{2 * i}"] = f"branch.{branch}.remote", "."
+        env[f"GIT_CONFIG_KEY_{2 * i + 1}"], env[f"GIT_CONFIG_VALUE_{2 * i + 1}"] = f"branch.{branch}.merge", base
+    fmt = "--format=%(refname)%00%(objectname)%00%(upstream)%00%(upstream:track,nobracket)"
+    res = door.run("for-each-ref", fmt, base, *heads, cwd=cwd, env=env, optional_locks=False)
+    base_oid: str | None = None
+    found: dict[str, tuple[str, int, int]] = {}
+    for line in res.text.splitlines():
+        parts = line.split("\0")
+        if len(parts) != 4:
+            continue
+        if parts[0] == base:
+            base_oid = parts[1]
+            continue
+        if parts[2] != base or parts[3] == "gone":
+            continue
+        counts = {"ahead": 0, "behind": 0}
+        for item in filter(None, parts[3].split(", ")):
+            word, _, number = item.partition(" ")
+            if word in counts and number.isdigit():
+                counts[word] = int(number)
+        found[parts[0]] = (parts[1], counts["ahead"], counts["behind"])
+    return base_oid, found
+
+
+def commits_with_paths(
+    cwd: Path, tips: Sequence[str], exclude: Sequence[str]
+) -> dict[str, tuple[list[str], list[str]]]:
+    """``{commit: (parents, paths)}`` for every commit reachable from ``tips`` and from none of
+    ``exclude``: one ``git log --name-only`` (each commit against its parent, renames as a deletion
+    and an addition; a merge's paths are left empty). No optional locks."""
+    if not tips:
+        return {}
+    res = door.run(
+        "log", "--format=%x01%H %P", "-z", "--name-only", "--no-renames", "--diff-merges=off",
+        *tips, "--not", *exclude, "--", cwd=cwd, optional_locks=False,
+    )  # fmt: skip
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    paths: list[str] = []
+    for token in res.stdout.split(b"\0"):
+        token = token.lstrip(b"\n")
+        if token.startswith(b"\x01"):
+            commit, *parents = token[1:].decode("ascii").split()
+            paths = []
+            found[commit] = (parents, paths)
+        elif token and found:
+            paths.append(token.decode("utf-8", "surrogateescape"))
+    return found
 
 
 def commits_not_on(cwd: Path, base: str, tip: str, *, ignoring: Sequence[str] = ()) -> list[door.Oid]:
