@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,3 +210,33 @@ def disk_snapshot(root: Path, *, ignore: Sequence[str] = ()) -> dict[str, object
                 git(dotgit.parent, "worktree", "list", "--porcelain"),
             )
     return {"files": files, "dirs": dirs, "repos": repos}
+
+
+def watch_status(repo: Repo, interval: str, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """A `streams status --watch` process and the list its stdout lines are read into (whole lines,
+    newline included), by a daemon thread."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "status", "--watch", "--interval", interval, *args],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return proc, lines
+
+
+def wait_for(pred: Callable[[], object], what: str, limit: float = 90.0) -> None:
+    """Poll ``pred`` until it is true; fail naming ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)

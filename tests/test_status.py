@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from streams import status as status_mod
 from streams.kernel import paths
 from streams.progress import Progress, render
 from streams.runclass import StreamStatus
-from tests.conftest import DEFAULT_FILES, Repo, git, make_repo, run_cli
+from tests.conftest import DEFAULT_FILES, Repo, git, make_repo, run_cli, wait_for, watch_status
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
@@ -293,9 +292,9 @@ def test_halt_notes_come_before_overlap_and_scope_lines_also_when_watching(repo:
     check(text(repo).splitlines())
     proc, lines = watch_status(repo, "0.2")
     try:
-        _wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 1, "the first snapshot")
+        wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 1, "the first snapshot")
         repo.write("src/api/more.py", "more\n", cwd=repo.worktree("api"))  # a change: a second snapshot
-        _wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 2, "two snapshots")
+        wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 2, "two snapshots")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
@@ -318,7 +317,7 @@ def test_a_git_lock_is_called_stale_only_when_no_git_process_holds_it(repo: Repo
     agent = subprocess.Popen(["git", "commit", "-a", "--no-verify"], cwd=wt, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        _wait_for(lock.exists, "git to take index.lock")
+        wait_for(lock.exists, "git to take index.lock")
         held = f"{lock} are held by a running git (pid {agent.pid})"
         out = text(repo)
         assert held in out and "stale" not in out, out
@@ -693,48 +692,15 @@ def test_rich_rendering_has_bars_and_colour_only_without_no_color(repo: Repo) ->
 # --- watching, off a terminal ------------------------------------------------------------------------------
 
 
-def _reader(proc: subprocess.Popen[str], lines: list[str]) -> threading.Thread:
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-
-    t = threading.Thread(target=pump, daemon=True)
-    t.start()
-    return t
-
-
-def watch_status(repo: Repo, interval: str, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """A `streams status --watch` process and the list its output lines are read into."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams", "status", "--watch", "--interval", interval, *args],
-        cwd=repo.root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    _reader(proc, lines)
-    return proc, lines
-
-
-def _wait_for(pred: Any, what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_watch_off_a_terminal_prints_plain_snapshots_until_ctrl_c(repo: Repo) -> None:
     """A plain snapshot first, then one whenever something changed (tests/test_status_watch.py has
     the rest of the watch's contract)."""
     start(repo, "api")
     proc, lines = watch_status(repo, "0.2")
     try:
-        _wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 1, "the first snapshot")
+        wait_for(lambda: sum(ln.startswith("3 streams") for ln in lines) >= 1, "the first snapshot")
         commit(repo, repo.worktree("api"), "src/api/app.py", "v2\n")
-        _wait_for(lambda: any("+1 -0" in ln for ln in lines), "the new commit")
+        wait_for(lambda: any("+1 -0" in ln for ln in lines), "the new commit")
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
@@ -748,14 +714,14 @@ def test_watch_picks_up_an_edited_streams_yaml_and_survives_a_broken_one(repo: R
     proc, lines = watch_status(repo, "0.2", "--json")
     config = repo.root / "streams.yaml"
     try:
-        _wait_for(lambda: len(lines) >= 1, "the first snapshot")
+        wait_for(lambda: len(lines) >= 1, "the first snapshot")
         config.write_text(config.read_text() + "  extra:\n    owns: [extra/**]\n")
-        _wait_for(lambda: "not in force until committed" in lines[-1], "the warning about the uncommitted edit")
+        wait_for(lambda: "not in force until committed" in lines[-1], "the warning about the uncommitted edit")
         repo.commit_all("streams: extra")
-        _wait_for(lambda: '"name": "extra"' in lines[-1], "the added stream")
+        wait_for(lambda: '"name": "extra"' in lines[-1], "the added stream")
         config.write_text("version: [\n")
         repo.commit_all("streams: broken")
-        _wait_for(lambda: "cannot be used" in lines[-1], "the warning about the broken file")
+        wait_for(lambda: "cannot be used" in lines[-1], "the warning about the broken file")
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
@@ -787,9 +753,9 @@ def test_agent_committing_in_a_loop_never_hits_index_lock(tmp_path: Path) -> Non
     )
     errors: list[str] = []
     try:
-        _wait_for(lambda: all(outputs), "the first snapshots")
+        wait_for(lambda: all(outputs), "the first snapshots")
         agent = subprocess.run(["bash", "-c", script], cwd=wt, capture_output=True, text=True, check=False, timeout=300)
-        _wait_for(lambda: any('"ahead": 30' in ln for ln in outputs[0]), "a snapshot after the last commit")
+        wait_for(lambda: any('"ahead": 30' in ln for ln in outputs[0]), "a snapshot after the last commit")
     finally:
         for w in watchers:
             w.send_signal(signal.SIGINT)

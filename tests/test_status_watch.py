@@ -12,7 +12,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,41 +23,12 @@ from streams import status as status_mod
 from streams.dashboard import steady
 from streams.git import door
 from streams.workspace import discover, load_config
-from tests.conftest import Repo, run_cli
+from tests.conftest import Repo, run_cli, wait_for, watch_status
 
 
 def start(repo: Repo, *names: str) -> None:
     r = run_cli(["start", *names], repo.root)
     assert r.code == 0, r.err
-
-
-def watch(repo: Repo, interval: str, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """A `streams status --watch` process and the list its stdout lines are read into (whole lines,
-    newline included)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams", "status", "--watch", "--interval", interval, *args],
-        cwd=repo.root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return proc, lines
-
-
-def wait_for(pred: Any, what: str, limit: float = 90.0) -> None:
-    deadline = time.monotonic() + limit
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def api_of(line: str) -> dict[str, Any]:
@@ -92,7 +62,7 @@ def test_json_watch_prints_a_line_per_change_and_sees_edits_commits_and_leases(r
     row say the same thing."""
     start(repo, "api")
     wt = repo.worktree("api")
-    proc, lines = watch(repo, "10m", "--json")
+    proc, lines = watch_status(repo, "10m", "--json")
     try:
         wait_for(lambda: lines, "the first snapshot")
         assert api_of(lines[0])["dirty"] == []
@@ -123,7 +93,7 @@ def test_json_watch_prints_a_line_per_change_and_sees_edits_commits_and_leases(r
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_json_watch_ends_with_130_on_sigint_and_sigterm_after_whole_lines(repo: Repo, signum: int) -> None:
     start(repo, "api")
-    proc, lines = watch(repo, "0.2", "--json")
+    proc, lines = watch_status(repo, "0.2", "--json")
     try:
         wait_for(lambda: lines, "the first snapshot")
         repo.write("src/api/x.py", "x\n", cwd=repo.worktree("api"))  # something to refresh meanwhile
@@ -161,7 +131,7 @@ def test_json_watch_ends_with_0_once_its_reader_is_gone(repo: Repo) -> None:
 
 def test_plain_watch_off_a_terminal_prints_only_when_something_changed(repo: Repo) -> None:
     start(repo, "api")
-    proc, lines = watch(repo, "0.2")
+    proc, lines = watch_status(repo, "0.2")
     try:
         wait_for(lambda: any(ln.startswith("3 streams") for ln in lines), "the first snapshot")
         repo.write("src/api/x.py", "x\n", cwd=repo.worktree("api"))
