@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from coordinator.dashboard import Dashboard
-from coordinator.loop import RESIZE, Tick
 from streams.cli.base import Reply, cli, current_run, envelope, json_option, table, wants_json
 from streams.cli.context import open_workspace
 from streams.dashboard import RunView
@@ -39,6 +37,9 @@ from streams.status import (
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from coordinator.dashboard import Dashboard
+    from coordinator.loop import Tick
 
 BAR_WIDTH = 10
 MIN_INTERVAL_SECONDS = 0.1
@@ -94,6 +95,8 @@ def status_cmd(names: tuple[str, ...], watch: bool, interval: str) -> Reply[Snap
     with Collector(ws, config, names, predict=True) as collector:
         if not watch:
             return Reply(collector.collect(), _snapshot_text)
+        from coordinator.dashboard import Dashboard  # here: the file watcher is for --watch alone
+
         live = sys.stdout.isatty() and not wants_json()
         command = current_run().command
         with Dashboard(ws, config, collector) as dashboard:
@@ -540,6 +543,8 @@ def _loop_live(dashboard: Dashboard, seconds: float) -> None:
             else:
                 snap = dashboard.snapshot
                 live.update(render_rich(snap, width=console.width, height=console.height, footer=footer), refresh=True)
+
+        from coordinator.loop import RESIZE
 
         resize: dict[int, str] = {signal.SIGWINCH: RESIZE} if hasattr(signal, "SIGWINCH") else {}
         dashboard.run(seconds, paint, signals=resize)
