@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from coordinator import gates
 from coordinator.gates import AgentRefusedError, ChangeRequest, Decision, Verdict, Who
-from coordinator.report import report_path
-from coordinator.wavereport import ReportDamagedError, digest_of
+from coordinator.report import verified_report_data
 from streams import git
 from streams.config import Config
 from streams.kernel.durations import iso_utc
@@ -113,21 +112,10 @@ def plan_digest(rd: RunDir) -> str:
 
 
 def report_digest(rd: RunDir, wave: int) -> str | None:
-    """The digest of wave ``wave``'s report (its top-level ``digest``, checked against its content:
-    a decision never binds to a report changed after it was written), or None when none is written."""
-    path = report_path(rd, wave)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise StreamsError(f"{path}: cannot be read ({exc}); the run's files are damaged", code="state") from None
-    digest = data.get("digest") if isinstance(data, dict) else None
-    if not isinstance(digest, str) or not digest:
-        raise StreamsError(f"{path}: holds no digest; the run's files are damaged", code="state")
-    if digest_of(data) != digest:
-        raise ReportDamagedError(f"{path}: its digest does not match its content: it was changed after it was written")
-    return digest
+    """The digest of wave ``wave``'s report, checked against its content (a decision never binds to
+    a report changed after it was written), or None when none is written."""
+    data = verified_report_data(rd, wave)
+    return None if data is None else str(data["digest"])
 
 
 def base_tip(ws: Workspace, cfg: Config) -> str:

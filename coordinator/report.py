@@ -31,6 +31,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from coordinator.reporttext import render_markdown
 from coordinator.supervise import log_tail
@@ -327,9 +328,9 @@ def written_waves(rd: RunDir) -> list[int]:
     return sorted(found)
 
 
-def load_wave_report(rd: RunDir, wave: int) -> WaveReport | None:
-    """Wave ``wave``'s written report, or None when none is written; ``ReportDamagedError`` when its
-    digest does not match its content, or it cannot be read as a report."""
+def verified_report_data(rd: RunDir, wave: int) -> dict[str, Any] | None:
+    """Wave ``wave``'s written report as JSON, its digest checked against its content; None when
+    none is written; ``ReportDamagedError`` when it cannot be read or was changed after it was written."""
     path = report_path(rd, wave)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -339,6 +340,16 @@ def load_wave_report(rd: RunDir, wave: int) -> WaveReport | None:
         raise ReportDamagedError(f"{path}: cannot be read ({exc}); write it again") from None
     if not isinstance(data, dict) or digest_of(data) != data.get("digest"):
         raise ReportDamagedError(f"{path}: its digest does not match its content: it was changed after it was written")
+    return data
+
+
+def load_wave_report(rd: RunDir, wave: int) -> WaveReport | None:
+    """Wave ``wave``'s written report, or None when none is written; ``ReportDamagedError`` when its
+    digest does not match its content, or it cannot be read as a report."""
+    data = verified_report_data(rd, wave)
+    if data is None:
+        return None
+    path = report_path(rd, wave)
     try:
         return from_json(data)
     except (TypeError, KeyError, ValueError) as exc:
