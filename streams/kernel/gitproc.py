@@ -89,7 +89,7 @@ def _default_signals() -> tuple[int, ...]:
     """SIGPIPE and SIGXFSZ, which Python ignores and a child would inherit ignored (``subprocess``
     resets them too), without importing ``signal`` (it imports ``enum``)."""
     try:
-        from _signal import SIGPIPE, SIGXFSZ
+        from _signal import SIGPIPE, SIGXFSZ  # type: ignore[import-not-found]
     except ImportError:
         import signal
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from typing import Any
 
 _NAN = float("nan")
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": _NAN}
@@ -32,24 +32,33 @@ class _Context:
     parse_constant = _CONSTANTS.__getitem__
 
 
-_scan: Callable[[str, int], tuple[object, int]] | None = None
-_ENCODER: tuple[Callable[..., Callable[[object, int], object]], Callable[[str], str], Callable[[str], str]] | None = (
-    None
-)
+_UNSET: Any = object()
+_c_json: Any = _UNSET  # the module _json, or None where there is none
+_scan: Any = None
+
+
+def _c() -> Any:
+    global _c_json
+    if _c_json is _UNSET:
+        try:
+            import _json
+
+            _c_json = _json
+        except ImportError:
+            _c_json = None
+    return _c_json
 
 
 def loads(text: str) -> object:
     """``json.loads(text)`` for a ``str``. ``ValueError`` when it is not one JSON document."""
     global _scan
-    try:
-        if _scan is None:
-            from _json import make_scanner
-
-            _scan = make_scanner(_Context())
-    except ImportError:
+    c = _c()
+    if c is None:
         import json
 
         return json.loads(text)
+    if _scan is None:
+        _scan = c.make_scanner(_Context())
     if text.startswith("\ufeff"):
         raise ValueError("Unexpected UTF-8 BOM")
     start = len(text) - len(text.lstrip(_SPACE))
@@ -68,19 +77,12 @@ def _refuse(value: object) -> object:
 
 def dumps(value: object, *, ensure_ascii: bool = True) -> str:
     """``json.dumps(value, ensure_ascii=ensure_ascii)``."""
-    global _ENCODER
-    if _ENCODER is None and isinstance(value, (dict, list, tuple)):
-        try:
-            from _json import encode_basestring, encode_basestring_ascii, make_encoder
-
-            _ENCODER = (make_encoder, encode_basestring_ascii, encode_basestring)
-        except ImportError:
-            pass
-    if _ENCODER is None or not isinstance(value, (dict, list, tuple)):
+    c = _c()
+    if c is None or not isinstance(value, (dict, list, tuple)):
         import json  # no _json, or a bare value (json's own special cases; never on the quick paths)
 
         return json.dumps(value, ensure_ascii=ensure_ascii)
-    make_encoder, ascii_string, string = _ENCODER
+    string = c.encode_basestring_ascii if ensure_ascii else c.encode_basestring
     # As json.JSONEncoder.iterencode builds it: a fresh markers dict (circular references refused).
-    encode = make_encoder({}, _refuse, ascii_string if ensure_ascii else string, None, ": ", ", ", False, False, True)
-    return "".join(encode(value, 0))  # type: ignore[arg-type]
+    encode = c.make_encoder({}, _refuse, string, None, ": ", ", ", False, False, True)
+    return "".join(encode(value, 0))
