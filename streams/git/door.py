@@ -45,6 +45,7 @@ RefName = NewType("RefName", str)
 # answer before this module loads, start git with it too).
 _english = english
 
+
 def branch_ref(branch: str) -> RefName:
     """A branch's full ref: ``streams/api`` -> ``refs/heads/streams/api`` (the branch, even when a
     tag has the same name)."""
