@@ -226,6 +226,24 @@ def parse_commits_with_paths(data: bytes) -> dict[str, tuple[list[str], list[str
     return found
 
 
+def line_work(graph: dict[str, tuple[list[str], list[str]]], tip: str, progress_file: str) -> int | None:
+    """The commits from ``tip`` back through ``graph`` (``parse_commits_with_paths``) that change
+    more than ``progress_file``; None when a merge is on the way (or ``tip`` is not in ``graph``):
+    ask git."""
+    if tip not in graph:
+        return None
+    count, commit = 0, tip
+    while commit in graph:
+        parents, paths = graph[commit]
+        if len(parents) > 1:
+            return None
+        count += any(p != progress_file for p in paths)
+        if not parents:
+            break
+        commit = parents[0]
+    return count
+
+
 # --- a worktree's state, read from git's files (no git process) --------------------------------------
 
 
