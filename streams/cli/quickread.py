@@ -281,10 +281,10 @@ def serve(args: list[str]) -> int | None:
     if out is None:
         return None
     warnings = [] if args[0] == "locks" else list(dict.fromkeys(config.warnings))
-    return _write(warnings, out)
+    return write_reply(warnings, out)
 
 
-def _write(warnings: list[str], out: str) -> int | None:
+def write_reply(warnings: list[str], out: str) -> int | None:
     """Write the warnings (stderr) and the reply (stdout) as the full path's writer does."""
     text = "".join(f"streams: warning: {w}\n" for w in warnings)
     try:
