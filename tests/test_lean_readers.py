@@ -13,12 +13,16 @@ import dataclasses
 import json
 import random
 import re
+from pathlib import Path
 
 import pytest
 
 from streams import runclass, runstate, state
 from streams.cli import quickstatus
+from streams.git import door
 from streams.kernel import leanjson, progressfile, runview
+from streams.kernel.gitproc import NO_OPTIONAL_LOCKS, run_many
+from tests.conftest import make_repo
 
 ALPHABET = ["a", "Z", "0", "9", "_", "-", ".", "/", "@", "+", " ", ":", "T", "é", "\u0660", "\u2028", '"', "\\", "\n"]
 
@@ -125,3 +129,26 @@ def test_runview_knows_the_shape_runstate_reads() -> None:
     assert tuple(s.value for s in runclass.StreamStatus) == runview.STREAM_STATES
     assert runview.LATEST == runstate.LATEST
     assert quickstatus.STATE_VERSION == state.STATE_VERSION
+
+
+def test_run_many_answers_as_door_run_does_with_big_input_and_output(tmp_path: Path) -> None:
+    """Many git processes, a few at a time, one fed 100 KiB on stdin while its output fills the
+    pipe: the same exit codes and bytes as one ``door.run`` each, in the order asked."""
+    repo = make_repo(tmp_path)
+    head = repo.git("rev-parse", "HEAD").strip()
+    big = (f"{head}\n" * 2500).encode()  # diff-tree --stdin echoes every line: both pipes fill
+    calls: list[tuple[tuple[str, ...], str, dict[str, str] | None, bytes | None]] = [
+        (("diff-tree", "--stdin", "-r", "--root"), str(repo.root), None, big),
+        (("rev-parse", "--verify", "no-such-ref"), str(repo.root), None, None),
+    ]
+    calls += [
+        (("cat-file", "-p", f"HEAD~0:{name}"), str(repo.root), NO_OPTIONAL_LOCKS, None)
+        for name in ("streams.yaml",) * 10
+    ]
+    got = run_many(calls, parallel=3)
+    want = [
+        (r.returncode, r.stdout)
+        for r in (door.run(*args, cwd=cwd, check=False, input=stdin, env=extra) for args, cwd, extra, stdin in calls)
+    ]
+    assert got == want
+    assert len(got[0][1]) > 100_000 and got[1][0] != 0
