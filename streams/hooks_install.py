@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import streams
 from streams import git
-from streams.kernel import events, paths, procs
+from streams.kernel import events, hookstate, paths, procs
 from streams.kernel.errors import StreamsError
 from streams.workspace import Workspace
 
@@ -273,6 +273,7 @@ def install(ws: Workspace, *, python: str | None = None) -> HooksReport:
             _write_executable(path, wanted[name])
             state = HookState.UPDATED if exists else HookState.INSTALLED
         results.append(HookFile(name, path, state, legacy.exists() or legacy.is_symlink(), python))
+    status(ws, hooks_path_value=None)  # keeps the hooks' states for the quick status --json
     return HooksReport(folder, python, tuple(results))
 
 
@@ -336,8 +337,12 @@ def status(ws: Workspace, *, hooks_path_value: str | bool | None = True) -> Hook
     (``hooks_path``), or True to read it here."""
     folder = hooks_dir(ws)
     results = []
+    kept: list[tuple[str, str, str, str, str | None, bool]] = []
+    seen = []
     for name in HOOK_NAMES:
         path, _legacy, has_legacy = _hook_files(folder, name)
+        seen.append(hookstate.read(str(path)))  # before the judging: the record must not outlive a rewrite
+        matches = False
         if not (path.exists() or path.is_symlink()):
             state, python = HookState.MISSING, None
         elif not is_ours(path):
@@ -345,14 +350,14 @@ def status(ws: Workspace, *, hooks_path_value: str | bool | None = True) -> Hook
         else:
             python = baked_python(path)
             current = render(name, python) if python else None
-            fine = (
-                current == path.read_text(encoding="utf-8", errors="replace")
-                and python is not None
-                and os.access(python, os.X_OK)
-                and os.access(path, os.X_OK)
-            )
+            matches = current == path.read_text(encoding="utf-8", errors="replace") and python is not None
+            fine = matches and python is not None and os.access(python, os.X_OK) and os.access(path, os.X_OK)
             state = HookState.INSTALLED if fine else HookState.OUTDATED
         results.append(HookFile(name, path, state, has_legacy, python))
+        kept.append((name, str(path), str(TEMPLATE_DIR / f"{name}.in"), str(state), python, matches))
+    hookstate.remember(
+        str(ws.common_dir), version=streams.__version__, package=str(TEMPLATE_DIR.parent), hooks=kept, seen=seen
+    )  # for the quick status --json (``streams.cli.quickstatus``)
     value = hooks_path(ws) if hooks_path_value is True else hooks_path_value or None
     return HooksReport(folder, sys.executable, tuple(results), value)
 

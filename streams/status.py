@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import streams
 from streams import git, hooks_install, places, runstate
 from streams.config import Config, progress_path
 from streams.dashboard import (
@@ -59,7 +58,7 @@ from streams.dashboard import (
     summarize,
 )
 from streams.git import RefTip
-from streams.kernel import hookstate, runview
+from streams.kernel import runview
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
 from streams.kernel.gitparse import line_work
@@ -264,15 +263,6 @@ class Collector:
         if not self._hooks_path_read:
             self._hooks_path, self._hooks_path_read = hooks_install.hooks_path(self.ws), True
         report = hooks_install.status(self.ws, hooks_path_value=self._hooks_path)
-        hookstate.remember(
-            str(self.ws.common_dir),
-            version=streams.__version__,
-            package=str(hooks_install.TEMPLATE_DIR.parent),
-            hooks=[
-                (h.name, str(h.path), str(hooks_install.TEMPLATE_DIR / f"{h.name}.in"), str(h.state), h.python)
-                for h in report.hooks
-            ],
-        )  # for the quick status --json (``streams.cli.quickstatus``)
         return {h.name: str(h.state) for h in report.hooks}, report.hooks_path
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
