@@ -1,0 +1,451 @@
+"""`streams status --json` answered before click and PyYAML load (``streams.cli.quickstatus``) must
+say what the full CLI says, in every state a repository can be in; where the quick path cannot be
+sure it steps aside, and the full path answers.
+
+Each check runs the real command twice as a subprocess (``python -m streams``): as users run it,
+and with ``STREAMS_FULL_PATH=1``, which turns the quick path off. Exit code and stderr must be
+equal, and stdout too once what moves with the clock between two runs is set to a constant
+(``time``, ``streams[].last_commit_age``, ``streams[].locks[].seconds_left``, ``run.elapsed``,
+``run.remaining``): compared as text (so key order and formatting count) and as ordered pairs at
+exactly those places. A third run shows which path answered (whether click or yaml was imported).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import DEFAULT_FILES, Outcome, Repo, disk_snapshot, make_repo, run_streams
+
+FULL = {"STREAMS_FULL_PATH": "1"}
+STATUS = ["status", "--json"]
+
+WHICH_PATH = (
+    "import sys, json; from streams.cli import main\n"
+    "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+    "print('QUICK', json.dumps('click' not in sys.modules and 'yaml' not in sys.modules), file=sys.stderr)\n"
+)
+
+# Two shared files: one a stream leases, one nobody does.
+CONFIG = """\
+version: 1
+base: main
+shared:
+  - pyproject.toml
+  - Makefile
+streams:
+  api:
+    owns: [src/api/**, tests/api/**]
+  ui:
+    owns: [src/ui/**]
+    depends: [api]
+  docs:
+    owns: [docs/**]
+"""
+FILES = {**DEFAULT_FILES, "Makefile": "all:\n"}
+
+# --- comparing both paths ---------------------------------------------------------------------------
+
+_MOVING_TEXT = re.compile(r'("(?:time|last_commit_age|seconds_left|elapsed|remaining)": )(-?[0-9][0-9.eE+-]*|"[^"]*")')
+
+
+class _Object(list[tuple[str, Any]]):
+    """A JSON object as its (key, value) pairs, in order."""
+
+
+def _pairs(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_Object)
+
+
+def _mark(value: Any) -> Any:
+    """A moving value as a constant of its kind: null stays null, so a number where the other path
+    says null (or the other way) still shows."""
+    if value is None:
+        return None
+    return f"<{type(value).__name__}>"
+
+
+def _steady_tree(doc: Any) -> Any:
+    """``doc`` (from ``_pairs``) with the clock's values replaced, at exactly their places."""
+
+    def replace(obj: Any, key: str, fn: Any) -> Any:
+        if not isinstance(obj, _Object):
+            return obj
+        return _Object((k, fn(v) if k == key else v) for k, v in obj)
+
+    def each_row(rows: Any) -> Any:
+        if not isinstance(rows, list) or isinstance(rows, _Object):
+            return rows
+        out = []
+        for row in rows:
+            row = replace(row, "last_commit_age", _mark)
+            row = replace(row, "locks", lambda locks: [replace(x, "seconds_left", _mark) for x in locks])
+            out.append(row)
+        return out
+
+    def data(d: Any) -> Any:
+        d = replace(d, "time", _mark)
+        d = replace(d, "streams", each_row)
+        return replace(d, "run", lambda r: replace(replace(r, "elapsed", _mark), "remaining", _mark))
+
+    return replace(doc, "data", data)
+
+
+def _steady_text(text: str) -> str:
+    return _MOVING_TEXT.sub(r"\1~", text)
+
+
+def same(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> Outcome:
+    """Run ``streams ARGS`` the usual way and the full way: they must say the same."""
+    quick = run_streams(args, cwd, env=env)
+    full = run_streams(args, cwd, env={**(env or {}), **FULL})
+    assert "Traceback" not in quick.err + full.err, (quick.err, full.err)
+    assert (quick.code, quick.err) == (full.code, full.err), args
+    assert _steady_text(quick.out) == _steady_text(full.out), args
+    if "--json" in args and quick.out.strip():
+        assert _steady_tree(_pairs(quick.out)) == _steady_tree(_pairs(full.out)), args
+    return quick
+
+
+def quick_path_taken(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> bool:
+    argv = [sys.executable, "-c", WHICH_PATH, *args]
+    proc = subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, check=False, timeout=60, env={**os.environ, **(env or {})}
+    )
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("QUICK "))
+    return bool(json.loads(line[6:]))
+
+
+def check(cwd: Path, *, quick: bool | None, args: list[str] = STATUS) -> dict[str, Any]:
+    """`streams ARGS` agrees with the full path in ``cwd``; with ``quick`` True/False the quick path
+    answered (or stepped aside). Returns the envelope's ``data`` (as plain dicts)."""
+    out = same(args, cwd)
+    if quick is not None:
+        assert quick_path_taken(args, cwd) is quick, (args, "quick" if quick else "full", "expected")
+    if "--json" in args and out.out.strip():
+        data: dict[str, Any] = json.loads(out.out)["data"]
+        return data
+    return {}
+
+
+def warm(cwd: Path) -> None:
+    """A full-path command: leaves the caches the quick path reads."""
+    out = run_streams(STATUS, cwd, env=FULL)
+    assert out.code == 0, out.err
+
+
+def row(data: dict[str, Any], name: str) -> dict[str, Any]:
+    rows: dict[str, dict[str, Any]] = {r["name"]: r for r in data["streams"]}
+    return rows[name]
+
+
+def ok(out: Outcome) -> Outcome:
+    assert out.code == 0, (out.out, out.err)
+    return out
+
+
+def new_repo(tmp_path: Path) -> Repo:
+    return make_repo(tmp_path, files=FILES, config=CONFIG)
+
+
+def commit(repo: Repo, wt: Path, rel: str, text: str, *, past_hooks: bool = False) -> None:
+    """Commit ``rel`` in worktree ``wt``; ``past_hooks``: with no hook run at all (``--no-verify``
+    alone skips only pre-commit; the reference-transaction hook would still refuse)."""
+    repo.write(rel, text, cwd=wt)
+    repo.git("add", "-A", cwd=wt)
+    skip = ["-c", "core.hooksPath=/nonexistent"] if past_hooks else []
+    repo.git(*skip, "commit", "-q", *(["--no-verify"] if past_hooks else []), "-m", f"change {rel}", cwd=wt)
+
+
+def lease_file(repo: Repo, rel: str) -> Path:
+    return repo.root / ".git" / "streams" / "locks" / f".{rel}.lock"
+
+
+# --- where the quick path serves --------------------------------------------------------------------
+
+
+def test_the_first_run_goes_the_full_way_then_the_quick_one(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    check(repo.root, quick=None)  # leaves the caches
+    data = check(repo.root, quick=True)
+    assert [(r["name"], r["state"]) for r in data["streams"]] == [
+        ("api", "not started"),
+        ("ui", "not started"),
+        ("docs", "not started"),
+    ]
+
+
+def test_a_full_streams_list_is_enough_to_warm_it(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api"], repo.root))
+    ok(run_streams(["list"], repo.root, env=FULL))
+    check(repo.root, quick=True)
+
+
+def test_dirty_worktrees_and_every_kind_of_out_of_scope_edit(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start"], repo.root))
+    ok(run_streams(["stop", "docs"], repo.root))  # branch only
+    api, ui = repo.worktree("api"), repo.worktree("ui")
+    ok(run_streams(["lock", "pyproject.toml", "--reason", "bump"], ui))
+    # api: staged, unstaged, untracked, a staged rename, a deletion, non-ASCII names
+    repo.write("src/api/staged.py", "s = 1\n", cwd=api)
+    repo.git("add", "src/api/staged.py", cwd=api)
+    repo.write("src/api/app.py", "print('changed')\n", cwd=api)
+    repo.write("src/api/café.py", "c = 1\n", cwd=api)
+    repo.git("mv", "tests/api/test_app.py", "tests/api/test_renamed.py", cwd=api)
+    # and out of scope: another stream's path, an unowned path, a shared path leased by ui, a
+    # shared path nobody leases
+    repo.write("src/ui/main.ts", "console.log('api was here')\n", cwd=api)
+    repo.write("README.md", "# mine now\n", cwd=api)
+    repo.write("pyproject.toml", "[project]\nname = 'api'\n", cwd=api)
+    repo.write("Makefile", "all: api\n", cwd=api)
+    repo.write("docs/résumé.md", "# é\n", cwd=api)
+    # ui: a deletion, its own leased shared path
+    (ui / "src" / "ui" / "main.ts").unlink()
+    repo.write("pyproject.toml", "[project]\nname = 'ui'\n", cwd=ui)
+    warm(repo.root)
+    data = check(repo.root, quick=True)
+    a, u = row(data, "api"), row(data, "ui")
+    assert row(data, "docs")["state"] == "branch only"
+    assert "src/api/café.py" in a["dirty"] and "docs/résumé.md" in a["dirty"]
+    assert {"tests/api/test_app.py", "tests/api/test_renamed.py", "src/api/staged.py"} <= set(a["dirty"])
+    assert {x["path"] for x in a["out_of_scope"]} >= {"src/ui/main.ts", "README.md", "pyproject.toml", "Makefile"}
+    assert "src/ui/main.ts" in u["dirty"] and u["out_of_scope"] == []
+    check(api, quick=True)  # from a stream worktree
+    check(ui / "src", quick=True)  # and from below one
+
+
+def test_commits_ahead_progress_and_overlaps(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start"], repo.root))
+    api, ui, docs = repo.worktree("api"), repo.worktree("ui"), repo.worktree("docs")
+    commit(repo, api, "src/api/one.py", "1\n")  # one commit
+    commit(repo, api, "src/ui/main.ts", "api's\n", past_hooks=True)  # out of scope, past the hook
+    for i in range(3):  # several
+        commit(repo, ui, f"src/ui/n{i}.ts", f"{i}\n")
+    commit(repo, ui, "src/ui/gone.ts", "soon gone\n")  # added, then deleted
+    repo.git("rm", "-q", "src/ui/gone.ts", cwd=ui)
+    repo.git("commit", "-q", "-m", "gone", cwd=ui)
+    commit(repo, ui, "src/ui/main.ts", "ui's\n")  # api changed it too: an overlap
+    commit(repo, ui, "src/ui/ünï.ts", "u\n")
+    ok(run_streams(["progress", "--status", "in_progress", "--completion", "40", "--current", "the API"], api))
+    ok(run_streams(["progress", "--status", "blocked", "--blocked", "waits for api", "--blocked", "and é"], ui))
+    ok(run_streams(["progress", "--status", "in_progress", "--current", "x"], docs))  # progress-only commits
+    ok(run_streams(["progress", "--status", "completed", "--completion", "100", "--current", ""], docs))
+    warm(repo.root)
+    data = check(repo.root, quick=True)
+    a, u, d = row(data, "api"), row(data, "ui"), row(data, "docs")
+    assert (a["ahead"], u["ahead"], d["ahead"]) == (2, 7, 0)  # docs: progress commits only
+    assert a["committed_out_of_scope"] == [{"path": "src/ui/main.ts", "reason": "owned by ui"}]
+    assert a["overlaps"] == {"ui": ["src/ui/main.ts"]} and u["overlaps"] == {"api": ["src/ui/main.ts"]}
+    assert "src/ui/gone.ts" not in u["changed"] and "src/ui/ünï.ts" in u["changed"]
+    assert a["status"] == "in_progress" and a["completion"] == 40 and a["current_task"] == "the API"
+    assert u["status"] == "blocked" and u["blocked_items"] == ["waits for api", "and é"]
+    assert d["status"] == "completed" and d["completion"] == 100
+    assert a["committed_out_of_scope"] and "ui" in a["overlaps"]
+    assert data["summary"]["blocked"] == 1 and data["summary"]["completed"] == 1
+
+
+def test_several_leases_live_and_expired(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start"], repo.root))
+    ok(run_streams(["lock", "Makefile", "--reason", "long"], repo.worktree("ui")))
+    ok(run_streams(["lock", "pyproject.toml", "--reason", "r", "--ttl", "1s"], repo.worktree("api")))
+    warm(repo.root)
+    check(repo.root, quick=True)  # the 1 s lease may or may not have run out yet: both must agree
+    expires = json.loads(lease_file(repo, "pyproject.toml").read_text())["expires_at"]
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    data = check(repo.root, quick=True)
+    assert [x["path"] for x in row(data, "ui")["locks"]] == ["Makefile"]
+    assert row(data, "api")["locks"] == [] and data["summary"]["locks_held"] == 1
+    ok(run_streams(["lock", "pyproject.toml", "--reason", "again"], repo.worktree("docs")))  # an expired one taken over
+    data = check(repo.root, quick=True)
+    assert data["summary"]["locks_held"] == 2
+
+
+def test_hooks_outdated_or_missing(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api"], repo.root))
+    hooks = repo.root / ".git" / "hooks"
+    warm(repo.root)
+    data = check(repo.root, quick=True)
+    assert data["summary"]["hooks_ok"] is True
+    pre_commit = hooks / "pre-commit"
+    pre_commit.write_text(pre_commit.read_text() + "# edited by hand\n")
+    data = check(repo.root, quick=True)
+    assert data["summary"]["hooks"]["pre-commit"] != "installed" and data["summary"]["hooks_ok"] is False
+    (hooks / "post-commit").unlink()
+    data = check(repo.root, quick=True)
+    assert data["summary"]["hooks"]["post-commit"] == "missing"
+
+
+# --- where it steps aside ---------------------------------------------------------------------------
+
+
+def test_a_stream_behind_the_base_then_halted_by_sync(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api", "ui"], repo.root))
+    commit(repo, repo.worktree("api"), "src/api/app.py", "stream side\n")
+    warm(repo.root)
+    check(repo.root, quick=True)
+    repo.write("src/api/app.py", "base side\n")
+    repo.commit_all("the base changes the same line")
+    data = check(repo.root, quick=False)
+    assert row(data, "api")["behind"] == 1
+    data = check(repo.root, quick=False)  # a full run in between changes nothing: still behind
+    sync = run_streams(["sync", "api"], repo.root)
+    assert sync.code == 4, (sync.out, sync.err)
+    data = check(repo.root, quick=False)
+    assert row(data, "api")["halted"] is True and row(data, "api")["operation"] == "rebase"
+
+
+def test_a_merge_or_a_rebase_in_progress_in_a_worktree(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api"], repo.root))
+    api = repo.worktree("api")
+    commit(repo, api, "src/api/app.py", "stream side\n")
+    repo.git("branch", "side", "main")  # not the base: api stays level with main
+    side = repo.root.parent / "side"
+    repo.git("worktree", "add", "-q", str(side), "side")
+    commit(repo, side, "src/api/app.py", "side's\n", past_hooks=True)
+    repo.git("worktree", "remove", str(side))
+    warm(repo.root)
+    check(repo.root, quick=True)
+    repo.git("merge", "-q", "side", cwd=api, check=False)  # conflicts: the merge stays in progress
+    assert (repo.root / ".git" / "worktrees" / "api" / "MERGE_HEAD").exists()
+    data = check(repo.root, quick=False)
+    assert row(data, "api")["operation"] == "merge" and row(data, "api")["behind"] == 0
+    repo.git("merge", "--abort", cwd=api)
+    check(repo.root, quick=True)
+    repo.git("rebase", "side", cwd=api, check=False)
+    data = check(repo.root, quick=False)
+    assert row(data, "api")["operation"] == "rebase"
+
+
+def test_unconfigured_and_missing_worktrees(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api", "ui"], repo.root))
+    warm(repo.root)
+    check(repo.root, quick=True)
+    repo.git("worktree", "add", "-q", "-b", "streams/extra", str(repo.worktree("extra")), "main")
+    data = check(repo.root, quick=False)
+    assert row(data, "extra")["state"] == "unconfigured"
+    repo.git("worktree", "remove", str(repo.worktree("extra")))
+    repo.git("branch", "-D", "streams/extra")
+    check(repo.root, quick=True)
+    shutil.rmtree(repo.worktree("ui"))  # deleted by hand
+    data = check(repo.root, quick=False)
+    assert row(data, "ui")["state"] == "missing"
+
+
+def test_core_hooks_path_set(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api"], repo.root))
+    warm(repo.root)
+    check(repo.root, quick=True)
+    repo.git("config", "core.hooksPath", ".githooks")
+    data = check(repo.root, quick=False)
+    assert data["summary"]["hooks_path"] == ".githooks"
+
+
+def test_a_remote_in_streams_yaml(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files=FILES, config=CONFIG.replace("base: main\n", "base: main\nremote: origin\n"))
+    bare = tmp_path / "remote.git"
+    repo.git("init", "-q", "--bare", "-b", "main", str(bare))
+    repo.git("remote", "add", "origin", str(bare))
+    repo.git("push", "-q", "origin", "main")
+    ok(run_streams(["start", "api"], repo.root))
+    warm(repo.root)
+    data = check(repo.root, quick=False)
+    assert data["base_ref"] == "refs/remotes/origin/main"
+
+
+def test_an_uncommitted_edit_of_streams_yaml(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api"], repo.root))
+    warm(repo.root)
+    check(repo.root, quick=True)
+    repo.write("streams.yaml", CONFIG + "  extra:\n    owns: [extra/**]\n")
+    check(repo.root, quick=False)
+    assert "differs from the one committed on main" in run_streams(STATUS, repo.root).err
+
+
+def test_a_damaged_progress_file(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api", "ui"], repo.root))
+    warm(repo.root)
+    check(repo.root, quick=True)
+    progress = repo.worktree("api") / ".streams" / "stream-api.md"
+    good = progress.read_text()
+    # valid, written by hand in another style: both must read it alike (whichever path answers)
+    progress.write_text(good.replace("status: pending", "status: 'in_progress'  # by hand"))
+    data = check(repo.root, quick=None)
+    assert row(data, "api")["status"] == "in_progress"
+    progress.write_text("---\nstatus: [unclosed\n---\n# api\n")
+    data = check(repo.root, quick=False)
+    assert row(data, "api")["status"] is None
+    assert "front matter is not valid YAML" in row(data, "api")["errors"][0]
+
+
+def test_other_command_lines_go_the_full_way(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api"], repo.root))
+    warm(repo.root)
+    for args in (["status"], ["status", "--json", "api"], ["status", "api", "--json"], ["status", "--json", "--json"]):
+        check(repo.root, quick=False, args=args)
+    assert not quick_path_taken(STATUS, repo.root, env=FULL)
+    assert quick_path_taken(STATUS, repo.root)
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    out = same(STATUS, plain)
+    assert out.code != 0 and "Traceback" not in out.err
+    assert not quick_path_taken(STATUS, plain)
+
+
+def test_a_recorded_run(tmp_path: Path) -> None:
+    agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0"
+    config = (
+        "version: 1\nbase: main\nstreams:\n"
+        f"  a:\n    owns: [src/a/**]\n    command: {agent}\n"
+        "run:\n  backoff: 100ms\n  grace: 1s\n  timeout: 60s\n  stall_timeout: 60s\n  merge: false\n  gate: none\n"
+    )
+    repo = make_repo(tmp_path, files={"src/a/a.py": "# a\n", "README.md": "demo\n"}, config=config)
+    warm(repo.root)
+    check(repo.root, quick=True)
+    ran = run_streams(["run", "--json"], repo.root, timeout=120)
+    assert ran.code == 0, (ran.out, ran.err)
+    data = check(repo.root, quick=False)
+    assert data["run"] is not None and row(data, "a")["run"] is not None
+
+
+# --- what it leaves on disk -------------------------------------------------------------------------
+
+
+def test_the_quick_path_leaves_nothing_the_full_path_does_not(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api", "ui"], repo.root))
+    repo.write("src/api/new.py", "n\n", cwd=repo.worktree("api"))
+    repo.write("src/api/app.py", "changed\n", cwd=repo.worktree("api"))
+    ok(run_streams(["lock", "pyproject.toml", "--reason", "r"], repo.worktree("ui")))
+    warm(repo.root)
+    ignore = [
+        "repo/.git/streams/cache",
+        *(f"repo/.git/worktrees/{name}/streams-status" for name in ("api", "ui")),
+    ]
+    ok(run_streams(STATUS, repo.root, env=FULL))
+    after_full = disk_snapshot(tmp_path, ignore=ignore)
+    assert quick_path_taken(STATUS, repo.root)
+    ok(run_streams(STATUS, repo.root))
+    after_quick = disk_snapshot(tmp_path, ignore=ignore)
+    assert after_quick == after_full
