@@ -208,6 +208,7 @@ def test_dirty_worktrees_and_every_kind_of_out_of_scope_edit(tmp_path: Path) -> 
     repo.write("pyproject.toml", "[project]\nname = 'api'\n", cwd=api)
     repo.write("Makefile", "all: api\n", cwd=api)
     repo.write("docs/résumé.md", "# é\n", cwd=api)
+    repo.write('src/api/new dir/with space "quoted" \\ 🚀.py', "q\n", cwd=api)  # needs quoting, a non-BMP character
     # ui: a deletion, its own leased shared path
     (ui / "src" / "ui" / "main.ts").unlink()
     repo.write("pyproject.toml", "[project]\nname = 'ui'\n", cwd=ui)
@@ -236,7 +237,8 @@ def test_commits_ahead_progress_and_overlaps(tmp_path: Path) -> None:
     repo.git("commit", "-q", "-m", "gone", cwd=ui)
     commit(repo, ui, "src/ui/main.ts", "ui's\n")  # api changed it too: an overlap
     commit(repo, ui, "src/ui/ünï.ts", "u\n")
-    ok(run_streams(["progress", "--status", "in_progress", "--completion", "40", "--current", "the API"], api))
+    task = 'the API: "quoted", back\\slash, 🚀'
+    ok(run_streams(["progress", "--status", "in_progress", "--completion", "40", "--current", task], api))
     ok(run_streams(["progress", "--status", "blocked", "--blocked", "waits for api", "--blocked", "and é"], ui))
     ok(run_streams(["progress", "--status", "in_progress", "--current", "x"], docs))  # progress-only commits
     ok(run_streams(["progress", "--status", "completed", "--completion", "100", "--current", ""], docs))
@@ -247,24 +249,28 @@ def test_commits_ahead_progress_and_overlaps(tmp_path: Path) -> None:
     assert a["committed_out_of_scope"] == [{"path": "src/ui/main.ts", "reason": "owned by ui"}]
     assert a["overlaps"] == {"ui": ["src/ui/main.ts"]} and u["overlaps"] == {"api": ["src/ui/main.ts"]}
     assert "src/ui/gone.ts" not in u["changed"] and "src/ui/ünï.ts" in u["changed"]
-    assert a["status"] == "in_progress" and a["completion"] == 40 and a["current_task"] == "the API"
+    assert a["status"] == "in_progress" and a["completion"] == 40 and a["current_task"] == task
     assert u["status"] == "blocked" and u["blocked_items"] == ["waits for api", "and é"]
     assert d["status"] == "completed" and d["completion"] == 100
     assert a["committed_out_of_scope"] and "ui" in a["overlaps"]
     assert data["summary"]["blocked"] == 1 and data["summary"]["completed"] == 1
+    repo.git("pack-refs", "--all")  # the same refs, read from packed-refs
+    check(repo.root, quick=True)
 
 
 def test_several_leases_live_and_expired(tmp_path: Path) -> None:
     repo = new_repo(tmp_path)
     ok(run_streams(["start"], repo.root))
-    ok(run_streams(["lock", "Makefile", "--reason", "long"], repo.worktree("ui")))
+    ok(run_streams(["lock", "Makefile", "--reason", "lång 🚀", "--until-commit"], repo.worktree("ui")))
+    ok(run_streams(["progress", "--status", "failed"], repo.worktree("docs")))
     ok(run_streams(["lock", "pyproject.toml", "--reason", "r", "--ttl", "1s"], repo.worktree("api")))
     warm(repo.root)
     check(repo.root, quick=True)  # the 1 s lease may or may not have run out yet: both must agree
     expires = json.loads(lease_file(repo, "pyproject.toml").read_text())["expires_at"]
     time.sleep(max(0.0, expires - time.time()) + 0.05)
     data = check(repo.root, quick=True)
-    assert [x["path"] for x in row(data, "ui")["locks"]] == ["Makefile"]
+    assert [(x["path"], x["until_commit"]) for x in row(data, "ui")["locks"]] == [("Makefile", True)]
+    assert data["summary"]["failed"] == 1
     assert row(data, "api")["locks"] == [] and data["summary"]["locks_held"] == 1
     ok(run_streams(["lock", "pyproject.toml", "--reason", "again"], repo.worktree("docs")))  # an expired one taken over
     data = check(repo.root, quick=True)
@@ -305,6 +311,20 @@ def test_a_stream_behind_the_base_then_halted_by_sync(tmp_path: Path) -> None:
     assert sync.code == 4, (sync.out, sync.err)
     data = check(repo.root, quick=False)
     assert row(data, "api")["halted"] is True and row(data, "api")["operation"] == "rebase"
+
+
+def test_a_moved_base_steps_aside_until_the_streams_are_synced(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api", "ui"], repo.root))
+    commit(repo, repo.worktree("api"), "src/api/one.py", "1\n")
+    warm(repo.root)
+    repo.write("README.md", "# moved\n")
+    repo.commit_all("move the base")
+    data = check(repo.root, quick=False)
+    assert (row(data, "api")["behind"], row(data, "ui")["behind"]) == (1, 1)
+    ok(run_streams(["sync"], repo.root))  # a clean rebase of both
+    data = check(repo.root, quick=True)
+    assert (row(data, "api")["behind"], row(data, "api")["ahead"]) == (0, 1)
 
 
 def test_a_merge_or_a_rebase_in_progress_in_a_worktree(tmp_path: Path) -> None:
