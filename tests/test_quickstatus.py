@@ -182,11 +182,15 @@ def test_the_first_run_goes_the_full_way_then_the_quick_one(tmp_path: Path) -> N
     ]
 
 
-def test_a_full_streams_list_is_enough_to_warm_it(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path)
+def test_a_full_streams_list_warms_it_in_a_repository_whose_path_needs_quoting(tmp_path: Path) -> None:
+    parent = tmp_path / 'wörk "space" 🚀'
+    parent.mkdir()
+    repo = new_repo(parent)
     ok(run_streams(["start", "api"], repo.root))
     ok(run_streams(["list"], repo.root, env=FULL))
-    check(repo.root, quick=True)
+    assert quick_path_taken(STATUS, repo.root)  # before any full status
+    data = check(repo.root, quick=True)
+    assert row(data, "api")["worktree"] == str(repo.worktree("api"))
 
 
 def test_dirty_worktrees_and_every_kind_of_out_of_scope_edit(tmp_path: Path) -> None:
@@ -432,6 +436,7 @@ def test_other_command_lines_go_the_full_way(tmp_path: Path) -> None:
     warm(repo.root)
     for args in (["status"], ["status", "--json", "api"], ["status", "--json", "--json"]):
         check(repo.root, quick=False, args=args)
+    same(STATUS, repo.root / ".git" / "refs")  # in the git dir, not in a worktree
     assert not quick_path_taken(STATUS, repo.root, env=FULL)
     assert quick_path_taken(STATUS, repo.root)
 
