@@ -9,15 +9,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from streams import git
+from streams.kernel import progressfile
 from streams.kernel.atomic import write_atomic
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import GitError, StreamsError
 from streams.kernel.mutex import held
 from streams.kernel.paths import progress_path
 from streams.kernel.procs import pid_alive
+from streams.kernel.progressfile import ProgressFormatError, plain
 
 
 class ProgressStatus(StrEnum):
@@ -32,7 +34,8 @@ class ProgressStatus(StrEnum):
 
 
 STATUSES = tuple(s.value for s in ProgressStatus)
-SECTIONS = ("Completed Tasks", "Current Task", "Blocked Items", "Next Steps")
+SECTIONS = progressfile.SECTIONS
+assert STATUSES == progressfile.STATUSES
 
 
 class ProgressError(StreamsError):
@@ -110,59 +113,15 @@ def render(p: Progress) -> str:
 # type YAML 1.1 would read into them (booleans, null; a number or a date starts with a digit).
 # Only these are written and read without PyYAML (a `streams progress` pays no 10 ms import for
 # it); anything else goes through PyYAML, both ways, so the file means what YAML says it means.
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./@+-]*\Z")
-_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
-_WHEN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
-_COMPLETION = re.compile(r"(?:0|[1-9][0-9]{0,2})\Z")
-_KEY = re.compile(r"([a-z_]+): (.*)\Z")
-
-
-def _plain(value: str) -> bool:
-    return bool(_PLAIN.match(value)) and value.lower() not in _YAML_WORDS
-
-
 def _scalar(value: str) -> str:
     if not value:
         return '""'
-    if _plain(value):
+    if plain(value):
         return value
     import yaml
 
     dumped = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
     return dumped.removesuffix("\n...").removesuffix("...").strip()
-
-
-def _simple_front(lines: list[str]) -> dict[str, Any] | None:
-    """The front matter as ``render`` writes it (each key once, each value of its plain form),
-    read without PyYAML; None for anything else (the caller asks PyYAML)."""
-    meta: dict[str, Any] = {}
-    for line in lines:
-        m = _KEY.match(line)
-        if m is None or m.group(1) in meta:
-            return None
-        key, value = m.groups()
-        if value == '""':
-            meta[key] = ""
-        elif key == "completion" and _COMPLETION.match(value):
-            meta[key] = int(value)
-        elif _FAST_VALUE.get(key, _never)(value):
-            meta[key] = value
-        else:
-            return None
-    return meta
-
-
-def _never(_value: str) -> bool:
-    return False
-
-
-_FAST_VALUE = {
-    "started": lambda v: bool(_WHEN.match(v)),
-    "updated": lambda v: bool(_WHEN.match(v)),
-    "status": lambda v: v in STATUSES,
-    "stream": _plain,
-    "agent": _plain,
-}
 
 
 def _yaml_front(lines: list[str], display: str) -> object:
@@ -176,42 +135,14 @@ def _yaml_front(lines: list[str], display: str) -> object:
 
 
 def parse(text: str, *, display: str) -> Progress:
-    """Parse a progress file; errors name ``display`` and the line."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        raise ProgressError(f"{display}:1: missing front matter: the file must start with a '---' line")
+    """Parse a progress file; errors name ``display`` and the line (``streams.kernel.progressfile``
+    reads it; PyYAML only for front matter not in the form ``streams progress`` writes)."""
     try:
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
-    except StopIteration:
-        raise ProgressError(f"{display}:1: front matter is not closed by a '---' line") from None
-    simple = _simple_front(lines[1:end])
-    meta = simple if simple is not None else _yaml_front(lines[1:end], display)
-    if not isinstance(meta, dict):
-        raise ProgressError(f"{display}:2: front matter must be key: value lines")
-
-    def field_line(key: str) -> int:
-        return next((i + 1 for i in range(1, end) if lines[i].startswith(f"{key}:")), 2)
-
-    status = str(meta.get("status", "pending"))
-    if status not in STATUSES:
-        raise ProgressError(f"{display}:{field_line('status')}: status {status!r} is not one of {', '.join(STATUSES)}")
-    completion = meta.get("completion", 0)
-    if isinstance(completion, bool) or not isinstance(completion, int) or not 0 <= completion <= 100:
-        raise ProgressError(f"{display}:{field_line('completion')}: completion must be a whole number from 0 to 100")
-
-    sections: dict[str, list[str]] = {s: [] for s in SECTIONS}
-    current: str | None = None
-    for line in lines[end + 1 :]:
-        if line.startswith("## "):
-            title = line[3:].strip()
-            current = title if title in sections else None
-            continue
-        if current is None or not line.strip():
-            continue
-        if current == "Current Task":
-            sections[current].append(line.strip())
-        else:
-            sections[current].append(line.strip()[2:] if line.strip().startswith("- ") else line.strip())
+        found = progressfile.read(text, display, _yaml_front)
+    except ProgressFormatError as exc:
+        raise ProgressError(exc.message) from None
+    assert found is not None  # with a YAML reader there is always an answer
+    meta, status, completion, sections = found
 
     def text_of(key: str) -> str:
         v = meta.get(key)

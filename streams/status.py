@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import streams
 from streams import git, hooks_install, places, runstate
 from streams.config import Config, progress_path
 from streams.dashboard import (
@@ -58,8 +59,10 @@ from streams.dashboard import (
     summarize,
 )
 from streams.git import RefTip
+from streams.kernel import hookstate
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
+from streams.kernel.gitparse import line_work
 from streams.kernel.locks import Lease, LeaseView, list_leases
 from streams.landings import landed
 from streams.places import Place, PlaceState
@@ -274,6 +277,15 @@ class Collector:
         if not self._hooks_path_read:
             self._hooks_path, self._hooks_path_read = hooks_install.hooks_path(self.ws), True
         report = hooks_install.status(self.ws, hooks_path_value=self._hooks_path)
+        hookstate.remember(
+            str(self.ws.common_dir),
+            version=streams.__version__,
+            package=str(hooks_install.TEMPLATE_DIR.parent),
+            hooks=[
+                (h.name, str(h.path), str(hooks_install.TEMPLATE_DIR / f"{h.name}.in"), str(h.state), h.python)
+                for h in report.hooks
+            ],
+        )  # for the quick status --json (``streams.cli.quickstatus``)
         return {h.name: str(h.state) for h in report.hooks}, report.hooks_path
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -436,7 +448,7 @@ class Collector:
             assert r.head is not None
             try:
                 count = (
-                    0 if not r.ahead else _line_work(graph, r.head, progress_path(r.name)) if r.behind == 0 else None
+                    0 if not r.ahead else line_work(graph, r.head, progress_path(r.name)) if r.behind == 0 else None
                 )
                 if count is None:
                     count = self._count_unmerged(r.name, base_tip, r.head)
@@ -710,23 +722,6 @@ def _index_stamp(worktree: Path) -> tuple[object, ...] | None:
     racy_after = int((time.time() - RACY_SECONDS) * 1e9)
     items = (_stat_key(str(git_dir / "index"), racy_after), _stat_key(str(git_dir / "HEAD"), racy_after))
     return None if None in items else items
-
-
-def _line_work(graph: dict[str, tuple[list[str], list[str]]], tip: str, progress_file: str) -> int | None:
-    """The commits from ``tip`` back through ``graph`` that change more than ``progress_file``;
-    None when a merge is on the way (or ``tip`` is not in ``graph``): ask git."""
-    if tip not in graph:
-        return None
-    count, commit = 0, tip
-    while commit in graph:
-        parents, paths = graph[commit]
-        if len(parents) > 1:
-            return None
-        count += any(p != progress_file for p in paths)
-        if not parents:
-            break
-        commit = parents[0]
-    return count
 
 
 def _divergence_of(root: Path, base_tip: str, r: _Row, counted: tuple[str, int, int] | None) -> git.Divergence:

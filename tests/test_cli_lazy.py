@@ -62,11 +62,13 @@ QUICK_PATH_MODULES = {
     "streams.kernel.durations",
     "streams.kernel.errors",
     "streams.kernel.gitparse",
+    "streams.kernel.gitproc",
     "streams.kernel.hookcache",
     "streams.kernel.mutex",
     "streams.kernel.paths",
     "streams.kernel.patterns",
     "streams.kernel.procs",
+    "streams.kernel.progressfile",
     "streams.kernel.reffiles",
     "streams.kernel.rules",
 }

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import BinaryIO, NewType
 
 from streams.kernel.errors import GitError, NotARepositoryError, StreamsError
-from streams.kernel.paths import NO_GRAFT_FILE, ZERO_OID
+from streams.kernel.gitproc import JUDGE_ENV, LOCAL_ENV_VARS, english, find_program, no_git_env
+from streams.kernel.paths import ZERO_OID
 
 __all__ = [
     "JUDGE_ENV",
@@ -40,60 +41,9 @@ RefName = NewType("RefName", str)
 
 # --- the door: run, run_unpiped, and the environment they give git ------------------------------
 
-# `git rev-parse --local-env-vars`: the variables that tie a git process to one repository.
-LOCAL_ENV_VARS = frozenset(
-    {
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_CONFIG",
-        "GIT_CONFIG_PARAMETERS",
-        "GIT_CONFIG_COUNT",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_IMPLICIT_WORK_TREE",
-        "GIT_GRAFT_FILE",
-        "GIT_INDEX_FILE",
-        "GIT_NO_REPLACE_OBJECTS",
-        "GIT_REPLACE_REF_BASE",
-        "GIT_PREFIX",
-        "GIT_INTERNAL_SUPER_PREFIX",
-        "GIT_SHALLOW_FILE",
-        "GIT_COMMON_DIR",
-        "GIT_QUARANTINE_PATH",
-    }
-)
-
-
-# Git's object-rewriting knobs, off for every call streams makes: `git replace` and grafts could
-# otherwise show the judge (hooks, verify, a server's pre-receive) other commits than the ones a
-# branch really holds, and sync would rebase the replacements.
-JUDGE_ENV = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": NO_GRAFT_FILE}
-
-
-def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``env`` (default: ``os.environ``) without git's repository-locating variables, with
-    replace objects and grafts off (``JUDGE_ENV``)."""
-    source = os.environ if env is None else env
-    out = {
-        k: v
-        for k, v in source.items()
-        if k not in LOCAL_ENV_VARS and not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
-    }
-    out["GIT_TERMINAL_PROMPT"] = "0"
-    out.update(JUDGE_ENV)
-    return out
-
-
-def _english(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with git's messages in English, which is what streams parses (a rebase's blocking
-    files, a push's rejection): ``LC_MESSAGES=C`` and no ``LANGUAGE``. ``LC_ALL`` would override
-    them, so its value moves to ``LC_CTYPE``, where it keeps deciding the character set."""
-    env.pop("LANGUAGE", None)
-    lc_all = env.pop("LC_ALL", "")
-    if lc_all:
-        env["LC_CTYPE"] = lc_all
-    env["LC_MESSAGES"] = "C"
-    return env
+# The environment every git call gets: one definition, on the kernel floor (the quick paths, which
+# answer before this module loads, start git with it too).
+_english = english
 
 
 def branch_ref(branch: str) -> RefName:
@@ -218,10 +168,7 @@ def _spawn_and_wait(argv: Sequence[str], cwd: Path | str, env: dict[str, str], o
 
     if not os.path.isdir(cwd):
         raise NotARepositoryError(f"directory {cwd} does not exist")
-    program = next(
-        (p for d in os.get_exec_path(env) if os.access(p := os.path.join(d, argv[0]), os.X_OK) and os.path.isfile(p)),
-        None,
-    )
+    program = find_program(argv[0], env)
     if program is None:
         raise GitError(tuple(argv), 127, b"", b"fatal: git is not installed or not on PATH")
     actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, out, 1)]

@@ -396,21 +396,8 @@ def commits_with_paths(
     and an addition; a merge's paths are left empty). No optional locks."""
     if not tips:
         return {}
-    res = door.run(
-        "log", "--format=%x01%H %P", "-z", "--name-only", "--no-renames", "--diff-merges=off",
-        *tips, "--not", *exclude, "--", cwd=cwd, optional_locks=False,
-    )  # fmt: skip
-    found: dict[str, tuple[list[str], list[str]]] = {}
-    paths: list[str] = []
-    for token in res.stdout.split(b"\0"):
-        token = token.lstrip(b"\n")
-        if token.startswith(b"\x01"):
-            commit, *parents = token[1:].decode("ascii").split()
-            paths = []
-            found[commit] = (parents, paths)
-        elif token and found:
-            paths.append(token.decode("utf-8", "surrogateescape"))
-    return found
+    res = door.run(*gitparse.commits_with_paths_args(tips, exclude), cwd=cwd, optional_locks=False)
+    return gitparse.parse_commits_with_paths(res.stdout)
 
 
 def commits_not_on(cwd: Path, base: str, tip: str, *, ignoring: Sequence[str] = ()) -> list[door.Oid]:

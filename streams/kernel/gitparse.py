@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 # `git log` arguments that list, for each commit, its changes against each parent, NUL-separated,
 # immune to the user's configuration (renames, relative paths, signatures, merge display).
 LOG_ARGS = (
@@ -196,6 +200,48 @@ def parse_diff_tree_stdin(data: bytes, news: list[str]) -> list[tuple[str, ...]]
     while len(result) < len(news):
         result.append([])
     return [tuple(r) for r in result]
+
+
+def commits_with_paths_args(tips: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """The ``git log`` that ``parse_commits_with_paths`` reads: every commit reachable from
+    ``tips`` and from none of ``exclude``, each against its parent (a merge's paths left out)."""
+    return [
+        "log", "--format=%x01%H %P", "-z", "--name-only", "--no-renames", "--diff-merges=off",
+        *tips, "--not", *exclude, "--",
+    ]  # fmt: skip
+
+
+def parse_commits_with_paths(data: bytes) -> dict[str, tuple[list[str], list[str]]]:
+    """``commits_with_paths_args``'s output -> ``{commit: (parents, paths)}``."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    paths: list[str] = []
+    for token in data.split(b"\0"):
+        token = token.lstrip(b"\n")
+        if token.startswith(b"\x01"):
+            commit, *parents = token[1:].decode("ascii").split()
+            paths = []
+            found[commit] = (parents, paths)
+        elif token and found:
+            paths.append(token.decode("utf-8", "surrogateescape"))
+    return found
+
+
+def line_work(graph: dict[str, tuple[list[str], list[str]]], tip: str, progress_file: str) -> int | None:
+    """The commits from ``tip`` back through ``graph`` (``parse_commits_with_paths``) that change
+    more than ``progress_file``; None when a merge is on the way (or ``tip`` is not in ``graph``):
+    ask git."""
+    if tip not in graph:
+        return None
+    count, commit = 0, tip
+    while commit in graph:
+        parents, paths = graph[commit]
+        if len(parents) > 1:
+            return None
+        count += any(p != progress_file for p in paths)
+        if not parents:
+            break
+        commit = parents[0]
+    return count
 
 
 # --- a worktree's state, read from git's files (no git process) --------------------------------------

@@ -8,7 +8,6 @@ breaking and releasing one is ``streams.kernel.locks``.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -16,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streams.kernel import leasedata
 from streams.kernel.durations import iso_utc
 from streams.kernel.paths import locks_dir
 
 LEASE_VERSION = 1
-LOCK_SUFFIX = ".lock"
+LOCK_SUFFIX = leasedata.LOCK_SUFFIX
 
 
 # --- the lease ---------------------------------------------------------------------------------
@@ -50,21 +50,7 @@ class Lease:
 
     def view(self, now: float | None = None) -> LeaseView:
         """The lease as commands report it at ``now``."""
-        now = time.time() if now is None else now
-        return LeaseView(
-            path=self.path,
-            stream=self.stream,
-            holder=self.holder,
-            pid=self.pid,
-            acquired_at=self.acquired_at,
-            expires_at=self.expires_at,
-            reason=self.reason,
-            lease_id=self.lease_id,
-            until_commit=self.until_commit,
-            landing=self.landing,
-            live=self.live(now),
-            seconds_left=round(self.left(now), 3),
-        )
+        return LeaseView(**leasedata.view(vars(self), time.time() if now is None else now))  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         """The lease file's contents (its own format, with its own ``version``)."""
@@ -86,51 +72,8 @@ class Lease:
 
     @classmethod
     def from_json(cls, data: Any) -> Lease:
-        """The lease in a lease file's JSON. ``ValueError`` when it is not one: a missing or empty
-        path or stream, a time that is not a finite moment (NaN, Infinity, 1e400), a pid that is not
-        a whole number."""
-        if not isinstance(data, dict):
-            raise ValueError("lease is not a JSON object")
-        path, stream, lease_id = (_text(data, key) for key in ("path", "stream", "lease_id"))
-        holder = data.get("holder")
-        return cls(
-            path=path,
-            stream=stream,
-            holder=holder if isinstance(holder, str) and holder.strip() else "unknown holder",
-            pid=_pid(data.get("pid", 0)),
-            acquired_at=_moment(data, "acquired_at"),
-            expires_at=_moment(data, "expires_at"),
-            reason=str(data.get("reason") or ""),
-            lease_id=lease_id,
-            until_commit=data.get("until_commit", False) is True,
-            landing=str(data.get("landing") or ""),
-        )
-
-
-MAX_MOMENT = 1e11  # epoch seconds (year 5138): later is no moment a lease was written at, and time_t math overflows
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"lease {key} is missing or empty")
-    return value
-
-
-def _moment(data: dict[str, Any], key: str) -> float:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"lease {key} is not a number")
-    moment = float(value)
-    if not 0.0 <= moment < MAX_MOMENT:  # also NaN, Infinity, 1e400 (read as Infinity)
-        raise ValueError(f"lease {key} {value!r} is not a moment")
-    return moment
-
-
-def _pid(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
-        raise ValueError(f"lease pid {value!r} is not a process id")
-    return value
+        """The lease in a lease file's JSON (``leasedata.fields``). ``ValueError`` when it is not one."""
+        return cls(**leasedata.fields(data))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -191,30 +134,10 @@ def lease_file(common_dir: Path, path: str) -> Path:
 
 
 def read_file(file: Path, path: str) -> Lease | None:
-    """The lease in ``file``, or None. A damaged file reads as a lease that has already expired.
-
-    Leases are published whole, so damage means someone edited the file or the machine lost it
-    mid-write; treating it as expired keeps the path from being stuck forever.
-    """
-    try:
-        with open(file, "rb") as fh:
-            data = fh.read()
-            st = os.fstat(fh.fileno())
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        return Lease.from_json(json.loads(data))
-    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
-        return Lease(
-            path=path,
-            stream="",
-            holder="?",
-            pid=0,
-            acquired_at=st.st_mtime,
-            expires_at=st.st_mtime,
-            reason="damaged lease file",
-            lease_id=f"damaged-{st.st_ino}-{st.st_mtime_ns}",
-        )
+    """The lease in ``file``, or None. A damaged file reads as a lease that has already expired
+    (``leasedata.read``)."""
+    found = leasedata.read(str(file), path)
+    return None if found is None else Lease(**found)  # type: ignore[arg-type]
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -34,14 +34,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from streams.kernel import events
+from streams.kernel import events, leasedata
 from streams.kernel.durations import clock as clock  # locks.clock: the CLI and tests say it so
 from streams.kernel.durations import format_duration
 from streams.kernel.errors import BusyError, StreamsError, printable
 from streams.kernel.gitparse import rebase_dir
 from streams.kernel.lease import (
     LEASE_VERSION,
-    LOCK_SUFFIX,
     Lease,
     LeaseView,
     lease_file,
@@ -57,7 +56,7 @@ from streams.kernel.paths import REBASE_LEASES_FILE
 from streams.kernel.procs import holder_name
 
 GUARD_SUFFIX = ".guard"
-TEMP_SUFFIX = ".tmp"
+TEMP_SUFFIX = leasedata.TEMP_SUFFIX
 STALE_TEMP_SECONDS = 600.0  # `streams locks` (and status) sweep older temp files of killed writers
 GUARD_TIMEOUT = 10.0  # the guard is held for microseconds; anything near this is a stuck process
 BACKOFF_START = 0.002
@@ -193,23 +192,13 @@ def _break(file: Path, path: str, expired: Lease) -> bool:
 
 
 def list_leases(common_dir: Path) -> list[Lease]:
-    """Every lease, expired ones included, sorted by path."""
-    root = locks_root(common_dir)
-    found: list[Lease] = []
-    for dirpath, _dirs, files in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in files:
-            if name.endswith(TEMP_SUFFIX):
-                _sweep_temp(Path(dirpath) / name)
-                continue
-            if not (name.startswith(".") and name.endswith(LOCK_SUFFIX)) or len(name) <= len(LOCK_SUFFIX) + 1:
-                continue
-            base = name[1 : -len(LOCK_SUFFIX)]
-            path = base if rel_dir == "." else f"{Path(rel_dir).as_posix()}/{base}"
-            lease = read_file(Path(dirpath) / name, path)
-            if lease is not None:
-                found.append(lease)
-    return sorted(found, key=lambda lease: lease.path)
+    """Every lease, expired ones included, sorted by path (a lease being published, a temp file a
+    killed taker left, is swept)."""
+    found, temps = leasedata.files(str(locks_root(common_dir)))
+    for tmp in temps:
+        _sweep_temp(Path(tmp))
+    leases = [lease for file, path in found if (lease := read_file(Path(file), path)) is not None]
+    return sorted(leases, key=lambda lease: lease.path)
 
 
 # --- taking ----------------------------------------------------------------------------------------
