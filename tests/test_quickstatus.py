@@ -436,7 +436,9 @@ def test_other_command_lines_go_the_full_way(tmp_path: Path) -> None:
     warm(repo.root)
     for args in (["status"], ["status", "--json", "api"], ["status", "--json", "--json"]):
         check(repo.root, quick=False, args=args)
-    same(STATUS, repo.root / ".git" / "refs")  # in the git dir, not in a worktree
+    same(
+        STATUS, repo.root / ".git" / "hooks"
+    )  # in the git dir, not in a worktree (.git/refs holds refs/streams/: a package to python -m)
     assert not quick_path_taken(STATUS, repo.root, env=FULL)
     assert quick_path_taken(STATUS, repo.root)
 
