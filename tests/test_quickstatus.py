@@ -436,9 +436,8 @@ def test_other_command_lines_go_the_full_way(tmp_path: Path) -> None:
     warm(repo.root)
     for args in (["status"], ["status", "--json", "api"], ["status", "--json", "--json"]):
         check(repo.root, quick=False, args=args)
-    same(
-        STATUS, repo.root / ".git" / "hooks"
-    )  # in the git dir, not in a worktree (.git/refs holds refs/streams/: a package to python -m)
+    # in the git dir, not in a worktree (not .git/refs: its streams/ is a package to python -m)
+    same(STATUS, repo.root / ".git" / "hooks")
     assert not quick_path_taken(STATUS, repo.root, env=FULL)
     assert quick_path_taken(STATUS, repo.root)
 
