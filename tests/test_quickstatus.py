@@ -279,6 +279,12 @@ def test_several_leases_live_and_expired(tmp_path: Path) -> None:
     ok(run_streams(["lock", "pyproject.toml", "--reason", "again"], repo.worktree("docs")))  # an expired one taken over
     data = check(repo.root, quick=True)
     assert data["summary"]["locks_held"] == 2
+    locks = lease_file(repo, "Makefile").parent
+    (locks / ".Makefile.lock.abc.tmp").write_text("{")  # a take in flight (or a dead one's)
+    same(STATUS, repo.root)
+    (locks / ".Makefile.lock.abc.tmp").unlink()
+    lease_file(repo, "pyproject.toml").write_text("not json")  # damaged
+    same(STATUS, repo.root)
 
 
 def test_hooks_outdated_or_missing(tmp_path: Path) -> None:
