@@ -447,9 +447,7 @@ class Collector:
         for r in todo:
             assert r.head is not None
             try:
-                count = (
-                    0 if not r.ahead else line_work(graph, r.head, progress_path(r.name)) if r.behind == 0 else None
-                )
+                count = 0 if not r.ahead else line_work(graph, r.head, progress_path(r.name)) if r.behind == 0 else None
                 if count is None:
                     count = self._count_unmerged(r.name, base_tip, r.head)
                 self._unmerged[(base_tip, r.head, r.name)] = count

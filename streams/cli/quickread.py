@@ -29,6 +29,8 @@ import sys
 
 from streams.kernel import paths
 from streams.kernel.errors import EXIT_OK
+from streams.kernel.gitparse import parse_worktree_list, rebase_dir
+from streams.kernel.gitproc import NO_OPTIONAL_LOCKS, run_many
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -279,10 +281,10 @@ def serve(args: list[str]) -> int | None:
     if out is None:
         return None
     warnings = [] if args[0] == "locks" else list(dict.fromkeys(config.warnings))
-    return _write(warnings, out)
+    return write_reply(warnings, out)
 
 
-def _write(warnings: list[str], out: str) -> int | None:
+def write_reply(warnings: list[str], out: str) -> int | None:
     """Write the warnings (stderr) and the reply (stdout) as the full path's writer does."""
     text = "".join(f"streams: warning: {w}\n" for w in warnings)
     try:
@@ -349,24 +351,29 @@ def _resolve(common_dir: str, ref: str, packed: dict[str, str]) -> tuple[bool, s
     return False, None
 
 
-def _list(repo: Repo, config: Served, as_json: bool) -> str | None:
-    """``streams list`` (``streams.worktrees.survey``, ``places.locate``), or None to go the full way."""
-    from streams.git.door import run_unpiped
-    from streams.kernel.gitparse import parse_worktree_list, rebase_dir
+Row = tuple[str, str, str, str, "str | None"]  # name, branch, path, state, head (``places.locate``)
 
+
+def places(repo: Repo, config: Served) -> list[Row] | None:
+    """Every stream's place as ``places.locate`` finds it: the configured streams in order, then
+    the stream worktrees not configured (state ``unconfigured``), by name; None to go the full way
+    (a missing worktree, a ref only git can read). Started streams' ``path`` is their worktree,
+    ``head`` its HEAD; the others' their configured path and their branch's tip."""
     cc = config.cc
     prefix = f"refs/heads/{cc.branch_prefix}"
-    res = run_unpiped("worktree", "list", "--porcelain", "-z", cwd=repo.main_root)
-    if res.returncode != 0:
+    ((code, listing),) = run_many(
+        [(("worktree", "list", "--porcelain", "-z"), repo.main_root, NO_OPTIONAL_LOCKS, None)]
+    )
+    if code != 0:
         return None
     found: dict[str, tuple[str, str | None, str | None]] = {}  # name -> (path, head, branch ref)
-    for w in parse_worktree_list(res.stdout):
+    for w in parse_worktree_list(listing):
         if "bare" in w:
             continue
         path = os.path.normpath(w["worktree"])
         if "prunable" in w or not os.path.isdir(path):
             return None  # a missing worktree: the full path says how
-        git_dir = _worktree_git_dir(path)
+        git_dir = worktree_git_dir(path)
         if git_dir is None:
             return None
         ref = w.get("branch")
@@ -387,7 +394,7 @@ def _list(repo: Repo, config: Served, as_json: bool) -> str | None:
     packed = _packed_refs(repo.common_dir)
     if packed is None:
         return None
-    rows: list[tuple[str, str, str, str, str | None]] = []  # name, branch, path, state, head
+    rows: list[Row] = []
     for name in cc.names:
         if name in found:
             path, head, _ = found[name]
@@ -402,11 +409,19 @@ def _list(repo: Repo, config: Served, as_json: bool) -> str | None:
         if name not in cc.stream_rules:
             branch = ref.removeprefix("refs/heads/") if ref else cc.branch(name)
             rows.append((name, branch, path, "unconfigured", head))
+    return rows
+
+
+def _list(repo: Repo, config: Served, as_json: bool) -> str | None:
+    """``streams list`` (``streams.worktrees.survey``, ``places.locate``), or None to go the full way."""
+    rows = places(repo, config)
+    if rows is None:
+        return None
     if as_json:
         from streams.cli.output import envelope_text
 
         streams = [{"name": n, "branch": b, "path": p, "state": s, "head": h} for n, b, p, s, h in rows]
-        return envelope_text("list", {"base": cc.base, "streams": streams})
+        return envelope_text("list", {"base": config.cc.base, "streams": streams})
     if not rows:
         return "no streams configured; add some to streams.yaml"
     from streams.cli.output import table
@@ -415,7 +430,7 @@ def _list(repo: Repo, config: Served, as_json: bool) -> str | None:
     return table(shown, ["STREAM", "BRANCH", "STATE", "HEAD", "PATH"])
 
 
-def _worktree_git_dir(worktree: str) -> str | None:
+def worktree_git_dir(worktree: str) -> str | None:
     """``streams.git.worktree_git_dir``: the worktree's ``.git`` dir, or where its ``.git`` file points."""
     dot = os.path.join(worktree, ".git")
     if os.path.isdir(dot):

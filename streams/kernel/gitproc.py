@@ -100,17 +100,18 @@ def _default_signals() -> tuple[int, ...]:
 Call = tuple["Sequence[str]", str, "Mapping[str, str] | None", "bytes | None"]  # args, cwd, extra env, stdin
 
 
-def run_many(calls: Sequence[Call], *, optional_locks: bool = False) -> list[tuple[int, bytes]]:
+NO_OPTIONAL_LOCKS = {"GIT_OPTIONAL_LOCKS": "0"}  # read-only polling: never an agent's index.lock
+
+
+def run_many(calls: Sequence[Call]) -> list[tuple[int, bytes]]:
     """Run every ``git ARGS`` of ``calls`` (``(args, cwd, extra env, stdin bytes)``) at the same
-    time, as ``git -C CWD ARGS`` in the environment ``streams.git.door.run`` gives git; their
-    ``(exit code, stdout)`` in the same order (stderr is discarded: a caller that needs git's words
-    asks the full way). Without ``optional_locks``, ``GIT_OPTIONAL_LOCKS=0``: never an agent's
-    ``index.lock``. ``OSError`` when git cannot be started."""
+    time, as ``git -C CWD ARGS`` in the environment ``streams.git.door.run`` gives git, plus each
+    call's extra variables (``NO_OPTIONAL_LOCKS`` for a read that must not take an agent's
+    ``index.lock``); their ``(exit code, stdout)`` in the same order (stderr is discarded: a
+    caller that needs git's words asks the full way). ``OSError`` when git cannot be started."""
     import select
 
     base = english(no_git_env())
-    if not optional_locks:
-        base["GIT_OPTIONAL_LOCKS"] = "0"
     program = find_program("git", base)
     if program is None:
         raise FileNotFoundError("git is not on PATH")

@@ -17,7 +17,6 @@ while the loose ref file named in ``fast/base`` holds the commit written next to
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
 
@@ -156,6 +155,8 @@ def save(common_dir: str | os.PathLike[str], cc: CompiledConfig) -> None:
     fast = os.path.join(folder, FAST_DIR)
     os.makedirs(fast, exist_ok=True)
     replace_file(os.path.join(fast, "base"), b"")
+    import contextlib  # here: a hook or a quick command that only reads never imports it
+
     for stale in ("source", "config"):  # the fast path of format 1, keyed on the working copy
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(fast, stale))

@@ -83,9 +83,9 @@ def remember(
         return
 
 
-def recall(common_dir: str, *, version: str, package: str, names: Sequence[str]) -> dict[str, str] | None:
-    """``{hook: state}`` for the hooks ``names`` (in ``<common_dir>/hooks``), when the record holds
-    for every one of them; else None."""
+def recall(common_dir: str, *, version: str, package: str) -> dict[str, str] | None:
+    """``{hook: state}`` of the hooks in ``<common_dir>/hooks`` as the record keeps them, when it
+    holds for every one of them; else None."""
     try:
         with open(_file(common_dir), "rb") as fh:
             data = marshal.loads(fh.read())
@@ -110,4 +110,4 @@ def recall(common_dir: str, *, version: str, package: str, names: Sequence[str])
         if state == INSTALLED and not (python and os.access(python, os.X_OK) and os.access(hook, os.X_OK)):
             return None  # the interpreter went away: the full path says how the hook stands now
         states[name] = state
-    return states if list(states) == list(names) else None
+    return states or None
