@@ -29,8 +29,9 @@ STATUS = ["status", "--json"]
 
 WHICH_PATH = (
     "import sys, json; from streams.cli import main\n"
-    "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+    "code = 0\ntry:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
     "print('QUICK', json.dumps('click' not in sys.modules and 'yaml' not in sys.modules), file=sys.stderr)\n"
+    "sys.exit(code)\n"
 )
 
 # Two shared files: one a stream leases, one nobody does.
@@ -120,35 +121,54 @@ def _differences(quick: Any, full: Any, where: str = "") -> list[str]:
     return []
 
 
-def same(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> Outcome:
-    """Run ``streams ARGS`` the usual way and the full way: they must say the same."""
-    quick = run_streams(args, cwd, env=env)
-    full = run_streams(args, cwd, env={**(env or {}), **FULL})
+def agree(quick: Outcome, full: Outcome, args: list[str]) -> None:
+    """Two runs of ``streams ARGS`` said the same: exit code, stderr, stdout (clock aside)."""
     assert "Traceback" not in quick.err + full.err, (quick.err, full.err)
     assert (quick.code, quick.err) == (full.code, full.err), args
     if "--json" in args and quick.out.strip() and full.out.strip():
         q, f = _steady_tree(_pairs(quick.out)), _steady_tree(_pairs(full.out))
         assert q == f, (args, _differences(q, f))
     assert _steady_text(quick.out) == _steady_text(full.out), args  # the text too: its formatting
+
+
+def same(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> Outcome:
+    """Run ``streams ARGS`` the full way, then the usual way (after the full run has refreshed the
+    caches): they must say the same."""
+    full = run_streams(args, cwd, env={**(env or {}), **FULL})
+    quick = run_streams(args, cwd, env=env)
+    agree(quick, full, args)
     return quick
 
 
-def quick_path_taken(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> bool:
+def which_path(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> tuple[bool, Outcome]:
+    """Run ``streams ARGS`` in a process that says whether the quick path answered; and what it said."""
     argv = [sys.executable, "-c", WHICH_PATH, *args]
     proc = subprocess.run(
         argv, cwd=cwd, capture_output=True, text=True, check=False, timeout=60, env={**os.environ, **(env or {})}
     )
-    line = next((ln for ln in proc.stderr.splitlines() if ln.startswith("QUICK ")), None)
-    assert line is not None, proc.stderr
-    return bool(json.loads(line[6:]))
+    err, _, line = proc.stderr.rstrip("\n").rpartition("\n")
+    if not line.startswith("QUICK "):
+        err, line = "", proc.stderr.rstrip("\n")
+    assert line.startswith("QUICK "), proc.stderr
+    return bool(json.loads(line[6:])), Outcome(proc.returncode, proc.stdout, err + "\n" if err else "")
+
+
+def quick_path_taken(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> bool:
+    return which_path(args, cwd, env=env)[0]
 
 
 def check(cwd: Path, *, quick: bool | None, args: list[str] = STATUS) -> dict[str, Any]:
     """`streams ARGS` agrees with the full path in ``cwd``; with ``quick`` True/False the quick path
-    answered (or stepped aside). Returns the envelope's ``data`` (as plain dicts)."""
-    out = same(args, cwd)
+    answered (or stepped aside), and when it answered, what it said agrees too. Returns the
+    envelope's ``data`` (as plain dicts)."""
+    full = run_streams(args, cwd, env=FULL)
+    out = run_streams(args, cwd)
+    agree(out, full, args)
     if quick is not None:
-        assert quick_path_taken(args, cwd) is quick, (args, "quick" if quick else "full", "expected")
+        served, seen = which_path(args, cwd)
+        assert served is quick, (args, "quick" if quick else "full", "expected")
+        if served:
+            agree(seen, full, args)  # the run known to be the quick path's
     if "--json" in args and out.out.strip():
         data: dict[str, Any] = json.loads(out.out)["data"]
         return data
@@ -193,6 +213,7 @@ def lease_file(repo: Repo, rel: str) -> Path:
 
 def test_the_first_run_goes_the_full_way_then_the_quick_one(tmp_path: Path) -> None:
     repo = new_repo(tmp_path)
+    assert not quick_path_taken(STATUS, repo.root)  # no cache yet
     check(repo.root, quick=None)  # leaves the caches
     data = check(repo.root, quick=True)
     assert [(r["name"], r["state"]) for r in data["streams"]] == [
