@@ -2,12 +2,14 @@
 say what the full CLI says, in every state a repository can be in; where the quick path cannot be
 sure it steps aside, and the full path answers.
 
-Each check runs the real command twice as a subprocess (``python -m streams``): as users run it,
-and with ``STREAMS_FULL_PATH=1``, which turns the quick path off. Exit code and stderr must be
-equal, and stdout too once what moves with the clock between two runs is set to a constant
-(``time``, ``streams[].last_commit_age``, ``streams[].locks[].seconds_left``, ``run.elapsed``,
-``run.remaining``): compared as text (so key order and formatting count) and as ordered pairs at
-exactly those places. A third run shows which path answered (whether click or yaml was imported).
+Each check runs the real command as a subprocess (``python -m streams``) with
+``STREAMS_FULL_PATH=1``, which turns the quick path off (and refreshes the caches the quick path
+reads), then as users run it. Exit code and stderr must be equal, and stdout too once what moves
+with the clock between two runs is set to a constant (``time``, ``streams[].last_commit_age``,
+``streams[].locks[].seconds_left``, ``run.elapsed``, ``run.remaining``): compared as ordered pairs
+with those values replaced at exactly their places, and as text (so key order and formatting
+count). A third run shows which path answered (whether click or yaml was imported); when it was
+the quick one, what it printed is compared with the full run too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from streams import runstate, state
+from streams.cli import quickstatus
 from tests.conftest import DEFAULT_FILES, Outcome, Repo, disk_snapshot, make_repo, run_streams
 
 FULL = {"STREAMS_FULL_PATH": "1"}
@@ -511,6 +515,21 @@ def test_a_recorded_run(tmp_path: Path) -> None:
     assert ran.code == 0, (ran.out, ran.err)
     data = check(repo.root, quick=False)
     assert data["run"] is not None and row(data, "a")["run"] is not None
+
+
+def test_a_landed_stream(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api"], repo.root))
+    commit(repo, repo.worktree("api"), "src/api/one.py", "1\n")
+    ok(run_streams(["progress", "--status", "completed", "--completion", "100"], repo.worktree("api")))
+    ok(run_streams(["merge", "api"], repo.root))
+    data = check(repo.root, quick=None)  # not in the contract either way: only the same answer
+    assert row(data, "api")["state"] == "landed"
+
+
+def test_the_constants_the_quick_path_copies() -> None:
+    assert quickstatus.STATE_VERSION == state.STATE_VERSION
+    assert quickstatus.RUNS_LATEST == runstate.LATEST
 
 
 # --- what it leaves on disk -------------------------------------------------------------------------
