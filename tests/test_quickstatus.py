@@ -307,6 +307,30 @@ def test_commits_ahead_progress_and_overlaps(tmp_path: Path) -> None:
     check(repo.root, quick=True)
 
 
+def test_odd_corners_are_read_alike(tmp_path: Path) -> None:
+    """States outside the contract's lists: whichever path answers, the answer is the same."""
+    repo = new_repo(tmp_path)
+    ok(run_streams(["start", "api", "ui"], repo.root))
+    api, ui = repo.worktree("api"), repo.worktree("ui")
+    repo.write("src/api/new.py", "n\n", cwd=api)
+    warm(repo.root)
+    (api / os.fsdecode(b"src/api/\xff-not-utf8.py")).write_text("x\n")  # a name that is not UTF-8
+    same(STATUS, repo.root)
+    os.unlink(api / os.fsdecode(b"src/api/\xff-not-utf8.py"))
+    repo.git("config", "core.untrackedCache", "true")
+    same(STATUS, repo.root)
+    repo.git("update-index", "--split-index", cwd=ui)  # the private index copy cannot be taken
+    same(STATUS, repo.root)
+    git_dir = Path(repo.git("rev-parse", "--absolute-git-dir", cwd=api).strip())
+    (git_dir / "index.lock").write_text("")  # an agent committing right now
+    same(STATUS, repo.root)
+    (git_dir / "index.lock").unlink()
+    (api / ".streams" / "stream-api.md").unlink()  # a progress file deleted
+    same(STATUS, repo.root)
+    repo.git("checkout", "-q", "--detach", cwd=api)  # the stream's worktree off its branch
+    same(STATUS, repo.root)
+
+
 def test_several_leases_live_and_expired(tmp_path: Path) -> None:
     repo = new_repo(tmp_path)
     ok(run_streams(["start"], repo.root))
