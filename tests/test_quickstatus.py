@@ -509,7 +509,12 @@ def test_other_command_lines_go_the_full_way(tmp_path: Path) -> None:
     repo = new_repo(tmp_path)
     ok(run_streams(["start", "api"], repo.root))
     warm(repo.root)
-    for args in (["status"], ["status", "--json", "api"], ["status", "--json", "--json"]):
+    for args in (
+        ["status"],
+        ["status", "--json", "api"],
+        ["status", "--json", "--json"],
+        ["-C", str(repo.root), "status", "--json"],
+    ):
         check(repo.root, quick=False, args=args)
     # in the git dir, not in a worktree (not .git/refs: its streams/ is a package to python -m)
     same(STATUS, repo.root / ".git" / "hooks")
