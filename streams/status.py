@@ -59,7 +59,7 @@ from streams.dashboard import (
     summarize,
 )
 from streams.git import RefTip
-from streams.kernel import hookstate
+from streams.kernel import hookstate, runview
 from streams.kernel.durations import iso_utc
 from streams.kernel.errors import StreamsError
 from streams.kernel.gitparse import line_work
@@ -123,34 +123,21 @@ def read_run(ws: Workspace) -> tuple[RunView | None, dict[str, tuple[RunCell, in
     return view, cells
 
 
-_WAITING = (Stage.PENDING, Stage.QUEUED, Stage.RETRY_WAIT)
-_FAILED = (Stage.FAILED, Stage.BLOCKED, Stage.INTERRUPTED)
-
-
 def live_figures(
     record: runstate.RunRecord, status: str, now: float | None = None
 ) -> tuple[int, int, int, int, float, float | None]:
     """(running, queued, verified, failed, elapsed, expected remaining) of a run, from its state
-    alone (no git): the ``run.*`` figures of the dashboard's summary line."""
-    now = time.time() if now is None else now
-    states = [s.status for s in record.streams.values()]
-    running = sum(st is Stage.RUNNING for st in states)
-    queued = sum(st in _WAITING for st in states)
-    verified = sum(st in (Stage.VERIFIED, Stage.LANDED) for st in states)
-    failed = sum(st in _FAILED for st in states)
-    elapsed = max(0.0, (record.ended or now) - record.started)
-    times = [a.ended - a.started for s in record.streams.values() for a in s.attempts if a.ended and a.started]
-    if status != str(RunStatus.RUNNING) or not times or not running + queued:
-        return running, queued, verified, failed, elapsed, None
-    import statistics  # here: only a run in progress needs it (3 ms of every status)
-
-    median = statistics.median(times)
-    left = queued * median
-    for s in record.streams.values():
-        last = s.last
-        if s.status is Stage.RUNNING and last is not None and last.started:
-            left += max(0.0, median - (now - last.started))
-    return running, queued, verified, failed, elapsed, left / max(1, running)
+    alone (no git): the ``run.*`` figures of the dashboard's summary line (``kernel.runview.figures``)."""
+    streams = record.streams.values()
+    return runview.figures(
+        [str(s.status) for s in streams],
+        [a.ended - a.started for s in streams for a in s.attempts if a.ended and a.started],
+        [last.started for s in streams if s.status is Stage.RUNNING and (last := s.last) is not None and last.started],
+        status,
+        record.started,
+        record.ended,
+        time.time() if now is None else now,
+    )
 
 
 def _describe(exc: BaseException) -> str:

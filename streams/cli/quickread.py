@@ -29,8 +29,7 @@ import sys
 
 from streams.kernel import paths
 from streams.kernel.errors import EXIT_OK
-from streams.kernel.gitparse import parse_worktree_list, rebase_dir
-from streams.kernel.gitproc import NO_OPTIONAL_LOCKS, run_many
+from streams.kernel.gitparse import rebase_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -361,22 +360,13 @@ def places(repo: Repo, config: Served) -> list[Row] | None:
     ``head`` its HEAD; the others' their configured path and their branch's tip."""
     cc = config.cc
     prefix = f"refs/heads/{cc.branch_prefix}"
-    ((code, listing),) = run_many(
-        [(("worktree", "list", "--porcelain", "-z"), repo.main_root, NO_OPTIONAL_LOCKS, None)]
-    )
-    if code != 0:
+    packed = _packed_refs(repo.common_dir)
+    listed = None if packed is None else worktrees(repo, packed)
+    if packed is None or listed is None:
         return None
     found: dict[str, tuple[str, str | None, str | None]] = {}  # name -> (path, head, branch ref)
-    for w in parse_worktree_list(listing):
-        if "bare" in w:
-            continue
-        path = os.path.normpath(w["worktree"])
-        if "prunable" in w or not os.path.isdir(path):
-            return None  # a missing worktree: the full path says how
-        git_dir = worktree_git_dir(path)
-        if git_dir is None:
-            return None
-        ref = w.get("branch")
+    for path, git_dir, head, branch in listed:
+        ref = branch
         rebasing = rebase_dir(git_dir)
         if ref is None and rebasing is not None:
             head_name = _read_text(os.path.join(rebasing, "head-name"))
@@ -386,14 +376,13 @@ def places(repo: Repo, config: Served) -> list[Row] | None:
             name = ref[len(prefix) :]
         elif not ref:
             name = paths.read_marker(git_dir)
-        if name and name not in found:
-            found[name] = (path, w.get("HEAD") or None, w.get("branch"))
+        if name and name in found:
+            return None  # two worktrees of one stream: which one git lists first, git says
+        if name:
+            found[name] = (path, head, branch)
     base_dir = os.path.normpath(
         os.path.join(repo.main_root, config.worktree_root.replace("{repo}", os.path.basename(repo.main_root)))
     )
-    packed = _packed_refs(repo.common_dir)
-    if packed is None:
-        return None
     rows: list[Row] = []
     for name in cc.names:
         if name in found:
@@ -428,6 +417,58 @@ def _list(repo: Repo, config: Served, as_json: bool) -> str | None:
 
     shown = [[n, b, s, h[:12] if h else "-", _shown(p, repo.cwd)] for n, b, p, s, h in rows]
     return table(shown, ["STREAM", "BRANCH", "STATE", "HEAD", "PATH"])
+
+
+def worktrees(repo: Repo, packed: dict[str, str]) -> list[tuple[str, str, str | None, str | None]] | None:
+    """``(path, git dir, HEAD, branch ref)`` of every worktree, as ``git worktree list`` would list
+    them, read from git's files (gitrepository-layout: ``worktrees/<id>/gitdir`` names the
+    worktree's ``.git`` file, ``HEAD`` its branch or commit); None when only git can say (a
+    relative or dangling ``gitdir``, a worktree whose ``.git`` file points elsewhere, a HEAD that
+    is neither a branch with a tip nor a commit)."""
+    main = _head_of(repo.common_dir, repo.common_dir, packed)
+    if main is None:
+        return None
+    found: list[tuple[str, str, str | None, str | None]] = [(repo.main_root, repo.common_dir, *main)]
+    folder = os.path.join(repo.common_dir, "worktrees")
+    try:
+        ids = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        ids = []
+    for wt_id in ids:
+        git_dir = os.path.join(folder, wt_id)
+        if not os.path.isdir(git_dir):
+            continue
+        target = _read_text(os.path.join(git_dir, "gitdir"))
+        if target is None:
+            return None
+        target = target.rstrip()
+        if not os.path.isabs(target) or not target.endswith("/.git") or not os.path.isfile(target):
+            return None  # relative (worktree.useRelativePaths), or prunable: git says how
+        path = os.path.normpath(target[: -len("/.git")])
+        if not os.path.isdir(path) or worktree_git_dir(path) != git_dir:
+            return None
+        head = _head_of(git_dir, repo.common_dir, packed)
+        if head is None:
+            return None
+        found.append((path, git_dir, *head))
+    return found
+
+
+def _head_of(git_dir: str, common_dir: str, packed: dict[str, str]) -> tuple[str, str | None] | None:
+    """``(commit, branch ref or None when detached)`` of a worktree's ``HEAD``, or None."""
+    text = _read_text(os.path.join(git_dir, "HEAD"))
+    if text is None:
+        return None
+    text = text.strip()
+    if text.startswith("ref: "):
+        ref = text[len("ref: ") :]
+        if not ref.startswith("refs/heads/"):
+            return None
+        known, oid = _resolve(common_dir, ref, packed)
+        return (oid, ref) if known and oid is not None else None
+    if len(text) == 40 and all(c in "0123456789abcdef" for c in text):
+        return text, None
+    return None
 
 
 def worktree_git_dir(worktree: str) -> str | None:

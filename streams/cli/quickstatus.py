@@ -42,7 +42,7 @@ from streams.cli.quickread import (
     worktree_git_dir,
     write_reply,
 )
-from streams.kernel import hookstate, leanjson, leasedata, paths, progressfile
+from streams.kernel import hookstate, leanjson, leasedata, paths, progressfile, runview
 from streams.kernel.errors import EXIT_INTERRUPTED
 from streams.kernel.gitparse import (
     STATUS_ARGS,
@@ -55,15 +55,16 @@ from streams.kernel.gitparse import (
 )
 from streams.kernel.gitproc import NO_OPTIONAL_LOCKS, run_many
 from streams.kernel.indexcopy import PrivateIndex
+from streams.kernel.procs import same_process
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from streams.kernel.gitproc import Call
 
 STATE_VERSION = 1  # streams.state.STATE_VERSION (tests/test_quickstatus.py keeps them equal)
-RUNS_LATEST = "latest"  # streams.runstate.LATEST (likewise)
 _FOREACH_FORMAT = (
     "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(authordate:unix)%00%(parent)"
     "%00%(upstream)%00%(upstream:track,nobracket)"
@@ -87,7 +88,7 @@ def serve(args: list[str]) -> int | None:
         if config is None:
             return None
         data = snapshot(repo, config, time.time())
-    except (StepAside, OSError, UnicodeError):
+    except (StepAside, OSError, UnicodeError, TypeError, KeyError):  # TypeError, KeyError: a record of another shape
         return None
     except KeyboardInterrupt:
         sys.stderr.write("streams: interrupted\n")
@@ -144,7 +145,8 @@ def snapshot(repo: Repo, config: Served, now: float) -> dict[str, object]:
     common = repo.common_dir
     if cc.remote:
         raise StepAside("remote")
-    halts_or_runs(common)
+    _halts(common)
+    run, cells = _run(common, now)
     landed = _landed(common)
     found = places(repo, config)
     if found is None or any(state == "unconfigured" for _, _, _, state, _ in found):
@@ -240,17 +242,11 @@ def snapshot(repo: Repo, config: Served, now: float) -> dict[str, object]:
     for r in started:
         r.progress = _progress(r)
     leases = _leases(common)
-    return _data(cc, rows, leases, hooks, base_ref, base_tip, now, repo)
+    return _data(cc, rows, leases, hooks, base_ref, base_tip, now, run, cells)
 
 
-def halts_or_runs(common: str) -> None:
-    """Step aside when sync halted a stream (``state.json``) or a run of ``streams run`` is recorded."""
-    try:
-        with open(os.path.join(paths.runs_dir(common), RUNS_LATEST), encoding="utf-8") as fh:
-            if fh.read().strip():
-                raise StepAside("run")
-    except FileNotFoundError:
-        pass
+def _halts(common: str) -> None:
+    """Step aside when sync halted a stream (``state.json``): the full path shows the halt."""
     try:
         with open(paths.state_file(common), encoding="utf-8") as fh:
             text = fh.read()
@@ -259,6 +255,67 @@ def halts_or_runs(common: str) -> None:
     data = leanjson.loads(text)
     if not isinstance(data, dict) or data.get("version", STATE_VERSION) != STATE_VERSION or data.get("halts"):
         raise StepAside("state")
+
+
+Cells = dict[str, tuple[dict[str, object], "int | None", bool]]  # stream -> (run cell, agent pid, agent running)
+
+
+def _run(common: str, now: float) -> tuple[dict[str, object] | None, Cells]:
+    """The latest run and each of its streams' cell (``streams.status.read_run``)."""
+    found = runview.read(common)
+    if found is False:
+        raise StepAside("run state")
+    if found is None or found is True:
+        return None, {}
+    record: Any = found[0]
+    runner: Any = found[1]
+    alive = runner is not None and same_process(runner["pid"], runner["start_time"])
+    status = str(record["status"])
+    if not alive and status in ("running", "halting"):
+        status = "interrupted"
+    streams: dict[str, Any] = record.get("streams", {})
+    attempts: dict[str, list[Any]] = {name: s.get("attempts", []) for name, s in streams.items()}
+    cells: Cells = {}
+    for name, s in streams.items():
+        last = attempts[name][-1] if attempts[name] else None
+        pid = last.get("pid", 0) if last else 0
+        running = bool(last and last.get("ended") is None and pid > 0 and same_process(pid, last.get("start_time")))
+        cell = {
+            "run_id": record["run_id"],
+            "wave": s["wave"],
+            "status": s["status"],
+            "attempt": len(attempts[name]),
+            "failure": s.get("klass"),
+            "cause": s.get("cause", ""),
+        }
+        cells[name] = (cell, pid or None, running)
+    times = [
+        a["ended"] - a["started"] for tried in attempts.values() for a in tried if a.get("ended") and a.get("started")
+    ]
+    since = [
+        tried[-1]["started"]
+        for name, tried in attempts.items()
+        if streams[name]["status"] == "running" and tried and tried[-1].get("started")
+    ]
+    figures = runview.figures(
+        [str(s["status"]) for s in streams.values()],
+        times,
+        since,
+        status,
+        record.get("started", now),
+        record.get("ended"),
+        now,
+    )
+    view = {
+        "run_id": record["run_id"],
+        "status": status,
+        "wave": record.get("wave", 0),
+        "waves": len(record["waves"]),
+        "runner_alive": alive,
+        "paused_by": record.get("paused_by", ""),
+        **dict(zip(("running", "queued", "verified", "failed", "elapsed", "remaining"), figures, strict=True)),
+    }
+    return view, cells
 
 
 def _landed(common: str) -> dict[str, str]:
@@ -436,7 +493,8 @@ def _data(
     base_ref: str,
     base_tip: str,
     now: float,
-    repo: Repo,
+    run: dict[str, object] | None,
+    cells: Cells,
 ) -> dict[str, object]:
     """The snapshot in ``streams.dashboard``'s JSON shape, field for field."""
     from streams.kernel.rules import CompiledConfig
@@ -476,7 +534,8 @@ def _data(
             for other, touched in changed.items()
             if other != r.name and changed[r.name] & touched
         }
-        active = r.state == "started" and p is not None and p["status"] == "in_progress"
+        cell, pid, running = cells.get(r.name, (None, None, False))
+        active = r.state == "started" and ((p is not None and p["status"] == "in_progress") or running)
         streams.append({
             "name": r.name,
             "state": r.state,
@@ -503,11 +562,11 @@ def _data(
             "overlaps": overlaps,
             "last_commit": _iso(r.authored) if r.authored else None,
             "last_commit_age": max(0.0, round(now - r.authored, 1)) if r.authored else None,
-            "agent_pid": None,
-            "agent_running": False,
+            "agent_pid": pid,
+            "agent_running": running,
             "errors": [],
             "landed": r.landed,
-            "run": None,
+            "run": cell,
             "active": active,
         })  # fmt: skip
     summary = {
@@ -535,5 +594,5 @@ def _data(
         "summary": summary,
         "streams": streams,
         "warnings": [],
-        "run": None,
+        "run": run,
     }

@@ -103,12 +103,13 @@ Call = tuple["Sequence[str]", str, "Mapping[str, str] | None", "bytes | None"]  
 NO_OPTIONAL_LOCKS = {"GIT_OPTIONAL_LOCKS": "0"}  # read-only polling: never an agent's index.lock
 
 
-def run_many(calls: Sequence[Call]) -> list[tuple[int, bytes]]:
-    """Run every ``git ARGS`` of ``calls`` (``(args, cwd, extra env, stdin bytes)``) at the same
-    time, as ``git -C CWD ARGS`` in the environment ``streams.git.door.run`` gives git, plus each
-    call's extra variables (``NO_OPTIONAL_LOCKS`` for a read that must not take an agent's
-    ``index.lock``); their ``(exit code, stdout)`` in the same order (stderr is discarded: a
-    caller that needs git's words asks the full way). ``OSError`` when git cannot be started."""
+def run_many(calls: Sequence[Call], *, parallel: int = 8) -> list[tuple[int, bytes]]:
+    """Run every ``git ARGS`` of ``calls`` (``(args, cwd, extra env, stdin bytes)``), at most
+    ``parallel`` at a time, as ``git -C CWD ARGS`` in the environment ``streams.git.door.run``
+    gives git, plus each call's extra variables (``NO_OPTIONAL_LOCKS`` for a read that must not
+    take an agent's ``index.lock``); their ``(exit code, stdout)`` in the same order (stderr is
+    discarded: a caller that needs git's words asks the full way). ``OSError`` when git cannot be
+    started."""
     import select
 
     base = english(no_git_env())
@@ -116,42 +117,54 @@ def run_many(calls: Sequence[Call]) -> list[tuple[int, bytes]]:
     if program is None:
         raise FileNotFoundError("git is not on PATH")
     signals = _default_signals()
-    pids: list[int] = []
-    outs: dict[int, list[bytes]] = {}  # read end -> chunks
-    order: list[int] = []
-    pending: dict[int, memoryview] = {}  # write end -> what is left to write
-    try:
-        for args, cwd, extra, stdin in calls:
-            env = {**base, **extra} if extra else base
-            read_out, write_out = os.pipe()
-            actions: list[tuple[object, ...]] = [(os.POSIX_SPAWN_DUP2, write_out, 1)]
-            actions.append((os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0))
-            write_in = -1
+    results: list[tuple[int, bytes] | None] = [None] * len(calls)
+    running: dict[int, tuple[int, int, list[bytes]]] = {}  # stdout's read end -> (call, pid, chunks)
+    pending: dict[int, memoryview] = {}  # stdin's write end -> what is left to write
+    poller = select.poll()
+
+    def start(i: int) -> None:
+        args, cwd, extra, stdin = calls[i]
+        env = {**base, **extra} if extra else base
+        read_out, write_out = os.pipe()
+        actions: list[tuple[object, ...]] = [(os.POSIX_SPAWN_DUP2, write_out, 1)]
+        actions.append((os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0))
+        read_in = write_in = -1
+        try:
             if stdin is None:
                 actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
             else:
                 read_in, write_in = os.pipe()
                 actions.append((os.POSIX_SPAWN_DUP2, read_in, 0))
-            try:
-                pids.append(
-                    os.posix_spawn(program, ["git", "-C", cwd, *args], env, file_actions=actions, setsigdef=signals)
-                )
-            finally:
-                os.close(write_out)
-                if stdin is not None:
-                    os.close(read_in)
-            outs[read_out] = []
-            order.append(read_out)
-            if stdin is not None:
-                os.set_blocking(write_in, False)
-                pending[write_in] = memoryview(stdin)
-        poller = select.poll()
-        for fd in outs:
-            poller.register(fd, select.POLLIN)
-        for fd in pending:
-            poller.register(fd, select.POLLOUT)
-        open_reads = len(outs)
-        while open_reads or pending:
+            pid = os.posix_spawn(program, ["git", "-C", cwd, *args], env, file_actions=actions, setsigdef=signals)
+        except BaseException:
+            for fd in (read_out, write_in):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            os.close(write_out)
+            if read_in >= 0:
+                os.close(read_in)
+        running[read_out] = (i, pid, [])
+        poller.register(read_out, select.POLLIN)
+        if stdin is not None:
+            os.set_blocking(write_in, False)
+            pending[write_in] = memoryview(stdin)
+            poller.register(write_in, select.POLLOUT)
+
+    def finish(fd: int) -> None:
+        i, pid, chunks = running.pop(fd)
+        poller.unregister(fd)
+        os.close(fd)
+        results[i] = (os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), b"".join(chunks))
+
+    queue = iter(range(len(calls)))
+    try:
+        for i in queue:
+            start(i)
+            if len(running) >= parallel:
+                break
+        while running:
             for fd, _event in poller.poll():
                 if fd in pending:
                     left = pending[fd]
@@ -165,17 +178,19 @@ def run_many(calls: Sequence[Call]) -> list[tuple[int, bytes]]:
                         poller.unregister(fd)
                         os.close(fd)
                         del pending[fd]
-                    continue
-                chunk = os.read(fd, 65536)
-                if chunk:
-                    outs[fd].append(chunk)
-                else:
-                    poller.unregister(fd)
-                    open_reads -= 1
+                elif fd in running:
+                    chunk = os.read(fd, 65536)
+                    if chunk:
+                        running[fd][2].append(chunk)
+                        continue
+                    finish(fd)
+                    i = next(queue, -1)
+                    if i >= 0:
+                        start(i)
     finally:
         for fd in pending:
             os.close(fd)
-        for fd in outs:
-            os.close(fd)
-        codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
-    return [(code, b"".join(outs[fd])) for code, fd in zip(codes, order, strict=True)]
+        for fd, (_i, pid, _chunks) in running.items():
+            os.close(fd)  # a git still writing gets SIGPIPE
+            os.waitpid(pid, 0)
+    return [r for r in results if r is not None]
