@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -26,7 +27,9 @@ from typing import Any
 
 from streams import runstate, state
 from streams.cli import quickstatus
-from tests.conftest import DEFAULT_FILES, Outcome, Repo, disk_snapshot, make_repo, run_streams
+from streams.kernel import runview
+from streams.kernel.procs import pid_alive
+from tests.conftest import DEFAULT_FILES, Outcome, Repo, disk_snapshot, make_repo, run_streams, wait_for
 
 FULL = {"STREAMS_FULL_PATH": "1"}
 STATUS = ["status", "--json"]
@@ -530,20 +533,39 @@ def test_outside_a_repository(tmp_path: Path) -> None:
     assert not quick_path_taken(STATUS, plain)
 
 
-def test_a_recorded_run(tmp_path: Path) -> None:
-    agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0"
-    config = (
-        "version: 1\nbase: main\nstreams:\n"
-        f"  a:\n    owns: [src/a/**]\n    command: {agent}\n"
+def test_a_live_run_then_an_interrupted_one(tmp_path: Path) -> None:
+    """A recorded run of ``streams run`` (the brief had the quick path step aside for one; since
+    98a070e it serves one whose records it reads): the same answer while it runs, and once ended."""
+    plan = tmp_path / "scenario.json"
+    plan.write_text(json.dumps({"a": [[]], "b": [["--hang"]]}))
+    agent = f"{sys.executable} -m streams.demo_agent --steps 1 --sleep 0 --scenario {plan}"
+    config = "version: 1\nbase: main\nstreams:\n" + "".join(
+        f"  {n}:\n    owns: [src/{n}/**]\n    command: {agent}\n" for n in ("a", "b")
+    )
+    config += (
         "run:\n  backoff: 100ms\n  grace: 1s\n  timeout: 60s\n  stall_timeout: 60s\n  merge: false\n  gate: none\n"
     )
-    repo = make_repo(tmp_path, files={"src/a/a.py": "# a\n", "README.md": "demo\n"}, config=config)
-    warm(repo.root)
-    check(repo.root, quick=True)
-    ran = run_streams(["run", "--json"], repo.root, timeout=120)
-    assert ran.code == 0, (ran.out, ran.err)
-    data = check(repo.root, quick=False)
-    assert data["run"] is not None and row(data, "a")["run"] is not None
+    repo = make_repo(
+        tmp_path, files={"src/a/a.py": "# a\n", "src/b/b.py": "# b\n", "README.md": "demo\n"}, config=config
+    )
+    detached = run_streams(["run", "--detach", "--json"], repo.root)
+    assert detached.code == 0, detached.err
+    runner = json.loads(detached.out)["data"]["pid"]
+    try:
+
+        def b_running_a_verified() -> bool:
+            data = json.loads(run_streams(STATUS, repo.root, env=FULL).out)["data"]
+            cells = {r["name"]: r for r in data["streams"]}
+            return bool(cells["b"]["agent_running"]) and (cells["a"]["run"] or {}).get("status") == "verified"
+
+        wait_for(b_running_a_verified, "b's agent running, a verified")
+        data = check(repo.root, quick=None)  # elapsed and remaining move: compared as kinds
+        assert data["run"]["status"] == "running" and data["run"]["remaining"] is not None
+    finally:
+        os.kill(runner, signal.SIGINT)
+        wait_for(lambda: not pid_alive(runner), "the runner to end")
+    data = check(repo.root, quick=True)
+    assert data["run"]["status"] == "interrupted" and not data["run"]["runner_alive"]
 
 
 def test_a_landed_stream(tmp_path: Path) -> None:
@@ -558,7 +580,7 @@ def test_a_landed_stream(tmp_path: Path) -> None:
 
 def test_the_constants_the_quick_path_copies() -> None:
     assert quickstatus.STATE_VERSION == state.STATE_VERSION
-    assert quickstatus.RUNS_LATEST == runstate.LATEST
+    assert runview.LATEST == runstate.LATEST
 
 
 # --- what it leaves on disk -------------------------------------------------------------------------
