@@ -559,7 +559,7 @@ def test_a_live_run_then_an_interrupted_one(tmp_path: Path) -> None:
             return bool(cells["b"]["agent_running"]) and (cells["a"]["run"] or {}).get("status") == "verified"
 
         wait_for(b_running_a_verified, "b's agent running, a verified")
-        data = check(repo.root, quick=None)  # elapsed and remaining move: compared as kinds
+        data = check(repo.root, quick=True)  # elapsed and remaining move: compared as kinds
         assert data["run"]["status"] == "running" and data["run"]["remaining"] is not None
     finally:
         os.kill(runner, signal.SIGINT)
