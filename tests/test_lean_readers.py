@@ -13,6 +13,8 @@ import dataclasses
 import json
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,19 @@ def test_leanjson_refuses_what_json_refuses(bad: str) -> None:
         json.loads(bad)
     with pytest.raises(ValueError):
         leanjson.loads(bad)
+
+
+def test_leanjson_refuses_bad_json_without_json_imported() -> None:
+    """The quick paths run without ``json`` imported: a damaged file must still be a ValueError."""
+    code = (
+        "import sys\nfrom streams.kernel import leanjson\n"
+        "assert leanjson.loads('{\"a\": [1]}') == {'a': [1]} and 'json' not in sys.modules\n"
+        "for bad in ('{\"a\": ', '[1, 2', '{\"a\" 1}', 'nul'):\n"
+        "    try:\n        leanjson.loads(bad)\n    except ValueError:\n        pass\n"
+        "    else:\n        raise SystemExit('accepted ' + bad)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stderr) == (0, "")
 
 
 # The regular expressions streams.progress used before kernel.progressfile replaced them.

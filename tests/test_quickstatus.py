@@ -479,6 +479,26 @@ def test_one_cause_at_a_time(tmp_path: Path) -> None:
     repo.git("worktree", "remove", str(extra))
     repo.git("branch", "-D", "streams/extra")
 
+    state_dir = repo.root / ".git" / "streams"
+    for name, text in (  # shared state files damaged or of another shape: what the full path makes of them
+        ("state.json", '{"version": 1, "halts": '),
+        ("state.json", '{"version": 2}'),
+        ("merge.json", "[1, 2"),
+        ("merge.json", '{"landings": {"api": 1}}'),
+        ("runs/latest", "20260101-000000-abcd\n"),  # a run named, its state missing
+    ):
+        (state_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (state_dir / name).write_text(text)
+        check(repo.root, quick=False)
+        (state_dir / name).unlink()
+    run_dir = state_dir / "runs" / "20260101-000000-abcd"
+    run_dir.mkdir()
+    (state_dir / "runs" / "latest").write_text(run_dir.name + "\n")
+    for text in ('{"run_id": 1', '{"run_id": "r", "plan_digest": "", "names": [], "waves": [], "status": "odd"}'):
+        (run_dir / "state.json").write_text(text)
+        check(repo.root, quick=False)
+    shutil.rmtree(state_dir / "runs")
+
     shutil.rmtree(repo.worktree("ui"))  # deleted by hand
     data = check(repo.root, quick=False)
     assert row(data, "ui")["state"] == "missing"

@@ -88,8 +88,9 @@ def serve(args: list[str]) -> int | None:
         if config is None:
             return None
         data = snapshot(repo, config, time.time())
-    except (StepAside, OSError, UnicodeError, TypeError, KeyError):  # TypeError, KeyError: a record of another shape
-        return None
+    except (StepAside, OSError, ValueError, TypeError, KeyError, RecursionError):
+        return None  # ValueError and the others: a file of another shape (damaged JSON, a record of
+        # another version); the full path reads it and says what it makes of it
     except KeyboardInterrupt:
         sys.stderr.write("streams: interrupted\n")
         return EXIT_INTERRUPTED
@@ -122,7 +123,7 @@ class _Row:
         "state",
         "track",
         "unmerged",
-    )  # fmt: skip
+    )
 
     def __init__(self, name: str, branch: str, path: str, state: str) -> None:
         self.name, self.branch, self.path, self.state = name, branch, path, state

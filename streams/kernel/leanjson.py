@@ -66,6 +66,12 @@ def loads(text: str) -> object:
         value, end = _scan(text, start)
     except StopIteration:
         raise ValueError("Expecting value") from None
+    except SystemError:
+        # _json raises its errors as json.decoder.JSONDecodeError, found in sys.modules only; with
+        # json not imported it fails so. json itself then says what is wrong (ValueError).
+        import json
+
+        return json.loads(text)
     if len(text[end:].lstrip(_SPACE)) != 0:
         raise ValueError("Extra data")
     return value
