@@ -7,11 +7,12 @@ can take.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-from enum import Enum
-from pathlib import Path
-from typing import Any
+import sys
+
+TYPE_CHECKING = False  # dataclasses, enum, pathlib, typing: 20 ms of imports the quick paths do without
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 ENVELOPE_VERSION = 1
 
@@ -30,12 +31,16 @@ def json_properties(cls: type) -> tuple[str, ...]:
 
 
 def jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
+        import dataclasses
+
         names = [f.name for f in dataclasses.fields(value)] + list(json_properties(type(value)))
         return {name: jsonable(getattr(value, name)) for name in names}
-    if isinstance(value, Enum):
+    # An Enum or a Path exists only where its module was imported: looked up, not imported here.
+    enum, pathlib = sys.modules.get("enum"), sys.modules.get("pathlib")
+    if enum is not None and isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, Path):
+    if pathlib is not None and isinstance(value, pathlib.Path):
         return str(value)
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
@@ -46,7 +51,7 @@ def jsonable(value: Any) -> Any:
 
 def envelope_text(command: str, data: Any, error: tuple[str, str] | None = None) -> str:
     """The JSON envelope, on one line: ``data`` (made ``jsonable``) and the error's (code, message)."""
-    import json
+    from streams.kernel import leanjson
 
     doc = {
         "version": ENVELOPE_VERSION,
@@ -55,11 +60,11 @@ def envelope_text(command: str, data: Any, error: tuple[str, str] | None = None)
         "data": jsonable(data),
         "error": None if error is None else {"code": error[0], "message": error[1]},
     }
-    text = json.dumps(doc, ensure_ascii=False)
+    text = leanjson.dumps(doc, ensure_ascii=False)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a file name that is not UTF-8: its bytes as \udcXX escapes
-        return json.dumps(doc)
+        return leanjson.dumps(doc)
     return text
 
 
@@ -83,3 +88,26 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cols]
     return "\n".join(lines)
+
+
+def leases_table(leases: Sequence[Mapping[str, Any]]) -> str:
+    """``streams locks``' text: one row per lease (``LeaseView``'s fields, as a mapping)."""
+    if not leases:
+        return "no locks held"
+    import time
+
+    from streams.kernel.durations import clock, format_duration
+    from streams.kernel.errors import printable
+
+    now = time.time()
+    rows = []
+    for lease in leases:
+        until = clock(lease["expires_at"], now)
+        if lease["live"]:
+            left = format_duration(lease["seconds_left"])
+        else:
+            left = f"expired {format_duration(-lease['seconds_left'])} ago"
+        mark = "(held until landed)" if lease["landing"] else "(until commit)" if lease["until_commit"] else ""
+        reason = " ".join(filter(None, [printable(lease["reason"]), mark]))
+        rows.append([printable(lease["path"]), lease["stream"] or "?", printable(lease["holder"]), until, left, reason])
+    return table(rows, ["PATH", "STREAM", "HOLDER", "UNTIL", "LEFT", "REASON"])

@@ -488,23 +488,20 @@ def worktree_git_dir(worktree: str) -> str | None:
 
 def _locks(repo: Repo, as_json: bool) -> str | None:
     """``streams locks``: every lease, or None to go the full way (a temp file the full path sweeps)."""
-    from pathlib import Path
-
-    from streams.kernel.locks import TEMP_SUFFIX
-
-    root = paths.locks_dir(repo.common_dir)
-    for _dirpath, _dirs, files in os.walk(root):
-        if any(name.endswith(TEMP_SUFFIX) for name in files):
-            return None
     import time
 
-    from streams.cli.lockview import Leases, leases_text
-    from streams.kernel.locks import list_leases
+    from streams.cli.output import envelope_text, leases_table
+    from streams.kernel import leasedata
 
+    files, temps = leasedata.files(paths.locks_dir(repo.common_dir))
+    if temps:
+        return None
     now = time.time()
-    found = Leases([lease.view(now) for lease in list_leases(Path(repo.common_dir))])
+    found = sorted(
+        (lease for file, path in files if (lease := leasedata.read(file, path)) is not None),
+        key=lambda lease: str(lease["path"]),
+    )
+    views = [leasedata.view(lease, now) for lease in found]
     if as_json:
-        from streams.cli.output import envelope_text
-
-        return envelope_text("locks", found)
-    return leases_text(found)
+        return envelope_text("locks", {"leases": views})
+    return leases_table(views)

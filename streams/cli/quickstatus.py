@@ -94,13 +94,9 @@ def serve(args: list[str]) -> int | None:
     except KeyboardInterrupt:
         sys.stderr.write("streams: interrupted\n")
         return EXIT_INTERRUPTED
-    doc = {"version": 1, "command": "status", "ok": True, "data": data, "error": None}
-    text = leanjson.dumps(doc, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a file name that is not UTF-8: its bytes as \udcXX escapes
-        text = leanjson.dumps(doc)
-    return write_reply(list(dict.fromkeys(config.warnings)), text)
+    from streams.cli.output import envelope_text
+
+    return write_reply(list(dict.fromkeys(config.warnings)), envelope_text("status", data))
 
 
 # --- the snapshot ------------------------------------------------------------------------------------

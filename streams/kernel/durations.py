@@ -10,17 +10,35 @@ seconds, like ``watch -n``.
 from __future__ import annotations
 
 import math
-import re
 import time
 
 from streams.kernel.errors import StreamsError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 # ASCII digits only: ``\d`` would take ``٣`` (an Arabic-Indic three) for 3.
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?"
-_PART = re.compile(rf"({_NUMBER})(ms|d|h|m|s)")
-_WHOLE = re.compile(rf"(?:{_NUMBER}(?:ms|d|h|m|s))+\Z")
-_BARE = re.compile(rf"{_NUMBER}\Z")
+_PATTERNS: list[re.Pattern[str]] = []  # compiled on first use: `streams locks` prints durations, parses none
+
+
+def _patterns() -> list[re.Pattern[str]]:
+    """(a part ``90s``, a whole duration, a bare number), compiled once."""
+    if not _PATTERNS:
+        import re
+
+        _PATTERNS.extend(
+            (
+                re.compile(rf"({_NUMBER})(ms|d|h|m|s)"),
+                re.compile(rf"(?:{_NUMBER}(?:ms|d|h|m|s))+\Z"),
+                re.compile(rf"{_NUMBER}\Z"),
+            )
+        )
+    return _PATTERNS
+
+
 MAX_DURATION = 366 * 86400.0  # a year: beyond it a lease or an interval is a typo, and time_t overflows far later
 
 
@@ -47,13 +65,14 @@ def parse_duration(
         raise DurationError(f"{option} {_quoted(text)} is negative; {hint}")
     if not raw:
         raise DurationError(f"{option} is empty; {hint}")
-    if not _WHOLE.match(raw):
-        if _BARE.match(raw):
+    part, whole, bare = _patterns()
+    if not whole.match(raw):
+        if bare.match(raw):
             if float(raw) == 0 and not allow_zero:
                 raise DurationError(f"{option} {_quoted(text)} is zero; give a positive duration, e.g. 30m")
             raise DurationError(f"{option} {_quoted(text)} has no unit; {hint} (e.g. {raw}m)")
         raise DurationError(f"{option} {_quoted(text)} is not a duration; {hint}")
-    seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(raw))
+    seconds = sum(float(n) * _UNITS[u] for n, u in part.findall(raw))
     return _in_range(seconds, text, option=option, allow_zero=allow_zero, minimum=minimum, maximum=maximum)
 
 
@@ -83,7 +102,7 @@ def parse_interval(text: str, *, option: str = "--interval", minimum: float = MI
     """The time between two passes of a loop: a duration, or a bare number of seconds (``2``, like
     ``watch -n``), from ``minimum`` to a day. Lock times (``--ttl``, ``--wait``) keep asking for a unit."""
     raw = text.strip()
-    if _BARE.match(raw) and float(raw) > 0:
+    if _patterns()[2].match(raw) and float(raw) > 0:
         seconds = _in_range(float(raw), text, option=option, allow_zero=False, minimum=0.0, maximum=86400.0)
     else:
         seconds = parse_duration(raw, option=option, maximum=86400.0)
