@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -15,7 +16,7 @@ import pytest
 import streams.cli
 import streams.git
 from streams.cli.base import COMMAND_MODULES, cli
-from tests.conftest import Repo, run_cli
+from tests.conftest import Repo, run_cli, run_streams
 
 
 def test_every_registered_command_is_in_the_lazy_map() -> None:
@@ -169,3 +170,29 @@ def test_help_imports_no_command_module_and_says_the_same(columns: str) -> None:
     )
     assert lazy.stdout == loaded.stdout and "Commands:" in lazy.stdout
     assert lazy.stderr.strip() == "['streams.cli.base', 'streams.cli.output']"
+
+
+# What the read-only quick paths (list, locks, status --json) answer without: each is 5-20 ms of
+# imports on the reference machine, as much as the interpreter's own start.
+NOT_ON_THE_READ_PATHS = (*NOT_ON_THE_QUICK_PATH, "dataclasses", "enum", "pathlib", "typing", "json", "re", "inspect")
+
+SHOW_MODULES_BARE = (  # as SHOW_MODULES, without importing json itself first
+    "import sys\nfrom streams.cli import main\n"
+    "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+    "print('MODULES', repr([code, sorted(sys.modules)]))\n"
+)
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"], ["locks"], ["locks", "--json"], ["status", "--json"]])
+def test_the_read_only_quick_paths_import_no_heavy_module(repo: Repo, args: list[str]) -> None:
+    assert run_cli(["start", "api"], repo.root).code == 0
+    assert run_cli(["lock", "pyproject.toml"], repo.worktree("api")).code == 0
+    assert run_streams(["status", "--json"], repo.root, env={"STREAMS_FULL_PATH": "1"}).code == 0  # the caches
+    proc = subprocess.run(
+        [sys.executable, "-c", SHOW_MODULES_BARE, *args], cwd=repo.root, capture_output=True, text=True, check=False
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    code, modules = ast.literal_eval(next(ln for ln in proc.stdout.splitlines() if ln.startswith("MODULES"))[8:])
+    assert code == 0
+    assert "streams.cli.quickread" in modules  # the quick path answered
+    assert {m.split(".")[0] for m in modules} & set(NOT_ON_THE_READ_PATHS) == set()

@@ -70,8 +70,7 @@ def main() -> None:
             gc.freeze()
             sys.exit(code)
     if sys.argv[1:2] in (["list"], ["locks"]):
-        _load_on_first_use("inspect")  # as above: no dataclass of theirs needs it
-        from streams.cli.quickread import serve
+        from streams.cli.quickread import serve  # no dataclass, enum, pathlib, typing or json on its way
 
         code = serve(sys.argv[1:])
         if code is not None:
