@@ -29,7 +29,7 @@ from streams import runstate, state
 from streams.cli import quickstatus
 from streams.kernel import runview
 from streams.kernel.procs import pid_alive
-from tests.conftest import DEFAULT_FILES, Outcome, Repo, disk_snapshot, make_repo, run_streams, wait_for
+from tests.conftest import DEFAULT_CONFIG, DEFAULT_FILES, Outcome, Repo, disk_snapshot, make_repo, run_streams, wait_for
 
 FULL = {"STREAMS_FULL_PATH": "1"}
 STATUS = ["status", "--json"]
@@ -42,21 +42,7 @@ WHICH_PATH = (
 )
 
 # Two shared files: one a stream leases, one nobody does.
-CONFIG = """\
-version: 1
-base: main
-shared:
-  - pyproject.toml
-  - Makefile
-streams:
-  api:
-    owns: [src/api/**, tests/api/**]
-  ui:
-    owns: [src/ui/**]
-    depends: [api]
-  docs:
-    owns: [docs/**]
-"""
+CONFIG = DEFAULT_CONFIG.replace("  - pyproject.toml\n", "  - pyproject.toml\n  - Makefile\n")  # a second shared path
 FILES = {**DEFAULT_FILES, "Makefile": "all:\n"}
 
 # --- comparing both paths ---------------------------------------------------------------------------
