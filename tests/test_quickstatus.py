@@ -494,7 +494,7 @@ def test_one_cause_at_a_time(tmp_path: Path) -> None:
     assert row(data, "ui")["state"] == "branch only"
 
 
-def test_a_remote_in_streams_yaml(tmp_path: Path) -> None:
+def test_a_remote_in_streams_yaml_counts_against_what_was_fetched(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, files=FILES, config=CONFIG.replace("base: main\n", "base: main\nremote: origin\n"))
     bare = tmp_path / "remote.git"
     repo.git("init", "-q", "--bare", "-b", "main", str(bare))
@@ -502,8 +502,15 @@ def test_a_remote_in_streams_yaml(tmp_path: Path) -> None:
     repo.git("push", "-q", "origin", "main")
     ok(run_streams(["start", "api"], repo.root))
     warm(repo.root)
-    data = check(repo.root, quick=False)
+    data = check(repo.root, quick=True)  # counted against origin/main, as last fetched
     assert data["base_ref"] == "refs/remotes/origin/main"
+    commit(repo, repo.worktree("api"), "src/api/one.py", "1\n")
+    repo.git("update-ref", "-d", "refs/remotes/origin/main")  # as if never fetched: the local base counts
+    data = check(repo.root, quick=True)
+    assert data["base_ref"] == "refs/heads/main" and row(data, "api")["ahead"] == 1
+    repo.git("fetch", "-q", "origin")
+    data = check(repo.root, quick=True)
+    assert data["base_ref"] == "refs/remotes/origin/main" and row(data, "api")["ahead"] == 1
 
 
 def test_other_command_lines_go_the_full_way(tmp_path: Path) -> None:

@@ -17,12 +17,13 @@ once (``streams.kernel.gitproc.run_many``):
   unchanged (``streams.kernel.hookstate``).
 
 It steps aside, and the full CLI answers as if this module did not exist, whenever the snapshot
-needs more than that: another command line, a repository the quick list would not read,
-``remote:`` set, a stream behind the base (a rebase's conflicts are predicted the full way), a
-halt or an operation in progress, a recorded run of ``streams run``, an unconfigured or missing
-worktree, a progress file not in the form ``streams progress`` writes, a lease being written,
-``core.hooksPath`` set, hooks whose files changed since the full status looked, any git process
-that failed. Its output is the full path's, field for field (``tests/test_quickstatus.py`` runs
+needs more than that: another command line, a repository the quick list would not read, a stream
+behind the base (a rebase's conflicts are predicted the full way), a halt or an operation in
+progress, a run's records or a progress file of a shape it does not read, an unconfigured or
+missing worktree, a lease being written, ``core.hooksPath`` set or the untracked cache turned off,
+hooks whose files changed since the full path judged them, any git process that failed. With
+``remote:`` set it counts against ``<remote>/<base>`` as last fetched, as the full path does.
+Its output is the full path's, field for field (``tests/test_quickstatus.py`` runs
 both over many repository states); ``STREAMS_FULL_PATH=1`` turns it off.
 """
 
@@ -140,8 +141,6 @@ def snapshot(repo: Repo, config: Served, now: float) -> dict[str, object]:
     """``streams status --json``'s ``data`` (``streams.dashboard.Snapshot``), or ``StepAside``."""
     cc = config.cc
     common = repo.common_dir
-    if cc.remote:
-        raise StepAside("remote")
     _halts(common)
     run, cells = _run(common, now)
     landed = _landed(common)
@@ -161,8 +160,12 @@ def snapshot(repo: Repo, config: Served, now: float) -> dict[str, object]:
     if hooks is None:
         raise StepAside("hooks")
 
-    base_ref = cc.base_ref
-    base_tip = _ref_file(common, base_ref)
+    # What ahead/behind count against (``worktrees.compared_ref``): ``<remote>/<base>`` as last
+    # fetched when a remote is set and that ref exists, else the base.
+    upstream = f"refs/remotes/{cc.remote}/{cc.base}" if cc.remote else None
+    upstream_tip = _ref_file(common, upstream) if upstream else None
+    base_ref = upstream if upstream and upstream_tip else cc.base_ref
+    base_tip = upstream_tip or _ref_file(common, base_ref)
     branch_refs = {r.name: f"refs/heads/{r.branch}" for r in rows}
     guessed = {r.name: _ref_file(common, branch_refs[r.name]) for r in rows}
     if base_tip is None:
