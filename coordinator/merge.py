@@ -420,8 +420,8 @@ def _has_work(ws: Workspace, config: Config, name: str) -> bool:
 
 def _unclean(place: places.Place) -> str:
     """Why the stream's worktree is not ready to land ("" when it is)."""
-    if place.worktree is None or not place.worktree.is_dir():
-        return ""  # a branch only: nothing uncommitted can be lost
+    if place.worktree is None or not place.worktree.is_dir() or worktrees.half_removed(place.worktree):
+        return ""  # a branch only (or what a killed removal left, which its stop keeps): nothing is lost
     op, _ = git.worktree_operation(place.worktree)
     if op is not None:
         return f"a {op} is in progress in {place.worktree}; finish or abort it"

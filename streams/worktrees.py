@@ -305,6 +305,9 @@ class StopResult:
     kept_ignored    [str]        ignored files (``.env``) copied out before the worktree went
     kept_in         str | null   the directory they were copied to (under the common dir)
     ignored_dirs    [str]        wholly ignored directories removed with the worktree (not kept)
+    leftovers_in    str | null   where what a killed ``git worktree remove`` had left of the
+                                 worktree (its ``.git`` gone, so git could not say what was
+                                 committed) was moved, whole (under the common dir)
     ==============  ===========  =================================================================
     """
 
@@ -321,6 +324,7 @@ class StopResult:
     kept_ignored: tuple[str, ...] = ()  # ignored files copied to kept_in before the removal
     kept_in: str | None = None
     ignored_dirs: tuple[str, ...] = ()  # wholly ignored directories removed (build output, caches)
+    leftovers_in: str | None = None  # a half-removed worktree's remains, moved there whole
 
 
 def compared_ref(config: Config, exists: Container[str]) -> str:
@@ -388,7 +392,7 @@ def stop(
             tip = git.resolve_commit(ws.main_root, ref)
             dirty: list[str] = []
             op = None
-            if wt is not None and wt.path.is_dir():
+            if wt is not None and wt.path.is_dir() and not half_removed(wt.path):
                 dirty = git.is_dirty(wt.path)
                 op, _ = git.worktree_operation(wt.path)
             unmerged = unmerged_commits(ws, config, name, base=base_ref) if tip is not None else []
@@ -428,7 +432,11 @@ def _stop_one(ws: Workspace, plan: tuple[Any, ...], *, delete_branch: bool) -> S
     if wt is not None and dirty:
         saved_ref, saved_commit = _save_uncommitted(ws, wt.path, name)
     kept: tuple[str | None, tuple[str, ...], tuple[str, ...]] = (None, (), ())
-    if wt is not None:
+    leftovers = None
+    if wt is not None and half_removed(wt.path):
+        leftovers = keep_leftovers(ws, wt.path, name)
+        git.prune_worktrees(ws.main_root)  # its record points to a .git that is gone: git forgets it
+    elif wt is not None:
         kept = keep_ignored(ws, wt.path, name)  # `git worktree remove` deletes them without a word
         git.remove_worktree(ws.main_root, wt.path, even_locked=True)
     deleted = False
@@ -449,6 +457,7 @@ def _stop_one(ws: Workspace, plan: tuple[Any, ...], *, delete_branch: bool) -> S
         kept[1],
         kept[0],
         kept[2],
+        leftovers,
     )
 
 
@@ -463,8 +472,8 @@ def remove_landed(
     branch had moved in the meantime (it stays, with its new commits; ``landed`` is made alone);
     None, with nothing removed or created, when something was written there since or the branch
     moved before: the caller stops it the careful way (``stop --force`` saves uncommitted work first)."""
-    if not path.is_dir():
-        return None
+    if not path.is_dir() or half_removed(path):
+        return None  # a killed removal's leftovers: the careful way keeps them (``stop``)
     branch = config.branch_ref(name)
     with worktree_lock(ws):
         if reffiles.read_ref(str(ws.common_dir), branch) != tip:
@@ -484,6 +493,34 @@ def remove_landed(
         locks.release_stream(ws.common_dir, name)
         mark_stopped(ws, [name], stopped=True)
     return at_tip
+
+
+def half_removed(path: Path) -> bool:
+    """A worktree's directory whose ``.git`` is gone: a ``git worktree remove`` killed while it
+    deleted the directory (the files, ``.git`` among them, then its own record). git can neither
+    read nor remove it (`validation failed`) and lists it as prunable."""
+    return path.is_dir() and not os.path.lexists(path / ".git")
+
+
+def keep_leftovers(ws: Workspace, path: Path, name: str) -> str | None:
+    """Move what a killed ``git worktree remove`` left of the worktree at ``path`` (``half_removed``)
+    to ``<common>/streams/kept/<name>/<time>-leftovers/``: without its ``.git`` no git can say
+    whether a file there was committed, so none is deleted. Returns that directory (None: there
+    was no file left, and the empty directories are removed)."""
+    import shutil
+
+    if not any(names for _folder, _dirs, names in os.walk(path)):
+        shutil.rmtree(path)
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = Path(paths.state_dir(ws.common_dir)) / "kept" / name / f"{stamp}-leftovers"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(path, dest)
+    except OSError:  # another file system
+        shutil.copytree(path, dest, symlinks=True)
+        shutil.rmtree(path)
+    return str(dest)
 
 
 def keep_ignored(

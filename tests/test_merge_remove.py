@@ -115,3 +115,31 @@ def test_a_landing_killed_before_it_was_recorded_done_is_finished_with_one_lande
     assert len(landed) == 1 and landed[0].endswith(tip), landed
     entries = json.loads(record.read_text())["landings"]
     assert [(e["state"], e["landed_ref"]) for e in entries] == [("done", landed[0].split()[0])]
+
+
+def test_a_worktree_a_killed_removal_left_half_gone_is_kept_whole_and_the_landing_finished(landed_work: Repo) -> None:
+    """`git worktree remove` deletes the files, `.git` among them, then its record: killed in
+    between, it leaves a directory git can neither read nor remove. Finishing the landing moves what
+    is left aside (no git can say what was committed there), forgets the worktree, and lands."""
+    repo = landed_work
+    wt = repo.worktree("a")
+    tip = repo.git("rev-parse", "streams/a").strip()
+    (wt / ".git").unlink()  # as the killed removal left it: .git gone, src/a/x.py and .env still there
+    (wt / "README.md").unlink()
+    ws = discover(repo.root)
+    landed, at_tip = after_landing(ws, load(ws.config_path), "a", tip, keep=False, worktree=wt)
+    assert at_tip and repo.git("rev-parse", landed).strip() == tip
+    assert not wt.exists() and "prunable" not in repo.git("worktree", "list", "--porcelain")
+    [left] = (repo.root / ".git" / "streams" / "kept" / "a").glob("*-leftovers")
+    assert (left / "src" / "a" / "x.py").read_text() == "a2\n" and (left / ".env").read_text() == "SECRET=1\n"
+    assert repo.git("branch", "--list", "streams/a").strip() == ""
+
+
+def test_stop_names_where_a_half_removed_worktree_went(landed_work: Repo) -> None:
+    repo = landed_work
+    (repo.worktree("a") / ".git").unlink()
+    res = run_cli(["stop", "--force", "a"], repo.root)
+    assert res.code == 0, res.err
+    assert "was half removed" in res.out and "kept in" in res.out
+    data = json.loads(run_cli(["status", "--json"], repo.root).out)["data"]
+    assert data["streams"][0]["state"] == "branch only"

@@ -167,6 +167,11 @@ def _stop_text(stopped: Stopped, base: str) -> str:
             lines.append(f"{r.name}: ignored files kept in {shown(Path(r.kept_in))}: {', '.join(r.kept_ignored)}")
         if r.ignored_dirs:
             lines.append(f"{r.name}: ignored directories removed with the worktree: {', '.join(r.ignored_dirs)}")
+        if r.leftovers_in:
+            lines.append(
+                f"{r.name}: the worktree was half removed (its .git gone: a killed `git worktree remove`); "
+                f"what was left of it is kept in {shown(Path(r.leftovers_in))}"
+            )
         if r.tip is None:
             lines.append(f"{head}; no branch {r.branch}")
         elif r.branch_deleted:
