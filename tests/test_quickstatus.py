@@ -155,13 +155,12 @@ def check(cwd: Path, *, quick: bool | None, args: list[str] = STATUS) -> dict[st
     answered (or stepped aside), and when it answered, what it said agrees too. Returns the
     envelope's ``data`` (as plain dicts)."""
     full = run_streams(args, cwd, env=FULL)
-    out = run_streams(args, cwd)
-    agree(out, full, args)
-    if quick is not None:
-        served, seen = which_path(args, cwd)
+    if quick is None:
+        out = run_streams(args, cwd)
+    else:  # one run that also says which path answered
+        served, out = which_path(args, cwd)
         assert served is quick, (args, "quick" if quick else "full", "expected")
-        if served:
-            agree(seen, full, args)  # the run known to be the quick path's
+    agree(out, full, args)
     if "--json" in args and out.out.strip():
         data: dict[str, Any] = json.loads(out.out)["data"]
         return data
