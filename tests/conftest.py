@@ -186,30 +186,38 @@ def run_streams(args: Sequence[str], cwd: Path, *, env: dict[str, str] | None = 
 
 
 def disk_snapshot(root: Path, *, ignore: Sequence[str] = ()) -> dict[str, object]:
-    """Every file (with its bytes) and directory under ``root``, ``.git`` included, and the refs and
-    worktrees of each repository found there: what a failed command must leave exactly as it was.
+    """Every file (with its bytes) and directory under ``root``, ``.git`` included: what a failed
+    command must leave exactly as it was. A repository's refs, worktrees and configuration are files
+    there too (loose refs, ``packed-refs``, ``worktrees/``), so they are compared byte for byte.
 
     ``ignore`` lists paths relative to ``root`` (and everything under them) to leave out; the
     directories leading to them are left out too.
     """
     files: dict[str, bytes] = {}
     dirs: list[str] = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if any(rel == i or rel.startswith(i.rstrip("/") + "/") or i.startswith(rel + "/") for i in ignore):
-            continue
-        if p.is_symlink() or p.is_file():
-            files[rel] = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
-        elif p.is_dir():
-            dirs.append(rel)
-    repos = {}
-    for dotgit in sorted(root.glob("*/.git")):
-        if dotgit.is_dir():
-            repos[dotgit.parent.name] = (
-                git(dotgit.parent, "for-each-ref", "--format=%(refname) %(objectname) %(upstream)"),
-                git(dotgit.parent, "worktree", "list", "--porcelain"),
-            )
-    return {"files": files, "dirs": dirs, "repos": repos}
+    skipped = [(i, i.rstrip("/") + "/") for i in ignore]
+    top = str(root)
+    for folder, subdirs, names in os.walk(top):  # os.walk, not Path.rglob: a fuzz case takes two of these
+        base = os.path.relpath(folder, top)
+        prefix = "" if base == "." else base.replace(os.sep, "/") + "/"
+        for name in names + [d for d in subdirs if os.path.islink(os.path.join(folder, d))]:
+            rel = prefix + name
+            if any(rel == i or rel.startswith(under) or i.startswith(rel + "/") for i, under in skipped):
+                continue
+            full = os.path.join(folder, name)
+            if os.path.islink(full):
+                files[rel] = os.readlink(full).encode()
+            elif os.path.isfile(full):
+                with open(full, "rb") as fh:
+                    files[rel] = fh.read()
+        for name in subdirs:
+            rel = prefix + name
+            if not os.path.islink(os.path.join(folder, name)) and not any(
+                rel == i or rel.startswith(under) or i.startswith(rel + "/") for i, under in skipped
+            ):
+                dirs.append(rel)
+    dirs.sort(key=lambda rel: rel.split("/"))
+    return {"files": files, "dirs": dirs}
 
 
 def watch_status(repo: Repo, interval: str, *args: str) -> tuple[subprocess.Popen[str], list[str]]:

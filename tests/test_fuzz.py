@@ -59,8 +59,7 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """What differs between two ``disk_snapshot``s, briefly."""
     fa, fb = before["files"], after["files"]
     out = [f"file {k}" for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
-    out += [f"dir {d}" for d in sorted(set(before["dirs"]) ^ set(after["dirs"]))]
-    return out + (["refs or worktrees"] if before["repos"] != after["repos"] else [])
+    return out + [f"dir {d}" for d in sorted(set(before["dirs"]) ^ set(after["dirs"]))]
 
 
 # --- values that have broken things -----------------------------------------------------------------
