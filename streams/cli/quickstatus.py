@@ -57,6 +57,7 @@ from streams.kernel.gitparse import (
 from streams.kernel.gitproc import NO_OPTIONAL_LOCKS, run_many
 from streams.kernel.indexcopy import PrivateIndex
 from streams.kernel.procs import same_process
+from streams.kernel.reffiles import read_ref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -163,11 +164,11 @@ def snapshot(repo: Repo, config: Served, now: float) -> dict[str, object]:
     # What ahead/behind count against (``worktrees.compared_ref``): ``<remote>/<base>`` as last
     # fetched when a remote is set and that ref exists, else the base.
     upstream = f"refs/remotes/{cc.remote}/{cc.base}" if cc.remote else None
-    upstream_tip = _ref_file(common, upstream) if upstream else None
+    upstream_tip = read_ref(common, upstream) if upstream else None
     base_ref = upstream if upstream and upstream_tip else cc.base_ref
-    base_tip = upstream_tip or _ref_file(common, base_ref)
+    base_tip = upstream_tip or read_ref(common, base_ref)
     branch_refs = {r.name: f"refs/heads/{r.branch}" for r in rows}
-    guessed = {r.name: _ref_file(common, branch_refs[r.name]) for r in rows}
+    guessed = {r.name: read_ref(common, branch_refs[r.name]) for r in rows}
     if base_tip is None:
         raise StepAside("no base")
     # Every stream is expected on top of the base (else the full path predicts its conflicts): its
@@ -265,8 +266,8 @@ def _run(common: str, now: float) -> tuple[dict[str, object] | None, Cells]:
     found = runview.read(common)
     if found is False:
         raise StepAside("run state")
-    if found is None or found is True:
-        return None, {}
+    if not isinstance(found, tuple):
+        return None, {}  # no run recorded
     record: Any = found[0]
     runner: Any = found[1]
     alive = runner is not None and same_process(runner["pid"], runner["start_time"])
@@ -348,12 +349,6 @@ def _package() -> str:
     import streams
 
     return os.path.dirname(os.path.realpath(streams.__file__))
-
-
-def _ref_file(common: str, ref: str) -> str | None:
-    from streams.kernel.reffiles import read_ref
-
-    return read_ref(common, ref)
 
 
 def _settings(out: bytes) -> dict[str, str]:
