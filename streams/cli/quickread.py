@@ -493,14 +493,10 @@ def _locks(repo: Repo, as_json: bool) -> str | None:
     from streams.cli.output import envelope_text, leases_table
     from streams.kernel import leasedata
 
-    files, temps = leasedata.files(paths.locks_dir(repo.common_dir))
+    found, temps = leasedata.read_all(paths.locks_dir(repo.common_dir))
     if temps:
         return None
     now = time.time()
-    found = sorted(
-        (lease for file, path in files if (lease := leasedata.read(file, path)) is not None),
-        key=lambda lease: str(lease["path"]),
-    )
     views = [leasedata.view(lease, now) for lease in found]
     if as_json:
         return envelope_text("locks", {"leases": views})

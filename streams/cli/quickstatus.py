@@ -53,6 +53,7 @@ from streams.kernel.gitparse import (
     parse_commits_with_paths,
     parse_diff_tree_stdin,
     parse_status,
+    parse_track,
 )
 from streams.kernel.gitproc import NO_OPTIONAL_LOCKS, run_many
 from streams.kernel.indexcopy import PrivateIndex
@@ -394,14 +395,10 @@ def _tips(
         except ValueError:
             r.authored = 0.0
         r.parents = parents.split()
-        counts = {"ahead": 0, "behind": 0}
-        for item in filter(None, track.split(", ")):
-            word, _, number = item.partition(" ")
-            if word in counts and number.isdigit():
-                counts[word] = int(number)
-        if counts["behind"]:
+        ahead, behind = parse_track(track)
+        if behind:
             raise StepAside("behind")  # its conflicts are predicted the full way
-        r.track = (counts["ahead"], 0)
+        r.track = (ahead, 0)
 
 
 def _unmerged(repo: Repo, rows: list[_Row], base_tip: str) -> None:
@@ -457,11 +454,10 @@ def _progress(r: _Row) -> dict[str, object] | None:
 
 def _leases(common: str) -> list[dict[str, object]]:
     """Every lease, sorted by path (``kernel.locks.list_leases``; a lease being written: step aside)."""
-    files, temps = leasedata.files(paths.locks_dir(common))
+    found, temps = leasedata.read_all(paths.locks_dir(common))
     if temps:
         raise StepAside("lease being written")
-    found = [lease for file, path in files if (lease := leasedata.read(file, path)) is not None]
-    return sorted(found, key=lambda lease: str(lease["path"]))
+    return found
 
 
 def _held_by(stream: str) -> Callable[[str], tuple[str, float] | None]:

@@ -379,12 +379,7 @@ def divergence_many(cwd: Path, base: str, refs: Sequence[str]) -> tuple[str | No
             continue
         if parts[2] != base or parts[3] == "gone":
             continue
-        counts = {"ahead": 0, "behind": 0}
-        for item in filter(None, parts[3].split(", ")):
-            word, _, number = item.partition(" ")
-            if word in counts and number.isdigit():
-                counts[word] = int(number)
-        found[parts[0]] = (parts[1], counts["ahead"], counts["behind"])
+        found[parts[0]] = (parts[1], *gitparse.parse_track(parts[3]))
     return base_oid, found
 
 

@@ -167,6 +167,16 @@ def parse_ref_tips(text: str) -> dict[str, tuple[str, float]]:
     return tips
 
 
+def parse_track(text: str) -> tuple[int, int]:
+    """``%(upstream:track,nobracket)`` (``ahead 2, behind 1``; empty when level) -> (ahead, behind)."""
+    counts = {"ahead": 0, "behind": 0}
+    for item in filter(None, text.split(", ")):
+        word, _, number = item.partition(" ")
+        if word in counts and number.isdigit():
+            counts[word] = int(number)
+    return counts["ahead"], counts["behind"]
+
+
 def parse_left_right(text: str) -> tuple[int, int, list[str]]:
     """``git rev-list --left-right --boundary A...B`` output -> (commits only B has, commits only
     A has, the boundary commits)."""

@@ -115,6 +115,14 @@ def view(lease: dict[str, object], now: float) -> dict[str, object]:
     return {**{key: lease[key] for key in FIELDS}, "live": now < expires_at, "seconds_left": round(expires_at - now, 3)}
 
 
+def read_all(root: str) -> tuple[list[dict[str, object]], list[str]]:
+    """``(every lease under the locks folder root, sorted by path; the temp files of leases being
+    published)``: ``kernel.locks.list_leases`` sweeps those, the quick paths step aside for them."""
+    found, temps = files(root)
+    leases = [lease for file, path in found if (lease := read(file, path)) is not None]
+    return sorted(leases, key=lambda lease: str(lease["path"])), temps
+
+
 def files(root: str) -> tuple[list[tuple[str, str]], list[str]]:
     """``([(lease file, repository path)], [temp files])`` under the locks folder ``root``, in
     ``os.walk``'s order (``<dir>/.<name>.lock`` holds the lease on ``<dir>/<name>``)."""

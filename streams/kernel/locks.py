@@ -194,11 +194,10 @@ def _break(file: Path, path: str, expired: Lease) -> bool:
 def list_leases(common_dir: Path) -> list[Lease]:
     """Every lease, expired ones included, sorted by path (a lease being published, a temp file a
     killed taker left, is swept)."""
-    found, temps = leasedata.files(str(locks_root(common_dir)))
+    found, temps = leasedata.read_all(str(locks_root(common_dir)))
     for tmp in temps:
         _sweep_temp(Path(tmp))
-    leases = [lease for file, path in found if (lease := read_file(Path(file), path)) is not None]
-    return sorted(leases, key=lambda lease: lease.path)
+    return [Lease(**lease) for lease in found]  # type: ignore[arg-type]
 
 
 # --- taking ----------------------------------------------------------------------------------------
